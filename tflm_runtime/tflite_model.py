@@ -1,0 +1,307 @@
+"""Read a ``.tflite`` flatbuffer into plain frozen dataclasses, and its resource graph.
+
+The flatbuffer is parsed with the schema bindings that the ``tflite-micro`` wheel ships
+(``tflite_micro.tensorflow.lite.micro.python.schema_py_generated``, object API
+``ModelT.InitFromPackedBuf``). That module only needs the ``flatbuffers`` package, so reading a
+model never imports TensorFlow (importing the wheel loads TFLM's small runtime library, no TF).
+
+Example::
+
+    >>> model = read_tflite("model.tflite")                      # doctest: +SKIP
+    >>> [op.opcode for op in model.operators]                    # doctest: +SKIP
+    ['CONV_2D', 'DEPTHWISE_CONV_2D', 'MEAN', 'FULLY_CONNECTED', 'SOFTMAX']
+    >>> g = resource_graph(model)                                # doctest: +SKIP
+    >>> g.graph["operator_index"]["conv1"]                       # doctest: +SKIP
+    0
+
+Resource-graph conventions (see ``docs/architecture.md`` and :mod:`unas.resources.graph`):
+
+* one node per operator, named after the operator's output tensor (``Tensor.name``); when two
+  tensors share a name, the later ones are suffixed ``#<tensor index>``; graph inputs are
+  ``INPUT`` nodes named after the subgraph's input tensors;
+* ``shape`` is the output shape without the batch dimension (a rank-1 tensor keeps its shape);
+* ``size_bytes`` = bytes of int8 (or other) constant weight tensors + 4 * int32 bias elements,
+  i.e. the bytes of every constant input of the operator as stored; ``params`` = their elements;
+* ``macs``: CONV_2D ``H*W*Cout*kh*kw*Cin``, DEPTHWISE_CONV_2D ``H*W*Cout*kh*kw``,
+  FULLY_CONNECTED ``in*out``; every other operator 0;
+* ``graph.graph["operator_index"]`` maps each operator node to its index in the subgraph, and
+  ``graph.graph["tensor_index"]`` maps every node to its output tensor index.
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from unas.errors import DataError, UnsupportedOperatorError
+from unas.resources.graph import add_op, new_graph
+
+#: Operators :func:`resource_graph` understands (the code generator supports exactly these).
+SUPPORTED_OPS = frozenset({
+    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "ADD",
+    "CONCATENATION", "MEAN", "RESHAPE", "SOFTMAX", "PAD", "QUANTIZE", "DEQUANTIZE",
+})
+
+_DTYPES = {
+    "FLOAT32": np.float32, "FLOAT16": np.float16, "FLOAT64": np.float64, "INT32": np.int32,
+    "UINT8": np.uint8, "INT64": np.int64, "BOOL": np.bool_, "INT16": np.int16, "INT8": np.int8,
+    "UINT32": np.uint32, "UINT16": np.uint16, "UINT64": np.uint64,
+}
+
+
+@cache
+def _schema() -> ModuleType:
+    """The flatbuffer schema bindings shipped with tflite-micro (TF-free)."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
+    return schema_py_generated
+
+
+@cache
+def _enum_names(enum_class_name: str) -> dict[int, str]:
+    enum_class = getattr(_schema(), enum_class_name)
+    return {value: name for name, value in vars(enum_class).items()
+            if not name.startswith("_") and isinstance(value, int)}
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One tensor of the subgraph. ``data`` is the constant content (numpy, read-only) or None."""
+
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # numpy dtype name, e.g. "int8", "int32", "float32"
+    scales: tuple[float, ...] = ()
+    zero_points: tuple[int, ...] = ()
+    quantized_dimension: int = 0
+    data: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def scale(self) -> float:
+        """The (first) quantisation scale; 0.0 for a non-quantised tensor."""
+        return self.scales[0] if self.scales else 0.0
+
+    @property
+    def zero_point(self) -> int:
+        """The (first) zero point; 0 for a non-quantised tensor."""
+        return self.zero_points[0] if self.zero_points else 0
+
+    @property
+    def is_constant(self) -> bool:
+        return self.data is not None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the tensor's content (``prod(shape) * itemsize``)."""
+        return math.prod(self.shape) * np.dtype(self.dtype).itemsize
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One operator: builtin name, tensor indices (-1 = optional input absent), options dict."""
+
+    index: int
+    opcode: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    options: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class TfliteModel:
+    """The first subgraph of a ``.tflite`` model as plain values."""
+
+    path: str
+    tensors: tuple[Tensor, ...]
+    operators: tuple[Operator, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+    def tensor(self, index: int) -> Tensor:
+        return self.tensors[index]
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return tuple(value.tolist())
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _options(op: Any) -> dict[str, Any]:
+    """Builtin options as a plain dict with snake_case keys; padding/activation as names."""
+    opts = op.builtinOptions
+    if opts is None:
+        return {}
+    result: dict[str, Any] = {}
+    for key, value in vars(opts).items():
+        name = _snake(key)
+        if name == "padding":
+            value = _enum_names("Padding")[value]
+        elif name == "fused_activation_function":
+            value = _enum_names("ActivationFunctionType")[value]
+        result[name] = _plain(value)
+    return result
+
+
+def _buffer_bytes(model_t: Any, raw: bytes, buffer_index: int) -> bytes | None:
+    if buffer_index <= 0 or buffer_index >= len(model_t.buffers or []):
+        return None
+    buf = model_t.buffers[buffer_index]
+    if buf.data is not None and len(buf.data) > 0:
+        return np.asarray(buf.data, dtype=np.uint8).tobytes()
+    if buf.offset > 1 and buf.size > 0:  # large models keep buffers after the flatbuffer
+        return raw[buf.offset:buf.offset + buf.size]
+    return None
+
+
+def _tensor(model_t: Any, raw: bytes, index: int, t: Any, path: str) -> Tensor:
+    type_name = _enum_names("TensorType")[t.type]
+    if type_name not in _DTYPES:
+        raise UnsupportedOperatorError(
+            f"{path}: tensor {index} has unsupported type {type_name}")
+    dtype = np.dtype(_DTYPES[type_name])
+    shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+    name = t.name.decode() if isinstance(t.name, bytes) else (t.name or f"tensor_{index}")
+    q = t.quantization
+    scales: tuple[float, ...] = ()
+    zeros: tuple[int, ...] = ()
+    qdim = 0
+    if q is not None and q.scale is not None and len(q.scale) > 0:
+        scales = tuple(float(s) for s in q.scale)
+        zeros = tuple(int(z) for z in (q.zeroPoint if q.zeroPoint is not None else [0] * len(scales)))
+        qdim = int(q.quantizedDimension)
+    content = _buffer_bytes(model_t, raw, t.buffer)
+    data = None
+    if content is not None:
+        data = np.frombuffer(content, dtype=dtype).reshape(shape).copy()
+        data.setflags(write=False)
+    return Tensor(index, name, shape, dtype.name, scales, zeros, qdim, data)
+
+
+def parse_tflite(raw: bytes, path: str = "<bytes>") -> TfliteModel:
+    """Parse the bytes of a ``.tflite`` file; ``path`` only names it in error messages."""
+    schema = _schema()
+    try:
+        model_t = schema.ModelT.InitFromPackedBuf(bytearray(raw), 0)
+    except Exception as exc:  # flatbuffers raises assorted errors on garbage
+        raise DataError(f"{path}: not a valid .tflite flatbuffer ({exc})") from exc
+    if not model_t.subgraphs:
+        raise DataError(f"{path}: the model has no subgraph")
+    sub = model_t.subgraphs[0]
+    tensors = tuple(_tensor(model_t, raw, i, t, path) for i, t in enumerate(sub.tensors or []))
+    op_names = _enum_names("BuiltinOperator")
+    operators = []
+    for i, op in enumerate(sub.operators or []):
+        code = model_t.operatorCodes[op.opcodeIndex]
+        builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+        name = op_names.get(builtin, f"BUILTIN_{builtin}")
+        if name == "CUSTOM":
+            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
+            name = f"CUSTOM:{custom}"
+        operators.append(Operator(
+            i, name, tuple(int(x) for x in (op.inputs if op.inputs is not None else ())),
+            tuple(int(x) for x in (op.outputs if op.outputs is not None else ())), _options(op)))
+    return TfliteModel(path, tensors, tuple(operators),
+                       tuple(int(x) for x in sub.inputs), tuple(int(x) for x in sub.outputs))
+
+
+def read_tflite(path: str | os.PathLike[str]) -> TfliteModel:
+    """Read and parse a ``.tflite`` file (raises :class:`unas.errors.DataError` if unreadable)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the .tflite file ({exc.strerror})") from exc
+    return parse_tflite(raw, str(path))
+
+
+def _macs(model: TfliteModel, op: Operator) -> int:
+    out = model.tensors[op.outputs[0]].shape
+    if op.opcode == "CONV_2D":
+        _, kh, kw, cin = model.tensors[op.inputs[1]].shape
+        return math.prod(out[1:]) * kh * kw * cin
+    if op.opcode == "DEPTHWISE_CONV_2D":
+        _, kh, kw, _ = model.tensors[op.inputs[1]].shape
+        return math.prod(out[1:]) * kh * kw
+    if op.opcode == "FULLY_CONNECTED":
+        units, depth = model.tensors[op.inputs[1]].shape
+        rows = math.prod(out) // units
+        return rows * units * depth
+    return 0
+
+
+def _unbatched(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return shape[1:] if len(shape) > 1 else shape
+
+
+def check_supported(model: TfliteModel, supported: frozenset[str] = SUPPORTED_OPS) -> None:
+    """Raise :class:`UnsupportedOperatorError` naming the first operator not in ``supported``."""
+    for op in model.operators:
+        if op.opcode not in supported:
+            raise UnsupportedOperatorError(
+                f"{model.path}: operator {op.index} ({op.opcode}) is not supported; "
+                f"supported: {', '.join(sorted(supported))}")
+
+
+def node_names(model: TfliteModel) -> dict[int, str]:
+    """Resource-graph node name of every activation tensor index (graph inputs and op outputs)."""
+    names: dict[int, str] = {}
+    taken: set[str] = set()
+    produced = list(model.inputs) + [op.outputs[0] for op in model.operators]
+    for index in produced:
+        name = model.tensors[index].name
+        if name in taken:
+            name = f"{name}#{index}"
+        taken.add(name)
+        names[index] = name
+    return names
+
+
+def resource_graph(model: TfliteModel) -> nx.DiGraph:
+    """The resource graph of ``model`` (conventions in the module docstring)."""
+    check_supported(model)
+    names = node_names(model)
+    graph = new_graph()
+    graph.graph["operator_index"] = {}
+    graph.graph["tensor_index"] = {}
+    for index in model.inputs:
+        add_op(graph, names[index], "INPUT", _unbatched(model.tensors[index].shape))
+        graph.graph["tensor_index"][names[index]] = index
+    for op in model.operators:
+        if len(op.outputs) != 1:
+            raise UnsupportedOperatorError(
+                f"{model.path}: operator {op.index} ({op.opcode}) has {len(op.outputs)} outputs")
+        activations = [names[i] for i in op.inputs if i >= 0 and i in names]
+        consts = [model.tensors[i] for i in op.inputs
+                  if i >= 0 and i not in names and model.tensors[i].is_constant]
+        missing = [i for i in op.inputs if i >= 0 and i not in names
+                   and not model.tensors[i].is_constant]
+        if missing:
+            raise UnsupportedOperatorError(
+                f"{model.path}: operator {op.index} ({op.opcode}) reads tensor {missing[0]}, "
+                "which is neither constant nor produced earlier (unsorted or multi-output graph)")
+        # RESHAPE/PAD/MEAN take shape/axes/paddings as int32 constants: not weights
+        weight_consts = consts if op.opcode in {"CONV_2D", "DEPTHWISE_CONV_2D",
+                                                "FULLY_CONNECTED", "ADD", "CONCATENATION"} else []
+        out = op.outputs[0]
+        name = names[out]
+        add_op(graph, name, op.opcode, _unbatched(model.tensors[out].shape), activations,
+               macs=_macs(model, op),
+               params=sum(math.prod(t.shape) for t in weight_consts),
+               size_bytes=sum(t.nbytes for t in weight_consts))
+        graph.graph["operator_index"][name] = op.index
+        graph.graph["tensor_index"][name] = out
+    return graph
