@@ -1,0 +1,19 @@
+"""Search-space names (as written in the YAML config) and their classes.
+
+Importing this module imports every architecture module, so each architecture class registers
+itself for :func:`search_spaces.architecture_from_json`. To add a space, import its class here and
+add one line to ``SPACES``.
+
+>>> sorted(SPACES)[:2]
+['cnn', 'mlp']
+"""
+from search_spaces.base import SearchSpace
+from search_spaces.cnn import CNNSpace
+from search_spaces.mbconv import MBConvSpace
+from search_spaces.mlp import MLPSpace
+
+SPACES: dict[str, type[SearchSpace]] = {
+    "cnn": CNNSpace,
+    "mbconv": MBConvSpace,
+    "mlp": MLPSpace,
+}
