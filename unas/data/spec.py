@@ -140,8 +140,8 @@ def dataset_spec_from_dict(data: dict, where: str) -> DatasetSpec:
     if isinstance(binary, tuple) and max(binary) >= NUM_CLASSES[name]:
         raise _fail(where, "binary", f"class indices below {NUM_CLASSES[name]} for {name}", data["binary"])
     mfcc = data.get("mfcc_coefficients", DatasetSpec.mfcc_coefficients)
-    if not (_is_int(mfcc) and 1 <= mfcc <= 64):
-        raise _fail(where, "mfcc_coefficients", "an integer in [1, 64]", mfcc)
+    if not (_is_int(mfcc) and 1 <= mfcc <= 40):
+        raise _fail(where, "mfcc_coefficients", "an integer in [1, 40] (40 mel filterbank channels)", mfcc)
     return DatasetSpec(
         name=name,
         data_dir=_optional_str(where, "data_dir", data.get("data_dir")),
