@@ -1,0 +1,199 @@
+"""TinyNAS search-space optimisation: sizes and boards, exact peaks, seeding, ranking, the CLI."""
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from search_spaces.mbconv import MBConvSpace
+from unas.boards import BOARDS, format_bytes, get_board, parse_bytes
+from unas.errors import ConfigError
+from unas.resources.graph import add_op, new_graph
+from unas.space_opt import main
+from unas.space_opt_rank import ConfigScore, grid_search, rank_configurations, score
+from unas.space_opt_sweep import ConfigSamples, forced_order, peak_function, sweep
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("320KB", 320 * 1024), ("1MB", 1 << 20), ("512kib", 512 * 1024), ("1.5MB", 3 << 19),
+    ("65536", 65536), (" 2 M ", 2 << 20), ("100B", 100), (4096, 4096)])
+def test_parse_bytes(text, expected):
+    assert parse_bytes(text) == expected
+
+
+@pytest.mark.parametrize("text", ["3XB", "", "KB", "-1KB", "0", "1.5", "1e3KB", "0.1KB", None])
+def test_parse_bytes_rejects_with_one_line(text):
+    with pytest.raises(ConfigError, match="^--sram: expected") as info:
+        parse_bytes(text, "--sram")
+    assert "\n" not in str(info.value)
+
+
+def test_format_bytes_round_trips():
+    for size in (100, 320 * 1024, 1 << 20, 3 << 19):
+        assert parse_bytes(format_bytes(size)) == size
+
+
+def test_boards_are_mcunets():
+    assert (get_board("STM32F746").sram_bytes, get_board("stm32f746").flash_bytes) == (
+        320 * 1024, 1 << 20)
+    assert (BOARDS["stm32h743"].sram_bytes, BOARDS["stm32h743"].flash_bytes) == (
+        512 * 1024, 2 << 20)
+    assert (BOARDS["stm32f412"].sram_bytes, BOARDS["stm32f412"].flash_bytes) == (
+        256 * 1024, 1 << 20)
+    assert all("MCUNet" in board.source for board in BOARDS.values())
+    with pytest.raises(ConfigError, match="stm32f412"):
+        get_board("esp32")
+
+
+def test_forced_order_only_for_graphs_with_one_topological_order():
+    g = new_graph()
+    add_op(g, "in", "INPUT", (4,))
+    add_op(g, "a", "FULLY_CONNECTED", (4,), ["in"])
+    add_op(g, "b", "FULLY_CONNECTED", (4,), ["in"])
+    add_op(g, "c", "ADD", (4,), ["a", "b"])
+    assert forced_order(g) is None
+    residual = MBConvSpace(0.2, 48).random_architecture(np.random.default_rng(0)).resource_graph(
+        (48, 48, 3), 10)
+    assert forced_order(residual) == list(nx.topological_sort(residual))
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_fast_peak_equals_the_exact_scheduler(seed):
+    from unas.resources.schedule import min_peak_schedule
+
+    arch = MBConvSpace(resolution=[48, 64, 80]).random_architecture(np.random.default_rng(seed))
+    graph = arch.resource_graph((48, 48, 3), 10)
+    assert peak_function("tflm")(graph) == min_peak_schedule(graph).peak_bytes
+
+
+def test_sweep_is_seeded_and_independent_of_workers_and_of_other_configs():
+    configs = [(0.2, 48), (0.3, 64)]
+    one = sweep(configs, samples=4, seed=7, workers=1, num_classes=10, progress=False)
+    two = sweep(configs, samples=4, seed=7, workers=2, num_classes=10, progress=False)
+    alone = sweep([(0.3, 64)], samples=4, seed=7, workers=1, num_classes=10, progress=False)
+    other = sweep(configs, samples=4, seed=8, workers=1, num_classes=10, progress=False)
+    for a, b in zip(one.configs, two.configs):
+        assert a.label == b.label
+        for field in ("macs", "peak_bytes", "size_bytes"):
+            assert np.array_equal(getattr(a, field), getattr(b, field))
+    assert np.array_equal(one.configs[1].macs, alone.configs[0].macs)
+    assert not np.array_equal(one.configs[1].macs, other.configs[1].macs)
+    assert one.timing.samples == 8 and one.timing.graph_s > 0
+
+
+def test_sweep_measures_what_the_resource_graph_says():
+    result = sweep([(0.4, 80)], samples=3, seed=1, num_classes=10, progress=False)
+    rng = np.random.default_rng(np.random.SeedSequence(1).spawn(108)[2 * 12 + 2].spawn(1)[0])
+    space = MBConvSpace(0.4, 80)
+    for i in range(3):
+        graph = space.random_architecture(rng).resource_graph((80, 80, 3), 10)
+        assert result.configs[0].macs[i] == sum(d["macs"] for _, d in graph.nodes(data=True))
+        assert result.configs[0].size_bytes[i] == sum(
+            d["size_bytes"] for _, d in graph.nodes(data=True))
+        assert result.configs[0].peak_bytes[i] == peak_function("codegen")(graph)
+
+
+samples_strategy = st.lists(st.tuples(st.integers(1, 100), st.integers(1, 50), st.integers(1, 50)),
+                            min_size=1, max_size=20)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(samples_strategy, min_size=1, max_size=5), st.integers(1, 50), st.integers(1, 50))
+def test_ranking_is_by_mean_flops_of_fitting_samples(per_config, sram, flash):
+    configs = [ConfigSamples(0.2 + 0.1 * i, 48, *(np.array(col, dtype=np.int64)
+                                                  for col in zip(*rows)))
+               for i, rows in enumerate(per_config)]
+    ranked = rank_configurations(configs, sram, flash)
+    for s, rows in ((score(c, sram, flash), rows) for c, rows in zip(configs, per_config)):
+        fits = [m for m, p, z in rows if p <= sram and z <= flash]
+        assert s.fitting == len(fits) and s.samples == len(rows)
+        assert (s.label in [r.label for r in ranked]) == bool(fits)
+        if fits:
+            assert math.isclose(s.mean_flops, sum(fits) / len(fits))
+            assert s.max_flops == max(fits)
+    means = [r.mean_flops for r in ranked]
+    assert means == sorted(means, reverse=True)
+    bigger = rank_configurations(configs, sram + 10, flash + 10)
+    assert len(bigger) >= len(ranked)
+
+
+def test_grid_cells_hold_the_best_of_each_budget():
+    configs = [ConfigSamples(0.2, 48, np.array([5, 6]), np.array([10, 30]), np.array([10, 10])),
+               ConfigSamples(0.5, 48, np.array([9, 20]), np.array([20, 30]), np.array([40, 40]))]
+    cells = {(c.sram_bytes, c.flash_bytes): c.best for c in grid_search(configs, [5, 20, 30],
+                                                                         [10, 50])}
+    assert cells[(5, 10)] is None
+    assert cells[(20, 10)].label == "w0.2-r48" and cells[(30, 10)].mean_flops == 5.5
+    assert cells[(20, 50)].label == "w0.5-r48" and cells[(30, 50)].mean_flops == 14.5
+
+
+def test_cli_small_sweep_end_to_end(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["--board", "stm32f412", "--sram", "96KB", "--samples", "6", "--widths", "0.2,0.3",
+            "--resolutions", "48,64", "--classes", "10", "--workers", "1", "--out", str(out),
+            "--quiet", "--grid", "--grid-sram", "64KB,128KB", "--grid-flash", "256KB,1MB"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "96KB SRAM / 1MB Flash: best configuration" in printed
+    for name in ("ranking.md", "flops_cdf.png", "search.yaml", "grid.md", "grid.png"):
+        assert (out / name).stat().st_size > 0
+    assert (out / "flops_cdf.png").read_bytes()[:4] == b"\x89PNG"
+    config = yaml.safe_load((out / "search.yaml").read_text())
+    best = printed.split("best configuration ")[1].split()[0]
+    w, r = float(best[1:best.index("-")]), int(best.split("-r")[1])
+    assert config["search_space"] == {"name": "mbconv",
+                                      "bounds": {"width_mult": w, "resolution": r}}
+    assert config["objectives"]["peak_memory_bytes"] == 96 * 1024
+    assert config["objectives"]["model_size_bytes"] == 1 << 20
+    assert config["dataset"]["image_size"] == [r, r] and config["target"]["engine"] == "codegen"
+    ranking = (out / "ranking.md").read_text()
+    assert f"| 1 | {best} |" in ranking
+    grid = (out / "grid.md").read_text()
+    assert "| 1MB |" in grid and "128KB" in grid
+
+
+def test_search_yaml_is_a_valid_experiment_config(tmp_path):
+    from unas import config as config_module
+    template = tmp_path / "template.yaml"
+    template.write_text(yaml.safe_dump({"dataset": {"name": "mnist"},
+                                        "objectives": {"error": 0.3, "peak_memory_bytes": 1,
+                                                       "model_size_bytes": 1, "macs": 1},
+                                        "search": {"rounds": 3}}))
+    out = tmp_path / "out"
+    assert main(["--sram", "128KB", "--flash", "512KB", "--samples", "4", "--widths", "0.2",
+                 "--resolutions", "48,64", "--classes", "10", "--channels", "1", "--quiet",
+                 "--template", str(template), "--out", str(out)]) == 0
+    cfg = config_module.load_config(out / "search.yaml")
+    assert cfg.search_space.name == "mbconv" and cfg.search.rounds == 3
+    assert cfg.objectives.error == 0.3 and cfg.objectives.peak_memory_bytes == 128 * 1024
+    assert cfg.dataset.name == "mnist" and cfg.dataset.image_size in ((48, 48), (64, 64))
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--sram", "3XB", "--flash", "1MB"], "--sram: expected a size"),
+    (["--board", "esp32"], "--board: expected one of"),
+    (["--sram", "320KB"], "expected --flash too"),
+    ([], "expected --board"),
+    (["--board", "stm32f746", "--engine", "tvm"], "--engine: expected one of codegen, tflm"),
+    (["--board", "stm32f746", "--samples", "0"], "--samples: expected an integer >= 1"),
+    (["--board", "stm32f746", "--widths", "0.25"], "--widths: expected values from"),
+    (["--board", "stm32f746", "--nope"], "unrecognized arguments"),
+    (["--board", "stm32f746", "--template", "/nonexistent.yaml"], "--template: cannot read"),
+    (["--board", "stm32f746", "--dataset", "digits", "--samples", "2", "--widths", "0.2",
+      "--resolutions", "48", "--quiet"], "dataset.image_size: expected null for digits"),
+    (["--sram", "1KB", "--flash", "1KB", "--samples", "2", "--widths", "0.2",
+      "--resolutions", "48", "--quiet"], "no sampled architecture fits 1KB SRAM / 1KB Flash"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
+    assert main(argv + ["--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_config_score_fraction():
+    s = ConfigScore(0.5, 96, 10, 4, 1.0, (1.0,), 1)
+    assert s.fit_fraction == 0.4 and s.label == "w0.5-r96"
