@@ -1,0 +1,335 @@
+"""Aging evolution's logic with small test doubles (a toy space and an in-process executor).
+
+The end-to-end tests with the real space, trainer and serial executor are in test_run.py.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from search_spaces.base import Architecture, SearchSpace
+from unas.config import ObjectiveBounds, PruningConfig, SearchConfig
+from unas.search.evolution import AgingEvolution, ResumeError, over_bounds, pareto_front
+from unas.search.executor import EvalResult, EvalTask
+from unas.search.files import JsonLines
+
+
+@dataclass(frozen=True)
+class ToyArch(Architecture):
+    space: ClassVar[str] = "toy_for_tests"
+    width: int
+    depth: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"width": self.width, "depth": self.depth}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ToyArch":
+        return cls(width=int(data["width"]), depth=int(data["depth"]))
+
+    def build(self, input_shape, num_classes):  # pragma: no cover - never trained here
+        raise NotImplementedError
+
+    def resource_graph(self, input_shape, num_classes):  # pragma: no cover
+        raise NotImplementedError
+
+
+class ToySpace(SearchSpace):
+    name: ClassVar[str] = "toy_for_tests"
+
+    def __init__(self, max_width: int = 20, max_depth: int = 5) -> None:
+        self.max_width, self.max_depth = max_width, max_depth
+
+    def random_architecture(self, rng: np.random.Generator) -> ToyArch:
+        return ToyArch(int(rng.integers(1, self.max_width + 1)), int(rng.integers(1, self.max_depth + 1)))
+
+    def mutate(self, arch: ToyArch, rng: np.random.Generator) -> ToyArch:
+        while True:
+            if rng.random() < 0.5:
+                child = ToyArch(int(np.clip(arch.width + rng.choice([-1, 1]), 1, self.max_width)), arch.depth)
+            else:
+                child = ToyArch(arch.width, int(np.clip(arch.depth + rng.choice([-1, 1]), 1, self.max_depth)))
+            if child != arch:
+                return child
+
+
+def toy_measure(arch: ToyArch) -> tuple[int, int, int]:
+    return arch.width * 100, arch.width * arch.depth * 10, arch.width * arch.depth * 1000
+
+
+def toy_error(arch_dict: dict[str, Any]) -> float:
+    """Bigger is better, with diminishing returns."""
+    return float(1.0 / (1.0 + 0.3 * arch_dict["width"] * arch_dict["depth"]))
+
+
+class FakeExecutor:
+    """Evaluates in-process; with capacity > 1 results come back newest first (out of order)."""
+
+    def __init__(self, capacity: int = 1, fail_ids: frozenset[int] = frozenset()) -> None:
+        self.capacity = capacity
+        self.fail_ids = fail_ids
+        self.queue: list[EvalTask] = []
+        self.seen: list[EvalTask] = []
+
+    def submit(self, task: EvalTask) -> None:
+        assert len(self.queue) < self.capacity
+        self.queue.append(task)
+        self.seen.append(task)
+
+    def next_result(self, timeout: float | None = None) -> EvalResult | None:
+        if not self.queue:
+            return None
+        task = self.queue.pop()  # LIFO: out of submission order when capacity > 1
+        if task.id in self.fail_ids:
+            return EvalResult(id=task.id, status="failed: NaN loss")
+        err = toy_error(task.arch)
+        return EvalResult(id=task.id, status="ok", val_error=err, test_error=err + 0.01,
+                          curve={"loss": [1.0, 0.5]}, wall_time_s=0.0)
+
+    def close(self) -> None:
+        pass
+
+
+BOUNDS = ObjectiveBounds(error=0.2, peak_memory_bytes=1000, model_size_bytes=600, macs=60_000)
+
+
+def make_search(tmp_path, **overrides: Any) -> AgingEvolution:
+    pruning = overrides.pop("pruning", PruningConfig())
+    bounds = overrides.pop("bounds", BOUNDS)
+    measure = overrides.pop("measure", toy_measure)
+    space = overrides.pop("space", ToySpace())
+    settings = SearchConfig(**{**dict(population_size=8, sample_size=3, initial_population=8,
+                                      rounds=30, seed=7), **overrides})
+    return AgingEvolution(space, settings, bounds, pruning, measure, tmp_path)
+
+
+def comparable(records) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.to_dict().items() if k != "wall_time_s"} for r in records]
+
+
+def test_every_proposal_yields_one_record_and_population_is_bounded(tmp_path):
+    search = make_search(tmp_path)
+    sizes = []
+    records = search.run(FakeExecutor(), on_progress=lambda s: sizes.append(len(s.population)))
+    assert [r.id for r in records] == list(range(38))
+    assert max(sizes) <= 8
+    logged = JsonLines(tmp_path / "evaluations.jsonl").read()
+    assert sorted(line["id"] for line in logged) == list(range(38))
+    assert all(r.parent is None for r in records[:8])
+    assert any(r.parent is not None for r in records[8:])
+
+
+def test_no_architecture_is_trained_twice(tmp_path):
+    search = make_search(tmp_path, space=ToySpace(max_width=3, max_depth=2), rounds=40,
+                         bounds=replace(BOUNDS, peak_memory_bytes=10**6, model_size_bytes=10**6,
+                                        macs=10**9))
+    executor = FakeExecutor()
+    records = search.run(executor)
+    trained = [json.dumps(t.arch, sort_keys=True) for t in executor.seen]
+    assert len(trained) == len(set(trained)) <= 6
+    reused = [r for r in records if r.reused_from is not None]
+    assert reused, "a 6-architecture space must produce repeats"
+    for r in reused:
+        original = search.records[r.reused_from]
+        assert r.arch == original.arch and r.objectives == original.objectives
+
+
+def test_children_that_cannot_fit_are_not_trained(tmp_path):
+    search = make_search(tmp_path)
+    executor = FakeExecutor()
+    records = search.run(executor)
+    for task in executor.seen:
+        assert over_bounds(toy_measure(ToyArch.from_dict(task.arch)), None, BOUNDS) is None
+    skipped = [r for r in records if r.status.startswith("skipped")]
+    assert skipped and all("> bound" in r.status for r in skipped)
+    assert all(r.objectives.error == 1.0 for r in skipped)
+
+
+def test_pruning_target_makes_a_big_child_worth_training(tmp_path):
+    resources = (1300, 500, 10_000)  # peak over the 1000 bound unpruned
+    assert over_bounds(resources, None, BOUNDS) is not None
+    assert over_bounds(resources, 0.3, BOUNDS) is None
+    assert "even at pruning target 0.10" in over_bounds(resources, 0.1, BOUNDS)
+
+
+def test_pruning_targets_stay_in_range_and_are_inherited(tmp_path):
+    pruning = PruningConfig(enabled=False, target_sparsity=(0.2, 0.6))
+    search = make_search(tmp_path, pruning=replace(pruning, enabled=True))
+    records = search.run(FakeExecutor())
+    targets = [r.pruning_target for r in records if r.arch]
+    assert all(0.2 <= t <= 0.6 for t in targets)
+    children = [r for r in records if r.parent is not None and r.reused_from is None]
+    assert children
+    for child in children:
+        assert abs(child.pruning_target - search.records[child.parent].pruning_target) < 0.5
+
+
+def test_failures_are_recorded_and_the_search_goes_on(tmp_path):
+    def flaky_measure(arch: ToyArch) -> tuple[int, int, int]:
+        if (arch.width + arch.depth) % 3 == 0:
+            raise ValueError("cannot schedule")
+        return toy_measure(arch)
+
+    search = make_search(tmp_path, measure=flaky_measure)
+    executor = FakeExecutor(fail_ids=frozenset(range(0, 38, 2)))
+    records = search.run(executor)
+    assert len(records) == 38
+    statuses = {r.id: r.status for r in records}
+    assert any(s.startswith("failed: cannot compute resources: ValueError") for s in statuses.values())
+    trained_ids = {t.id for t in executor.seen}
+    assert trained_ids & executor.fail_ids
+    for rid in trained_ids & executor.fail_ids:
+        assert statuses[rid] == "failed: NaN loss"
+    assert all(rid not in search.population for rid, s in statuses.items() if s.startswith("failed"))
+
+
+def test_random_search_never_mutates(tmp_path):
+    records = make_search(tmp_path, algorithm="random").run(FakeExecutor())
+    assert len(records) == 38 and all(r.parent is None for r in records)
+
+
+def test_evolution_pushes_the_population_towards_lower_error(tmp_path):
+    gains = []
+    for seed in range(4):
+        search = make_search(tmp_path / str(seed), seed=seed, rounds=40,
+                             space=ToySpace(max_width=10, max_depth=8))
+        records = search.run(FakeExecutor())
+        start = np.mean([r.objectives.error for r in records[:8] if r.objectives])
+        end = np.mean([search.records[i].objectives.error for i in search.population])
+        gains.append(start - end)
+    assert np.mean(gains) > 0
+
+
+def test_sample_winner_dominates_and_skipped_candidates_lose(tmp_path):
+    search = make_search(tmp_path, population_size=4, sample_size=4)
+    from unas.search.objectives import Objectives
+    from unas.search.records import EvaluationRecord
+    entries = [("ok", Objectives(0.10, 500, 250, 30_000)),     # strictly dominates the trained ones
+               ("ok", Objectives(0.15, 600, 300, 40_000)),
+               ("ok", Objectives(0.30, 900, 500, 50_000)),
+               ("skipped: too big", Objectives(1.0, 100, 10, 1_000))]
+    for rid, (status, objectives) in enumerate(entries):
+        search._apply(EvaluationRecord(id=rid, round=rid, arch={"space": "toy_for_tests", "width": rid + 1,
+                                                                "depth": 1},
+                                       status=status, seed=0, objectives=objectives), population=True)
+    winners = {search._select_parent().id for _ in range(50)}
+    assert winners == {0}
+
+
+def test_capacity_above_one_with_out_of_order_results(tmp_path):
+    search = make_search(tmp_path, space=ToySpace(max_width=4, max_depth=2),
+                         bounds=replace(BOUNDS, peak_memory_bytes=10**6, model_size_bytes=10**6,
+                                        macs=10**9))
+    executor = FakeExecutor(capacity=4)
+    records = search.run(executor)
+    assert [r.id for r in records] == list(range(38))
+    trained = [json.dumps(t.arch, sort_keys=True) for t in executor.seen]
+    assert len(trained) == len(set(trained))
+
+
+class Killed(Exception):
+    """Stands in for SIGKILL at a chosen point."""
+
+
+@pytest.mark.parametrize("kill_after_appends,kill_in_checkpoint", [
+    (0, 1), (1, 0), (3, 0), (9, 0), (9, 1), (15, 0), (22, 1), (30, 0)])
+def test_resume_after_a_kill_reproduces_the_uninterrupted_search(
+        tmp_path, monkeypatch, kill_after_appends, kill_in_checkpoint):
+    reference = comparable(make_search(tmp_path / "ref").run(FakeExecutor()))
+
+    out = tmp_path / "killed"
+    search = make_search(out)
+    appends = {"n": 0}
+    original_append = JsonLines.append
+    original_checkpoint = AgingEvolution.checkpoint
+
+    def append_then_maybe_die(self, record):
+        original_append(self, record)
+        appends["n"] += 1
+        if appends["n"] == kill_after_appends and not kill_in_checkpoint:
+            raise Killed  # after the line is durable, before the checkpoint
+
+    def checkpoint_maybe_die(self):
+        if kill_in_checkpoint and appends["n"] >= kill_after_appends:
+            raise Killed  # the old checkpoint stays (atomic write never happened)
+        original_checkpoint(self)
+
+    monkeypatch.setattr(JsonLines, "append", append_then_maybe_die)
+    monkeypatch.setattr(AgingEvolution, "checkpoint", checkpoint_maybe_die)
+    with pytest.raises(Killed):
+        search.run(FakeExecutor())
+    monkeypatch.undo()
+
+    resumed = make_search(out)
+    assert resumed.load() == (kill_after_appends > 0 or not kill_in_checkpoint)
+    executor = FakeExecutor()
+    records = resumed.run(executor)
+    assert comparable(records) == reference
+    lines = JsonLines(out / "evaluations.jsonl").read()
+    assert sorted(line["id"] for line in lines) == list(range(38))  # none lost, none repeated
+
+
+def test_resume_of_a_finished_search_does_nothing(tmp_path):
+    first = comparable(make_search(tmp_path).run(FakeExecutor()))
+    again = make_search(tmp_path)
+    assert again.load()
+    executor = FakeExecutor()
+    assert comparable(again.run(executor)) == first
+    assert executor.seen == []
+
+
+def test_torn_last_line_is_dropped_and_redone(tmp_path):
+    reference = comparable(make_search(tmp_path / "ref").run(FakeExecutor()))
+    out = tmp_path / "torn"
+    search = make_search(out, rounds=30)
+    calls = {"n": 0}
+    original_append = JsonLines.append
+
+    def torn_append(self, record):
+        calls["n"] += 1
+        if calls["n"] == 12:
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps(record)[:40])
+            raise Killed
+        original_append(self, record)
+
+    JsonLines.append = torn_append
+    try:
+        with pytest.raises(Killed):
+            search.run(FakeExecutor())
+    finally:
+        JsonLines.append = original_append
+    resumed = make_search(out)
+    resumed.load()
+    assert comparable(resumed.run(FakeExecutor())) == reference
+
+
+def test_log_shorter_than_the_checkpoint_is_refused(tmp_path):
+    make_search(tmp_path).run(FakeExecutor())
+    log = tmp_path / "evaluations.jsonl"
+    log.write_text("".join(log.read_text().splitlines(keepends=True)[:5]))
+    with pytest.raises(ResumeError, match="checkpoint says 38"):
+        make_search(tmp_path).load()
+
+
+def test_log_without_checkpoint_is_refused(tmp_path):
+    make_search(tmp_path).run(FakeExecutor())
+    (tmp_path / "checkpoint.json").unlink()
+    with pytest.raises(ResumeError, match="without checkpoint.json"):
+        make_search(tmp_path).load()
+
+
+def test_pareto_front_is_non_dominated_and_complete(tmp_path):
+    search = make_search(tmp_path)
+    search.run(FakeExecutor())
+    front = pareto_front(search.trained_records())
+    assert front
+    front_ids = {r.id for r in front}
+    for r in search.trained_records():
+        dominated = any(all(a <= b for a, b in zip(o.objectives.as_tuple(), r.objectives.as_tuple()))
+                        and o.objectives != r.objectives for o in search.trained_records())
+        assert (r.id not in front_ids) == dominated

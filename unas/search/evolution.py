@@ -1,0 +1,415 @@
+"""Aging evolution with random scalarisation (μNAS, §3.5), written as an asynchronous loop.
+
+The loop keeps ``executor.capacity`` candidates in flight. Whenever a result arrives it is
+recorded (one fsync'ed line of ``evaluations.jsonl``), the population is updated, new children
+are proposed to refill the executor and the search state is checkpointed atomically.
+
+Beyond the μNAS reference:
+
+- a child's resources are computed *before* training; a child that cannot fit the resource
+  bounds even at its pruning target is not trained (``skipped: ...``). It joins the population
+  with its resources and ``error = 1.0``; in a sample it loses to every trained candidate, and
+  among skipped candidates the smallest weighted resource excess wins (so a search that starts
+  from oversized architectures still walks towards the bounds);
+- an architecture seen before is never trained again: its recorded result is reused;
+- architectures whose resources cannot be computed, or which fail to build or train, become
+  ``failed: <reason>`` records and never stop the search;
+- the RNG state is part of the checkpoint, and records written after the last checkpoint are
+  replayed on resume, so a resumed search proposes exactly the candidates an uninterrupted one
+  would have (given the same results), with no finished evaluation lost or repeated.
+
+Rounds: the first ``initial_population`` proposals are random architectures, then ``rounds``
+children follow (with ``algorithm: random`` all of them are random). Each proposal yields exactly
+one record.
+"""
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search_spaces.base import Architecture, SearchSpace, architecture_from_json
+from unas.config import ObjectiveBounds, PruningConfig, SearchConfig
+from unas.errors import UnasError
+from unas.search.executor import EvalResult, EvalTask, Executor
+from unas.search.files import JsonLines, atomic_write_json
+from unas.search.objectives import RESOURCE_NAMES, Objectives, normalise, sample_weights, scalarise
+from unas.search.pareto import non_dominated
+from unas.search.records import STATUS_OK, EvaluationRecord
+
+CHECKPOINT_VERSION = 1
+EVALUATIONS_FILE = "evaluations.jsonl"
+CHECKPOINT_FILE = "checkpoint.json"
+
+Resources = tuple[int, int, int]
+"""(peak_memory_bytes, model_size_bytes, macs) of one architecture."""
+
+MeasureFn = Callable[[Architecture], Resources]
+
+
+class ResumeError(UnasError):
+    """The output folder's log and checkpoint do not fit together or do not fit this search."""
+
+
+@dataclass
+class _Pending:
+    task: EvalTask
+    round: int
+    parent: int | None
+    resources: Resources
+    key: str
+
+
+def optimistic_resources(resources: Resources, target: float | None) -> tuple[float, float, float]:
+    """Resources after structured pruning of a fraction ``target`` of the channels/units, as an
+    optimistic estimate: activations shrink by ``1 - target``, weights and MACs by
+    ``(1 - target) ** 2`` (both input and output channels of a layer are pruned)."""
+    keep = 1.0 - (target or 0.0)
+    peak, size, macs = resources
+    return peak * keep, size * keep * keep, macs * keep * keep
+
+
+def over_bounds(resources: Resources, target: float | None, bounds: ObjectiveBounds) -> str | None:
+    """Why a candidate cannot fit even at its pruning target (``None`` if it might)."""
+    estimate = optimistic_resources(resources, target)
+    limits = bounds.as_tuple()[1:]
+    for name, real, est, limit in zip(RESOURCE_NAMES, resources, estimate, limits):
+        if est > limit:
+            at = f" even at pruning target {target:.2f}" if target else ""
+            return f"{name} {real} > bound {int(limit)}{at}"
+    return None
+
+
+class AgingEvolution:
+    """One search: its state, the proposal rule and the asynchronous loop (:meth:`run`).
+
+    ``measure`` maps an architecture to its ``(peak_memory_bytes, model_size_bytes, macs)``;
+    it must not need TensorFlow. Everything the search writes lives in ``out_dir``.
+    """
+
+    def __init__(self, space: SearchSpace, settings: SearchConfig, bounds: ObjectiveBounds,
+                 pruning: PruningConfig, measure: MeasureFn, out_dir: str | Path) -> None:
+        self.space = space
+        self.settings = settings
+        self.bounds = bounds
+        self.pruning = pruning
+        self.measure = measure
+        self.out_dir = Path(out_dir)
+        self.log = JsonLines(self.out_dir / EVALUATIONS_FILE)
+        self.checkpoint_path = self.out_dir / CHECKPOINT_FILE
+        self.total = settings.initial_population + settings.rounds
+        self.rng = np.random.default_rng(settings.seed)
+        self.next_id = 0
+        self.population: deque[int] = deque()
+        self.records: dict[int, EvaluationRecord] = {}
+        self.pending: dict[int, _Pending] = {}
+        self.waiting: dict[int, list[dict[str, Any]]] = {}  # in-flight id → its duplicates
+        self._by_key: dict[str, int] = {}
+        self._inflight_keys: dict[str, int] = {}
+        self._archs: dict[int, Architecture] = {}
+        self._replay: dict[int, dict[str, Any]] = {}
+        self._replay_order: deque[int] = deque()
+        self._submitted: set[int] = set()
+        self._lines = 0
+
+    # ------------------------------------------------------------------ state and resume
+    @property
+    def finished(self) -> int:
+        """How many proposals have their record (progress out of :attr:`total`)."""
+        return len(self.records)
+
+    def load(self) -> bool:
+        """Restore from ``out_dir`` if it holds a search; True if something was restored."""
+        lines = self.log.read()
+        state = None
+        if self.checkpoint_path.exists():
+            import json
+
+            state = json.loads(self.checkpoint_path.read_text())
+            if state.get("version") != CHECKPOINT_VERSION:
+                raise ResumeError(f"{self.checkpoint_path}: unknown checkpoint version "
+                                  f"{state.get('version')!r}")
+        elif lines:
+            raise ResumeError(f"{self.out_dir}: {EVALUATIONS_FILE} exists without "
+                              f"{CHECKPOINT_FILE}; use a fresh output folder")
+        if state is None:
+            return False
+        applied = int(state["applied_lines"])
+        if applied > len(lines):
+            raise ResumeError(f"{self.log.path}: has {len(lines)} records but the checkpoint "
+                              f"says {applied} were written")
+        self.rng.bit_generator.state = state["rng"]
+        self.next_id = int(state["next_id"])
+        for line in lines[:applied]:
+            self._apply(EvaluationRecord.from_dict(line), population=False)
+        self._lines = applied
+        self.population = deque(int(i) for i in state["population"])
+        for entry in state["pending"]:
+            task = EvalTask(id=int(entry["id"]), arch=entry["arch"], seed=int(entry["seed"]),
+                            pruning_target=entry["pruning_target"])
+            self._add_pending(_Pending(task=task, round=int(entry["round"]),
+                                       parent=entry["parent"],
+                                       resources=tuple(entry["resources"]),  # type: ignore[arg-type]
+                                       key=self._key_of(task.arch)))
+        self.waiting = {int(k): list(v) for k, v in state["waiting"].items()}
+        for line in lines[applied:]:
+            self._replay[int(line["id"])] = line
+            self._replay_order.append(int(line["id"]))
+        return True
+
+    def checkpoint(self) -> None:
+        """Write the search state atomically (records live in the log, not here)."""
+        state = {
+            "version": CHECKPOINT_VERSION,
+            "applied_lines": self._lines,
+            "next_id": self.next_id,
+            "rng": self.rng.bit_generator.state,
+            "population": list(self.population),
+            "pending": [{"id": p.task.id, "arch": p.task.arch, "seed": p.task.seed,
+                         "pruning_target": p.task.pruning_target, "round": p.round,
+                         "parent": p.parent, "resources": list(p.resources)}
+                        for p in self.pending.values()],
+            "waiting": {str(k): v for k, v in self.waiting.items()},
+        }
+        atomic_write_json(self.checkpoint_path, state)
+
+    # ------------------------------------------------------------------ records
+    @staticmethod
+    def _key_of(arch_dict: dict[str, Any]) -> str:
+        return architecture_from_json(arch_dict).to_json()
+
+    def _arch(self, record_id: int) -> Architecture:
+        if record_id not in self._archs:
+            self._archs[record_id] = architecture_from_json(self.records[record_id].arch)
+        return self._archs[record_id]
+
+    def _emit(self, record: EvaluationRecord) -> None:
+        """Write ``record`` (unless it is being replayed from the log) and apply it."""
+        line = record.to_dict()
+        if record.id in self._replay:
+            logged = self._replay.pop(record.id)
+            if self._replay_order and self._replay_order[0] == record.id:
+                self._replay_order.popleft()
+            else:
+                self._replay_order.remove(record.id)
+            if logged["arch"] != line["arch"] or logged["round"] != line["round"]:
+                raise ResumeError(f"{self.log.path}: record {record.id} differs from the resumed "
+                                  "search (was the config or the code changed?)")
+            record = EvaluationRecord.from_dict(logged)
+        else:
+            self.log.append(line)
+        self._lines += 1
+        self._apply(record, population=True)
+
+    def _apply(self, record: EvaluationRecord, population: bool) -> None:
+        self.records[record.id] = record
+        if (record.arch and record.reused_from is None
+                and not record.status.startswith("skipped")):
+            self._by_key.setdefault(self._key_of(record.arch), record.id)
+        if population and (record.ok or record.status.startswith("skipped")):
+            self.population.append(record.id)
+            while len(self.population) > self.settings.population_size:
+                self.population.popleft()
+
+    def _add_pending(self, pending: _Pending) -> None:
+        self.pending[pending.task.id] = pending
+        self._inflight_keys[pending.key] = pending.task.id
+
+    # ------------------------------------------------------------------ proposals
+    def _draw_target(self, parent: EvaluationRecord | None) -> float | None:
+        if not self.pruning.enabled:
+            return None
+        lo, hi = self.pruning.target_sparsity
+        if parent is None or parent.pruning_target is None:
+            return float(self.rng.uniform(lo, hi))
+        step = self.rng.normal(0.0, self.settings.sparsity_mutation_std)
+        return float(np.clip(parent.pruning_target + step, lo, hi))
+
+    def _select_parent(self) -> EvaluationRecord:
+        """The sample winner under this round's random scalarisation."""
+        ids = list(self.population)
+        size = min(self.settings.sample_size, len(ids))
+        sample = [ids[i] for i in self.rng.choice(len(ids), size=size, replace=False)]
+        weights = sample_weights(self.rng)
+        values = np.array([self.records[i].objectives.as_tuple() for i in sample])  # type: ignore[union-attr]
+        cap = self.settings.objective_cap
+        scaled = normalise(values, self.bounds.as_tuple(), cap)
+        goal = scalarise(scaled, weights)
+        # A skipped (untrained) candidate loses to every trained one (their goals are <= cap);
+        # among skipped ones the smallest weighted resource excess wins, so the search still
+        # walks towards the bounds when it only has oversized candidates to pick from.
+        skipped = np.array([self.records[i].status.startswith("skipped") for i in sample])
+        goal[skipped] = cap + scalarise(scaled[skipped][:, 1:], weights[1:])
+        return self.records[sample[int(np.argmin(goal))]]
+
+    def _propose(self) -> None:
+        """Make the next proposal: a record right away, or a task to train."""
+        rid = self.next_id
+        self.next_id += 1
+        seed = int(self.rng.integers(0, 2**31 - 1))
+        parent: EvaluationRecord | None = None
+        try:
+            random_phase = (self.settings.algorithm == "random"
+                            or rid < self.settings.initial_population or not self.population)
+            if random_phase:
+                arch = self.space.random_architecture(self.rng)
+            else:
+                parent = self._select_parent()
+                arch = self.space.mutate(self._arch(parent.id), self.rng)
+        except Exception as err:  # noqa: BLE001 - a broken morphism must not stop the search
+            self._emit(EvaluationRecord(id=rid, round=rid, arch={}, seed=seed,
+                                        parent=None if parent is None else parent.id,
+                                        status=f"failed: cannot propose: {_one_line(err)}"))
+            return
+        target = self._draw_target(parent)
+        arch_dict = _json_dict(arch)
+        key = arch.to_json()
+        base = dict(id=rid, round=rid, arch=arch_dict, seed=seed, pruning_target=target,
+                    parent=None if parent is None else parent.id)
+        if key in self._by_key:
+            self._emit(self._reuse(self.records[self._by_key[key]], base))
+            return
+        if key in self._inflight_keys:
+            self.waiting.setdefault(self._inflight_keys[key], []).append(base)
+            return
+        try:
+            resources = tuple(int(v) for v in self.measure(arch))
+        except Exception as err:  # noqa: BLE001 - unmeasurable architecture: reject it
+            self._emit(EvaluationRecord(**base, status=f"failed: cannot compute resources: "
+                                                       f"{_one_line(err)}"))
+            return
+        reason = over_bounds(resources, target, self.bounds)  # type: ignore[arg-type]
+        if reason is not None:
+            objectives = Objectives(1.0, *resources)
+            self._emit(EvaluationRecord(**base, status=f"skipped: {reason}", objectives=objectives))
+            return
+        task = EvalTask(id=rid, arch=arch_dict, seed=seed, pruning_target=target)
+        self._add_pending(_Pending(task=task, round=rid, parent=base["parent"],
+                                   resources=resources, key=key))  # type: ignore[arg-type]
+
+    @staticmethod
+    def _reuse(original: EvaluationRecord, base: dict[str, Any]) -> EvaluationRecord:
+        return EvaluationRecord(**base, status=original.status, objectives=original.objectives,
+                                test_error=original.test_error, final_arch=original.final_arch,
+                                model_path=original.model_path, reused_from=original.id)
+
+    def _top_up(self, capacity: int) -> None:
+        while len(self.pending) < capacity and self.next_id < self.total:
+            self._propose()
+
+    # ------------------------------------------------------------------ results
+    def _on_result(self, result: EvalResult) -> None:
+        pending = self.pending.pop(result.id, None)
+        if pending is None:
+            raise ResumeError(f"result for candidate {result.id}, which is not in flight")
+        self._inflight_keys.pop(pending.key, None)
+        self._submitted.discard(result.id)
+        task = pending.task
+        base = dict(id=task.id, round=pending.round, arch=task.arch, seed=task.seed,
+                    pruning_target=task.pruning_target, parent=pending.parent)
+        status, objectives = result.status, None
+        if result.status == STATUS_OK:
+            resources = pending.resources
+            if result.final_arch is not None and result.final_arch != task.arch:
+                try:
+                    resources = tuple(int(v) for v in self.measure(architecture_from_json(
+                        result.final_arch)))  # type: ignore[assignment]
+                except Exception as err:  # noqa: BLE001
+                    status = f"failed: cannot compute resources of the pruned model: {_one_line(err)}"
+            if result.val_error is None or not np.isfinite(result.val_error):
+                status = "failed: no finite validation error"
+            if status == STATUS_OK:
+                objectives = Objectives(float(result.val_error), *resources)  # type: ignore[arg-type]
+        record = EvaluationRecord(**base, status=status, objectives=objectives,
+                                  test_error=result.test_error, curve=dict(result.curve),
+                                  wall_time_s=float(result.wall_time_s),
+                                  final_arch=result.final_arch, model_path=result.model_path)
+        self._emit(record)
+        for dup_base in self.waiting.pop(task.id, []):
+            self._emit(self._reuse(self.records[task.id], dup_base))
+
+    def _next_result(self, executor: Executor, timeout: float) -> EvalResult | None:
+        if self._replay_order:
+            head = self._replay_order[0]
+            if head not in self.pending:
+                raise ResumeError(f"{self.log.path}: record {head} cannot be replayed (it is not "
+                                  "in flight at this point; was the config or the code changed?)")
+            line = self._replay[head]
+            return EvalResult(id=head, status=line["status"],
+                              val_error=(line["objectives"] or {}).get("error"),
+                              test_error=line["test_error"], curve=line["curve"],
+                              wall_time_s=line["wall_time_s"], final_arch=line["final_arch"],
+                              model_path=line["model_path"])
+        return executor.next_result(timeout)
+
+    def _fill(self, executor: Executor) -> None:
+        if self._replay_order:
+            return  # submit only once the log's tail has been replayed
+        for rid, pending in self.pending.items():
+            if rid not in self._submitted:
+                executor.submit(pending.task)
+                self._submitted.add(rid)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, executor: Executor, on_progress: Callable[["AgingEvolution"], None] | None = None,
+            poll_s: float = 1.0) -> list[EvaluationRecord]:
+        """Run (or continue) the search to the end; return every record in id order."""
+        self.checkpoint()  # a fresh search has a state to resume from before its first record
+        self._top_up(executor.capacity)
+        self._fill(executor)
+        self.checkpoint()
+        if on_progress:
+            on_progress(self)
+        while self.pending:
+            result = self._next_result(executor, poll_s)
+            if result is not None:
+                self._on_result(result)
+                self._top_up(executor.capacity)
+                self._fill(executor)
+                self.checkpoint()
+            if on_progress:
+                on_progress(self)
+        if self._replay_order:
+            raise ResumeError(f"{self.log.path}: {len(self._replay_order)} record(s) were not "
+                              "produced by the resumed search (was the config or code changed?)")
+        return [self.records[i] for i in sorted(self.records)]
+
+    # ------------------------------------------------------------------ summaries
+    def trained_records(self) -> list[EvaluationRecord]:
+        """Successfully trained candidates, each architecture once."""
+        return [r for r in self.records.values() if r.trained]
+
+    def best_within_bounds(self) -> EvaluationRecord | None:
+        """Lowest validation error among trained candidates within the resource bounds."""
+        fits = [r for r in self.trained_records()
+                if all(v <= b for v, b in zip(r.objectives.as_tuple()[1:],  # type: ignore[union-attr]
+                                              self.bounds.as_tuple()[1:]))]
+        return min(fits, key=lambda r: r.objectives.error, default=None)  # type: ignore[union-attr]
+
+    def front(self) -> list[EvaluationRecord]:
+        """The Pareto front of all trained candidates."""
+        return pareto_front(self.trained_records())
+
+
+def pareto_front(records: list[EvaluationRecord]) -> list[EvaluationRecord]:
+    """Records not dominated on the four objectives (each architecture counted once)."""
+    records = [r for r in records if r.trained and r.objectives is not None]
+    if not records:
+        return []
+    mask = non_dominated(np.array([r.objectives.as_tuple() for r in records]))  # type: ignore[union-attr]
+    return [r for r, keep in zip(records, mask) if keep]
+
+
+def _json_dict(arch: Architecture) -> dict[str, Any]:
+    import json
+
+    return json.loads(arch.to_json())
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(f"{type(err).__name__}: {err}".split())[:300]
+

@@ -1,0 +1,219 @@
+"""Executors: where candidates are evaluated. The search keeps ``capacity`` tasks in flight::
+
+    executor.submit(task)                 # at most `capacity` tasks in flight
+    result = executor.next_result(5.0)    # the next finished one, or None after 5 s
+    executor.close()
+
+:class:`SerialExecutor` evaluates one task at a time in a child process (``spawn`` context) that
+is recycled every few candidates (TensorFlow leaks memory per model) and replaced when it dies,
+so a crash, OOM kill or hang of one candidate becomes that candidate's ``failed: ...`` result.
+A Ray executor implements the same :class:`Executor` protocol with more tasks in flight.
+
+The work itself is an *evaluator factory*: a picklable callable run once per worker process
+(load the dataset there) that returns ``evaluate(task) -> EvalResult``.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from unas.errors import UnasError
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """Train and measure one architecture (``arch`` is its JSON dict)."""
+
+    id: int
+    arch: dict[str, Any]
+    seed: int
+    pruning_target: float | None = None
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """The outcome of one :class:`EvalTask`. ``status`` is ``ok`` or ``failed: <reason>``;
+    ``final_arch`` is the architecture after pruning (``None``: unchanged); ``model_path`` is
+    where the trained ``.keras`` model was saved, relative to the output folder."""
+
+    id: int
+    status: str
+    val_error: float | None = None
+    test_error: float | None = None
+    curve: dict[str, list[float]] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    final_arch: dict[str, Any] | None = None
+    model_path: str | None = None
+
+
+EvaluatorFactory = Callable[[], Callable[[EvalTask], EvalResult]]
+
+
+class Executor(Protocol):
+    """What the search needs from an executor."""
+
+    capacity: int
+
+    def submit(self, task: EvalTask) -> None:
+        """Start evaluating ``task``; never more than ``capacity`` in flight."""
+
+    def next_result(self, timeout: float | None = None) -> EvalResult | None:
+        """The next finished result (any order), or None if none finished within ``timeout``."""
+
+    def close(self) -> None:
+        """Stop all workers."""
+
+
+def failed(task_id: int, reason: str, wall_time_s: float = 0.0) -> EvalResult:
+    """A ``failed: <reason>`` result (reason squeezed onto one line)."""
+    one_line = " ".join(str(reason).split())[:500]
+    return EvalResult(id=task_id, status=f"failed: {one_line}", wall_time_s=wall_time_s)
+
+
+def _worker_main(conn: Any, factory: EvaluatorFactory) -> None:
+    """Child process: build the evaluator once, then evaluate tasks until told to stop."""
+    try:
+        evaluate = factory()
+    except Exception as err:  # noqa: BLE001 - reported to the parent, which stops the search
+        conn.send(("fatal", f"{type(err).__name__}: {err}" if not isinstance(err, UnasError)
+                   else str(err)))
+        return
+    conn.send(("ready", None))
+    while True:
+        task = conn.recv()
+        if task is None:
+            return
+        start = time.monotonic()
+        try:
+            result = evaluate(task)
+        except Exception as err:  # noqa: BLE001 - one candidate's failure, not the search's
+            tail = traceback.extract_tb(err.__traceback__)[-1:]
+            where = f" (at {tail[0].filename.rsplit('/', 1)[-1]}:{tail[0].lineno})" if tail else ""
+            result = failed(task.id, f"{type(err).__name__}: {err}{where}", time.monotonic() - start)
+        conn.send(("result", result))
+
+
+def kind_is_eof(message: tuple[str, Any] | None) -> bool:
+    return message is not None and message[0] == "eof"
+
+
+class WorkerStartError(UnasError):
+    """The evaluator could not even be set up in a worker (e.g. the dataset is missing)."""
+
+
+class SerialExecutor:
+    """One task at a time in a recycled child process (see module docstring)."""
+
+    capacity = 1
+
+    def __init__(self, factory: EvaluatorFactory, recycle_after: int = 8,
+                 candidate_timeout_s: float | None = None, poll_interval_s: float = 0.5) -> None:
+        self._factory = factory
+        self._recycle_after = recycle_after
+        self._timeout = candidate_timeout_s
+        self._poll = poll_interval_s
+        self._ctx = multiprocessing.get_context("spawn")
+        self._proc: Any = None
+        self._conn: Any = None
+        self._done_in_worker = 0
+        self._task: EvalTask | None = None
+        self._started = 0.0
+
+    # -- worker lifecycle ------------------------------------------------------------------------
+    def _start_worker(self) -> None:
+        parent, child = self._ctx.Pipe()
+        self._proc = self._ctx.Process(target=_worker_main, args=(child, self._factory),
+                                       daemon=True, name="unas-eval-worker")
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        self._done_in_worker = 0
+        self._ready = False
+
+    def _stop_worker(self, kill: bool = False) -> None:
+        if self._proc is None:
+            return
+        if not kill:
+            try:
+                self._conn.send(None)
+            except (OSError, BrokenPipeError):
+                pass
+            self._proc.join(timeout=30)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join()
+        self._conn.close()
+        self._proc = self._conn = None
+
+    # -- Executor protocol -------------------------------------------------------------------------
+    def submit(self, task: EvalTask) -> None:
+        if self._task is not None:
+            raise RuntimeError("SerialExecutor already has a task in flight (capacity 1)")
+        if self._proc is None:
+            self._start_worker()
+        self._conn.send(task)
+        self._task = task
+        self._started = time.monotonic()
+
+    def next_result(self, timeout: float | None = None) -> EvalResult | None:
+        task = self._task
+        if task is None:
+            return None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = self._poll if deadline is None else max(0.0, min(self._poll, deadline - time.monotonic()))
+            message = self._receive(wait)
+            if message is not None:
+                kind, payload = message
+                if kind == "fatal":
+                    self._task = None
+                    self._stop_worker(kill=True)
+                    raise WorkerStartError(f"evaluation worker could not start: {payload}")
+                if kind == "ready":
+                    self._started = time.monotonic()  # candidate time starts after set-up
+                    continue
+                if kind == "result":
+                    return self._finish(payload)
+            elapsed = time.monotonic() - self._started
+            if kind_is_eof(message) or not self._proc.is_alive() and not self._conn.poll():
+                self._proc.join(timeout=5)
+                code = self._proc.exitcode
+                self._stop_worker(kill=True)
+                return self._finish(failed(task.id, f"worker process died (exit code {code})", elapsed),
+                                    worker_gone=True)
+            if self._timeout is not None and elapsed > self._timeout:
+                self._stop_worker(kill=True)
+                return self._finish(failed(task.id, f"timed out after {self._timeout:g} s", elapsed),
+                                    worker_gone=True)
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+
+    def _receive(self, wait: float) -> tuple[str, Any] | None:
+        try:
+            if self._conn.poll(wait):
+                return self._conn.recv()
+        except (EOFError, OSError):
+            return ("eof", None)
+        return None
+
+    def _finish(self, result: EvalResult, worker_gone: bool = False) -> EvalResult:
+        self._task = None
+        if not worker_gone:
+            self._done_in_worker += 1
+            if self._done_in_worker >= self._recycle_after:
+                self._stop_worker()
+        return result
+
+    def close(self) -> None:
+        self._task = None
+        self._stop_worker()
+
+    def __enter__(self) -> "SerialExecutor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
