@@ -1,0 +1,386 @@
+/* unas int8 kernels: see unas_kernels.h. Bit-exact with TFLite Micro's reference kernels. */
+#include "unas_kernels.h"
+
+#include <math.h>
+
+/* First and one-past-last filter tap (along one axis) that lands inside [0, size). */
+static inline void unas_tap_range(int32_t origin, int32_t dil, int32_t taps, int32_t size,
+                                  int32_t *lo, int32_t *hi) {
+  int32_t first = origin >= 0 ? 0 : (-origin + dil - 1) / dil;
+  int32_t last = size - origin <= 0 ? 0 : (size - origin + dil - 1) / dil;
+  *lo = first;
+  *hi = last < taps ? last : taps;
+}
+
+/* ---- convolution ---- */
+
+void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out, int8_t *col) {
+  const int32_t k = p->k_h * p->k_w * p->in_c;
+  const int8_t pad_value = (int8_t)p->in_zp;
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_t;
+    for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      const int32_t ix0 = ox * p->stride_w - p->pad_l;
+      int8_t *c = col;  /* im2col column; padding holds the input zero point */
+      for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        for (int32_t kx = 0; kx < p->k_w; ++kx) {
+          const int32_t ix = ix0 + kx * p->dil_w;
+          if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
+            memset(c, pad_value, (size_t)p->in_c);
+          } else {
+            memcpy(c, in + (iy * p->in_w + ix) * p->in_c, (size_t)p->in_c);
+          }
+          c += p->in_c;
+        }
+      }
+      const int8_t *w = p->weights;
+      for (int32_t oc = 0; oc < p->out_c; ++oc) {
+        int32_t acc = p->bias[oc] + unas_dot_s8(w, col, k);
+        w += k;
+        acc = unas_mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_zp;
+        *out++ = unas_clamp_s8(acc, p->act_min, p->act_max);
+      }
+    }
+  }
+}
+
+void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  const int32_t k = p->in_c;
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      const int8_t *x = in + (oy * p->stride_h * p->in_w + ox * p->stride_w) * k;
+      const int8_t *w = p->weights;
+      int32_t oc = 0;
+      for (; oc + 2 <= p->out_c; oc += 2) {  /* two channels share the input loads */
+        int32_t acc0 = p->bias[oc], acc1 = p->bias[oc + 1];
+        const int8_t *w1 = w + k;
+        for (int32_t i = 0; i < k; ++i) {
+          const int32_t xi = x[i];
+          acc0 += xi * w[i];
+          acc1 += xi * w1[i];
+        }
+        w += 2 * k;
+        acc0 = unas_mbqm(acc0, p->mult[oc], p->shift[oc]) + p->out_zp;
+        acc1 = unas_mbqm(acc1, p->mult[oc + 1], p->shift[oc + 1]) + p->out_zp;
+        *out++ = unas_clamp_s8(acc0, p->act_min, p->act_max);
+        *out++ = unas_clamp_s8(acc1, p->act_min, p->act_max);
+      }
+      for (; oc < p->out_c; ++oc) {
+        int32_t acc = p->bias[oc] + unas_dot_s8(w, x, k);
+        w += k;
+        acc = unas_mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_zp;
+        *out++ = unas_clamp_s8(acc, p->act_min, p->act_max);
+      }
+    }
+  }
+}
+
+/* ---- depthwise convolution ---- */
+
+void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_t;
+    int32_t ky_lo, ky_hi;
+    unas_tap_range(iy0, p->dil_h, p->k_h, p->in_h, &ky_lo, &ky_hi);
+    for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      const int32_t ix0 = ox * p->stride_w - p->pad_l;
+      int32_t kx_lo, kx_hi;
+      unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
+      for (int32_t ic = 0; ic < p->in_c; ++ic) {
+        for (int32_t m = 0; m < p->depth_mult; ++m) {
+          const int32_t oc = ic * p->depth_mult + m;
+          int32_t acc = p->bias[oc];
+          for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
+            const int8_t *row = in + ((iy0 + ky * p->dil_h) * p->in_w + ix0) * p->in_c + ic;
+            const int8_t *wrow = p->weights + ky * p->k_w * p->out_c + oc;
+            for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
+              acc += (int32_t)wrow[kx * p->out_c] * ((int32_t)row[kx * p->dil_w * p->in_c] - p->in_zp);
+            }
+          }
+          acc = unas_mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_zp;
+          out[(oy * p->out_w + ox) * p->out_c + oc] = unas_clamp_s8(acc, p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}
+
+/* MCUNet's in-place depthwise convolution (depth multiplier 1): channel c of the input is copied
+ * to scratch (in_h * in_w bytes), then channel c of the output overwrites it in buf. In NHWC the
+ * output elements of channel c sit at offsets = c (mod C) of the same buffer, which only ever hold
+ * channel c of the input, so no other channel is disturbed. */
+void unas_dwconv_inplace_s8(const unas_dwconv_params *p, int8_t *buf, int8_t *plane) {
+  const int32_t c_count = p->in_c;
+  const int32_t pixels = p->in_h * p->in_w;
+  for (int32_t c = 0; c < c_count; ++c) {
+    for (int32_t i = 0; i < pixels; ++i) plane[i] = buf[i * c_count + c];
+    const int32_t bias = p->bias[c], mult = p->mult[c], shift = p->shift[c];
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_t;
+      int32_t ky_lo, ky_hi;
+      unas_tap_range(iy0, p->dil_h, p->k_h, p->in_h, &ky_lo, &ky_hi);
+      for (int32_t ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_l;
+        int32_t kx_lo, kx_hi;
+        unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
+        int32_t acc = bias;
+        for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
+          const int8_t *row = plane + (iy0 + ky * p->dil_h) * p->in_w + ix0;
+          const int8_t *wrow = p->weights + ky * p->k_w * c_count + c;
+          for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
+            acc += (int32_t)wrow[kx * c_count] * ((int32_t)row[kx * p->dil_w] - p->in_zp);
+          }
+        }
+        acc = unas_mbqm(acc, mult, shift) + p->out_zp;
+        buf[(oy * p->out_w + ox) * c_count + c] = unas_clamp_s8(acc, p->act_min, p->act_max);
+      }
+    }
+  }
+}
+
+/* ---- fully connected ---- */
+
+void unas_fc_s8(const unas_fc_params *p, const int8_t *in, int8_t *out) {
+  for (int32_t r = 0; r < p->rows; ++r) {
+    const int8_t *x = in + r * p->depth;
+    const int8_t *w = p->weights;
+    for (int32_t u = 0; u < p->units; ++u) {
+      int32_t acc = p->bias[u] + unas_dot_s8(w, x, p->depth);
+      w += p->depth;
+      acc = unas_mbqm(acc, p->mult[u], p->shift[u]) + p->out_zp;
+      *out++ = unas_clamp_s8(acc, p->act_min, p->act_max);
+    }
+  }
+}
+
+/* ---- pooling ---- */
+
+void unas_maxpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_t;
+    int32_t fy_lo, fy_hi;
+    unas_tap_range(iy0, 1, p->f_h, p->in_h, &fy_lo, &fy_hi);
+    for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      const int32_t ix0 = ox * p->stride_w - p->pad_l;
+      int32_t fx_lo, fx_hi;
+      unas_tap_range(ix0, 1, p->f_w, p->in_w, &fx_lo, &fx_hi);
+      for (int32_t c = 0; c < p->channels; ++c) {
+        int32_t best = -128;
+        for (int32_t fy = fy_lo; fy < fy_hi; ++fy) {
+          const int8_t *row = in + ((iy0 + fy) * p->in_w + ix0) * p->channels + c;
+          for (int32_t fx = fx_lo; fx < fx_hi; ++fx) {
+            const int32_t v = row[fx * p->channels];
+            best = v > best ? v : best;
+          }
+        }
+        *out++ = unas_clamp_s8(best, p->act_min, p->act_max);
+      }
+    }
+  }
+}
+
+void unas_avgpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_t;
+    int32_t fy_lo, fy_hi;
+    unas_tap_range(iy0, 1, p->f_h, p->in_h, &fy_lo, &fy_hi);
+    for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      const int32_t ix0 = ox * p->stride_w - p->pad_l;
+      int32_t fx_lo, fx_hi;
+      unas_tap_range(ix0, 1, p->f_w, p->in_w, &fx_lo, &fx_hi);
+      const int32_t count = (fy_hi - fy_lo) * (fx_hi - fx_lo);
+      for (int32_t c = 0; c < p->channels; ++c) {
+        int32_t acc = 0;
+        for (int32_t fy = fy_lo; fy < fy_hi; ++fy) {
+          const int8_t *row = in + ((iy0 + fy) * p->in_w + ix0) * p->channels + c;
+          for (int32_t fx = fx_lo; fx < fx_hi; ++fx) acc += row[fx * p->channels];
+        }
+        if (count > 0) {
+          acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+        }
+        *out++ = unas_clamp_s8(acc, p->act_min, p->act_max);
+      }
+    }
+  }
+}
+
+/* ---- element-wise ---- */
+
+void unas_add_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
+  /* out may equal in1 or in2 (in place): element i is read before it is written */
+  for (int32_t i = 0; i < p->size; ++i) {
+    const int32_t a = (p->in1_offset + in1[i]) * (1 << p->left_shift);
+    const int32_t b = (p->in2_offset + in2[i]) * (1 << p->left_shift);
+    const int32_t sa = unas_mbqm(a, p->in1_mult, p->in1_shift);
+    const int32_t sb = unas_mbqm(b, p->in2_mult, p->in2_shift);
+    const int32_t raw = unas_mbqm(sa + sb, p->out_mult, p->out_shift) + p->out_offset;
+    out[i] = unas_clamp_s8(raw, p->act_min, p->act_max);
+  }
+}
+
+void unas_requantize_s8(int32_t n, int32_t in_zp, int32_t out_zp, int32_t mult, int32_t shift,
+                        const int8_t *in, int8_t *out) {
+  for (int32_t i = 0; i < n; ++i) {
+    out[i] = unas_clamp_s8(unas_mbqm(in[i] - in_zp, mult, shift) + out_zp, -128, 127);
+  }
+}
+
+void unas_quantize_f32_s8(int32_t n, double scale, int32_t zp, const int8_t *in, int8_t *out) {
+  for (int32_t i = 0; i < n; ++i) {
+    float x;  /* float tensors may sit at any arena offset: copy, never dereference */
+    memcpy(&x, in + 4 * i, 4);
+    const int32_t q = (int32_t)round((double)x / scale) + zp;
+    out[i] = unas_clamp_s8(q, -128, 127);
+  }
+}
+
+void unas_dequantize_s8_f32(int32_t n, double scale, int32_t zp, const int8_t *in, int8_t *out) {
+  for (int32_t i = 0; i < n; ++i) {
+    const float y = (float)(scale * (double)(in[i] - zp));
+    memcpy(out + 4 * i, &y, 4);
+  }
+}
+
+/* ---- reductions ---- */
+
+void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
+  const int32_t *d = p->dims;
+  const int32_t *r = p->reduce;
+  for (int32_t i0 = 0; i0 < (r[0] ? 1 : d[0]); ++i0)
+  for (int32_t i1 = 0; i1 < (r[1] ? 1 : d[1]); ++i1)
+  for (int32_t i2 = 0; i2 < (r[2] ? 1 : d[2]); ++i2)
+  for (int32_t i3 = 0; i3 < (r[3] ? 1 : d[3]); ++i3) {
+    int32_t sum = 0;
+    for (int32_t j0 = 0; j0 < (r[0] ? d[0] : 1); ++j0)
+    for (int32_t j1 = 0; j1 < (r[1] ? d[1] : 1); ++j1)
+    for (int32_t j2 = 0; j2 < (r[2] ? d[2] : 1); ++j2)
+    for (int32_t j3 = 0; j3 < (r[3] ? d[3] : 1); ++j3) {
+      const int32_t a0 = r[0] ? j0 : i0, a1 = r[1] ? j1 : i1;
+      const int32_t a2 = r[2] ? j2 : i2, a3 = r[3] ? j3 : i3;
+      sum += in[((a0 * d[1] + a1) * d[2] + a2) * d[3] + a3];
+    }
+    int32_t acc = sum - p->in_zp * p->count;
+    acc = unas_mbqm(acc, p->mult, p->shift);
+    if (p->mode == 1) {
+      acc = acc > 0 ? (acc + p->count / 2) / p->count : (acc - p->count / 2) / p->count;
+    }
+    *out++ = unas_clamp_s8(acc + p->out_zp, -128, 127);
+  }
+}
+
+/* ---- softmax (gemmlowp fixed point, as TFLM's reference int8 softmax) ---- */
+
+static int32_t unas_sat_lshift(int32_t x, int32_t exponent) {
+  /* SaturatingRoundingMultiplyByPOT with a positive exponent */
+  const int32_t threshold = (int32_t)(((int64_t)1 << (31 - exponent)) - 1);
+  if (x > threshold) return INT32_MAX;
+  if (x < -threshold) return INT32_MIN;
+  return x * (1 << exponent);
+}
+
+static int32_t unas_exp_quarter(int32_t a) {
+  /* exp on [-1/4, 0), Q0.31 in and out */
+  const int32_t constant_term = 1895147668;  /* exp(-1/8) */
+  const int32_t one_third = 715827883;
+  const int32_t x = a + (1 << 28);
+  const int32_t x2 = unas_srdhm(x, x);
+  const int32_t x3 = unas_srdhm(x2, x);
+  const int32_t x4 = unas_srdhm(x2, x2);
+  const int32_t x4_over_4 = unas_rdbypot(x4, 2);
+  const int32_t poly = unas_rdbypot(unas_srdhm(x4_over_4 + x3, one_third) + x2, 1);
+  return constant_term + unas_srdhm(constant_term, x + poly);
+}
+
+static int32_t unas_exp_negative(int32_t a) {
+  /* exp of a <= 0 given in Q5.26, result in Q0.31 */
+  const int32_t one_quarter = 1 << 24;
+  const int32_t a_mod = (a & (one_quarter - 1)) - one_quarter;
+  int32_t result = unas_exp_quarter(unas_sat_lshift(a_mod, 5));
+  const int32_t remainder = a_mod - a;
+  static const int32_t multipliers[7] = {1672461947, 1302514674, 790015084, 290630308,
+                                         39332535, 720401, 242};
+  for (int32_t i = 0; i < 7; ++i) {
+    if (remainder & (1 << (24 + i))) result = unas_srdhm(result, multipliers[i]);
+  }
+  return a == 0 ? INT32_MAX : result;
+}
+
+static int32_t unas_one_over_one_plus_x(int32_t a) {
+  /* 1 / (1 + a) for a in [0, 1), Q0.31, by Newton-Raphson in Q2.29 */
+  const int64_t sum = (int64_t)a + INT32_MAX;
+  const int32_t half_den = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+  int32_t x = 1515870810 + unas_srdhm(half_den, -1010580540);
+  for (int32_t i = 0; i < 3; ++i) {
+    const int32_t one_minus = (1 << 29) - unas_srdhm(half_den, x);
+    x = x + unas_sat_lshift(unas_srdhm(x, one_minus), 2);
+  }
+  return unas_sat_lshift(x, 1);
+}
+
+static int32_t unas_clz32(uint32_t x) {
+  int32_t n = 0;
+  if (x == 0) return 32;
+  while (!(x & 0x80000000u)) {
+    x <<= 1;
+    ++n;
+  }
+  return n;
+}
+
+void unas_softmax_s8(const unas_softmax_params *p, const int8_t *in, int8_t *out) {
+  for (int32_t r = 0; r < p->rows; ++r) {
+    const int8_t *x = in + r * p->depth;
+    int8_t *y = out + r * p->depth;
+    int32_t max_in_row = -128;
+    for (int32_t c = 0; c < p->depth; ++c) max_in_row = x[c] > max_in_row ? x[c] : max_in_row;
+    int32_t sum_of_exps = 0;  /* Q12.19 */
+    for (int32_t c = 0; c < p->depth; ++c) {
+      const int32_t diff = x[c] - max_in_row;
+      if (diff >= p->diff_min) {
+        const int32_t scaled = unas_srdhm(diff * (1 << p->input_left_shift), p->input_mult);
+        sum_of_exps += unas_rdbypot(unas_exp_negative(scaled), 12);
+      }
+    }
+    const int32_t headroom_plus_one = unas_clz32((uint32_t)sum_of_exps);
+    const int32_t bits_over_unit = 12 - headroom_plus_one;
+    const int32_t shifted_sum_minus_one =
+        (int32_t)(((uint32_t)sum_of_exps << headroom_plus_one) - ((uint32_t)1 << 31));
+    const int32_t scale = unas_one_over_one_plus_x(shifted_sum_minus_one);
+    for (int32_t c = 0; c < p->depth; ++c) {
+      const int32_t diff = x[c] - max_in_row;
+      if (diff >= p->diff_min) {
+        const int32_t scaled = unas_srdhm(diff * (1 << p->input_left_shift), p->input_mult);
+        const int32_t e = unas_exp_negative(scaled);
+        const int32_t unsat = unas_rdbypot(unas_srdhm(scale, e), bits_over_unit + 31 - 8);
+        y[c] = unas_clamp_s8(unsat - 128, -128, 127);
+      } else {
+        y[c] = -128;
+      }
+    }
+  }
+}
+
+/* ---- data movement ---- */
+
+void unas_pad_s8(const unas_pad_params *p, const int8_t *in, int8_t *out) {
+  const int32_t *id = p->in_dims, *od = p->out_dims, *b = p->before;
+  memset(out, p->value, (size_t)(od[0] * od[1] * od[2] * od[3]));
+  for (int32_t i0 = 0; i0 < id[0]; ++i0)
+  for (int32_t i1 = 0; i1 < id[1]; ++i1)
+  for (int32_t i2 = 0; i2 < id[2]; ++i2) {
+    const int8_t *src = in + ((i0 * id[1] + i1) * id[2] + i2) * id[3];
+    int8_t *dst = out + (((i0 + b[0]) * od[1] + i1 + b[1]) * od[2] + i2 + b[2]) * od[3] + b[3];
+    memcpy(dst, src, (size_t)id[3]);
+  }
+}
+
+void unas_concat(int8_t *out, int32_t outer, int32_t n_inputs, const int8_t *const *inputs,
+                 const int32_t *sizes) {
+  for (int32_t o = 0; o < outer; ++o) {
+    for (int32_t i = 0; i < n_inputs; ++i) {
+      memcpy(out, inputs[i] + o * sizes[i], (size_t)sizes[i]);
+      out += sizes[i];
+    }
+  }
+}

@@ -1,0 +1,407 @@
+"""Lowering of one TFLite operator to C: constant arrays, a literal parameter block, one call.
+
+Each ``lower_<op>`` returns a :class:`LoweredOp`; the generator concatenates them into
+``model.c``. Arena pointers are written ``A(offset)`` (a macro over the static arena), scratch
+as ``S``. All numbers are literals computed here, exactly as TFLM computes them at Prepare.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tflm_runtime.codegen import quantization as q
+from tflm_runtime.tflite_model import Operator, Tensor, TfliteModel
+from unas.errors import UnsupportedOperatorError
+
+
+@dataclass
+class LoweredOp:
+    """C text of one operator: file-scope declarations and the statements of ``model_invoke``."""
+
+    decls: list[str] = field(default_factory=list)
+    body: list[str] = field(default_factory=list)
+    const_bytes: int = 0  # Flash bytes of the constant data declared here
+
+
+@dataclass(frozen=True)
+class OpContext:
+    """What lowering needs besides the operator: pointers of activation tensors, in-place flag."""
+
+    model: TfliteModel
+    op: Operator
+    pointer: Callable[[int], str]  # tensor index -> C expression of its arena address
+    in_place: bool                 # output is written over input 0 (the planner decided)
+
+    def tensor(self, position: int) -> Tensor:
+        return self.model.tensors[self.op.inputs[position]]
+
+    @property
+    def output(self) -> Tensor:
+        return self.model.tensors[self.op.outputs[0]]
+
+    def fail(self, why: str) -> UnsupportedOperatorError:
+        return UnsupportedOperatorError(
+            f"{self.model.path}: operator {self.op.index} ({self.op.opcode}): {why}")
+
+
+_C_TYPES = {"int8": ("int8_t", 1), "int32": ("int32_t", 4)}
+
+
+def c_array(name: str, ctype: str, values: np.ndarray | list[int]) -> tuple[str, int]:
+    """``static const <ctype> name[n] = {...};`` and its size in bytes."""
+    flat = [int(v) for v in np.asarray(values).reshape(-1)]
+    size = {"int8_t": 1, "int32_t": 4}[ctype] * len(flat)
+    rows = [", ".join(str(v) for v in flat[i:i + 24]) for i in range(0, len(flat), 24)]
+    body = ",\n  ".join(rows) if rows else "0"
+    return f"static const {ctype} {name}[{max(len(flat), 1)}] = {{\n  {body}\n}};", size
+
+
+def _struct(ctype: str, name: str, fields: dict[str, object]) -> str:
+    def fmt(v: object) -> str:
+        if isinstance(v, (list, tuple)):
+            return "{" + ", ".join(str(int(x)) for x in v) + "}"
+        return str(v)
+    inner = ",\n  ".join(f".{k} = {fmt(v)}" for k, v in fields.items())
+    return f"static const {ctype} {name} = {{\n  {inner}\n}};"
+
+
+def _require_int8(ctx: OpContext, *tensors: Tensor) -> None:
+    for t in tensors:
+        if t.dtype != "int8":
+            raise ctx.fail(f"tensor {t.name!r} is {t.dtype}; expected int8 (full-integer model)")
+
+
+def _nhwc(ctx: OpContext, t: Tensor) -> tuple[int, int, int]:
+    if len(t.shape) != 4 or t.shape[0] != 1:
+        raise ctx.fail(f"tensor {t.name!r} has shape {t.shape}; expected (1, H, W, C)")
+    return t.shape[1], t.shape[2], t.shape[3]
+
+
+def _padding(stride: int, dilation: int, in_size: int, k: int, out_size: int) -> int:
+    """TFLM ``ComputePaddingHeightWidth``: the top/left share of the total padding."""
+    effective = (k - 1) * dilation + 1
+    return max((out_size - 1) * stride + effective - in_size, 0) // 2
+
+
+def _bias(ctx: OpContext, position: int, count: int) -> np.ndarray:
+    if len(ctx.op.inputs) > position and ctx.op.inputs[position] >= 0:
+        b = ctx.tensor(position)
+        if b.data is None or b.dtype != "int32":
+            raise ctx.fail(f"bias {b.name!r} must be a constant int32 tensor")
+        return b.data.astype(np.int64).reshape(-1)
+    return np.zeros(count, dtype=np.int64)
+
+
+def _folded_bias(ctx: OpContext, bias: np.ndarray, weights: np.ndarray, in_zp: int) -> np.ndarray:
+    """bias - in_zp * sum(weights of the channel): lets kernels skip the input offset per MAC."""
+    folded = bias - in_zp * weights.reshape(weights.shape[0], -1).astype(np.int64).sum(axis=1)
+    if folded.min(initial=0) < -(1 << 31) or folded.max(initial=0) >= (1 << 31):
+        raise ctx.fail("folded bias does not fit in int32")
+    return folded
+
+
+def _weights(ctx: OpContext, position: int) -> Tensor:
+    w = ctx.tensor(position)
+    if w.data is None or w.dtype != "int8":
+        raise ctx.fail(f"weights {w.name!r} must be a constant int8 tensor")
+    if any(z != 0 for z in w.zero_points):
+        raise ctx.fail(f"weights {w.name!r} have a non-zero zero point")
+    return w
+
+
+def _mult_arrays(prefix: str, pairs: list[tuple[int, int]], out: LoweredOp) -> tuple[str, str]:
+    for suffix, values in (("mult", [m for m, _ in pairs]), ("shift", [s for _, s in pairs])):
+        text, size = c_array(f"{prefix}_{suffix}", "int32_t", values)
+        out.decls.append(text)
+        out.const_bytes += size
+    return f"{prefix}_mult", f"{prefix}_shift"
+
+
+def _activation(ctx: OpContext) -> tuple[int, int]:
+    act = ctx.op.options.get("fused_activation_function", "NONE")
+    try:
+        return q.activation_range(act, ctx.output)
+    except ValueError:
+        raise ctx.fail(f"fused activation {act} is not supported") from None
+
+
+def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
+    x, w, y = ctx.tensor(0), _weights(ctx, 1), ctx.output
+    _require_int8(ctx, x, y)
+    in_h, in_w, in_c = _nhwc(ctx, x)
+    out_h, out_w, out_c = _nhwc(ctx, y)
+    _, k_h, k_w, w_in = w.shape
+    if w_in != in_c or w.shape[0] != out_c:
+        raise ctx.fail(f"filter shape {w.shape} does not match input {x.shape} / output {y.shape}")
+    o = ctx.op.options
+    s_h, s_w = o.get("stride_h", 1), o.get("stride_w", 1)
+    d_h, d_w = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
+    act_min, act_max = _activation(ctx)
+    out = LoweredOp()
+    wt, size = c_array(f"{name}_w", "int8_t", w.data)
+    out.decls.append(wt)
+    out.const_bytes += size
+    bias = _folded_bias(ctx, _bias(ctx, 2, out_c), w.data, x.zero_point)
+    bt, size = c_array(f"{name}_b", "int32_t", bias)
+    out.decls.append(bt)
+    out.const_bytes += size
+    mult, shift = _mult_arrays(name, q.conv_multipliers(x, w, y, out_c), out)
+    fields = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
+                  k_h=k_h, k_w=k_w, stride_h=s_h, stride_w=s_w, dil_h=d_h, dil_w=d_w,
+                  pad_t=_padding(s_h, d_h, in_h, k_h, out_h),
+                  pad_l=_padding(s_w, d_w, in_w, k_w, out_w),
+                  in_zp=x.zero_point, out_zp=y.zero_point, act_min=act_min, act_max=act_max,
+                  weights=f"{name}_w", bias=f"{name}_b", mult=mult, shift=shift)
+    out.decls.append(_struct("unas_conv_params", f"{name}_p", fields))
+    out.const_bytes += 4 * 18 + 4 * 4
+    src, dst = ctx.pointer(ctx.op.inputs[0]), ctx.pointer(ctx.op.outputs[0])
+    if k_h * k_w == 1:
+        out.body.append(f"unas_conv2d_1x1_s8(&{name}_p, {src}, {dst});")
+    else:
+        out.body.append(f"unas_conv2d_s8(&{name}_p, {src}, {dst}, S);")
+    return out
+
+
+def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
+    x, w, y = ctx.tensor(0), _weights(ctx, 1), ctx.output
+    _require_int8(ctx, x, y)
+    in_h, in_w, in_c = _nhwc(ctx, x)
+    out_h, out_w, out_c = _nhwc(ctx, y)
+    _, k_h, k_w, w_out = w.shape
+    if w_out != out_c or out_c % in_c:
+        raise ctx.fail(f"filter shape {w.shape} does not match input {x.shape} / output {y.shape}")
+    o = ctx.op.options
+    s_h, s_w = o.get("stride_h", 1), o.get("stride_w", 1)
+    d_h, d_w = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
+    act_min, act_max = _activation(ctx)
+    out = LoweredOp()
+    wt, size = c_array(f"{name}_w", "int8_t", w.data)
+    out.decls.append(wt)
+    out.const_bytes += size
+    bt, size = c_array(f"{name}_b", "int32_t", _bias(ctx, 2, out_c))
+    out.decls.append(bt)
+    out.const_bytes += size
+    mult, shift = _mult_arrays(name, q.conv_multipliers(x, w, y, out_c), out)
+    fields = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
+                  depth_mult=out_c // in_c, k_h=k_h, k_w=k_w, stride_h=s_h, stride_w=s_w,
+                  dil_h=d_h, dil_w=d_w, pad_t=_padding(s_h, d_h, in_h, k_h, out_h),
+                  pad_l=_padding(s_w, d_w, in_w, k_w, out_w),
+                  in_zp=x.zero_point, out_zp=y.zero_point, act_min=act_min, act_max=act_max,
+                  weights=f"{name}_w", bias=f"{name}_b", mult=mult, shift=shift)
+    out.decls.append(_struct("unas_dwconv_params", f"{name}_p", fields))
+    out.const_bytes += 4 * 19 + 4 * 4
+    src, dst = ctx.pointer(ctx.op.inputs[0]), ctx.pointer(ctx.op.outputs[0])
+    if ctx.in_place:
+        out.body.append(f"unas_dwconv_inplace_s8(&{name}_p, {dst}, S);  /* in place */")
+    else:
+        out.body.append(f"unas_dwconv_s8(&{name}_p, {src}, {dst});")
+    return out
+
+
+def lower_fully_connected(ctx: OpContext, name: str) -> LoweredOp:
+    x, w, y = ctx.tensor(0), _weights(ctx, 1), ctx.output
+    _require_int8(ctx, x, y)
+    if len(w.shape) != 2:
+        raise ctx.fail(f"weights shape {w.shape}; expected (units, depth)")
+    units, depth = w.shape
+    total = math.prod(x.shape)
+    if total % depth:
+        raise ctx.fail(f"input of {total} elements is not a multiple of depth {depth}")
+    act_min, act_max = _activation(ctx)
+    out = LoweredOp()
+    wt, size = c_array(f"{name}_w", "int8_t", w.data)
+    out.decls.append(wt)
+    out.const_bytes += size
+    bias = _folded_bias(ctx, _bias(ctx, 2, units), w.data, x.zero_point)
+    bt, size = c_array(f"{name}_b", "int32_t", bias)
+    out.decls.append(bt)
+    out.const_bytes += size
+    mult, shift = _mult_arrays(name, q.fc_multipliers(x, w, y, units), out)
+    fields = dict(rows=total // depth, depth=depth, units=units, out_zp=y.zero_point,
+                  act_min=act_min, act_max=act_max, weights=f"{name}_w", bias=f"{name}_b",
+                  mult=mult, shift=shift)
+    out.decls.append(_struct("unas_fc_params", f"{name}_p", fields))
+    out.const_bytes += 4 * 6 + 4 * 4
+    out.body.append(f"unas_fc_s8(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
+                    f"{ctx.pointer(ctx.op.outputs[0])});")
+    return out
+
+
+def lower_pool(ctx: OpContext, name: str) -> LoweredOp:
+    x, y = ctx.tensor(0), ctx.output
+    _require_int8(ctx, x, y)
+    in_h, in_w, c = _nhwc(ctx, x)
+    out_h, out_w, _ = _nhwc(ctx, y)
+    o = ctx.op.options
+    f_h, f_w = o["filter_height"], o["filter_width"]
+    s_h, s_w = o.get("stride_h", 1), o.get("stride_w", 1)
+    act_min, act_max = _activation(ctx)
+    fields = dict(in_h=in_h, in_w=in_w, channels=c, out_h=out_h, out_w=out_w, f_h=f_h, f_w=f_w,
+                  stride_h=s_h, stride_w=s_w, pad_t=_padding(s_h, 1, in_h, f_h, out_h),
+                  pad_l=_padding(s_w, 1, in_w, f_w, out_w), act_min=act_min, act_max=act_max)
+    out = LoweredOp([_struct("unas_pool_params", f"{name}_p", fields)], [], 4 * 13)
+    kernel = "unas_maxpool_s8" if ctx.op.opcode == "MAX_POOL_2D" else "unas_avgpool_s8"
+    out.body.append(f"{kernel}(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
+                    f"{ctx.pointer(ctx.op.outputs[0])});")
+    return out
+
+
+def _operand(ctx: OpContext, position: int, name: str, out: LoweredOp) -> str:
+    """Pointer to input ``position``: an arena address, or a constant array declared here."""
+    t = ctx.tensor(position)
+    if t.data is None:
+        return ctx.pointer(ctx.op.inputs[position])
+    text, size = c_array(f"{name}_c{position}", "int8_t", t.data)
+    out.decls.append(text)
+    out.const_bytes += size
+    return f"{name}_c{position}"
+
+
+def lower_add(ctx: OpContext, name: str) -> LoweredOp:
+    a, b, y = ctx.tensor(0), ctx.tensor(1), ctx.output
+    _require_int8(ctx, a, b, y)
+    if not (math.prod(a.shape) == math.prod(b.shape) == math.prod(y.shape)):
+        raise ctx.fail(f"broadcasting {a.shape} + {b.shape} is not supported")
+    act_min, act_max = _activation(ctx)
+    fields = dict(size=math.prod(y.shape), **q.add_params(a, b, y), act_min=act_min,
+                  act_max=act_max)
+    out = LoweredOp([_struct("unas_add_params", f"{name}_p", fields)], [], 4 * 13)
+    pa, pb = _operand(ctx, 0, name, out), _operand(ctx, 1, name, out)
+    note = "  /* in place */" if ctx.in_place else ""
+    out.body.append(f"unas_add_s8(&{name}_p, {pa}, {pb}, {ctx.pointer(ctx.op.outputs[0])});{note}")
+    return out
+
+
+def lower_concatenation(ctx: OpContext, name: str) -> LoweredOp:
+    y = ctx.output
+    inputs = [ctx.tensor(i) for i in range(len(ctx.op.inputs))]
+    _require_int8(ctx, y, *inputs)
+    for t in inputs:
+        if (t.scale, t.zero_point) != (y.scale, y.zero_point):
+            raise ctx.fail(f"input {t.name!r} is quantised differently from the output "
+                           "(requantising concatenation is not supported)")
+    if ctx.op.options.get("fused_activation_function", "NONE") != "NONE":
+        raise ctx.fail("fused activation on CONCATENATION is not supported")
+    axis = ctx.op.options.get("axis", 0)
+    axis = axis + len(y.shape) if axis < 0 else axis
+    outer = math.prod(y.shape[:axis])
+    sizes = [math.prod(t.shape[axis:]) for t in inputs]
+    out = LoweredOp()
+    ptrs = [_operand(ctx, i, name, out) for i in range(len(inputs))]
+    out.body.append(
+        f"unas_concat({ctx.pointer(ctx.op.outputs[0])}, {outer}, {len(inputs)}, "
+        f"(const int8_t *const[]){{{', '.join(ptrs)}}}, "
+        f"(const int32_t[]){{{', '.join(map(str, sizes))}}});")
+    return out
+
+
+def _as_4d(ctx: OpContext, shape: tuple[int, ...]) -> list[int]:
+    if len(shape) > 4:
+        raise ctx.fail(f"rank {len(shape)} tensors are not supported (at most 4)")
+    return [1] * (4 - len(shape)) + list(shape)
+
+
+def lower_mean(ctx: OpContext, name: str) -> LoweredOp:
+    x, axes_t, y = ctx.tensor(0), ctx.tensor(1), ctx.output
+    _require_int8(ctx, x, y)
+    if axes_t.data is None:
+        raise ctx.fail("the reduction axes must be a constant tensor")
+    rank = len(x.shape)
+    axes = sorted({int(a) % rank for a in axes_t.data.reshape(-1)})
+    dims = _as_4d(ctx, x.shape)
+    reduce = [0] * 4
+    for a in axes:
+        reduce[a + 4 - rank] = 1
+    count = math.prod(x.shape[a] for a in axes)
+    keep = bool(ctx.op.options.get("keep_dims", False))
+    mode = 1 if keep and rank == 4 and axes == [1, 2] else 0
+    mult, shift = q.mean_params(x, y, count, mode)
+    fields = dict(dims=dims, reduce=reduce, count=count, in_zp=x.zero_point, out_zp=y.zero_point,
+                  mult=mult, shift=shift, mode=mode)
+    out = LoweredOp([_struct("unas_mean_params", f"{name}_p", fields)], [], 4 * 14)
+    out.body.append(f"unas_mean_s8(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
+                    f"{ctx.pointer(ctx.op.outputs[0])});")
+    return out
+
+
+def lower_softmax(ctx: OpContext, name: str) -> LoweredOp:
+    x, y = ctx.tensor(0), ctx.output
+    _require_int8(ctx, x, y)
+    if y.zero_point != -128 or abs(y.scale - 1 / 256) > 1e-9:
+        raise ctx.fail("int8 softmax output must have scale 1/256 and zero point -128")
+    depth = x.shape[-1]
+    mult, left_shift, diff_min = q.softmax_params(x, ctx.op.options.get("beta", 1.0))
+    fields = dict(rows=math.prod(x.shape) // depth, depth=depth, input_mult=mult,
+                  input_left_shift=left_shift, diff_min=diff_min)
+    out = LoweredOp([_struct("unas_softmax_params", f"{name}_p", fields)], [], 4 * 5)
+    out.body.append(f"unas_softmax_s8(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
+                    f"{ctx.pointer(ctx.op.outputs[0])});")
+    return out
+
+
+def lower_pad(ctx: OpContext, name: str) -> LoweredOp:
+    x, pads_t, y = ctx.tensor(0), ctx.tensor(1), ctx.output
+    _require_int8(ctx, x, y)
+    if pads_t.data is None:
+        raise ctx.fail("the paddings must be a constant tensor")
+    pads = pads_t.data.reshape(len(x.shape), 2).astype(int)
+    before = [0] * (4 - len(x.shape)) + [int(p) for p in pads[:, 0]]
+    fields = dict(in_dims=_as_4d(ctx, x.shape), out_dims=_as_4d(ctx, y.shape), before=before,
+                  value=y.zero_point)
+    out = LoweredOp([_struct("unas_pad_params", f"{name}_p", fields)], [], 4 * 13)
+    out.body.append(f"unas_pad_s8(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
+                    f"{ctx.pointer(ctx.op.outputs[0])});")
+    return out
+
+
+def lower_reshape(ctx: OpContext, name: str) -> LoweredOp:
+    x, y = ctx.tensor(0), ctx.output
+    if ctx.in_place:
+        return LoweredOp([], [f"/* {name}: RESHAPE {x.shape} -> {y.shape} is an alias, no code */"])
+    return LoweredOp([], [f"memcpy({ctx.pointer(ctx.op.outputs[0])}, "
+                          f"{ctx.pointer(ctx.op.inputs[0])}, {x.nbytes});"])
+
+
+def lower_quantize(ctx: OpContext, name: str) -> LoweredOp:
+    x, y = ctx.tensor(0), ctx.output
+    n = math.prod(y.shape)
+    src, dst = ctx.pointer(ctx.op.inputs[0]), ctx.pointer(ctx.op.outputs[0])
+    if y.dtype != "int8":
+        raise ctx.fail(f"QUANTIZE to {y.dtype} is not supported (int8 only)")
+    if x.dtype == "float32":
+        return LoweredOp([], [f"unas_quantize_f32_s8({n}, {float(y.scale)!r}, {y.zero_point}, "
+                              f"{src}, {dst});"])
+    if x.dtype == "int8":
+        mult, shift = q.quantize_multiplier(x.scale / y.scale)
+        return LoweredOp([], [f"unas_requantize_s8({n}, {x.zero_point}, {y.zero_point}, {mult}, "
+                              f"{shift}, {src}, {dst});"])
+    raise ctx.fail(f"QUANTIZE from {x.dtype} is not supported")
+
+
+def lower_dequantize(ctx: OpContext, name: str) -> LoweredOp:
+    x, y = ctx.tensor(0), ctx.output
+    if x.dtype != "int8" or y.dtype != "float32":
+        raise ctx.fail(f"DEQUANTIZE {x.dtype} -> {y.dtype} is not supported (int8 -> float32)")
+    return LoweredOp([], [f"unas_dequantize_s8_f32({math.prod(x.shape)}, {float(x.scale)!r}, "
+                          f"{x.zero_point}, {ctx.pointer(ctx.op.inputs[0])}, "
+                          f"{ctx.pointer(ctx.op.outputs[0])});"])
+
+
+LOWERINGS: dict[str, Callable[[OpContext, str], LoweredOp]] = {
+    "CONV_2D": lower_conv,
+    "DEPTHWISE_CONV_2D": lower_depthwise,
+    "FULLY_CONNECTED": lower_fully_connected,
+    "MAX_POOL_2D": lower_pool,
+    "AVERAGE_POOL_2D": lower_pool,
+    "ADD": lower_add,
+    "CONCATENATION": lower_concatenation,
+    "MEAN": lower_mean,
+    "SOFTMAX": lower_softmax,
+    "PAD": lower_pad,
+    "RESHAPE": lower_reshape,
+    "QUANTIZE": lower_quantize,
+    "DEQUANTIZE": lower_dequantize,
+}

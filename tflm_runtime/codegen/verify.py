@@ -1,0 +1,112 @@
+"""Build generated models on the host and compare them with TFLM byte for byte.
+
+Used by the tests and by ``benchmarks/bench_engine.py``::
+
+    >>> gen = generate("model.tflite", "out/")                       # doctest: +SKIP
+    >>> exe = build_host([gen.out_dir])[0]                           # doctest: +SKIP
+    >>> run_host(exe, x_int8)                                        # doctest: +SKIP
+
+The harness (``harness.c``, written next to the model) reads ``MODEL_INPUT_BYTES``-byte samples
+from stdin until EOF and writes ``MODEL_OUTPUT_BYTES`` bytes per sample to stdout.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from unas.errors import UnasError
+
+#: gcc flags every generated model must build with (host, strict)
+STRICT_CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror")
+SANITIZE_CFLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
+
+HARNESS_C = """/* Host harness: stdin -> model -> stdout, one sample per MODEL_INPUT_BYTES bytes. */
+#include <stdio.h>
+#include <string.h>
+
+#include "model.h"
+
+int main(void) {
+  static int8_t sample[MODEL_INPUT_BYTES];
+  int runs = 0;
+  while (fread(sample, 1, MODEL_INPUT_BYTES, stdin) == MODEL_INPUT_BYTES) {
+    memcpy(model_input(), sample, MODEL_INPUT_BYTES);
+    model_invoke();
+    if (fwrite(model_output(), 1, MODEL_OUTPUT_BYTES, stdout) != MODEL_OUTPUT_BYTES) return 1;
+    ++runs;
+  }
+  return runs > 0 ? 0 : 1;
+}
+"""
+
+
+class BuildError(UnasError):
+    """gcc rejected a generated model (the message holds the compiler's first lines)."""
+
+
+def _compile(args: list[str], cwd: Path) -> None:
+    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        first = " ".join((proc.stderr or proc.stdout).split())[:500]
+        raise BuildError(f"{cwd}: {' '.join(args[:2])} ... failed: {first}")
+
+
+def build_host(out_dirs: Sequence[str | os.PathLike[str]], *, sanitize: bool = False,
+               opt: str = "-O2", jobs: int | None = None, cc: str = "gcc") -> list[Path]:
+    """Compile each generated directory with the harness into ``<dir>/model_host``.
+
+    The kernel library is compiled once and linked into every model; models build in parallel
+    (``jobs`` defaults to the CPU count).
+    """
+    if shutil.which(cc) is None:
+        raise BuildError(f"{cc}: compiler not found; install gcc")
+    dirs = [Path(d).resolve() for d in out_dirs]
+    if not dirs:
+        return []
+    flags = [*STRICT_CFLAGS, opt, *(SANITIZE_CFLAGS if sanitize else ())]
+    lib_dir = Path(tempfile.mkdtemp(prefix="unas_kernels_"))
+    shutil.copy(dirs[0] / "unas_kernels.c", lib_dir)
+    shutil.copy(dirs[0] / "unas_kernels.h", lib_dir)
+    _compile([cc, *flags, "-c", "unas_kernels.c", "-o", "unas_kernels.o"], lib_dir)
+    lib = lib_dir / "unas_kernels.o"
+
+    def one(d: Path) -> Path:
+        (d / "harness.c").write_text(HARNESS_C)
+        _compile([cc, *flags, "model.c", "harness.c", str(lib), "-lm", "-o", "model_host"], d)
+        return d / "model_host"
+
+    try:
+        with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+            return list(pool.map(one, dirs))
+    finally:
+        shutil.rmtree(lib_dir, ignore_errors=True)
+
+
+def run_host(executable: str | os.PathLike[str], inputs: np.ndarray, output_shape: Sequence[int],
+             output_dtype: str = "int8") -> np.ndarray:
+    """Run the host build on ``inputs`` (batch first, raw tensor dtype); outputs batch first."""
+    data = np.ascontiguousarray(inputs).tobytes()
+    proc = subprocess.run([str(executable)], input=data, capture_output=True)
+    if proc.returncode != 0:
+        raise BuildError(f"{executable}: exited with {proc.returncode}: "
+                         f"{proc.stderr.decode(errors='replace')[:800]}")
+    return np.frombuffer(proc.stdout, dtype=output_dtype).reshape(len(inputs), *output_shape)
+
+
+def run_tflm(model_bytes: bytes, inputs: np.ndarray) -> np.ndarray:
+    """TFLM's outputs for ``inputs`` (batch first, no batch dim per sample)."""
+    from tflm_runtime.tflm import TflmRunner
+
+    return TflmRunner(model_bytes).run(inputs)
+
+
+def random_inputs(shape: Sequence[int], count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` uniformly random int8 samples of ``shape`` (no batch dim)."""
+    return rng.integers(-128, 128, size=(count, *shape), dtype=np.int8)

@@ -1,0 +1,115 @@
+"""Engine-specific view of a resource graph: which operators run in place, how much scratch.
+
+Two inference engines are modelled:
+
+``"tflm"``
+    TensorFlow Lite Micro: no operator works in place, no scratch beyond the arena.
+``"codegen"``
+    The project's C code generator (``tflm_runtime.codegen``). It runs in place
+    (``inplace=True``, see :mod:`unas.resources.memory` for the execution model):
+    ``DEPTHWISE_CONV_2D`` with depth multiplier 1 (MCUNet's in-place depthwise convolution),
+    ``ADD`` onto its first input (same shape as the output) and ``RESHAPE`` (an alias). Its one
+    scratch buffer holds the largest of: the im2col column of a non-1x1 ``CONV_2D``
+    (``kh*kw*Cin`` bytes) and one input channel (``H*W`` bytes) of an in-place depthwise conv.
+
+The search's memory objective for ``target: {engine: codegen}`` is :func:`peak_memory_bytes`,
+computed from the resource graph alone, and equal to the SRAM the generator reports
+(arena + scratch). No TensorFlow here.
+
+>>> from unas.resources.graph import new_graph, add_op
+>>> g = new_graph()
+>>> _ = add_op(g, "in", "INPUT", (8, 8, 4))
+>>> _ = add_op(g, "dw", "DEPTHWISE_CONV_2D", (8, 8, 4), ["in"], macs=8 * 8 * 4 * 9)
+>>> _ = add_op(g, "fc", "FULLY_CONNECTED", (2,), ["dw"], macs=512)
+>>> peak_memory_bytes(g, "tflm"), peak_memory_bytes(g, "codegen")
+(512, 322)
+"""
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+
+from unas.errors import ConfigError
+from unas.resources.graph import first_input
+
+ENGINES = ("tflm", "codegen")
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise ConfigError(f"target.engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+
+
+def _channels(shape: tuple[int, ...]) -> int:
+    return int(shape[-1]) if shape else 1
+
+
+def _input_shape(graph: nx.DiGraph, node: str) -> tuple[int, ...] | None:
+    src = first_input(graph, node)
+    return None if src is None else tuple(graph.nodes[src]["shape"])
+
+
+def runs_in_place(graph: nx.DiGraph, node: str, engine: str) -> bool:
+    """Whether ``engine`` may write ``node``'s output over its first input."""
+    _check_engine(engine)
+    if engine == "tflm":
+        return False
+    data = graph.nodes[node]
+    op, shape = data["op"], tuple(data["shape"])
+    in_shape = _input_shape(graph, node)
+    if in_shape is None:
+        return False
+    if op == "DEPTHWISE_CONV_2D":
+        return len(shape) == 3 and len(in_shape) == 3 and shape[-1] == in_shape[-1]
+    if op == "ADD":
+        return in_shape == shape
+    if op == "RESHAPE":
+        return math.prod(in_shape) == math.prod(shape)
+    return False
+
+
+def engine_graph(graph: nx.DiGraph, engine: str) -> nx.DiGraph:
+    """A copy of ``graph`` with ``inplace=True`` exactly on the nodes ``engine`` runs in place."""
+    _check_engine(engine)
+    result = graph.copy()
+    for node in result:
+        result.nodes[node].pop("inplace", None)
+        if runs_in_place(graph, node, engine):
+            result.nodes[node]["inplace"] = True
+    return result
+
+
+def conv_column_bytes(graph: nx.DiGraph, node: str) -> int:
+    """im2col column of a CONV_2D (``kh*kw*Cin`` = MACs per output element); 0 for a 1x1 conv."""
+    data = graph.nodes[node]
+    in_shape = _input_shape(graph, node)
+    outputs = math.prod(data["shape"])
+    column = int(data["macs"]) // outputs if outputs else 0
+    return 0 if in_shape is None or column == _channels(in_shape) else column
+
+
+def node_scratch_bytes(graph: nx.DiGraph, node: str, engine: str) -> int:
+    """Scratch bytes operator ``node`` needs under ``engine``."""
+    _check_engine(engine)
+    if engine == "tflm":
+        return 0
+    op = graph.nodes[node]["op"]
+    if op == "CONV_2D":
+        return conv_column_bytes(graph, node)
+    if op == "DEPTHWISE_CONV_2D" and runs_in_place(graph, node, engine):
+        in_shape = _input_shape(graph, node)
+        return int(in_shape[0] * in_shape[1]) if in_shape else 0
+    return 0
+
+
+def scratch_bytes(graph: nx.DiGraph, engine: str) -> int:
+    """Size of the engine's one shared scratch buffer (max over operators, MCUNet eq. 1-2)."""
+    return max((node_scratch_bytes(graph, n, engine) for n in graph), default=0)
+
+
+def peak_memory_bytes(graph: nx.DiGraph, engine: str) -> int:
+    """Peak SRAM: exact min-peak working set of :func:`engine_graph` plus :func:`scratch_bytes`."""
+    from unas.resources.schedule import min_peak_schedule
+
+    return min_peak_schedule(engine_graph(graph, engine)).peak_bytes + scratch_bytes(graph, engine)
