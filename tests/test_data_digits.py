@@ -48,3 +48,26 @@ def test_binary_variant_and_class_pair(rng):
     pair = load_dataset(DatasetSpec(name="digits", binary=(3, 8), validation_split=20), rng)
     assert pair.num_classes == 2 and pair.class_names == ("3", "8") and len(pair.x_val) == 20
     assert len(pair.y_test) < 100  # only the 3s and 8s of the fixed test split
+
+
+def test_package_and_image_loaders_do_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from unas.data import load_dataset, DatasetSpec, augment_fn; "
+            "load_dataset(DatasetSpec(name='digits'), np.random.default_rng(0)); "
+            "import unas.data.mnist, unas.data.cifar, unas.data.chars74k, unas.data.speech_commands; "
+            "print('tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_validation_split_too_large_or_too_small_is_a_data_error(rng):
+    import pytest
+
+    from unas.errors import DataError
+
+    with pytest.raises(DataError, match=r"^digits: dataset.validation_split: 5000 of 1438 examples"):
+        load_dataset(DatasetSpec(name="digits", validation_split=5000), rng)
+    with pytest.raises(DataError, match=r"^digits: dataset.validation_split: 0.0001 of 1438"):
+        load_dataset(DatasetSpec(name="digits", validation_split=0.0001), rng)

@@ -108,6 +108,6 @@ def load_chars74k(spec: DatasetSpec, rng: np.random.Generator) -> Splits:
     ``rng`` from the rest.
     """
     x, y = load_raw(spec, default_image_size(spec))
-    x_rest, x_test, y_rest, y_test = split_off(x, y, TEST_FRACTION, TEST_SEED)
+    x_rest, x_test, y_rest, y_test = split_off(x, y, TEST_FRACTION, TEST_SEED, "chars74k: fixed test split")
     return make_splits(spec, rng, x_rest, y_rest, x_test, y_test, num_classes=len(CLASS_NAMES),
                        class_names=CLASS_NAMES)

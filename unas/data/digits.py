@@ -17,6 +17,6 @@ def load_digits(spec: DatasetSpec, rng: np.random.Generator) -> Splits:
     bunch = _sklearn_digits()
     x = (bunch.images.astype(np.float32) / 16.0)[..., np.newaxis]
     y = bunch.target.astype(np.int32)
-    x_train, x_test, y_train, y_test = split_off(x, y, DIGITS_TEST_FRACTION, DIGITS_TEST_SEED)
+    x_train, x_test, y_train, y_test = split_off(x, y, DIGITS_TEST_FRACTION, DIGITS_TEST_SEED, "digits: fixed test split")
     names = tuple(str(int(t)) for t in bunch.target_names)
     return make_splits(spec, rng, x_train, y_train, x_test, y_test, num_classes=10, class_names=names)

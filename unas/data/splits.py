@@ -34,13 +34,16 @@ def _seed_from(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 
 
-def split_off(x: np.ndarray, y: np.ndarray, size: float | int, seed: int
+def split_off(x: np.ndarray, y: np.ndarray, size: float | int, seed: int, what: str = "split"
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split ``(x, y)`` into a kept part and a held-out part of ``size`` (fraction or count),
     stratified by label when every class has at least two examples. Returns
-    ``x_kept, x_held, y_kept, y_held``."""
-    counts = np.bincount(y) if len(y) else np.zeros(0, dtype=int)
+    ``x_kept, x_held, y_kept, y_held``; a `DataError` naming ``what`` when either part would be empty."""
     n_held = size if isinstance(size, int) else int(round(size * len(y)))
+    if not 1 <= n_held < len(y):
+        raise DataError(f"{what}: {size} of {len(y)} examples leaves an empty part "
+                        f"(need 1..{max(len(y) - 1, 0)} held-out examples)")
+    counts = np.bincount(y)
     nonzero = counts[counts > 0]
     present = len(nonzero)
     stratify = y if present and nonzero.min() >= 2 and present <= n_held <= len(y) - present else None
@@ -82,11 +85,8 @@ def make_splits(spec: DatasetSpec, rng: np.random.Generator, x_train: np.ndarray
     names = binary_class_names(spec.binary, class_names, num_classes)
     if spec.binary is not False:
         num_classes = 2
-    size = spec.validation_split
-    if isinstance(size, int) and size >= len(y_train) or len(y_train) < 2:
-        raise DataError(f"{spec.name}: dataset.validation_split: {size} leaves no training data "
-                        f"(only {len(y_train)} training examples)")
-    x_train, x_val, y_train, y_val = split_off(x_train, y_train, size, _seed_from(rng))
+    x_train, x_val, y_train, y_val = split_off(x_train, y_train, spec.validation_split, _seed_from(rng),
+                                               f"{spec.name}: dataset.validation_split")
     return finish_splits(spec, rng, x_train, y_train, x_val, y_val, x_test, y_test, num_classes, names)
 
 
