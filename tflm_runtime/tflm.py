@@ -1,0 +1,219 @@
+"""Run a ``.tflite`` model in TensorFlow Lite Micro (the pip ``tflite-micro`` host build) and
+measure the tensor arena it really uses.
+
+TFLM's Python interpreter has no getter for the arena figures: ``print_allocations()`` makes the
+``RecordingMicroAllocator`` print them with ``MicroPrintf`` to the C-level stderr. We capture them
+by pointing file descriptor 2 at a temporary file for the duration of the call, then parse:
+
+* ``head`` = non-persistent section: TFLM's memory plan of the activation tensors (every buffer
+  rounded up to 16 bytes, ``MicroArenaBufferAlignment``) and the kernels' scratch buffers;
+* ``tail`` = persistent section: ``TfLiteEvalTensor`` / ``TfLiteTensor`` / node structs, op data,
+  the allocator objects themselves.
+
+The host build is 64-bit: the structs in the tail hold pointers and ``size_t`` and are larger
+than on a 32-bit Cortex-M (``TfLiteEvalTensor`` is 24 bytes here, 12 there). The head holds only
+int8 tensor data at 16-byte-aligned offsets, identical on both, so the head is what the project's
+predicted peak memory is compared with; the tail is reported separately as host overhead.
+
+Example::
+
+    >>> runner = TflmRunner(open("model.tflite", "rb").read())         # doctest: +SKIP
+    >>> runner.run(x_int8).shape                                       # doctest: +SKIP
+    (100, 10)
+    >>> runner.arena_usage().nonpersistent_bytes                       # doctest: +SKIP
+    12288
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from unas.errors import DataError
+
+#: TFLM aligns every planned buffer (and the arena start) to this many bytes.
+TFLM_BUFFER_ALIGNMENT = 16
+#: Below this the host build segfaults instead of failing: the arena cannot even hold TFLM's own
+#: allocator objects (about 0.5 KiB on 64-bit), so smaller arenas are refused up front.
+MIN_ARENA_BYTES = 1024
+
+_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
+_HEAD = re.compile(r"Arena allocation head (\d+) bytes")
+_TAIL = re.compile(r"Arena allocation tail (\d+) bytes")
+_RECORD = re.compile(r"'([^']+)' used (\d+) bytes with alignment overhead "
+                     r"\(requested (\d+) bytes for (\d+) ")
+
+
+@dataclass(frozen=True)
+class ArenaUsage:
+    """TFLM's arena figures for one loaded model (bytes; see the module docstring).
+
+    ``records`` maps each ``RecordingMicroAllocator`` category (e.g. ``'TfLiteEvalTensor data'``)
+    to ``(used_bytes, requested_bytes, count)``.
+    """
+
+    total_bytes: int
+    nonpersistent_bytes: int
+    persistent_bytes: int
+    records: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+
+@contextmanager
+def capture_c_stderr() -> Iterator[list[str]]:
+    """Redirect file descriptor 2 (what C code writes to) into a buffer; yields a one-item list
+    that holds the captured text after the ``with`` block."""
+    captured: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured.append(sink.read().decode(errors="replace"))
+
+
+def parse_allocations(text: str) -> ArenaUsage:
+    """Parse the lines ``print_allocations()`` writes (raises DataError if they are missing)."""
+    figures = [p.search(text) for p in (_TOTAL, _HEAD, _TAIL)]
+    if not all(figures):
+        raise DataError("TFLM print_allocations(): expected 'Arena allocation total/head/tail' "
+                        f"lines, got {text.strip()[:200]!r}")
+    total, head, tail = (int(m.group(1)) for m in figures)  # type: ignore[union-attr]
+    records = {m.group(1): (int(m.group(2)), int(m.group(3)), int(m.group(4)))
+               for m in _RECORD.finditer(text)}
+    return ArenaUsage(total, head, tail, records)
+
+
+def default_arena_size(model_bytes: bytes) -> int:
+    """A generous arena for measuring: 4x the model file plus 1 MiB."""
+    return 4 * len(model_bytes) + (1 << 20)
+
+
+class TflmRunner:
+    """One TFLM interpreter over ``model_bytes`` with a fixed ``arena_size``.
+
+    Raises :class:`unas.errors.DataError` (with TFLM's own message) if the model does not load.
+    """
+
+    def __init__(self, model_bytes: bytes, arena_size: int | None = None) -> None:
+        from tflite_micro.python.tflite_micro import runtime
+
+        self.model_bytes = bytes(model_bytes)
+        self.arena_size = int(arena_size or default_arena_size(self.model_bytes))
+        if self.arena_size < MIN_ARENA_BYTES:
+            raise DataError(f"arena_size: expected at least {MIN_ARENA_BYTES} bytes (TFLM's own "
+                            f"allocator objects must fit), got {self.arena_size}")
+        with capture_c_stderr() as log:
+            try:
+                self._interp = runtime.Interpreter.from_bytes(self.model_bytes,
+                                                              arena_size=self.arena_size)
+                error = None
+            except (RuntimeError, ValueError) as exc:
+                error = exc
+        if error is not None:
+            message = " ".join(log[0].split())[-300:] or str(error)
+            raise DataError(f"TFLM cannot load the model with a {self.arena_size}-byte arena: "
+                            f"{message}")
+        self.input_details = self._interp.get_input_details(0)
+        self.output_details = self._interp.get_output_details(0)
+        self._invoked = False
+
+    def invoke_one(self, sample: np.ndarray) -> np.ndarray:
+        """Run one sample (without batch dim, input dtype) and return the output (no batch dim)."""
+        shape = tuple(int(d) for d in self.input_details["shape"])
+        dtype = self.input_details["dtype"]
+        x = np.asarray(sample)
+        if x.dtype != dtype or x.size != math.prod(shape):
+            raise DataError(f"TFLM input: expected {math.prod(shape)} values of {np.dtype(dtype).name}"
+                            f" (shape {shape}), got {x.size} of {x.dtype}")
+        self._interp.set_input(x.reshape(shape), 0)
+        with capture_c_stderr() as log:
+            try:
+                self._interp.invoke()
+                error = None
+            except RuntimeError as exc:
+                error = exc
+        if error is not None:
+            raise DataError(f"TFLM invoke failed: {' '.join(log[0].split())[-300:] or error}")
+        self._invoked = True
+        return np.array(self._interp.get_output(0))[0]
+
+    def run(self, inputs: np.ndarray, progress: Callable[[Iterator], Iterator] | None = None
+            ) -> np.ndarray:
+        """Outputs for a batch of quantised ``inputs`` (batch first), one invoke per sample."""
+        samples = iter(inputs) if progress is None else progress(iter(inputs))
+        return np.stack([self.invoke_one(s) for s in samples])
+
+    def arena_usage(self) -> ArenaUsage:
+        """TFLM's recorded arena figures (invokes once on zeros first if never invoked)."""
+        if not self._invoked:
+            shape = tuple(int(d) for d in self.input_details["shape"])
+            self.invoke_one(np.zeros(shape[1:], dtype=self.input_details["dtype"]))
+        with capture_c_stderr() as log:
+            self._interp.print_allocations()
+        return parse_allocations(log[0])
+
+    def mean_latency_s(self, sample: np.ndarray, repeats: int = 20) -> float:
+        """Mean host wall time of one invoke over ``repeats`` runs (after one warm-up run)."""
+        self.invoke_one(sample)
+        shape = tuple(int(d) for d in self.input_details["shape"])
+        self._interp.set_input(np.asarray(sample).reshape(shape), 0)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            self._interp.invoke()
+        return (time.perf_counter() - start) / repeats
+
+
+def loads_and_runs(model_bytes: bytes, arena_size: int) -> bool:
+    """True if TFLM loads ``model_bytes`` with ``arena_size`` bytes and one invoke succeeds."""
+    try:
+        runner = TflmRunner(model_bytes, arena_size)
+        shape = tuple(int(d) for d in runner.input_details["shape"])
+        runner.invoke_one(np.zeros(shape[1:], dtype=runner.input_details["dtype"]))
+    except DataError:
+        return False
+    return True
+
+
+def smallest_arena(model_bytes: bytes, upper: int | None = None) -> int:
+    """The smallest ``arena_size`` with which TFLM loads and runs the model (bisection).
+
+    This is the figure to give a device: it includes the persistent tail, the planned head and
+    the transient scratch TFLM needs while preparing (temporary TfLiteTensors, planner state).
+    """
+    hi = int(upper or default_arena_size(model_bytes))
+    if not loads_and_runs(model_bytes, hi):
+        raise DataError(f"TFLM cannot run the model even with a {hi}-byte arena")
+    # the persistent tail is needed in any case (and keeps probes above MIN_ARENA_BYTES)
+    lo = max(MIN_ARENA_BYTES, TflmRunner(model_bytes, hi).arena_usage().persistent_bytes)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if loads_and_runs(model_bytes, mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def quantize_float_inputs(runner: TflmRunner, x: np.ndarray) -> np.ndarray:
+    """Float inputs → the model input's integer type using its (scale, zero_point)."""
+    params: dict[str, Any] = runner.input_details["quantization_parameters"]
+    scale = float(params["scales"][0])
+    zero = int(params["zero_points"][0])
+    info = np.iinfo(runner.input_details["dtype"])
+    q = np.round(np.asarray(x, dtype=np.float32) / scale) + zero
+    return np.clip(q, info.min, info.max).astype(runner.input_details["dtype"])
