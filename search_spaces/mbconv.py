@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -110,6 +110,18 @@ class LayerSpec:
     @property
     def residual(self) -> bool:
         return self.stride == 1 and self.in_channels == self.out_channels
+
+
+class Operator(NamedTuple):
+    """One resource-graph node: the arguments of :func:`unas.resources.graph.add_op`."""
+
+    name: str
+    op: str
+    shape: tuple[int, ...]
+    inputs: tuple[str, ...]
+    macs: int = 0
+    params: int = 0
+    size_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -234,47 +246,58 @@ class MBConvArchitecture(Architecture):
         return keras.Model(inputs, outputs, name="mbconv")
 
     # ---- resources (no TensorFlow) --------------------------------------------------------
+    def operators(self, input_shape: tuple[int, ...], num_classes: int) -> list[Operator]:
+        """The operators of :meth:`build`'s model as TFLite runs them (BN folded, ReLU6 fused),
+        in execution order (the only topological order: one chain with residual skips).
+
+        :meth:`resource_graph` is exactly these operators passed to
+        :func:`unas.resources.graph.add_op`; this plain list is what fast sweeps iterate over.
+        """
+        channels = _channels(input_shape)
+        size = self.resolution
+        ops = [Operator("input", "INPUT", (size, size, channels), ())]
+
+        def conv(name: str, src: str, c_in: int, c_out: int, kernel: int, stride: int) -> str:
+            nonlocal size
+            size = -(-size // stride)  # "same" padding
+            weights = kernel * kernel * c_in * c_out
+            ops.append(Operator(name, "CONV_2D", (size, size, c_out), (src,),
+                                size * size * weights, weights + c_out, weights + 4 * c_out))
+            return name
+
+        stem = self.stem_channels()
+        prev = conv("stem", "input", channels, stem, 3, 2)
+        channels = stem
+        for spec in self.layer_specs():
+            block_in = prev
+            if spec.has_expand:
+                prev = conv(f"{spec.name}_expand", prev, channels, spec.hidden_channels, 1, 1)
+            hidden = spec.hidden_channels
+            size = -(-size // spec.stride)
+            weights = spec.kernel * spec.kernel * hidden
+            ops.append(Operator(f"{spec.name}_dw", "DEPTHWISE_CONV_2D", (size, size, hidden),
+                                (prev,), size * size * weights, weights + hidden,
+                                weights + 4 * hidden))
+            prev = conv(f"{spec.name}_project", f"{spec.name}_dw", hidden, spec.out_channels, 1, 1)
+            if spec.residual:
+                ops.append(Operator(f"{spec.name}_add", "ADD", (size, size, spec.out_channels),
+                                    (block_in, prev)))
+                prev = f"{spec.name}_add"
+            channels = spec.out_channels
+        ops.append(Operator("pool", "MEAN", (channels,), (prev,)))
+        ops.append(Operator("classifier", "FULLY_CONNECTED", (num_classes,), ("pool",),
+                            channels * num_classes, channels * num_classes + num_classes,
+                            channels * num_classes + 4 * num_classes))
+        return ops
+
     def resource_graph(self, input_shape: tuple[int, ...], num_classes: int) -> "nx.DiGraph":
         """The resource graph of :meth:`build`'s model as TFLite runs it (BN folded, ReLU6 fused)."""
         from unas.resources.graph import add_op, new_graph
 
         graph = new_graph()
-        channels = _channels(input_shape)
-        size = self.resolution
-        prev = add_op(graph, "input", "INPUT", (size, size, channels))
-
-        def conv(name: str, src: str, size_in: int, c_in: int, c_out: int, kernel: int,
-                 stride: int) -> tuple[str, int]:
-            size_out = -(-size_in // stride)  # "same" padding
-            weights = kernel * kernel * c_in * c_out
-            add_op(graph, name, "CONV_2D", (size_out, size_out, c_out), [src],
-                   macs=size_out * size_out * weights, params=weights + c_out,
-                   size_bytes=weights + 4 * c_out)
-            return name, size_out
-
-        stem = self.stem_channels()
-        prev, size = conv("stem", prev, size, channels, stem, 3, 2)
-        channels = stem
-        for spec in self.layer_specs():
-            block_in = prev
-            if spec.has_expand:
-                prev, size = conv(f"{spec.name}_expand", prev, size, channels,
-                                  spec.hidden_channels, 1, 1)
-            hidden = spec.hidden_channels
-            size = -(-size // spec.stride)
-            weights = spec.kernel * spec.kernel * hidden
-            prev = add_op(graph, f"{spec.name}_dw", "DEPTHWISE_CONV_2D", (size, size, hidden), [prev],
-                          macs=size * size * weights, params=weights + hidden,
-                          size_bytes=weights + 4 * hidden)
-            prev, size = conv(f"{spec.name}_project", prev, size, hidden, spec.out_channels, 1, 1)
-            if spec.residual:
-                prev = add_op(graph, f"{spec.name}_add", "ADD", (size, size, spec.out_channels),
-                              [block_in, prev])
-            channels = spec.out_channels
-        prev = add_op(graph, "pool", "MEAN", (channels,), [prev])
-        add_op(graph, "classifier", "FULLY_CONNECTED", (num_classes,), [prev],
-               macs=channels * num_classes, params=channels * num_classes + num_classes,
-               size_bytes=channels * num_classes + 4 * num_classes)
+        for op in self.operators(input_shape, num_classes):
+            add_op(graph, op.name, op.op, op.shape, op.inputs, macs=op.macs, params=op.params,
+                   size_bytes=op.size_bytes)
         return graph
 
 

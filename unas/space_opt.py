@@ -69,6 +69,7 @@ def optimise(budget: Budget | None, *, samples: int = 1000, seed: int = 0,
              engine: str = "codegen", widths: Sequence[float] = WIDTH_MULTS,
              resolutions: Sequence[int] = RESOLUTIONS, input_channels: int = 3,
              num_classes: int = 1000, workers: int = 1, min_fitting: int = 1,
+             verify_every: int = 100,
              grid: tuple[Sequence[int], Sequence[int]] | None = None,
              progress: bool = True) -> Optimisation:
     """Sweep the configurations once, then rank them under ``budget`` and/or every budget of
@@ -81,7 +82,8 @@ def optimise(budget: Budget | None, *, samples: int = 1000, seed: int = 0,
     """
     configurations = [(w, r) for w in widths for r in resolutions]
     result = sweep(configurations, samples, seed, engine=engine, input_channels=input_channels,
-                   num_classes=num_classes, workers=workers, progress=progress)
+                   num_classes=num_classes, workers=workers, verify_every=verify_every,
+                   progress=progress)
     ranking: list[ConfigScore] = []
     if budget is not None:
         ranking = rank_configurations(result.configs, budget.sram_bytes, budget.flash_bytes,
@@ -114,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes (results do not depend on it)")
+    p.add_argument("--verify-every", type=int, default=100,
+                   help="cross-check every N-th sample against the resource model (0: never)")
     p.add_argument("--widths", help="comma list of w to sweep (default all 9)")
     p.add_argument("--resolutions", help="comma list of r to sweep (default all 12)")
     p.add_argument("--classes", type=int, default=1000, help="classifier outputs (default 1000)")
@@ -214,7 +218,8 @@ def run(argv: Sequence[str] | None = None) -> Optimisation:
     result = optimise(budget, samples=args.samples, seed=args.seed, engine=args.engine,
                       widths=widths, resolutions=[int(r) for r in resolutions],
                       input_channels=args.channels, num_classes=args.classes,
-                      workers=args.workers, min_fitting=args.min_fitting, grid=grid,
+                      workers=args.workers, min_fitting=args.min_fitting,
+                      verify_every=args.verify_every, grid=grid,
                       progress=not args.quiet)
     out = Path(args.out)
     command = "python -m unas.space_opt " + " ".join(argv if argv is not None else sys.argv[1:])
