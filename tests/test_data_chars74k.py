@@ -107,3 +107,9 @@ def test_corrupt_png_is_a_one_line_error(tmp_path, rng):
     (tmp_path / IMAGE_ROOT / "Sample011" / "img011-00003.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match=r"img011-00003.png: cannot decode"):
         load_dataset(DatasetSpec(name="chars74k", data_dir=str(tmp_path)), rng)
+
+
+def test_default_validation_size_is_the_papers_705(tmp_path, rng):
+    write_tree(tmp_path)  # 24 non-test images: too few for 705
+    with pytest.raises(DataError, match=r"^chars74k: dataset.validation_split: 705 of 24 examples"):
+        load_dataset(DatasetSpec(name="chars74k", data_dir=str(tmp_path)), rng)

@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from unas.data import DATASET_NAMES, DatasetSpec, dataset_spec_from_dict
+from unas.data import DATASET_NAMES, DatasetSpec, dataset_spec_from_dict, default_validation_split
 from unas.errors import ConfigError
 
 WHERE = "experiments/x.yaml"
@@ -19,6 +19,13 @@ def test_full_mapping_is_typed():
     }, WHERE)
     assert spec.image_size == (32, 32) and spec.binary is True and spec.validation_split == 705
     assert spec.data_dir == "/data/c74k" and spec.max_train == 100 and spec.augment is False
+
+
+def test_validation_split_defaults_to_the_papers_choice():
+    assert dataset_spec_from_dict({"name": "chars74k", "validation_split": None}, WHERE).validation_split is None
+    assert default_validation_split(dataset_spec_from_dict({"name": "chars74k"}, WHERE)) == 705
+    assert default_validation_split(dataset_spec_from_dict({"name": "mnist"}, WHERE)) == 0.1
+    assert default_validation_split(DatasetSpec(name="mnist", validation_split=100)) == 100
 
 
 def test_class_pair_becomes_tuple():

@@ -8,8 +8,9 @@ TensorFlow is only imported by `augment_fn`'s map functions and the Speech Comma
 """
 from unas.data.augment import augment_fn
 from unas.data.loader import load_dataset
-from unas.data.spec import DATASET_NAMES, DEFAULT_SPEECH_WORDS, DatasetSpec, dataset_spec_from_dict
+from unas.data.spec import (DATASET_NAMES, DEFAULT_SPEECH_WORDS, DatasetSpec, dataset_spec_from_dict,
+                            default_validation_split)
 from unas.data.splits import Splits
 
 __all__ = ["DATASET_NAMES", "DEFAULT_SPEECH_WORDS", "DatasetSpec", "Splits", "augment_fn",
-           "dataset_spec_from_dict", "load_dataset"]
+           "dataset_spec_from_dict", "default_validation_split", "load_dataset"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
 
 from unas.data.resize import resize_image
 from unas.data.spec import DatasetSpec
@@ -21,7 +22,7 @@ IMAGE_ROOT = "English/Img/GoodImg/Bmp"
 CLASS_NAMES = tuple(string.digits + string.ascii_uppercase + string.ascii_lowercase)
 # μNAS splits the 7705 images into 5000 / 705 / 2000 (train / validation / test); the test part is a fixed
 # stratified 2000/7705 of the images (same every run), the validation part is dataset.validation_split
-# of the rest (705 reproduces the paper).
+# of the rest (default 705, the paper's).
 TEST_FRACTION = 2000 / 7705
 TEST_SEED = 7705
 _SAMPLE = re.compile(r"(?:^|/)Sample(\d{3})/[^/]+\.png$", re.IGNORECASE)
@@ -59,7 +60,8 @@ def _from_folder(folder: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.nd
     labelled = [(p, label) for p, label in labelled if label is not None]
     if not labelled:
         raise DataError(f"chars74k: no SampleNNN/*.png images in {folder}; {_HOW_TO_GET}")
-    images = np.stack([_decode(p.read_bytes(), str(p), size) for p, _ in labelled])
+    progress = tqdm(labelled, desc="chars74k: reading", unit="png", leave=False, disable=len(labelled) < 1000)
+    images = np.stack([_decode(p.read_bytes(), str(p), size) for p, _ in progress])
     return images, np.array([label for _, label in labelled], dtype=np.int32)
 
 
@@ -67,7 +69,7 @@ def _from_archive(archive: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.
     items = []
     try:
         with tarfile.open(archive, "r:*") as tar:
-            for member in tar:
+            for member in tqdm(tar, desc=f"chars74k: reading {archive.name}", unit="file", leave=False):
                 label = _label_of(member.name)
                 if member.isfile() and "GoodImg/Bmp/" in member.name and label is not None:
                     raw = tar.extractfile(member).read()

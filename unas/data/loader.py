@@ -1,40 +1,24 @@
 """`load_dataset`: one entry point that dispatches to the loader of each dataset."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 
 import numpy as np
 
-from unas.data.spec import DatasetSpec
+from unas.data.spec import DATASET_NAMES, DatasetSpec
 from unas.data.splits import Splits
 from unas.errors import DataError
 
-
-def _loaders() -> dict[str, Callable[[DatasetSpec, np.random.Generator], Splits]]:
-    from unas.data.digits import load_digits
-
-    loaders: dict[str, Callable[[DatasetSpec, np.random.Generator], Splits]] = {"digits": load_digits}
-    try:
-        from unas.data.mnist import load_fashion_mnist, load_mnist
-        loaders.update(mnist=load_mnist, fashion_mnist=load_fashion_mnist)
-    except ImportError:
-        pass
-    try:
-        from unas.data.cifar import load_cifar10
-        loaders["cifar10"] = load_cifar10
-    except ImportError:
-        pass
-    try:
-        from unas.data.chars74k import load_chars74k
-        loaders["chars74k"] = load_chars74k
-    except ImportError:
-        pass
-    try:
-        from unas.data.speech_commands import load_speech_commands
-        loaders["speech_commands"] = load_speech_commands
-    except ImportError:
-        pass
-    return loaders
+# name -> (module, function); modules are imported on first use so `import unas.data` stays light.
+LOADERS = {
+    "digits": ("unas.data.digits", "load_digits"),
+    "mnist": ("unas.data.mnist", "load_mnist"),
+    "fashion_mnist": ("unas.data.mnist", "load_fashion_mnist"),
+    "cifar10": ("unas.data.cifar", "load_cifar10"),
+    "chars74k": ("unas.data.chars74k", "load_chars74k"),
+    "speech_commands": ("unas.data.speech_commands", "load_speech_commands"),
+}
+assert tuple(LOADERS) == DATASET_NAMES
 
 
 def load_dataset(spec: DatasetSpec, rng: np.random.Generator) -> Splits:
@@ -46,7 +30,7 @@ def load_dataset(spec: DatasetSpec, rng: np.random.Generator) -> Splits:
     >>> s.input_shape, s.num_classes
     ((8, 8, 1), 10)
     """
-    loaders = _loaders()
-    if spec.name not in loaders:
-        raise DataError(f"dataset {spec.name!r}: unknown or not available here; known: {', '.join(loaders)}")
-    return loaders[spec.name](spec, rng)
+    if spec.name not in LOADERS:
+        raise DataError(f"dataset {spec.name!r}: unknown; expected one of {', '.join(LOADERS)}")
+    module, function = LOADERS[spec.name]
+    return getattr(importlib.import_module(module), function)(spec, rng)

@@ -6,11 +6,11 @@ from PIL import Image
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize one float HWC image to ``size`` = (h, w) with bilinear interpolation."""
+    """Resize one float HWC image to ``size`` = (h, w) with bilinear interpolation (Pillow mode "F")."""
     height, width = size
     if image.shape[:2] == (height, width):
         return image.astype(np.float32, copy=False)
-    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, c], dtype=np.float32), mode="F")
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, c], dtype=np.float32))
                            .resize((width, height), Image.Resampling.BILINEAR))
                 for c in range(image.shape[2])]
     return np.stack(channels, axis=-1).astype(np.float32)

@@ -23,8 +23,9 @@ class DatasetSpec:
     - ``data_dir``: folder with the dataset files (``None``: the dataset's default places, see
       docs/data.md).
     - ``validation_split``: the part of the *training* data held out for the search objective:
-      a fraction in (0, 1) or a number of examples (int >= 1). Speech Commands uses its own
-      ``validation_list.txt`` instead and ignores it.
+      a fraction in (0, 1) or a number of examples (int >= 1); ``None``: μNAS's choice for the
+      dataset (`default_validation_split`: 705 images for Chars74K, 10 % otherwise). Speech
+      Commands uses its own ``validation_list.txt`` instead.
     - ``image_size``: optional ``(h, w)`` resize of image datasets (Chars74K: default 48x48,
       32x32 for the binary variant, as in μNAS).
     - ``binary``: ``False``; ``True`` for μNAS's two-class variant (classes split into a lower and an
@@ -36,13 +37,13 @@ class DatasetSpec:
     - ``mfcc_coefficients``: MFCC coefficients per 10 ms frame (40 as in the μNAS code).
     - ``cache_dir``: where computed features are cached (default: ``data_dir``/.unas_cache).
 
-    >>> DatasetSpec(name="mnist", validation_split=0.1).image_size is None
-    True
+    >>> default_validation_split(DatasetSpec(name="chars74k"))
+    705
     """
 
     name: str = "digits"
     data_dir: str | None = None
-    validation_split: float | int = 0.1
+    validation_split: float | int | None = None
     image_size: tuple[int, int] | None = None
     binary: bool | tuple[int, int] = False
     augment: bool = True
@@ -51,6 +52,17 @@ class DatasetSpec:
     speech_words: tuple[str, ...] = DEFAULT_SPEECH_WORDS
     mfcc_coefficients: int = 40
     cache_dir: str | None = None
+
+
+# μNAS's validation sizes: Chars74K is split 5000 / 705 / 2000 (Table 4), the others hold out 10 %.
+DEFAULT_VALIDATION_SPLIT: dict[str, float | int] = {"chars74k": 705}
+
+
+def default_validation_split(spec: DatasetSpec) -> float | int:
+    """``spec.validation_split``, or μNAS's value for the dataset when it is None."""
+    if spec.validation_split is not None:
+        return spec.validation_split
+    return DEFAULT_VALIDATION_SPLIT.get(spec.name, 0.1)
 
 
 def _fail(where: str, key: str, expected: str, got: Any) -> ConfigError:
@@ -67,12 +79,12 @@ def _optional_str(where: str, key: str, value: Any) -> str | None:
     raise _fail(where, key, "a non-empty path string or null", value)
 
 
-def _validation_split(where: str, value: Any) -> float | int:
-    if _is_int(value) and value >= 1:
+def _validation_split(where: str, value: Any) -> float | int | None:
+    if value is None or _is_int(value) and value >= 1:
         return value
     if isinstance(value, float) and 0.0 < value < 1.0:
         return value
-    raise _fail(where, "validation_split", "a fraction in (0, 1) or a number of examples >= 1", value)
+    raise _fail(where, "validation_split", "a fraction in (0, 1), a number of examples >= 1 or null", value)
 
 
 def _image_size(where: str, value: Any) -> tuple[int, int] | None:
@@ -129,7 +141,7 @@ def dataset_spec_from_dict(data: dict, where: str) -> DatasetSpec:
     name = data.get("name", DatasetSpec.name)
     if name not in DATASET_NAMES:
         raise _fail(where, "name", "one of " + ", ".join(DATASET_NAMES), name)
-    if name == "speech_commands" and "validation_split" in data:
+    if name == "speech_commands" and data.get("validation_split") is not None:
         raise _fail(where, "validation_split", "no validation_split for speech_commands (its "
                     "validation_list.txt is the validation set)", data["validation_split"])
     if name in ("speech_commands", "digits") and data.get("image_size") is not None:
@@ -145,7 +157,7 @@ def dataset_spec_from_dict(data: dict, where: str) -> DatasetSpec:
     return DatasetSpec(
         name=name,
         data_dir=_optional_str(where, "data_dir", data.get("data_dir")),
-        validation_split=_validation_split(where, data.get("validation_split", DatasetSpec.validation_split)),
+        validation_split=_validation_split(where, data.get("validation_split")),
         image_size=_image_size(where, data.get("image_size")),
         binary=binary,
         augment=_bool(where, "augment", data.get("augment", DatasetSpec.augment)),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from unas.data.spec import DatasetSpec
+from unas.data.spec import DatasetSpec, default_validation_split
 from unas.errors import DataError
 
 
@@ -78,14 +78,14 @@ def binary_class_names(binary: bool | tuple[int, int], class_names: tuple[str, .
 def make_splits(spec: DatasetSpec, rng: np.random.Generator, x_train: np.ndarray, y_train: np.ndarray,
                 x_test: np.ndarray, y_test: np.ndarray, num_classes: int,
                 class_names: tuple[str, ...] | None = None) -> Splits:
-    """Apply the binary variant, hold out ``spec.validation_split`` of the training data (drawn with
+    """Apply the binary variant, hold out `default_validation_split` of the training data (drawn with
     ``rng``), subsample to ``spec.max_train`` and package everything as `Splits`."""
     x_train, y_train = apply_binary(x_train, y_train.astype(np.int32), spec.binary, num_classes)
     x_test, y_test = apply_binary(x_test, y_test.astype(np.int32), spec.binary, num_classes)
     names = binary_class_names(spec.binary, class_names, num_classes)
     if spec.binary is not False:
         num_classes = 2
-    x_train, x_val, y_train, y_val = split_off(x_train, y_train, spec.validation_split, _seed_from(rng),
+    x_train, x_val, y_train, y_val = split_off(x_train, y_train, default_validation_split(spec), _seed_from(rng),
                                                f"{spec.name}: dataset.validation_split")
     return finish_splits(spec, rng, x_train, y_train, x_val, y_val, x_test, y_test, num_classes, names)
 
