@@ -92,7 +92,7 @@ def load_raw(spec: DatasetSpec, size: tuple[int, int]) -> tuple[np.ndarray, np.n
     """All GoodImg images (float RGB in [0, 1], resized to ``size``) and labels 0..61."""
     if not spec.data_dir:
         raise DataError(f"chars74k: dataset.data_dir is not set; {_HOW_TO_GET}")
-    data_dir = Path(spec.data_dir)
+    data_dir = Path(spec.data_dir).expanduser()
     for folder in image_folders(data_dir):
         if folder.is_dir() and any(folder.glob("Sample[0-9][0-9][0-9]")):
             return _from_folder(folder, size)

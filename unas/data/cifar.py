@@ -66,7 +66,7 @@ def _has_batches(folder: Path) -> bool:
 
 def load_raw(spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """uint8 NHWC train and test images with their labels, from the first place that has them."""
-    roots = ([Path(spec.data_dir)] if spec.data_dir else []) + [keras_cache_dir()]
+    roots = ([Path(spec.data_dir).expanduser()] if spec.data_dir else []) + [keras_cache_dir()]
     looked_in = []
     for root in roots:
         for folder in (root, root / BATCH_DIR):

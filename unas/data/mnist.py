@@ -62,7 +62,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def _search_dirs(spec: DatasetSpec) -> list[Path]:
-    dirs = [Path(spec.data_dir)] if spec.data_dir else []
+    dirs = [Path(spec.data_dir).expanduser()] if spec.data_dir else []
     if spec.name == "fashion_mnist" and not spec.data_dir:
         dirs.append(DEBIAN_FASHION_MNIST)
     cache = keras_cache_dir()

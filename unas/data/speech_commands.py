@@ -127,7 +127,7 @@ def _cache_path(spec: DatasetSpec, location: Path) -> Path:
                      "words": list(spec.speech_words), "mfcc": spec.mfcc_coefficients,
                      "version": FEATURE_VERSION})
     base = location if location.is_dir() else location.parent
-    preferred = [Path(spec.cache_dir)] if spec.cache_dir else [base / ".unas_cache"]
+    preferred = [Path(spec.cache_dir).expanduser()] if spec.cache_dir else [base / ".unas_cache"]
     return writable_cache_dir(preferred) / f"speech_commands_{key}.npz"
 
 

@@ -127,10 +127,10 @@ def locate(data_dir: str | None) -> Path:
     """The dataset folder or archive under ``data_dir``; one-line DataError when there is none."""
     if not data_dir:
         raise DataError(f"speech_commands: dataset.data_dir is not set; {HOW_TO_GET}")
-    root = Path(data_dir)
+    root = Path(data_dir).expanduser()
     if root.is_file():
         return root
-    if root.is_dir() and (any(root.glob(f"*/*.wav")) or (root / TESTING_LIST).is_file()):
+    if root.is_dir() and (any(root.glob("*/*.wav")) or (root / TESTING_LIST).is_file()):
         return root
     for name in ARCHIVES:
         if (root / name).is_file():
