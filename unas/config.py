@@ -91,6 +91,7 @@ class TrainingConfig:
     weight_decay: float = field(default=1e-4, metadata=_meta(ge=0.0))
     batch_size: int = field(default=128, metadata=_meta(ge=1))
     epochs: int = field(default=30, metadata=_meta(ge=1))
+    dropout: float = field(default=0.0, metadata=_meta(ge=0.0, lt=1.0))
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+import search_spaces.registry  # noqa: F401 - registers every architecture class for decoding
 from search_spaces.base import Architecture, SearchSpace, architecture_from_json
 from unas.config import ObjectiveBounds, PruningConfig, SearchConfig
 from unas.errors import UnasError

@@ -74,8 +74,20 @@ def failed(task_id: int, reason: str, wall_time_s: float = 0.0) -> EvalResult:
     return EvalResult(id=task_id, status=f"failed: {one_line}", wall_time_s=wall_time_s)
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when the search process dies (even by SIGKILL)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
 def _worker_main(conn: Any, factory: EvaluatorFactory) -> None:
     """Child process: build the evaluator once, then evaluate tasks until told to stop."""
+    _die_with_parent()
     try:
         evaluate = factory()
     except Exception as err:  # noqa: BLE001 - reported to the parent, which stops the search

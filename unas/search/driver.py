@@ -1,0 +1,114 @@
+"""One whole experiment: config → output folder, executor, search loop, progress bar.
+
+>>> from unas.config import load_config                        # doctest: +SKIP
+>>> run_experiment(load_config("experiments/digits.yaml"))     # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unas.config import ExperimentConfig
+from unas.errors import ConfigError
+from unas.search.backends import make_executor
+from unas.search.evolution import CHECKPOINT_FILE, AgingEvolution
+from unas.search.executor import EvaluatorFactory
+from unas.search.files import atomic_write_json
+from unas.search.measure import ResourceMeter
+
+CONFIG_SNAPSHOT = "config.json"
+# Keys that may differ when a search is continued in the same folder.
+_RESUMABLE_CHANGES = {("search", "rounds"), ("output_dir",)}
+
+
+def dataset_shapes(cfg: ExperimentConfig) -> tuple[tuple[int, ...], int]:
+    """Input shape and class count of the configured dataset (loaded with the search's data seed)."""
+    from unas.data import load_dataset
+
+    splits = load_dataset(cfg.dataset, np.random.default_rng(cfg.search.seed))
+    return tuple(int(d) for d in splits.input_shape), int(splits.num_classes)
+
+
+def _differences(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [d for k in keys for d in _differences(old.get(k), new.get(k), path + (k,))]
+    return [] if old == new else [path]
+
+
+def prepare_output(cfg: ExperimentConfig, out_dir: Path, resume: bool) -> bool:
+    """Create or check ``out_dir``; True if it holds a search to continue."""
+    snapshot = out_dir / CONFIG_SNAPSHOT
+    has_search = (out_dir / CHECKPOINT_FILE).exists()
+    if resume and not has_search:
+        raise ConfigError(f"{out_dir}: --resume: there is no search to resume here "
+                          f"(no {CHECKPOINT_FILE})")
+    if snapshot.exists():
+        old = json.loads(snapshot.read_text())
+        changed = [d for d in _differences(old.get("config", {}), cfg.raw)
+                   if d not in _RESUMABLE_CHANGES]
+        if changed:
+            key = ".".join(changed[0])
+            raise ConfigError(f"{cfg.source}: {key}: differs from the search already in {out_dir} "
+                              f"(its {CONFIG_SNAPSHOT}); use another --out to start a new search")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return has_search
+
+
+def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, resume: bool = False,
+                   evaluator: EvaluatorFactory | None = None, progress: bool = True) -> AgingEvolution:
+    """Run (or continue) the search ``cfg`` describes; returns the finished search."""
+    out = Path(out_dir or cfg.output_dir)
+    prepare_output(cfg, out, resume)
+    input_shape, num_classes = dataset_shapes(cfg)
+    atomic_write_json(out / CONFIG_SNAPSHOT, {
+        "config": cfg.raw, "source": cfg.source, "input_shape": list(input_shape),
+        "num_classes": num_classes})
+    from search_spaces import get_space
+
+    space = get_space(cfg.search_space.name, **cfg.search_space.bounds)
+    meter = ResourceMeter(input_shape, num_classes, cfg.target.engine)
+    search = AgingEvolution(space, cfg.search, cfg.objectives, cfg.pruning, meter, out)
+    search.load()
+    if evaluator is None:
+        from unas.train.worker import TrainingEvaluator
+
+        evaluator = TrainingEvaluator(dataset=cfg.dataset, data_seed=cfg.search.seed,
+                                      training=cfg.training, pruning=cfg.pruning,
+                                      out_dir=str(out))
+    executor = make_executor(cfg.execution, evaluator)
+    bar = _ProgressBar(search) if progress else None
+    try:
+        search.run(executor, on_progress=bar.update if bar else None)
+    finally:
+        executor.close()
+        if bar:
+            bar.close()
+    return search
+
+
+class _ProgressBar:
+    """tqdm bar on stderr: proposals done out of the total, ETA, best error within the resource
+    bounds so far and the size of the Pareto front."""
+
+    def __init__(self, search: AgingEvolution) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=search.total, initial=search.finished, desc="search",
+                         unit="cand", dynamic_ncols=True)
+        self._seen = search.finished
+
+    def update(self, search: AgingEvolution) -> None:
+        if search.finished != self._seen:
+            self._bar.update(search.finished - self._seen)
+            self._seen = search.finished
+            best = search.best_within_bounds()
+            self._bar.set_postfix(best_err="-" if best is None else f"{best.objectives.error:.4f}",
+                                  front=len(search.front()), refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()

@@ -1,0 +1,74 @@
+"""The evaluator the search's executors run in their worker processes.
+
+``TrainingEvaluator(...)`` is picklable; calling it (once per worker process) loads the dataset
+and returns ``evaluate(task) -> EvalResult``, which trains the candidate and saves the trained
+model to ``<out_dir>/models/<id>.keras``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import search_spaces.registry  # noqa: F401 - registers every architecture class for decoding
+from search_spaces.base import architecture_from_json
+from unas.config import PruningConfig, TrainingConfig
+from unas.search.executor import EvalResult, EvalTask
+
+
+@dataclass(frozen=True)
+class TrainingEvaluator:
+    """Evaluator factory: ``dataset`` is the :class:`unas.data.DatasetSpec`, loaded with
+    ``np.random.default_rng(data_seed)`` (the search uses the same seed, so every process sees
+    the same validation split)."""
+
+    dataset: Any
+    data_seed: int
+    training: TrainingConfig
+    pruning: PruningConfig
+    out_dir: str
+    save_models: bool = True
+
+    def __call__(self) -> Callable[[EvalTask], EvalResult]:
+        from unas.data import load_dataset
+        from unas.train.trainer import DataPipeline
+
+        splits = load_dataset(self.dataset, np.random.default_rng(self.data_seed))
+        data = DataPipeline(splits, self.dataset, self.training.batch_size)
+        return lambda task: self.evaluate(task, data)
+
+    def evaluate(self, task: EvalTask, data: Any) -> EvalResult:
+        """Train ``task``'s architecture and report its errors (exceptions propagate: the
+        executor turns them into a ``failed: ...`` result)."""
+        from unas.train.trainer import train_candidate
+
+        start = time.monotonic()
+        arch = architecture_from_json(task.arch)
+        outcome = train_candidate(arch, data, self.training, self.pruning, task.pruning_target,
+                                  task.seed)
+        model_path = None
+        if self.save_models:
+            model_path = f"models/{task.id}.keras"
+            save_model_atomically(outcome.model, Path(self.out_dir) / model_path)
+        final_arch = None if outcome.arch == arch else json.loads(outcome.arch.to_json())
+        return EvalResult(id=task.id, status="ok", val_error=outcome.val_error,
+                          test_error=outcome.test_error, curve=outcome.curve,
+                          wall_time_s=time.monotonic() - start, final_arch=final_arch,
+                          model_path=model_path)
+
+
+def save_model_atomically(model: Any, path: Path) -> None:
+    """``model.save`` to a temporary ``.keras`` file next to ``path``, then ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
