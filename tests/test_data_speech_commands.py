@@ -15,7 +15,7 @@ from unas.errors import DataError
 
 RATE = 16000
 WORDS = {"yes": 300.0, "no": 700.0, "cat": 1500.0, "dog": 2500.0}  # yes/no wanted, cat/dog unknown
-SPEAKERS = 10
+SPEAKERS = 14
 
 
 def _tone(freq: float, seconds: float, seed: int) -> np.ndarray:
@@ -56,8 +56,9 @@ def test_features_labels_and_official_partition(tmp_path, rng):
     assert s.input_shape == (98, 10, 1) == (frames_per_clip(), 10, 1)
     assert s.num_classes == 4 and s.class_names == ("_silence_", "_unknown_", "yes", "no")
     assert s.x_train.dtype == np.float32 and s.y_train.dtype == np.int32 and np.isfinite(s.x_train).all()
-    # training: 6 speakers x 2 keywords = 12 keyword clips, + ceil(10 %) unknown, + ceil(10 %) silence
-    for labels, keyword_count in ((s.y_train, 12), (s.y_val, 4), (s.y_test, 4)):
+    # training: 10 speakers x 2 keywords = 20 keyword clips, + ceil(10 %) unknown, + ceil(10 %) silence,
+    # both 10 % of the keyword clips only (2 each, not 3)
+    for labels, keyword_count in ((s.y_train, 20), (s.y_val, 4), (s.y_test, 4)):
         counts = np.bincount(labels, minlength=4)
         assert counts[2] == counts[3] == keyword_count // 2
         assert counts[1] == counts[0] == math.ceil(keyword_count * 0.1)

@@ -22,7 +22,7 @@ SILENCE, UNKNOWN = "_silence_", "_unknown_"
 # 10 % of its keyword examples each.
 SILENCE_PERCENT, UNKNOWN_PERCENT = 10, 10
 PARTITIONS = ("training", "validation", "testing")
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 _SELECTION_SEED = 59185  # fixes which unknown words and noise slices form the (cached) dataset
 _BATCH = 256
 
@@ -61,6 +61,10 @@ def _partition(source: SpeechSource, words: tuple[str, ...]
         chosen = chooser.choice(len(unknown[part]), size=count, replace=False) if count else []
         keyword[part] += [(unknown[part][i], 1) for i in sorted(chosen)]
     return keyword
+
+
+def _keyword_count(items: list[tuple[str, int]]) -> int:
+    return sum(1 for _, label in items if label >= 2)
 
 
 def _silence_clips(source: SpeechSource, count: int, chooser: np.random.Generator) -> np.ndarray:
@@ -110,7 +114,7 @@ def compute_features(spec: DatasetSpec, location: Path) -> dict[str, np.ndarray]
         for part, key in zip(PARTITIONS, ("train", "val", "test")):
             items = parts[part]
             x = _features(source, items, spec.mfcc_coefficients, part)
-            silence_count = math.ceil(len(items) * SILENCE_PERCENT / 100)
+            silence_count = math.ceil(_keyword_count(items) * SILENCE_PERCENT / 100)
             silence = mfcc_features(_silence_clips(source, silence_count, chooser), spec.mfcc_coefficients)
             arrays["x_" + key] = np.concatenate([x, silence])
             arrays["y_" + key] = np.array([label for _, label in items] + [0] * silence_count, dtype=np.int32)
