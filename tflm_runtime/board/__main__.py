@@ -66,7 +66,9 @@ def _summary(model: Path, m: BoardMeasurement) -> str:
         f"{mem.stack_used_bytes} B",
     ]
     if m.layer_instructions:
-        lines.append("  per layer: " + " ".join(map(str, m.layer_instructions[0])))
+        lines.append("  instructions per layer (first sample):")
+        lines += [f"    {count:>12}  {name}"
+                  for count, name in zip(m.layer_instructions[0], m.layer_names or ())]
     return "\n".join(lines)
 
 
@@ -74,6 +76,7 @@ def _record(model: Path, m: BoardMeasurement) -> dict[str, Any]:
     return {"model": str(model), "cpu": m.cpu, "board": m.board, "machine": m.machine,
             "instructions": list(m.instructions),
             "layer_instructions": [list(x) for x in m.layer_instructions or []],
+            "layer_names": list(m.layer_names or []),
             "bit_exact_with_host": m.host_outputs is not None,
             "memory": asdict(m.memory) | {"peak_ram_bytes": m.memory.peak_ram_bytes},
             "calibration": asdict(m.calibration), "outputs": m.outputs.tolist()}

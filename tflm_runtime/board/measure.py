@@ -22,6 +22,7 @@ import numpy as np
 from tflm_runtime.board.console import HarnessReport, parse_console
 from tflm_runtime.board.emulator import TICKS_PER_INSTRUCTION, run_in_qemu
 from tflm_runtime.board.errors import BoardError
+from tflm_runtime.board.instrument import has_hook, instrument_model
 from tflm_runtime.board.linker import (SectionBytes, parse_memory_usage, section_bytes_by_file,
                                        write_memory_script)
 from tflm_runtime.board.sources import HARNESS_DIR, ModelSources, read_model_sources
@@ -82,6 +83,7 @@ class BoardMeasurement:
     host_outputs: np.ndarray | None  #: the host build's outputs (equal to ``outputs``)
     instructions: tuple[int, ...]  #: per input sample
     layer_instructions: tuple[tuple[int, ...], ...] | None  #: per sample, per hooked kernel
+    layer_names: tuple[str, ...] | None  #: one label per hooked kernel
     memory: MemoryUsage
     calibration: Calibration
 
@@ -135,11 +137,11 @@ def build_board_image(sources: ModelSources, cpu: Cpu, board: Board, build_dir: 
     return elf, regions, section_bytes_by_file(map_file.read_text())
 
 
-def build_host_program(sources: ModelSources, build_dir: Path) -> Path:
+def build_host_program(sources: ModelSources, build_dir: Path, per_layer: bool = False) -> Path:
     """Compile the same model sources and harness with the host gcc (the reference build)."""
     gcc = find_tool("gcc")
     program = build_dir / "host_app"
-    run_tool([gcc, *HOST_FLAGS, *_model_flags(sources, per_layer=False),
+    run_tool([gcc, *HOST_FLAGS, *_model_flags(sources, per_layer),
               str(HARNESS_DIR / "harness.c"), str(HARNESS_DIR / "host_platform.c"),
               *map(str, sources.c_files), "-lm", "-o", str(program)], "host build")
     return program
@@ -232,6 +234,10 @@ def measure_c_model(model_dir: Path, cpu: str | None = None, board: str = DEFAUL
     sources = read_model_sources(Path(model_dir))
     rows = _as_input_rows(inputs, sources, samples, rng)
     with _build_directory(build_dir) as directory:
+        names: tuple[str, ...] | None = None
+        if per_layer and not any(has_hook(c) for c in sources.c_files):
+            instrumented, names = instrument_model(sources.directory, directory / "instrumented")
+            sources = read_model_sources(instrumented)
         elf, regions, files = build_board_image(sources, target_cpu, target_board, directory,
                                                 stack_bytes, per_layer)
         (directory / "inputs.bin").write_bytes(rows.tobytes())
@@ -243,7 +249,7 @@ def measure_c_model(model_dir: Path, cpu: str | None = None, board: str = DEFAUL
         board_outputs = np.stack(report.outputs)
         host_outputs = None
         if check_host:
-            host = run_host_program(build_host_program(sources, directory), directory,
+            host = run_host_program(build_host_program(sources, directory, per_layer), directory,
                                     sources.output_bytes)
             host_outputs = np.stack(host.outputs)
             _check_equal(board_outputs, host_outputs, target_cpu.name)
@@ -256,9 +262,12 @@ def measure_c_model(model_dir: Path, cpu: str | None = None, board: str = DEFAUL
                          for t, m in zip(report.ticks, report.layer_ticks))
     layers = (tuple(_layer_instructions(m, calibration) for m in report.layer_ticks)
               if per_layer else None)
+    if per_layer and names is None:
+        names = tuple(f"hook {index}" for index, _ in (report.layer_ticks or [[]])[0])
     memory = _summarise_memory(regions, files, directory, stack_bytes, report.stack_used_bytes)
     return BoardMeasurement(target_cpu.name, target_board.name, target_cpu.qemu_machine,
-                            board_outputs, host_outputs, instructions, layers, memory, calibration)
+                            board_outputs, host_outputs, instructions, layers, names, memory,
+                            calibration)
 
 
 def _check_equal(board: np.ndarray, host: np.ndarray, cpu: str) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,25 @@ def _integer_expression(text: str, where: str) -> int:
     return value
 
 
+def _c_files(directory: Path) -> tuple[Path, ...]:
+    """The generator's ``manifest.json`` ``sources`` list if there is one, else every ``*.c``."""
+    manifest = directory / "manifest.json"
+    if manifest.is_file():
+        try:
+            listed = json.loads(manifest.read_text())["sources"]
+        except (ValueError, KeyError, TypeError):
+            raise UnasError(f"{manifest}: sources: expected a list of .c files") from None
+        files = tuple(directory / name for name in listed)
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise UnasError(f"{manifest}: sources: {missing[0]} does not exist")
+        return files
+    return tuple(sorted(directory.rglob("*.c")))
+
+
 def read_model_sources(directory: Path) -> ModelSources:
-    """Check ``directory`` holds ``model.h`` (with the MODEL_*_BYTES macros) and C files."""
+    """Check ``directory`` holds ``model.h`` (with the MODEL_*_BYTES macros) and C files
+    (those listed in ``manifest.json`` when the code generator wrote one)."""
     header = directory / "model.h"
     if not header.is_file():
         raise UnasError(f"{header}: not found; expected the generated model.h")
@@ -56,7 +74,7 @@ def read_model_sources(directory: Path) -> ModelSources:
         if macro not in defines:
             raise UnasError(f"{header}: {macro}: expected a #define, found none")
         sizes[macro] = _integer_expression(defines[macro].replace("/", "//"), f"{header}: {macro}")
-    c_files = tuple(sorted(directory.rglob("*.c")))
+    c_files = _c_files(directory)
     if not c_files:
         raise UnasError(f"{directory}: no .c files; expected the generated model sources")
     include_dirs = tuple(sorted({directory, *(h.parent for h in directory.rglob("*.h"))}))
