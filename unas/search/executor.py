@@ -134,6 +134,7 @@ class SerialExecutor:
         self._done_in_worker = 0
         self._task: EvalTask | None = None
         self._started = 0.0
+        self._ready = False
 
     # -- worker lifecycle ------------------------------------------------------------------------
     def _start_worker(self) -> None:
@@ -186,6 +187,7 @@ class SerialExecutor:
                     self._stop_worker(kill=True)
                     raise WorkerStartError(f"evaluation worker could not start: {payload}")
                 if kind == "ready":
+                    self._ready = True
                     self._started = time.monotonic()  # candidate time starts after set-up
                     continue
                 if kind == "result":
@@ -197,7 +199,7 @@ class SerialExecutor:
                 self._stop_worker(kill=True)
                 return self._finish(failed(task.id, f"worker process died (exit code {code})", elapsed),
                                     worker_gone=True)
-            if self._timeout is not None and elapsed > self._timeout:
+            if self._timeout is not None and self._ready and elapsed > self._timeout:
                 self._stop_worker(kill=True)
                 return self._finish(failed(task.id, f"timed out after {self._timeout:g} s", elapsed),
                                     worker_gone=True)
@@ -221,8 +223,9 @@ class SerialExecutor:
         return result
 
     def close(self) -> None:
+        busy = self._task is not None
         self._task = None
-        self._stop_worker()
+        self._stop_worker(kill=busy)  # an abandoned candidate is not waited for
 
     def __enter__(self) -> "SerialExecutor":
         return self

@@ -1,0 +1,78 @@
+"""The serial executor: child process, recycling, crash/exception/timeout isolation."""
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+
+import pytest
+
+from unas.search.backends import make_executor
+from unas.search.executor import EvalResult, EvalTask, SerialExecutor, WorkerStartError
+from unas.config import ExecutionConfig
+
+
+def _evaluate(task: EvalTask) -> EvalResult:
+    action = task.arch.get("action", "ok")
+    if action == "crash":
+        os._exit(3)
+    if action == "raise":
+        raise ValueError("bad layer")
+    if action == "hang":
+        time.sleep(60)
+    return EvalResult(id=task.id, status="ok", val_error=0.5, curve={"pid": [float(os.getpid())]})
+
+
+def good_factory() -> object:
+    return _evaluate
+
+
+def broken_factory() -> object:
+    raise FileNotFoundError("no dataset here")
+
+
+def run(executor: SerialExecutor, actions: list[str]) -> list[EvalResult]:
+    results = []
+    for i, action in enumerate(actions):
+        executor.submit(EvalTask(id=i, arch={"action": action}, seed=i))
+        result = None
+        while result is None:
+            result = executor.next_result(timeout=30)
+        results.append(result)
+    return results
+
+
+def test_failures_stay_with_their_candidate_and_the_worker_is_recycled():
+    with SerialExecutor(good_factory, recycle_after=2, candidate_timeout_s=2,
+                        poll_interval_s=0.05) as executor:
+        results = run(executor, ["ok", "raise", "ok", "crash", "ok", "hang", "ok"])
+    assert [r.id for r in results] == list(range(7))
+    statuses = [r.status for r in results]
+    assert statuses[0] == statuses[2] == statuses[4] == statuses[6] == "ok"
+    assert statuses[1].startswith("failed: ValueError: bad layer")
+    assert statuses[3] == "failed: worker process died (exit code 3)"
+    assert statuses[5] == "failed: timed out after 2 s"
+    pids = [r.curve["pid"][0] for r in results if r.status == "ok"]
+    assert len(set(pids)) == 4 and os.getpid() not in pids  # new worker after 2 tasks or a death
+
+
+def test_next_result_times_out_and_capacity_is_one():
+    with SerialExecutor(good_factory, poll_interval_s=0.05) as executor:
+        assert executor.next_result(timeout=0.1) is None  # nothing in flight
+        executor.submit(EvalTask(id=0, arch={"action": "hang"}, seed=0))
+        with pytest.raises(RuntimeError, match="capacity 1"):
+            executor.submit(EvalTask(id=1, arch={}, seed=0))
+        assert executor.next_result(timeout=0.2) is None
+
+
+def test_a_worker_that_cannot_start_stops_the_search():
+    with SerialExecutor(broken_factory, poll_interval_s=0.05) as executor:
+        executor.submit(EvalTask(id=0, arch={}, seed=0))
+        with pytest.raises(WorkerStartError, match="FileNotFoundError: no dataset here"):
+            executor.next_result(timeout=30)
+
+
+def test_backend_registry_builds_the_serial_executor():
+    executor = make_executor(ExecutionConfig(recycle_after=3), partial(good_factory))
+    assert isinstance(executor, SerialExecutor) and executor.capacity == 1
+    executor.close()
