@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "matplotlib==3.11.2",
     "scikit-learn==1.9.1",
     "ray==2.60.0",
+    "pillow==13.0.0",
 ]
 
 setup(
