@@ -204,7 +204,9 @@ def plan_cnn(arch: CNNArchitecture, input_shape: tuple[int, ...], num_classes: i
     docs/search_spaces.md):
 
     * convs use ``'same'`` padding: output ``ceil(H / S)``, never below 1;
-    * a layer's 2x2 pre-pool becomes ``min(2, H) x min(2, W)`` and is left out at 1x1;
+    * a layer's 2x2 pre-pool becomes ``min(2, H) x min(2, W)`` and is left out at 1x1; blocks
+      that pre-pool the same tensor (a parallel group's first layers) share one pool, named after
+      its first user, as the TFLite converter would merge them anyway (common subexpressions);
     * the final PxP pool becomes ``min(P, H) x min(P, W)`` (stride = window, ``'valid'``) and is
       left out when that is 1x1;
     * joining a parallel block's output ``b`` to the running output ``a``: each is first max-pooled
@@ -215,15 +217,18 @@ def plan_cnn(arch: CNNArchitecture, input_shape: tuple[int, ...], num_classes: i
     ops = [input_op((height, width, channels))]
     output = ops[0]        # running output of the blocks so far
     block_input = ops[0]   # what the previous block consumed (a parallel block consumes it too)
+    pre_pools: dict[tuple[str, tuple[int, int]], PlannedOp] = {}
     for i, block in enumerate(arch.blocks):
         source = block_input if block.parallel else output
         x = source
         for j, layer in enumerate(block.layers):
             if layer.pre_pool and x.shape[:2] != (1, 1):
-                window = (min(2, x.shape[0]), min(2, x.shape[1]))
-                x = pool_op(f"b{i}_l{j}_prepool", x.name, x.shape, kind="max", pool=window,
-                            strides=window)
-                ops.append(x)
+                key = (x.name, (min(2, x.shape[0]), min(2, x.shape[1])))
+                if key not in pre_pools:  # branches pre-pooling one input share one pool
+                    pre_pools[key] = pool_op(f"b{i}_l{j}_prepool", x.name, x.shape, kind="max",
+                                             pool=key[1], strides=key[1])
+                    ops.append(pre_pools[key])
+                x = pre_pools[key]
             x = conv_op(f"b{i}_l{j}_conv", x.name, x.shape, channels=layer.channels,
                         kernel=layer.kernel, stride=layer.stride, batch_norm=layer.batch_norm,
                         relu=layer.relu)

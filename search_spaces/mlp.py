@@ -1,7 +1,9 @@
 """A multi-layer-perceptron search space: a stack of dense layers on the flattened input.
 
 ``input -> [flatten] -> (dense [-> BN] [-> ReLU]) x N -> logits``; the flatten (a TFLite
-RESHAPE) is only there for inputs of rank > 1.
+RESHAPE) is only there for inputs of rank > 1. A hidden layer without ReLU is purely linear: no
+bias and no BatchNorm (the next dense layer absorbs any affine offset; the TFLite converter
+would move such offsets into the next layer's bias, pattern-dependently, so they are left out).
 
 >>> import numpy as np
 >>> space = MLPSpace()
@@ -35,11 +37,20 @@ _LAYER_KEYS = ("units", "batch_norm", "relu")
 
 @dataclass(frozen=True)
 class DenseLayer:
-    """A hidden dense layer: ``units`` outputs, optional BatchNorm, optional ReLU (in that order)."""
+    """A hidden dense layer: ``units`` outputs, optional BatchNorm, optional ReLU (in that order).
+
+    BatchNorm needs the ReLU (a linear layer has neither bias nor BatchNorm).
+    """
 
     units: int
     batch_norm: bool
     relu: bool
+
+    def check(self, path: str) -> None:
+        """Raise :class:`ArchitectureError` naming the field if the layer is malformed."""
+        check_range(self.units, f"{path}.units", 1)
+        if self.batch_norm and not self.relu:
+            raise fail(f"{path}.batch_norm", "false for a layer without ReLU", True)
 
     def to_dict(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in _LAYER_KEYS}
@@ -65,7 +76,7 @@ class MLPArchitecture(Architecture):
         if not self.layers:
             raise fail("layers", "at least one layer", [])
         for k, layer in enumerate(self.layers):
-            check_range(layer.units, f"layers[{k}].units", 1)
+            layer.check(f"layers[{k}]")
 
     def to_dict(self) -> dict[str, Any]:
         return {"layers": [layer.to_dict() for layer in self.layers]}
@@ -90,8 +101,9 @@ class MLPArchitecture(Architecture):
             x = flatten_op("flatten", x)
             ops.append(x)
         for k, layer in enumerate(self.layers):
+            # a linear hidden layer feeds the next dense layer, which absorbs its bias
             x = dense_op(f"l{k}_dense", x, layer.units, relu=layer.relu,
-                         batch_norm=layer.batch_norm, dropout_before=True)
+                         batch_norm=layer.batch_norm, dropout_before=True, bias=layer.relu)
             ops.append(x)
         ops.append(dense_op("logits", x, num_classes, relu=False))
         return ops
@@ -108,7 +120,8 @@ class MLPArchitecture(Architecture):
 class MLPSpace(SearchSpace):
     """Samples and mutates :class:`MLPArchitecture`: 1..``max_layers`` layers of
     ``min_units``..``max_units`` units. Morphisms: insert/remove a layer, units ± 1/3/5,
-    units x2 or /2 (clamped to the bounds), toggle BN, toggle ReLU."""
+    units x2 or /2 (clamped to the bounds), toggle BN (of a ReLU layer), toggle ReLU (of a layer
+    without BN)."""
 
     name: ClassVar[str] = "mlp"
 
@@ -137,10 +150,10 @@ class MLPSpace(SearchSpace):
                 f"min_units={self.min_units}, max_units={self.max_units})")
 
     def random_layer(self, rng: np.random.Generator) -> DenseLayer:
-        """A layer with uniformly drawn width and options."""
-        flags = rng.integers(0, 2, size=2)
+        """A layer with uniformly drawn width and options (linear, ReLU, or BN + ReLU)."""
+        batch_norm, relu = pick(rng, ((False, False), (False, True), (True, True)))
         return DenseLayer(units=int(rng.integers(self.min_units, self.max_units + 1)),
-                          batch_norm=bool(flags[0]), relu=bool(flags[1]))
+                          batch_norm=batch_norm, relu=relu)
 
     def random_architecture(self, rng: np.random.Generator) -> MLPArchitecture:
         """A uniform number of random layers."""
@@ -217,10 +230,18 @@ def _scale(space: MLPSpace, arch: MLPArchitecture, rng: np.random.Generator) -> 
 
 
 def _toggle_batch_norm(space: MLPSpace, arch: MLPArchitecture, rng: np.random.Generator) -> Result:
-    k = int(rng.integers(len(arch.layers)))
+    """Add or remove the BatchNorm of a layer that has a ReLU."""
+    sites = [k for k, layer in enumerate(arch.layers) if layer.relu]
+    if not sites:
+        return None
+    k = pick(rng, sites)
     return _set_layer(arch, k, replace(arch.layers[k], batch_norm=not arch.layers[k].batch_norm))
 
 
 def _toggle_relu(space: MLPSpace, arch: MLPArchitecture, rng: np.random.Generator) -> Result:
-    k = int(rng.integers(len(arch.layers)))
+    """Add or remove the ReLU of a layer without BatchNorm."""
+    sites = [k for k, layer in enumerate(arch.layers) if not layer.batch_norm]
+    if not sites:
+        return None
+    k = pick(rng, sites)
     return _set_layer(arch, k, replace(arch.layers[k], relu=not arch.layers[k].relu))

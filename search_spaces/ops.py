@@ -48,6 +48,7 @@ class PlannedOp:
     batch_norm: bool = False
     relu: bool = False
     dropout_before: bool = False
+    bias: bool = True
 
 
 def input_op(shape: tuple[int, ...], name: str = "input") -> PlannedOp:
@@ -101,13 +102,18 @@ def flatten_op(name: str, source: PlannedOp) -> PlannedOp:
 
 
 def dense_op(name: str, source: PlannedOp, units: int, *, relu: bool, batch_norm: bool = False,
-             dropout_before: bool = False) -> PlannedOp:
-    """A fully-connected layer with a bias (BN after it folds into that bias)."""
+             dropout_before: bool = False, bias: bool = True) -> PlannedOp:
+    """A fully-connected layer; with ``bias`` it stores one (a BN after it folds into that bias).
+
+    ``bias=False`` is for a linear layer (no ReLU) that feeds another fully-connected layer: its
+    bias would be redundant, and the TFLite converter folds it into the next layer's bias anyway.
+    """
     (in_units,) = source.shape
     weights = in_units * units
+    biases = units if bias else 0
     return PlannedOp(name, "FULLY_CONNECTED", "dense", (units,), (source.name,), macs=weights,
-                     params=weights + units, size_bytes=weights + 4 * units, channels=units,
-                     batch_norm=batch_norm, relu=relu, dropout_before=dropout_before)
+                     params=weights + biases, size_bytes=weights + 4 * biases, channels=units,
+                     batch_norm=batch_norm, relu=relu, dropout_before=dropout_before, bias=bias)
 
 
 def ops_to_graph(ops: list[PlannedOp]) -> nx.DiGraph:
@@ -160,7 +166,7 @@ def ops_to_keras(ops: list[PlannedOp], model_name: str, dropout: float = 0.0) ->
             if op.dropout_before and dropout > 0:
                 x = layers.Dropout(dropout, name=f"{op.name}_dropout")(x)
             fused = "relu" if op.relu and not op.batch_norm else None
-            x = layers.Dense(op.channels, activation=fused, use_bias=not op.batch_norm,
+            x = layers.Dense(op.channels, activation=fused, use_bias=op.bias and not op.batch_norm,
                              name=op.name)(x)
         else:  # pragma: no cover - the planners only emit the kinds above
             raise ValueError(f"unknown planned layer kind {op.layer!r}")

@@ -323,6 +323,16 @@ def test_join_aligns_spatial_sizes_with_a_max_pool_then_adds():
         "b2_align_prev", "b2_l1_conv"]
 
 
+def test_branches_pre_pooling_the_same_input_share_one_pool():
+    arch = cnn((False, [layer(pre_pool=True)]), (True, [layer("depthwise", pre_pool=True)]),
+               (True, [layer(pre_pool=True, channels=3)]))
+    g = check_graph(arch, (8, 8, 1))
+    assert "b1_l0_prepool" not in g and "b2_l0_prepool" not in g
+    assert set(g.successors("b0_l0_prepool")) == {"b0_l0_conv", "b1_l0_conv", "b2_l0_conv"}
+    model = arch.build((8, 8, 1), 10)
+    assert [l.name for l in model.layers if "prepool" in l.name] == ["b0_l0_prepool"]
+
+
 def test_tiny_inputs_never_collapse():
     arch = cnn(*[(False, [layer(pre_pool=True, stride=2, kernel=7)]) for _ in range(4)],
                pool_size=6)

@@ -57,6 +57,18 @@ def test_mutation_succeeds_in_a_one_point_width_space(seed):
     assert child != arch and space.contains(child)
 
 
+@settings(max_examples=30, deadline=None)
+@given(seed=SEEDS)
+def test_toggles_keep_batch_norm_only_on_relu_layers(seed):
+    space, rng = MLPSpace(max_layers=2, min_units=10, max_units=11), np.random.default_rng(seed)
+    arch = space.random_architecture(rng)
+    seen = set()
+    for _ in range(30):
+        arch = space.mutate(arch, rng)
+        seen |= {(layer.batch_norm, layer.relu) for layer in arch.layers}
+    assert (True, False) not in seen
+
+
 def test_resize_morphisms_step_and_scale_within_bounds():
     space, rng = MLPSpace(max_layers=1, max_units=300), np.random.default_rng(0)
     arch = mlp((200, False, True))
@@ -77,6 +89,7 @@ def test_mutate_refuses_out_of_bounds_architectures():
     ({"layers": [{"units": 12, "batch_norm": False, "relu": True, "x": 1}]}, r"layers\[0\]\.x"),
     ({"layers": 3}, "layers"),
     ({}, "layers"),
+    ({"layers": [{"units": 12, "batch_norm": True, "relu": False}]}, r"layers\[0\]\.batch_norm"),
 ])
 def test_from_dict_names_the_bad_field(data, field):
     with pytest.raises(ArchitectureError, match=field):
@@ -90,6 +103,8 @@ def test_resource_graph_by_hand():
     assert (g.nodes["l0_dense"]["macs"], g.nodes["l0_dense"]["params"],
             g.nodes["l0_dense"]["size_bytes"]) == (640, 660, 640 + 80)
     assert g.nodes["logits"]["shape"] == (3,) and g.nodes["logits"]["size_bytes"] == 48 + 12
+    # a linear hidden layer has no bias: the next layer absorbs it
+    assert (g.nodes["l1_dense"]["params"], g.nodes["l1_dense"]["size_bytes"]) == (320, 320)
     flat = mlp((20, False, True)).resource_graph((784,), 10)
     assert list(flat) == ["input", "l0_dense", "logits"]
 
