@@ -316,12 +316,11 @@ def lower_mean(ctx: OpContext, name: str) -> LoweredOp:
     for a in axes:
         reduce[a + 4 - rank] = 1
     count = math.prod(x.shape[a] for a in axes)
-    keep = bool(ctx.op.options.get("keep_dims", False))
-    mode = 1 if keep and rank == 4 and axes == [1, 2] else 0
-    mult, shift = q.mean_params(x, y, count, mode)
+    # the pinned TFLM runs every int8 MEAN (keep_dims or not) through QuantizedMeanOrSum
+    mult, shift = q.mean_params(x, y, count)
     fields = dict(dims=dims, reduce=reduce, count=count, in_zp=x.zero_point, out_zp=y.zero_point,
-                  mult=mult, shift=shift, mode=mode)
-    out = LoweredOp([_struct("unas_mean_params", f"{name}_p", fields)], [], 4 * 14)
+                  mult=mult, shift=shift)
+    out = LoweredOp([_struct("unas_mean_params", f"{name}_p", fields)], [], 4 * 13)
     out.body.append(f"unas_mean_s8(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
                     f"{ctx.pointer(ctx.op.outputs[0])});")
     return out

@@ -6,7 +6,11 @@ its last consumer (graph outputs: to the end). An operator marked in place whose
 other pending consumer shares that input's offset. The planner places the tensors as rectangles
 (lifetime x bytes) at the lowest offsets it can find, trying several placement orders, and stops at
 the first plan whose arena equals the lower bound: the peak working set of the order
-(:func:`unas.resources.memory.peak_of_order`), which no placement can beat.
+(:func:`unas.resources.memory.peak_of_order`), which no placement can beat. When no greedy order
+gets there, an exact mixed-integer program (``scipy.optimize.milp``: one offset per buffer, one
+binary per pair of buffers alive together, arena fixed to the bound) looks for a placement that
+does; only if it proves there is none (or runs out of its time limit) does the arena exceed the
+bound, by the best greedy plan's fragmentation.
 
 Every plan is checked (:meth:`MemoryPlan.check`) before it is returned: two tensors alive at the
 same step never overlap unless one is written in place over the other.
@@ -155,8 +159,54 @@ def _place(groups: list[list[str]], spans: dict[str, tuple[int, int, int]]) -> d
     return offsets
 
 
+def _place_exact(groups: list[list[str]], spans: dict[str, tuple[int, int, int]], arena: int,
+                 time_limit_s: float) -> dict[str, int] | None:
+    """Offsets that fit every buffer into ``arena`` bytes (exact MILP), or None if none found."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    n = len(groups)
+    height = [max(spans[m][0] for m in g) for g in groups]
+    pairs = []  # (g, h, bytes g needs below h, bytes h needs below g)
+    for g in range(n):
+        for h in range(g + 1, n):
+            need_g = need_h = 0
+            for a in groups[g]:
+                for b in groups[h]:
+                    sa, fa, la = spans[a]
+                    sb, fb, lb = spans[b]
+                    if fa <= lb and fb <= la:
+                        need_g, need_h = max(need_g, sa), max(need_h, sb)
+            if need_g:
+                pairs.append((g, h, need_g, need_h))
+    if any(hgt > arena for hgt in height):
+        return None
+    nvar = n + len(pairs)
+    rows, lo, hi = [], [], []
+    for k, (g, h, need_g, need_h) in enumerate(pairs):
+        z = n + k
+        row = np.zeros(nvar)  # z=1: x_g + need_g <= x_h  ->  x_g - x_h + M z <= M - need_g
+        row[g], row[h], row[z] = 1, -1, arena
+        rows.append(row), lo.append(-np.inf), hi.append(arena - need_g)
+        row = np.zeros(nvar)  # z=0: x_h + need_h <= x_g  ->  x_h - x_g - M z <= -need_h
+        row[h], row[g], row[z] = 1, -1, -arena
+        rows.append(row), lo.append(-np.inf), hi.append(-need_h)
+    upper = np.array([arena - hgt for hgt in height] + [1] * len(pairs), dtype=float)
+    result = milp(np.zeros(nvar), integrality=np.ones(nvar),
+                  bounds=Bounds(np.zeros(nvar), upper),
+                  constraints=[LinearConstraint(np.array(rows), lo, hi)] if rows else [],
+                  options={"time_limit": time_limit_s})
+    if result.x is None or result.status not in (0,):
+        return None
+    offsets = {}
+    for g, group in enumerate(groups):
+        for member in group:
+            offsets[member] = int(round(result.x[g]))
+    return offsets
+
+
 def plan_memory(graph: nx.DiGraph, order: Sequence[str], size_attr: str = "bytes",
-                rng: np.random.Generator | None = None, random_tries: int = 64) -> MemoryPlan:
+                rng: np.random.Generator | None = None, random_tries: int = 64,
+                milp_time_limit_s: float = 20.0) -> MemoryPlan:
     """Place every tensor of ``graph`` executed in ``order``; the result passed :meth:`check`.
 
     Deterministic placement orders come first; if none reaches the lower bound and ``rng`` is
@@ -195,7 +245,12 @@ def plan_memory(graph: nx.DiGraph, order: Sequence[str], size_attr: str = "bytes
         for _ in range(random_tries):
             perm = rng.permutation(len(groups))
             if consider([groups[i] for i in perm]):
+                done = True
                 break
+    if not done:
+        exact = _place_exact(groups, spans, bound, milp_time_limit_s)
+        if exact is not None:
+            best, best_arena = exact, bound
     assert best is not None and best_arena is not None
     tensors = {n: TensorPlacement(n, spans[n][0], spans[n][1], spans[n][2], best[n],
                                   in_place.get(n)) for n in order}

@@ -90,10 +90,10 @@ def add_params(in1: Tensor, in2: Tensor, out: Tensor) -> dict[str, int]:
                 out_offset=out.zero_point, out_mult=mo, out_shift=so)
 
 
-def mean_params(input_t: Tensor, output_t: Tensor, count: int, mode: int) -> tuple[int, int]:
-    """(multiplier, shift) of MEAN. Mode 0 (``QuantizedMeanOrSum``) folds ``1/count`` into them."""
+def mean_params(input_t: Tensor, output_t: Tensor, count: int) -> tuple[int, int]:
+    """(multiplier, shift) of int8 MEAN with ``1/count`` folded in (TFLM ``QuantizedMeanOrSum``)."""
     mult, shift = quantize_multiplier(input_t.scale / output_t.scale)
-    if mode == 0 and count > 0:
+    if count > 0:
         extra = min(count.bit_length() - 1, 32, 31 + shift)
         mult = (mult << extra) // count
         shift -= extra

@@ -15,12 +15,15 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tflm_runtime.codegen.generator import GeneratedModel, generate
+from tflm_runtime.tflite_model import TfliteModel, parse_tflite
 from unas.errors import UnasError
 
 #: gcc flags every generated model must build with (host, strict)
@@ -110,3 +113,57 @@ def run_tflm(model_bytes: bytes, inputs: np.ndarray) -> np.ndarray:
 def random_inputs(shape: Sequence[int], count: int, rng: np.random.Generator) -> np.ndarray:
     """``count`` uniformly random int8 samples of ``shape`` (no batch dim)."""
     return rng.integers(-128, 128, size=(count, *shape), dtype=np.int8)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Generated C vs TFLM on the same random inputs."""
+
+    name: str
+    generated: GeneratedModel
+    samples: int
+    mismatched_samples: int
+    first_difference: str  # "" when bit-exact
+
+    @property
+    def bit_exact(self) -> bool:
+        return self.mismatched_samples == 0
+
+
+def _model_inputs(model: TfliteModel, count: int, rng: np.random.Generator) -> np.ndarray:
+    t = model.tensors[model.inputs[0]]
+    shape = t.shape[1:] if len(t.shape) > 1 else t.shape
+    if t.dtype == "int8":
+        return random_inputs(shape, count, rng)
+    return rng.normal(size=(count, *shape)).astype(t.dtype)
+
+
+def compare_with_tflm(models: Mapping[str, bytes], work_dir: str | os.PathLike[str],
+                      rng: np.random.Generator, *, samples: int = 8, sanitize: bool = False,
+                      jobs: int | None = None) -> dict[str, Comparison]:
+    """Generate, build (all models in one parallel batch) and run every model on ``samples``
+    random inputs, in the host build and in TFLM; report per model how many outputs differ."""
+    work = Path(work_dir)
+    generated: dict[str, GeneratedModel] = {}
+    parsed: dict[str, TfliteModel] = {}
+    for name, blob in models.items():
+        parsed[name] = parse_tflite(blob, f"{name}.tflite")
+        generated[name] = generate(parsed[name], work / name)
+    executables = build_host([g.out_dir for g in generated.values()], sanitize=sanitize, jobs=jobs)
+    results = {}
+    for (name, blob), exe in zip(models.items(), executables):
+        model = parsed[name]
+        out_t = model.tensors[model.outputs[0]]
+        x = _model_inputs(model, samples, rng)
+        ours = run_host(exe, x, out_t.shape[1:] if len(out_t.shape) > 1 else out_t.shape,
+                        out_t.dtype)
+        theirs = run_tflm(blob, x).reshape(ours.shape)
+        bad = [i for i in range(samples) if not np.array_equal(ours[i], theirs[i])]
+        first = ""
+        if bad:
+            i = bad[0]
+            diff = np.flatnonzero(ours[i].reshape(-1) != theirs[i].reshape(-1))
+            first = (f"sample {i}: {len(diff)} elements differ, e.g. index {diff[0]}: "
+                     f"C {ours[i].reshape(-1)[diff[0]]} vs TFLM {theirs[i].reshape(-1)[diff[0]]}")
+        results[name] = Comparison(name, generated[name], samples, len(bad), first)
+    return results

@@ -262,9 +262,6 @@ void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
     }
     int32_t acc = sum - p->in_zp * p->count;
     acc = unas_mbqm(acc, p->mult, p->shift);
-    if (p->mode == 1) {
-      acc = acc > 0 ? (acc + p->count / 2) / p->count : (acc - p->count / 2) / p->count;
-    }
     *out++ = unas_clamp_s8(acc + p->out_zp, -128, 127);
   }
 }

@@ -125,8 +125,7 @@ typedef struct {
   int32_t dims[4];     /* input shape, padded to 4-D with leading 1s */
   int32_t reduce[4];   /* 1 = reduced axis */
   int32_t count;       /* elements reduced into one output */
-  int32_t in_zp, out_zp, mult, shift;
-  int32_t mode;        /* 0: TFLM QuantizedMeanOrSum (mult/shift include 1/count), 1: integer_ops::Mean */
+  int32_t in_zp, out_zp, mult, shift;  /* mult/shift include 1/count (QuantizedMeanOrSum) */
 } unas_mean_params;
 
 typedef struct {
