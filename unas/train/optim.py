@@ -25,7 +25,9 @@ def make_optimizer(cfg: TrainingConfig, steps_per_epoch: int) -> Any:
     epochs, values = learning_rate_values(cfg)
     if epochs:
         rate: Any = keras.optimizers.schedules.PiecewiseConstantDecay(
-            boundaries=[e * steps_per_epoch for e in epochs], values=values)
+            # the schedule holds values[i] while step <= boundaries[i]; epoch e starts at step
+            # e * steps_per_epoch (steps counted from 0)
+            boundaries=[e * steps_per_epoch - 1 for e in epochs], values=values)
     else:
         rate = cfg.learning_rate
     decay = cfg.weight_decay or None
