@@ -115,11 +115,18 @@ class TargetConfig:
 @dataclass(frozen=True)
 class ExecutionConfig:
     """Where candidates are trained. ``serial``: one child process, recycled every
-    ``recycle_after`` candidates; a candidate running past ``candidate_timeout_s`` fails."""
+    ``recycle_after`` candidates; a candidate running past ``candidate_timeout_s`` fails.
+    ``ray``: ``num_workers`` Ray actors (default: one per 4 cores) with ``cpus_per_worker``
+    CPUs each (default: an even share); ``address`` ``null`` starts a local Ray, else the
+    cluster to join (``auto``, ``host:port``, ``ray://host:port``); see ``docs/ray.md``."""
 
-    backend: Literal["serial"] = "serial"
+    backend: Literal["serial", "ray"] = "serial"
     recycle_after: int = field(default=8, metadata=_meta(ge=1))
     candidate_timeout_s: float | None = field(default=None, metadata=_meta(gt=0.0))
+    num_workers: int | None = field(default=None, metadata=_meta(ge=1))
+    address: str | None = None
+    cpus_per_worker: float | None = field(default=None, metadata=_meta(gt=0.0))
+    gpus_per_worker: float = field(default=0.0, metadata=_meta(ge=0.0))
 
 
 @dataclass(frozen=True)
