@@ -1,0 +1,88 @@
+"""The TF-free resource graphs of the CNN and MLP spaces equal the graphs of the real models.
+
+Compared up to node naming (networkx isomorphism matching op, shape, bytes, macs, size_bytes):
+against the int8 ``.tflite`` the TFLite converter makes of ``arch.build(...)`` (the truth the MCU
+runs).
+"""
+import networkx as nx
+import numpy as np
+import pytest
+
+from search_spaces.cnn import CNNArchitecture, CNNSpace, ConvBlock, ConvLayer
+from search_spaces.mlp import DenseLayer, MLPArchitecture
+
+MATCHED = ("op", "shape", "bytes", "macs", "size_bytes")
+INPUT_SHAPES = [(8, 8, 1), (28, 28, 1), (32, 32, 3), (49, 10, 1)]
+
+
+def same_graph(a: nx.DiGraph, b: nx.DiGraph) -> bool:
+    return nx.is_isomorphic(a, b, node_match=lambda x, y: all(x[k] == y[k] for k in MATCHED))
+
+
+def describe(graph: nx.DiGraph) -> str:
+    return "\n".join(f"  {name}: {[graph.nodes[name][k] for k in MATCHED]}"
+                     for name in nx.topological_sort(graph))
+
+
+def tflite_graph(arch, input_shape, num_classes, rng):
+    """Resource graph of the int8 TFLite conversion of ``arch.build(...)``.
+
+    Weights are set to non-zero values first: the converter drops an all-zero FC bias, which a
+    trained model never has.
+    """
+    from tflm_runtime.tflite_model import parse_tflite, resource_graph
+    from unas.export.quantize import keras_to_int8_tflite
+
+    model = arch.build(input_shape, num_classes)
+    for weight in model.weights:
+        weight.assign(rng.uniform(0.5, 1.0, size=weight.shape))
+    samples = rng.normal(size=(4, *input_shape)).astype("float32")
+    return resource_graph(parse_tflite(keras_to_int8_tflite(model, samples, num_samples=4)))
+
+
+def layer(type_, kernel, channels=None, stride=1, pre_pool=False, batch_norm=False, relu=False):
+    return ConvLayer(type_, kernel, channels, stride, pre_pool, batch_norm, relu)
+
+
+HANDMADE = [
+    # equal branch shapes -> ADD of linear and BN convs; the last conv feeds the logits directly
+    CNNArchitecture((ConvBlock(False, (layer("full", 3, 8),)),
+                     ConvBlock(True, (layer("full", 1, 8, batch_norm=True),))), "avg", 6, ()),
+    # three branches pre-pooling one input share the pool; spatial alignment; concatenation
+    CNNArchitecture((ConvBlock(False, (layer("full", 3, 4, 2, pre_pool=True, relu=True),)),
+                     ConvBlock(True, (layer("depthwise", 5, pre_pool=True),)),
+                     ConvBlock(True, (layer("full", 3, 6, pre_pool=True, batch_norm=True),
+                                      layer("depthwise", 3, stride=2, relu=True)))),
+                    "max", 2, (12,)),
+]
+
+
+@pytest.mark.parametrize("index", range(len(HANDMADE)))
+def test_handmade_cnn_graphs_equal_the_tflite_graph(index):
+    rng = np.random.default_rng(index)
+    arch = HANDMADE[index]
+    mine = arch.resource_graph((9, 9, 2), 3)
+    theirs = tflite_graph(arch, (9, 9, 2), 3, rng)
+    assert same_graph(mine, theirs), f"{arch.to_json()}\nmine:\n{describe(mine)}\n" \
+                                     f"tflite:\n{describe(theirs)}"
+
+
+def test_random_cnn_graphs_equal_the_tflite_graph():
+    rng = np.random.default_rng(11)
+    space = CNNSpace(max_blocks=4, max_channels=16)
+    for n in (1, 3):
+        arch = space.random_architecture(rng)
+        for _ in range(3):
+            arch = space.mutate(arch, rng)
+        shape = INPUT_SHAPES[n]
+        mine, theirs = arch.resource_graph(shape, 10), tflite_graph(arch, shape, 10, rng)
+        assert same_graph(mine, theirs), f"{arch.to_json()} on {shape}\nmine:\n{describe(mine)}" \
+                                         f"\ntflite:\n{describe(theirs)}"
+
+
+def test_mlp_graphs_equal_the_tflite_graph():
+    rng = np.random.default_rng(5)
+    arch = MLPArchitecture((DenseLayer(24, True, True), DenseLayer(16, False, False),
+                            DenseLayer(12, False, False), DenseLayer(20, False, True)))
+    mine, theirs = arch.resource_graph((6, 6, 1), 4), tflite_graph(arch, (6, 6, 1), 4, rng)
+    assert same_graph(mine, theirs), f"mine:\n{describe(mine)}\ntflite:\n{describe(theirs)}"
