@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search_spaces.mbconv import RESOLUTIONS, WIDTH_MULTS, MBConvSpace  # noqa: E402
 from unas.boards import BOARDS, format_bytes, parse_bytes  # noqa: E402
-from unas.space_opt import DEFAULT_GRID_FLASH, DEFAULT_GRID_SRAM  # noqa: E402
+from unas.space_opt import (DEFAULT_GRID_FLASH, DEFAULT_GRID_SRAM,  # noqa: E402
+                            DEFAULT_MIN_FIT_FRACTION)
 from unas.space_opt_rank import GridCell, grid_search, rank_configurations  # noqa: E402
 from unas.space_opt_report import (atomic_write_text, grid_table, plot_flops_cdf,  # noqa: E402
                                    plot_grid, ranking_table)
@@ -112,7 +113,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--profile-samples", type=int, default=100,
                         help="architectures per profiled configuration")
-    parser.add_argument("--speedup-samples", type=int, default=1000)
+    parser.add_argument("--speedup-samples", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--engine", default="codegen")
     parser.add_argument("--classes", type=int, default=1000)
@@ -120,7 +121,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = parser.parse_args()
     out = Path(args.out)
-    command = "python benchmarks/bench_space_opt.py " + " ".join(sys.argv[1:])
+    command = " ".join(["python benchmarks/bench_space_opt.py", *sys.argv[1:]])
     started = datetime.datetime.now(datetime.timezone.utc)
 
     print("1/4 profiling the steps ...", file=sys.stderr)
@@ -150,7 +151,8 @@ def main() -> None:
     t0 = time.perf_counter()
     board_sections = []
     for board in BOARDS.values():
-        ranking = rank_configurations(full.configs, board.sram_bytes, board.flash_bytes)
+        ranking = rank_configurations(full.configs, board.sram_bytes, board.flash_bytes,
+                                      DEFAULT_MIN_FIT_FRACTION)
         if not ranking:
             board_sections.append(f"### {board.name}\n\nnothing fits.\n")
             continue
@@ -162,12 +164,13 @@ def main() -> None:
             f"{ranking_table(ranking, 10)}\n![FLOPs CDF]({png})\n")
     srams = [parse_bytes(s) for s in DEFAULT_GRID_SRAM]
     flashes = [parse_bytes(s) for s in DEFAULT_GRID_FLASH]
-    cells = grid_search(full.configs, srams, flashes)
+    cells = grid_search(full.configs, srams, flashes, DEFAULT_MIN_FIT_FRACTION)
     plot_grid(out / "space_opt_grid.png", cells)
     t_rank = time.perf_counter() - t0
     pattern = pattern_check(cells)
 
     timing = full.timing
+    worker_s = timing.sample_s + timing.operators_s + timing.costs_s + timing.verify_s
     fast_ms = steps["operator list"] + steps["costs from the list (fast path)"]
     base_ms = (steps["resource graph (baseline)"] + steps["engine peak memory (baseline)"]
                + steps["size and MACs sums (baseline)"])
@@ -181,7 +184,8 @@ def main() -> None:
         f"Date: {started:%Y-%m-%d %H:%M} UTC; machine: {platform.machine()}, "
         f"{os.cpu_count()} CPU cores (shared with other jobs while measured), Python "
         f"{platform.python_version()}; engine `{args.engine}`, {args.classes} classes, seed "
-        f"{args.seed}. FLOPs = MACs (MCUNet's convention).",
+        f"{args.seed}. FLOPs = MACs (MCUNet's convention). Configurations where fewer than "
+        f"{DEFAULT_MIN_FIT_FRACTION:.0%} of the samples fit are not ranked (the CLI's default).",
         "",
         "## Full sweep",
         "",
@@ -219,7 +223,9 @@ def main() -> None:
         f"Parallel: {len(subset)} configurations x {args.speedup_samples} took "
         f"{t_serial:.1f} s with 1 worker and {t_parallel:.1f} s with {args.workers} "
         f"(speed-up **{t_serial / t_parallel:.2f}x**, includes starting the processes); "
-        f"identical results: **{same}**.",
+        f"identical results: **{same}**. In the full sweep the workers were busy "
+        f"{worker_s:.0f} s of {args.workers} x {t_full:.0f} s wall (parallel efficiency "
+        f"**{worker_s / (args.workers * t_full):.0%}**).",
         "",
         "## Best configuration per board",
         "",

@@ -202,3 +202,29 @@ def test_resource_graph_is_isomorphic_to_graph_from_keras():
         expected = arch.resource_graph((48, 48, 3), 10)
         actual = resources.graph_from_keras(arch.build((48, 48, 3), 10))
         assert nx.is_isomorphic(expected, actual, node_match=match)
+
+
+def test_resource_graph_matches_the_converted_int8_tflite_model():
+    """The graph predicted without TensorFlow is the one TFLite actually runs (BN folded, ReLU6
+    fused, SAME padding without PAD operators, MEAN and FULLY_CONNECTED head, int32 biases)."""
+    from tflm_runtime.tflite_model import parse_tflite, resource_graph
+    from unas.export.quantize import keras_to_int8_tflite
+
+    stages = ((MBConvBlock(3, 3, 1.0), MBConvBlock(5, 4, 1.0)),  # residual in stage 0
+              (MBConvBlock(7, 6, 0.5), MBConvBlock(3, 3, 0.75)),
+              (MBConvBlock(3, 4, 1.0), MBConvBlock(3, 3, 1.0)),
+              (MBConvBlock(5, 3, 0.5), MBConvBlock(3, 3, 0.5)),
+              (MBConvBlock(3, 3, 1.0), MBConvBlock(3, 6, 1.0)))
+    arch = MBConvArchitecture(0.2, 48, stages)
+    model = arch.build((48, 48, 3), 5)
+    rng = np.random.default_rng(0)
+    # as after training: the converter drops an all-zero Dense bias
+    model.get_layer("classifier").bias.assign(rng.normal(size=5).astype(np.float32))
+    samples = rng.uniform(-1, 1, size=(4, 48, 48, 3)).astype(np.float32)
+    actual = resource_graph(parse_tflite(keras_to_int8_tflite(model, samples)))
+    expected = arch.resource_graph((48, 48, 3), 5)
+    match = nx.algorithms.isomorphism.categorical_node_match(
+        ["op", "shape", "bytes", "macs", "size_bytes"], [None] * 5)
+    assert sorted(d["op"] for _, d in actual.nodes(data=True)) == sorted(
+        d["op"] for _, d in expected.nodes(data=True))
+    assert nx.is_isomorphic(expected, actual, node_match=match)

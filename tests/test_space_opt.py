@@ -144,6 +144,16 @@ def test_ranking_is_by_mean_flops_of_fitting_samples(per_config, sram, flash):
     assert len(bigger) >= len(ranked)
 
 
+def test_min_fit_fraction_drops_configurations_where_few_samples_fit():
+    rare = ConfigSamples(1.0, 224, np.array([100, 1, 1, 1]), np.array([1, 9, 9, 9]),
+                         np.array([1, 1, 1, 1]))
+    common = ConfigSamples(0.2, 48, np.array([5, 6, 7, 8]), np.array([1, 1, 1, 9]),
+                           np.array([1, 1, 1, 1]))
+    assert [s.label for s in rank_configurations([rare, common], 5, 5)] == ["w1-r224", "w0.2-r48"]
+    assert [s.label for s in rank_configurations([rare, common], 5, 5, 0.5)] == ["w0.2-r48"]
+    assert grid_search([rare, common], [5], [5], 0.8)[0].best is None
+
+
 def test_grid_cells_hold_the_best_of_each_budget():
     configs = [ConfigSamples(0.2, 48, np.array([5, 6]), np.array([10, 30]), np.array([10, 10])),
                ConfigSamples(0.5, 48, np.array([9, 20]), np.array([20, 30]), np.array([40, 40]))]
@@ -209,7 +219,8 @@ def test_search_yaml_is_a_valid_experiment_config(tmp_path):
     (["--board", "stm32f746", "--dataset", "digits", "--samples", "2", "--widths", "0.2",
       "--resolutions", "48", "--quiet"], "dataset.image_size: expected null for digits"),
     (["--sram", "1KB", "--flash", "1KB", "--samples", "2", "--widths", "0.2",
-      "--resolutions", "48", "--quiet"], "no sampled architecture fits 1KB SRAM / 1KB Flash"),
+      "--resolutions", "48", "--quiet"], "of its samples fitting 1KB SRAM / 1KB Flash"),
+    (["--board", "stm32f746", "--min-fit-fraction", "2"], "--min-fit-fraction: expected"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path)]) == 2

@@ -36,6 +36,9 @@ from unas.space_opt_report import (atomic_write_text, grid_table, plot_flops_cdf
                                    ranking_table, search_config, write_search_config)
 from unas.space_opt_sweep import ENGINES, SweepResult, sweep
 
+#: Configurations where fewer samples fit are ignored: their mean FLOPs rests on a handful of
+#: networks, and a search there would mostly draw networks that do not fit.
+DEFAULT_MIN_FIT_FRACTION = 0.01
 DEFAULT_GRID_SRAM = ("192KB", "256KB", "320KB", "384KB", "448KB", "512KB")
 DEFAULT_GRID_FLASH = ("512KB", "768KB", "1MB", "1536KB", "2MB")
 
@@ -68,7 +71,8 @@ class Optimisation:
 def optimise(budget: Budget | None, *, samples: int = 1000, seed: int = 0,
              engine: str = "codegen", widths: Sequence[float] = WIDTH_MULTS,
              resolutions: Sequence[int] = RESOLUTIONS, input_channels: int = 3,
-             num_classes: int = 1000, workers: int = 1, min_fitting: int = 1,
+             num_classes: int = 1000, workers: int = 1,
+             min_fit_fraction: float = DEFAULT_MIN_FIT_FRACTION,
              verify_every: int = 100,
              grid: tuple[Sequence[int], Sequence[int]] | None = None,
              progress: bool = True) -> Optimisation:
@@ -87,15 +91,15 @@ def optimise(budget: Budget | None, *, samples: int = 1000, seed: int = 0,
     ranking: list[ConfigScore] = []
     if budget is not None:
         ranking = rank_configurations(result.configs, budget.sram_bytes, budget.flash_bytes,
-                                      min_fitting)
+                                      min_fit_fraction)
         if not ranking:
             smallest_peak = min(int(c.peak_bytes.min()) for c in result.configs)
             smallest_size = min(int(c.size_bytes.min()) for c in result.configs)
             raise UnasError(
-                f"no sampled architecture fits {budget} (with at least {min_fitting} per "
-                f"configuration); smallest peak seen {format_bytes(smallest_peak)}, smallest "
+                f"no configuration has {min_fit_fraction:.1%} (and at least one) of its "
+                f"samples fitting {budget}; smallest peak seen {format_bytes(smallest_peak)}, smallest "
                 f"size {format_bytes(smallest_size)}: raise the budget or --samples")
-    cells = grid_search(result.configs, *grid, min_fitting) if grid else []
+    cells = grid_search(result.configs, *grid, min_fit_fraction) if grid else []
     return Optimisation(result, budget, ranking, cells)
 
 
@@ -122,8 +126,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resolutions", help="comma list of r to sweep (default all 12)")
     p.add_argument("--classes", type=int, default=1000, help="classifier outputs (default 1000)")
     p.add_argument("--channels", type=int, default=3, help="input channels (default 3)")
-    p.add_argument("--min-fitting", type=int, default=1,
-                   help="ignore configurations with fewer fitting samples")
+    p.add_argument("--min-fit-fraction", type=float, default=DEFAULT_MIN_FIT_FRACTION,
+                   help="ignore configurations where fewer samples fit (default 0.01)")
     p.add_argument("--top", type=int, default=10, help="configurations in the CDF plot")
     p.add_argument("--grid", action="store_true", help="also choose (w, r) per SRAM x Flash")
     p.add_argument("--grid-sram", default=",".join(DEFAULT_GRID_SRAM))
@@ -172,7 +176,10 @@ def _budget(args: argparse.Namespace) -> Budget | None:
 def _check_args(args: argparse.Namespace) -> None:
     if args.engine not in ENGINES:
         raise ConfigError(f"--engine: expected one of {', '.join(ENGINES)}, got {args.engine!r}")
-    for name in ("samples", "workers", "classes", "channels", "top", "min_fitting"):
+    if not 0 <= args.min_fit_fraction <= 1:
+        raise ConfigError(f"--min-fit-fraction: expected a number in [0, 1], "
+                          f"got {args.min_fit_fraction}")
+    for name in ("samples", "workers", "classes", "channels", "top"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')}: expected an integer >= 1, "
                               f"got {getattr(args, name)}")
@@ -218,7 +225,7 @@ def run(argv: Sequence[str] | None = None) -> Optimisation:
     result = optimise(budget, samples=args.samples, seed=args.seed, engine=args.engine,
                       widths=widths, resolutions=[int(r) for r in resolutions],
                       input_channels=args.channels, num_classes=args.classes,
-                      workers=args.workers, min_fitting=args.min_fitting,
+                      workers=args.workers, min_fit_fraction=args.min_fit_fraction,
                       verify_every=args.verify_every, grid=grid,
                       progress=not args.quiet)
     out = Path(args.out)

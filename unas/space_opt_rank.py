@@ -66,11 +66,12 @@ def score(config: ConfigSamples, sram_bytes: int, flash_bytes: int) -> ConfigSco
 
 
 def rank_configurations(configs: Sequence[ConfigSamples], sram_bytes: int, flash_bytes: int,
-                        min_fitting: int = 1) -> list[ConfigScore]:
-    """Configurations with at least ``min_fitting`` fitting samples, best (highest mean FLOPs)
-    first; ties go to the larger fitting fraction, then to the smaller ``(w, r)``."""
+                        min_fit_fraction: float = 0.0) -> list[ConfigScore]:
+    """Configurations where at least one sample and at least ``min_fit_fraction`` of the samples
+    fit, best (highest mean FLOPs) first; ties go to the larger fitting fraction, then to the
+    smaller ``(w, r)``."""
     scores = [score(c, sram_bytes, flash_bytes) for c in configs]
-    kept = [s for s in scores if s.fitting >= max(1, min_fitting)]
+    kept = [s for s in scores if s.fitting >= 1 and s.fit_fraction >= min_fit_fraction]
     return sorted(kept, key=lambda s: (-s.mean_flops, -s.fitting, s.width_mult, s.resolution))
 
 
@@ -84,12 +85,12 @@ class GridCell:
 
 
 def grid_search(configs: Sequence[ConfigSamples], srams: Sequence[int], flashes: Sequence[int],
-                min_fitting: int = 1) -> list[GridCell]:
+                min_fit_fraction: float = 0.0) -> list[GridCell]:
     """The best configuration under every SRAM x Flash budget (MCUNet Figure 12). The samples
     do not depend on the budget, so one sweep serves the whole grid."""
     cells = []
     for flash in flashes:
         for sram in srams:
-            ranked = rank_configurations(configs, sram, flash, min_fitting)
+            ranked = rank_configurations(configs, sram, flash, min_fit_fraction)
             cells.append(GridCell(sram, flash, ranked[0] if ranked else None))
     return cells
