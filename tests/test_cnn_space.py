@@ -261,6 +261,40 @@ def test_from_dict_names_the_bad_field(path, value, message):
         architecture_from_json(edited(path, value))
 
 
+GARBAGE = [None, "x", -1, 0, 1, 2, 4, 1.5, True, False, [], {}, [1], {"a": 1}]
+
+
+def json_paths(value, prefix=()):
+    """Every (path) into a decoded JSON value, containers included."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from json_paths(item, prefix + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from json_paths(item, prefix + (index,))
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=SEEDS, choice=st.integers(0, 10**6), garbage=st.sampled_from(GARBAGE))
+def test_corrupted_json_gives_architecture_error_or_a_valid_architecture(seed, choice, garbage):
+    data = json.loads(CNNSpace(max_blocks=3).random_architecture(
+        np.random.default_rng(seed)).to_json())
+    paths = [p for p in json_paths(data) if p and p[0] != "space"]
+    path = paths[choice % len(paths)]
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = garbage
+    try:
+        arch = architecture_from_json(data)
+    except ArchitectureError as error:
+        assert "\n" not in str(error)
+    else:
+        assert architecture_from_json(arch.to_json()) == arch
+        check_graph(arch, (16, 16, 1))
+
+
 def test_stride_2_with_1x1_kernel_is_invalid():
     data = edited(("blocks", 0, "layers", 0, "kernel"), 1)
     data["blocks"][0]["layers"][0]["stride"] = 2
