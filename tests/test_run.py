@@ -1,0 +1,134 @@
+"""End to end: `python -m unas.run` on a tiny digits search, killed with SIGKILL and resumed."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "dataset": {"name": "digits", "validation_split": 0.2, "max_train": 160, "augment": False},
+    "search_space": {"name": "cnn", "bounds": {"max_blocks": 2, "max_layers": 1, "max_channels": 8,
+                                               "kernel_sizes": [1, 3], "max_dense_layers": 1,
+                                               "max_units": 16}},
+    "objectives": {"error": 0.5, "peak_memory_bytes": 600, "model_size_bytes": 3000, "macs": 40000},
+    "search": {"population_size": 3, "sample_size": 2, "initial_population": 2, "rounds": 2, "seed": 5},
+    "training": {"learning_rate": 0.05, "batch_size": 32, "epochs": 1},
+    "execution": {"recycle_after": 4},
+}
+
+
+def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "unas.run", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, **kwargs)
+
+
+def log_of(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "evaluations.jsonl").read_text().splitlines()]
+
+
+def essentials(records: list[dict]) -> list[tuple]:
+    return [(r["id"], json.dumps(r["arch"], sort_keys=True), r["status"], r["parent"],
+             json.dumps(r["objectives"], sort_keys=True), r["reused_from"]) for r in records]
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cfg") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(config, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "out"
+    done = run_cli(str(config), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+@pytest.mark.slow
+def test_search_writes_log_report_and_models(uninterrupted):
+    records = log_of(uninterrupted)
+    assert [r["id"] for r in records] == list(range(4))
+    assert all(r["status"] == "ok" or r["status"].startswith(("skipped", "failed")) for r in records)
+    trained = [r for r in records if r["status"] == "ok" and r["reused_from"] is None]
+    assert trained, "the tiny search must train something"
+    for r in trained:
+        assert 0.0 <= r["objectives"]["error"] <= 1.0 and r["test_error"] is not None
+        assert (uninterrupted / r["model_path"]).exists()
+        assert r["wall_time_s"] > 0 and len(r["curve"]["loss"]) == 1
+    rows = (uninterrupted / "pareto.csv").read_text().splitlines()
+    assert rows[0].startswith("id,error,peak_memory_bytes,model_size_bytes,macs,test_error")
+    for row in rows[1:]:
+        rid = int(row.split(",")[0])
+        info = json.loads((uninterrupted / "pareto" / f"{rid}.json").read_text())
+        assert info["model_exists"] and info["test_accuracy"] == pytest.approx(1 - info["test_error"])
+    for name in ("progress", "error_vs_peak_memory_bytes", "error_vs_model_size_bytes", "error_vs_macs"):
+        assert (uninterrupted / "plots" / f"{name}.png").stat().st_size > 1000
+    checkpoint = json.loads((uninterrupted / "checkpoint.json").read_text())
+    assert checkpoint["applied_lines"] == 4 and checkpoint["pending"] == []
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_equals_the_uninterrupted_search(config, uninterrupted, tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "unas.run", str(config), "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    log = out / "evaluations.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the search finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # the search and its worker, mid-search
+    proc.wait()
+    before = log_of(out)
+    assert 2 <= len(before) < 4
+
+    resumed = run_cli(str(config), "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    after = log_of(out)
+    assert after[:len(before)] == before            # nothing finished was lost or redone
+    assert sorted(r["id"] for r in after) == list(range(4))
+    assert essentials(sorted(after, key=lambda r: r["id"])) == essentials(log_of(uninterrupted))
+
+
+def test_cli_errors_are_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**TINY, "search": {**TINY["search"], "population_size": "ten"}}))
+    done = run_cli(str(bad))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"error: {bad}: search.population_size: expected an integer >= 1, "
+                                   "got 'ten'")
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(TINY))
+    done = run_cli(str(good), "--out", str(tmp_path / "empty"), "--resume")
+    assert done.returncode == 2 and "there is no search to resume" in done.stderr
+
+
+def test_a_different_config_cannot_continue_a_search(tmp_path):
+    from unas.config import parse_config
+    from unas.errors import ConfigError
+    from unas.search.driver import prepare_output
+    from unas.search.files import atomic_write_json
+
+    out = tmp_path / "out"
+    first = parse_config(TINY, "tiny.yaml")
+    prepare_output(first, out, resume=False)
+    atomic_write_json(out / "config.json", {"config": first.raw})
+    more_rounds = parse_config({**TINY, "search": {**TINY["search"], "rounds": 9}}, "tiny.yaml")
+    prepare_output(more_rounds, out, resume=False)  # extending a search is allowed
+    other = parse_config({**TINY, "training": {**TINY["training"], "epochs": 2}}, "tiny.yaml")
+    with pytest.raises(ConfigError, match="training.epochs: differs from the search already in"):
+        prepare_output(other, out, resume=False)
