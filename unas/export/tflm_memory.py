@@ -1,22 +1,36 @@
 """TFLM's view of activation memory: predicted arena head, optimal operator order, offline plan.
 
-TFLM plans the non-persistent arena ("head") from tensor lifetimes in *file order*: a tensor is
+TFLM plans the non-persistent arena ("head") from buffer lifetimes in *file order*: a tensor is
 live from the operator that produces it (graph inputs: from the first operator) to its last
 consumer (graph outputs: to the end), and every buffer is rounded up to 16 bytes
-(``MicroArenaBufferAlignment``). That is the project's execution model
-(:mod:`unas.resources.memory`) with node sizes ``align16(bytes)``, stored here as the node
-attribute ``tflm_bytes`` so that ``peak_of_order`` / ``min_peak_schedule`` can be asked with
-``size_attr="tflm_bytes"``. TFLM has no in-place operators (RESHAPE copies), so no node is
-``inplace``.
+(``MicroArenaBufferAlignment``). Kernels may also request *scratch buffers* that live only
+while their operator runs; with the host's reference kernels only int8 ``MEAN`` does (three:
+``4 * output elements``, ``4 * input rank``, ``4 * number of axes`` bytes, each 16-aligned).
+
+That is the project's execution model (:mod:`unas.resources.memory`) with node sizes
+``align16(bytes)`` (node attribute ``tflm_bytes``, for ``size_attr="tflm_bytes"``) and, for each
+operator with scratch, one extra ``SCRATCH`` node of the scratch bytes that consumes the
+operator's inputs and feeds the operator (so it is live exactly while the operator runs when
+scheduled right before it, which a minimum-peak schedule does). TFLM has no in-place operators
+(RESHAPE copies), so no node is ``inplace``.
+
+On top of the working set, the head depends on *placement*: TFLM's ``GreedyMemoryPlanner``
+(largest buffer first, first fit) can leave holes. :func:`predicted_head` replays that planner
+exactly (or the model's offline plan plus TFLM's greedy placement of what the plan leaves
+online), so it equals TFLM's reported head; :func:`plan_offsets` searches a placement that
+reaches the working-set peak.
 
 Example::
 
     >>> order, peak = optimal_operator_order(blob)                    # doctest: +SKIP
-    >>> predicted_head(reorder_operators(blob, order)) == peak        # doctest: +SKIP
+    >>> reordered = reorder_operators(blob, order)                    # doctest: +SKIP
+    >>> offsets, extent = offline_plan(reordered)                     # doctest: +SKIP
+    >>> predicted_head(with_offline_plan(reordered, offsets)) == extent == peak   # doctest: +SKIP
     True
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,6 +40,7 @@ from unas.errors import DataError
 
 TFLM_ALIGNMENT = 16
 SIZE_ATTR = "tflm_bytes"
+SCRATCH_OP = "SCRATCH"
 
 
 def align_up(size: int, alignment: int = TFLM_ALIGNMENT) -> int:
@@ -33,26 +48,64 @@ def align_up(size: int, alignment: int = TFLM_ALIGNMENT) -> int:
     return -(-int(size) // alignment) * alignment
 
 
-def tflm_graph(model_bytes: bytes) -> nx.DiGraph:
-    """The resource graph of a ``.tflite`` with ``tflm_bytes`` = 16-aligned tensor bytes."""
-    from tflm_runtime.tflite_model import parse_tflite, resource_graph
+def _parse(model_bytes: bytes):
+    from tflm_runtime.tflite_model import parse_tflite
 
-    model = parse_tflite(model_bytes)
+    return parse_tflite(model_bytes)
+
+
+def scratch_sizes(model, op) -> list[int]:
+    """Aligned bytes of the scratch buffers TFLM's reference kernel for ``op`` requests, in
+    request order (``model``/``op`` as parsed by :mod:`tflm_runtime.tflite_model`).
+
+    Only quantised ``MEAN`` requests any: an int32 accumulator per output element, and int
+    arrays of the input rank and of the number of reduced axes.
+    """
+    if op.opcode == "MEAN" and model.tensors[op.inputs[0]].dtype in ("int8", "int16", "uint8"):
+        outputs = math.prod(model.tensors[op.outputs[0]].shape)
+        rank = len(model.tensors[op.inputs[0]].shape)
+        axes = math.prod(model.tensors[op.inputs[1]].shape)
+        return [align_up(4 * outputs), align_up(4 * rank), align_up(4 * axes)]
+    return []
+
+
+def tflm_graph(model_bytes: bytes) -> nx.DiGraph:
+    """The resource graph of a ``.tflite`` with ``tflm_bytes`` = 16-aligned tensor bytes, plus a
+    ``SCRATCH`` node before every operator that requests scratch buffers."""
+    from tflm_runtime.tflite_model import resource_graph
+
+    model = _parse(model_bytes)
     graph = resource_graph(model)
     for node, tensor_index in graph.graph["tensor_index"].items():
         graph.nodes[node][SIZE_ATTR] = align_up(model.tensors[tensor_index].nbytes)
+    graph.graph["scratch_of"] = {}
+    for node, index in list(graph.graph["operator_index"].items()):
+        scratch = sum(scratch_sizes(model, model.operators[index]))
+        if scratch:
+            name = f"{node}#scratch"
+            graph.add_node(name, op=SCRATCH_OP, shape=(scratch,), bytes=scratch, macs=0, params=0,
+                           size_bytes=0, **{SIZE_ATTR: scratch})
+            for src in list(graph.predecessors(node)):
+                graph.add_edge(src, name, index=graph.edges[src, node]["index"])
+            graph.add_edge(name, node, index=len(list(graph.predecessors(node))))
+            graph.graph["scratch_of"][name] = node
     return graph
 
 
 def file_order(graph: nx.DiGraph) -> list[str]:
-    """Graph inputs first, then operator nodes in file order (how TFLM executes them)."""
+    """Graph inputs first, then operator nodes in file order (how TFLM executes them), each
+    ``SCRATCH`` node right before its operator."""
     op_index = graph.graph["operator_index"]
-    inputs = [n for n in graph if n not in op_index]
-    return inputs + sorted(op_index, key=op_index.__getitem__)
+    scratch_of = graph.graph.get("scratch_of", {})
+    position = {n: float(i) for n, i in op_index.items()}
+    position.update({s: op_index[op] - 0.5 for s, op in scratch_of.items()})
+    inputs = [n for n in graph if n not in position]
+    return inputs + sorted(position, key=position.__getitem__)
 
 
-def predicted_head(model_bytes: bytes) -> int:
-    """Predicted peak of activations (16-aligned) for the model's own operator order."""
+def predicted_peak(model_bytes: bytes) -> int:
+    """Peak working set of activations and scratch (16-aligned) in the model's own operator
+    order (``peak_of_order`` of the project's resource model, TFLM view)."""
     from unas.resources.memory import peak_of_order
 
     graph = tflm_graph(model_bytes)
@@ -74,7 +127,8 @@ def optimal_operator_order(model_bytes: bytes) -> tuple[list[int], int]:
 
 @dataclass(frozen=True)
 class Lifetime:
-    """An activation tensor's bytes (aligned) and first/last operator position that needs it."""
+    """One arena buffer: id (tensor index; scratch buffers follow the tensors, as in TFLM),
+    aligned bytes, and the first/last operator position that needs it."""
 
     tensor: int
     size: int
@@ -84,9 +138,7 @@ class Lifetime:
 
 def lifetimes(model_bytes: bytes) -> list[Lifetime]:
     """Lifetimes of the activation tensors in file order, as TFLM computes them."""
-    from tflm_runtime.tflite_model import parse_tflite
-
-    model = parse_tflite(model_bytes)
+    model = _parse(model_bytes)
     n_ops = len(model.operators)
     first: dict[int, int] = {t: 0 for t in model.inputs}
     last: dict[int, int] = {t: 0 for t in model.inputs}
@@ -104,8 +156,35 @@ def lifetimes(model_bytes: bytes) -> list[Lifetime]:
     return [Lifetime(t, align_up(model.tensors[t].nbytes), first[t], last[t]) for t in sorted(first)]
 
 
-def _first_fit(items: list[Lifetime]) -> dict[int, int]:
-    placed: list[tuple[int, int, Lifetime]] = []  # (offset, end, lifetime)
+def scratch_lifetimes(model_bytes: bytes) -> list[Lifetime]:
+    """The kernels' scratch buffers, live only during their operator (ids after the tensors)."""
+    model = _parse(model_bytes)
+    items: list[Lifetime] = []
+    for pos, op in enumerate(model.operators):
+        for size in scratch_sizes(model, op):
+            items.append(Lifetime(len(model.tensors) + len(items), size, pos, pos))
+    return items
+
+
+def predicted_head(model_bytes: bytes) -> int:
+    """TFLM's arena head for the model as it is: its offline-planned tensors where the model
+    carries an ``OfflineMemoryAllocation`` plan, everything else (online tensors, scratch)
+    placed by TFLM's greedy planner replayed exactly. At least :func:`predicted_peak`; larger
+    when the placement leaves holes (fragmentation)."""
+    from unas.export.flatbuffer import read_offline_plan
+
+    items = lifetimes(model_bytes) + scratch_lifetimes(model_bytes)
+    plan = read_offline_plan(model_bytes) or []
+    fixed = {t.tensor: plan[t.tensor] for t in items if t.tensor < len(plan) and plan[t.tensor] >= 0}
+    return tflm_greedy_plan(items, fixed)[1]
+
+
+def _first_fit(items: Sequence[Lifetime], fixed: Sequence[tuple[int, Lifetime]] = ()
+               ) -> dict[int, int]:
+    """Place ``items`` in the given order, each at the lowest offset where it overlaps no placed
+    item that is live at the same time (TFLM's ``GreedyMemoryPlanner`` placement rule);
+    ``fixed`` (offset, lifetime) pairs are in place from the start."""
+    placed: list[tuple[int, int, Lifetime]] = [(o, o + t.size, t) for o, t in fixed]
     offsets: dict[int, int] = {}
     for item in items:
         busy = sorted((o, e) for o, e, other in placed
@@ -120,31 +199,97 @@ def _first_fit(items: list[Lifetime]) -> dict[int, int]:
     return offsets
 
 
-def plan_offsets(items: Sequence[Lifetime]) -> tuple[dict[int, int], int]:
-    """Arena offsets for ``items`` (no two live-overlapping tensors overlap) and the arena extent.
+def _extent(items: Sequence[Lifetime], offsets: dict[int, int]) -> int:
+    return max((offsets[t.tensor] + t.size for t in items), default=0)
 
-    First-fit placement tried in a few orders (largest first as TFLM's greedy planner does, by
-    start, by longest life); the smallest extent wins. The extent is at least the peak working
-    set and equals it whenever the lifetimes allow a gap-free placement.
+
+def working_set_peak(items: Sequence[Lifetime]) -> int:
+    """The largest sum of sizes live at one operator: a lower bound of any placement."""
+    steps = {t.first for t in items}
+    return max((sum(t.size for t in items if t.first <= s <= t.last) for s in steps), default=0)
+
+
+def tflm_greedy_plan(items: Sequence[Lifetime], fixed: dict[int, int] | None = None
+                     ) -> tuple[dict[int, int], int]:
+    """TFLM's plan (``GreedyMemoryPlanner``): the ``fixed`` (offline) offsets first, then the
+    other buffers largest first, each at the lowest offset clear of the time-overlapping ones.
+
+    Ties in size go in *descending* id: TFLM fills its sort array from the tail for
+    online-planned buffers and then bubble-sorts it stably by size.
+    """
+    fixed = dict(fixed or {})
+    online = sorted((t for t in items if t.tensor not in fixed), key=lambda t: (-t.size, -t.tensor))
+    offsets = _first_fit(online, [(fixed[t.tensor], t) for t in items if t.tensor in fixed])
+    offsets.update(fixed)
+    return offsets, _extent(items, offsets)
+
+
+def plan_offsets(items: Sequence[Lifetime], max_nodes: int = 20000) -> tuple[dict[int, int], int]:
+    """Arena offsets for ``items`` (tensors live at the same time never overlap) and the extent.
+
+    Starts from TFLM's own greedy plan, then runs a depth-first branch-and-bound twice (tensors
+    by birth, and largest first). Each tensor tries offset 0, the top of the lower bound, and
+    every position touching a time-overlapping tensor already placed; the search stops at the
+    working-set peak (the lower bound, reached when a gap-free placement exists) or after
+    ``max_nodes`` placements per pass. Never worse than TFLM's online planner.
     """
     items = list(items)
-    keys = (lambda t: (-t.size, t.first), lambda t: (t.first, -t.size),
-            lambda t: (-(t.last - t.first), -t.size), lambda t: (-t.size * (t.last - t.first + 1),))
+    bound = working_set_peak(items)
+    best_offsets, best_extent = tflm_greedy_plan(items)
+    for key in (lambda t: (t.first, -t.size, t.tensor), lambda t: (-t.size, t.first, t.tensor)):
+        if best_extent <= bound:
+            break
+        found = _branch_and_bound(sorted(items, key=key), bound, best_extent, max_nodes)
+        if found is not None:
+            best_offsets, best_extent = found
+    return best_offsets, best_extent
+
+
+def _branch_and_bound(items: list[Lifetime], bound: int, incumbent: int, max_nodes: int
+                      ) -> tuple[dict[int, int], int] | None:
+    """Best placement of ``items`` (in this order) with extent below ``incumbent``, or None."""
     best: tuple[dict[int, int], int] | None = None
-    for key in keys:
-        offsets = _first_fit(sorted(items, key=key))
-        extent = max((offsets[t.tensor] + t.size for t in items), default=0)
-        if best is None or extent < best[1]:
-            best = (offsets, extent)
-    assert best is not None
+    best_extent = incumbent
+    nodes = 0
+    placed: list[tuple[int, int, Lifetime]] = []
+
+    def search(index: int, extent: int) -> None:
+        nonlocal best, best_extent, nodes
+        if best_extent <= bound or nodes >= max_nodes:
+            return
+        if index == len(items):
+            best, best_extent = ({t.tensor: o for o, _, t in placed}, extent), extent
+            return
+        item = items[index]
+        busy = [(o, e) for o, e, t in placed if t.first <= item.last and item.first <= t.last]
+        candidates = {0, bound - item.size} | {e for _, e in busy} | {o - item.size for o, _ in busy}
+        for offset in sorted(c for c in candidates if c >= 0):
+            end = offset + item.size
+            if max(extent, end) >= best_extent:
+                continue
+            if any(offset < e and o < end for o, e in busy):
+                continue
+            nodes += 1
+            placed.append((offset, end, item))
+            search(index + 1, max(extent, end))
+            placed.pop()
+
+    search(0, 0)
     return best
 
 
 def offline_plan(model_bytes: bytes) -> tuple[list[int], int]:
-    """Per-tensor offsets for TFLM's ``OfflineMemoryAllocation`` (``-1`` for constants) and the
-    planned arena extent, for the model's current operator order."""
-    from tflm_runtime.tflite_model import parse_tflite
+    """Per-tensor offsets for TFLM's ``OfflineMemoryAllocation`` (``-1`` for constants) for the
+    model's current operator order, and the head TFLM will then use.
 
-    n_tensors = len(parse_tflite(model_bytes).tensors)
-    offsets, extent = plan_offsets(lifetimes(model_bytes))
-    return [offsets.get(t, -1) for t in range(n_tensors)], extent
+    Scratch buffers are placed along with the tensors by :func:`plan_offsets` (so the plan
+    leaves room for them), but TFLM always plans scratch online: the returned head is TFLM's
+    greedy placement of the scratch around the offline tensors, replayed exactly.
+    """
+    tensors = lifetimes(model_bytes)
+    scratch = scratch_lifetimes(model_bytes)
+    offsets, _ = plan_offsets(tensors + scratch)
+    n_tensors = len(_parse(model_bytes).tensors)
+    fixed = {t.tensor: offsets[t.tensor] for t in tensors}
+    _, head = tflm_greedy_plan(tensors + scratch, fixed)
+    return [fixed.get(t, -1) for t in range(n_tensors)], head
