@@ -8,7 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from tflm_runtime.board import ModelDoesNotFitError, generate_model_sources, measure_c_model
+from tflm_runtime.board import (ModelDoesNotFitError, generate_model_sources, measure_c_model,
+                                measure_tflite)
 from tflm_runtime.board.sources import read_model_sources
 
 pytestmark = pytest.mark.skipif(
@@ -108,3 +109,18 @@ def _input_shape(path):
     model = read_tflite(path)
     return model.tensors[model.inputs[0]].shape[1:]
 
+
+
+def test_float_inputs_are_quantised_with_the_model_input_parameters(models, rng):
+    from tflm_runtime.tflite_model import read_tflite
+    from unas.export.quantize import quantize_input
+
+    path = models["cnn_space"]
+    tensor = read_tflite(path).tensors[read_tflite(path).inputs[0]]
+    x = rng.normal(size=(2, *_input_shape(path))).astype(np.float32)
+    result = measure_tflite(path, cpu="cortex-m4", inputs=x)
+    expected = measure_c_model(generate_model_sources(path, path.parent / "c_float"),
+                               cpu="cortex-m4",
+                               inputs=quantize_input(x, tensor.scale, tensor.zero_point))
+    np.testing.assert_array_equal(result.outputs, expected.outputs)
+    assert result.instructions == expected.instructions

@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--board", choices=sorted(BOARDS), default=DEFAULT_BOARD,
                         help=f"Flash/SRAM sizes to link for (default {DEFAULT_BOARD})")
     parser.add_argument("--inputs", type=Path, default=None,
-                        help=".npy of int8 input samples (default: --samples random samples)")
+                        help=".npy of input samples: int8, or float (quantised with the .tflite "
+                             "input's scale and zero point); default --samples random samples")
     parser.add_argument("--samples", type=int, default=2, help="random input samples (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     parser.add_argument("--build-dir", type=Path, default=None,

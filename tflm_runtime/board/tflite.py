@@ -5,6 +5,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tflm_runtime.board.errors import BoardError
 from tflm_runtime.board.measure import BoardMeasurement, measure_c_model
 
@@ -21,9 +23,27 @@ def generate_model_sources(tflite_path: Path, out_dir: Path) -> Path:
     return out_dir
 
 
+def quantized_inputs(tflite_path: Path, inputs: np.ndarray) -> np.ndarray:
+    """``inputs`` as the model's int8 input: float data is quantised with the input tensor's
+    scale and zero point; int8 data is returned unchanged."""
+    from tflm_runtime.tflite_model import read_tflite
+    from unas.export.quantize import quantize_input
+
+    array = np.asarray(inputs)
+    if not np.issubdtype(array.dtype, np.floating):
+        return array
+    model = read_tflite(tflite_path)
+    tensor = model.tensors[model.inputs[0]]
+    if tensor.dtype != "int8" or not tensor.scales:
+        raise BoardError(f"{tflite_path}: input tensor is {tensor.dtype} without int8 "
+                         f"quantisation; give int8 inputs")
+    return quantize_input(array, tensor.scale, tensor.zero_point)
+
+
 def measure_tflite(tflite_path: Path, build_dir: Path | None = None,
                    **options: Any) -> BoardMeasurement:
-    """Generate C for ``tflite_path`` and :func:`measure_c_model` it (same keyword options).
+    """Generate C for ``tflite_path`` and :func:`measure_c_model` it (same keyword options;
+    float ``inputs`` are quantised with the model's input scale and zero point).
 
     Example::
 
@@ -35,6 +55,8 @@ def measure_tflite(tflite_path: Path, build_dir: Path | None = None,
     tflite_path = Path(tflite_path)
     if not tflite_path.is_file():
         raise BoardError(f"{tflite_path}: not found; expected a .tflite model")
+    if options.get("inputs") is not None:
+        options["inputs"] = quantized_inputs(tflite_path, options["inputs"])
     if build_dir is not None:
         sources = generate_model_sources(tflite_path, Path(build_dir) / "model")
         return measure_c_model(sources, build_dir=Path(build_dir), **options)
