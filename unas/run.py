@@ -8,8 +8,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from unas.errors import UnasError
+
+if TYPE_CHECKING:
+    from unas.config import ExperimentConfig
+
+
+def with_execution(cfg: "ExperimentConfig", workers: int | None,
+                   address: str | None) -> "ExperimentConfig":
+    """``cfg`` with ``--workers`` / ``--ray-address`` applied (either one selects the Ray
+    back-end). They are not part of ``cfg.raw``: a search may be resumed with other values."""
+    import dataclasses
+
+    from unas.errors import ConfigError
+
+    if workers is None and address is None:
+        return cfg
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers: expected an integer >= 1, got {workers}")
+    execution = dataclasses.replace(
+        cfg.execution, backend="ray",
+        num_workers=workers if workers is not None else cfg.execution.num_workers,
+        address=address if address is not None else cfg.execution.address)
+    return dataclasses.replace(cfg, execution=execution)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,13 +42,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="output folder (default: the config's output_dir)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the search in the output folder (it must hold one)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="evaluate N candidates at once on Ray (execution.backend: ray, "
+                             "execution.num_workers: N)")
+    parser.add_argument("--ray-address", metavar="ADDR",
+                        help="join this Ray cluster ('auto', 'host:port' or 'ray://host:port') "
+                             "instead of starting a local one (execution.address)")
     args = parser.parse_args(argv)
     try:
         from unas.config import load_config
         from unas.report import summary, write_report
         from unas.search.driver import run_experiment
 
-        cfg = load_config(args.config)
+        cfg = with_execution(load_config(args.config), args.workers, args.ray_address)
         out = args.out or cfg.output_dir
         run_experiment(cfg, out_dir=out, resume=args.resume)
         write_report(out)
