@@ -63,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     except UnasError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        where = f" --out {args.out}" if args.out else ""
+        print(f"interrupted; continue with: python -m unas.run {args.config}{where} --resume",
+              file=sys.stderr)
+        return 130
     return 0
 
 
