@@ -333,3 +333,33 @@ def test_pareto_front_is_non_dominated_and_complete(tmp_path):
         dominated = any(all(a <= b for a, b in zip(o.objectives.as_tuple(), r.objectives.as_tuple()))
                         and o.objectives != r.objectives for o in search.trained_records())
         assert (r.id not in front_ids) == dominated
+
+
+@pytest.mark.parametrize("kill_after_appends", [5, 17])
+def test_resume_with_several_in_flight_loses_and_repeats_nothing(tmp_path, monkeypatch, kill_after_appends):
+    loose = replace(BOUNDS, peak_memory_bytes=10**6, model_size_bytes=10**6, macs=10**9)
+    search = make_search(tmp_path, space=ToySpace(max_width=6, max_depth=3), bounds=loose)
+    appends = {"n": 0}
+    original_append = JsonLines.append
+
+    def append_then_maybe_die(self, record):
+        original_append(self, record)
+        appends["n"] += 1
+        if appends["n"] == kill_after_appends:
+            raise Killed
+
+    monkeypatch.setattr(JsonLines, "append", append_then_maybe_die)
+    with pytest.raises(Killed):
+        search.run(FakeExecutor(capacity=4))
+    monkeypatch.undo()
+    before = JsonLines(tmp_path / "evaluations.jsonl").read()
+
+    resumed = make_search(tmp_path, space=ToySpace(max_width=6, max_depth=3), bounds=loose)
+    assert resumed.load()
+    executor = FakeExecutor(capacity=4)
+    resumed.run(executor)
+    after = JsonLines(tmp_path / "evaluations.jsonl").read()
+    assert after[:len(before)] == before
+    assert sorted(line["id"] for line in after) == list(range(38))
+    already = {line["id"] for line in before}
+    assert not already & {task.id for task in executor.seen}  # finished work is not redone
