@@ -142,10 +142,12 @@ def main() -> None:
 
     print("3/4 full sweep ...", file=sys.stderr)
     configurations = all_configurations()
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     full = sweep(configurations, args.samples, args.seed, engine=args.engine,
                  num_classes=args.classes, workers=args.workers, progress=True)
     t_full = time.perf_counter() - t0
+    load_after = os.getloadavg()[0]
 
     print("4/4 ranking, grid, plots ...", file=sys.stderr)
     t0 = time.perf_counter()
@@ -170,7 +172,6 @@ def main() -> None:
     pattern = pattern_check(cells)
 
     timing = full.timing
-    worker_s = timing.sample_s + timing.operators_s + timing.costs_s + timing.verify_s
     fast_ms = steps["operator list"] + steps["costs from the list (fast path)"]
     base_ms = (steps["resource graph (baseline)"] + steps["engine peak memory (baseline)"]
                + steps["size and MACs sums (baseline)"])
@@ -223,9 +224,11 @@ def main() -> None:
         f"Parallel: {len(subset)} configurations x {args.speedup_samples} took "
         f"{t_serial:.1f} s with 1 worker and {t_parallel:.1f} s with {args.workers} "
         f"(speed-up **{t_serial / t_parallel:.2f}x**, includes starting the processes); "
-        f"identical results: **{same}**. In the full sweep the workers were busy "
-        f"{worker_s:.0f} s of {args.workers} x {t_full:.0f} s wall (parallel efficiency "
-        f"**{worker_s / (args.workers * t_full):.0%}**).",
+        f"identical results: **{same}**. In the full sweep the workers used {timing.cpu_s:.0f} "
+        f"CPU-seconds in {t_full:.0f} s wall, i.e. **{timing.cpu_s / t_full:.2f}** of the "
+        f"{args.workers} cores they asked for (load average {load_before:.1f} before and "
+        f"{load_after:.1f} after the sweep: the cores were shared with other jobs, so the "
+        f"per-step wall times inside the workers above are inflated by the same factor).",
         "",
         "## Best configuration per board",
         "",

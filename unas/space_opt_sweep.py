@@ -58,11 +58,13 @@ class Timing:
     operators_s: float = 0.0  # its operator list (shapes, MACs, sizes)
     costs_s: float = 0.0  # peak memory, size and MACs from the list
     verify_s: float = 0.0  # the resource-model cross-check of some samples
+    cpu_s: float = 0.0  # CPU time of the worker processes (below the wall sums when sharing)
     samples: int = 0
     verified: int = 0
 
     def add(self, other: "Timing") -> None:
-        for name in ("sample_s", "operators_s", "costs_s", "verify_s", "samples", "verified"):
+        for name in ("sample_s", "operators_s", "costs_s", "verify_s", "cpu_s", "samples",
+                     "verified"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -96,6 +98,7 @@ def measure_chunk(width_mult: float, resolution: int, seed: np.random.SeedSequen
     out = np.empty((count, 3), dtype=np.int64)
     timing = Timing(samples=count)
     clock = time.perf_counter
+    cpu_start = time.process_time()
     for i in range(count):
         t0 = clock()
         arch = space.random_architecture(rng)
@@ -111,6 +114,7 @@ def measure_chunk(width_mult: float, resolution: int, seed: np.random.SeedSequen
         timing.operators_s += t2 - t1
         timing.costs_s += t3 - t2
         timing.verify_s += clock() - t3
+    timing.cpu_s = time.process_time() - cpu_start
     return out, timing
 
 
