@@ -3,8 +3,9 @@
 For one ``.tflite`` (and a batch of int8 inputs) :func:`check_tflite` establishes
 
 * the reordered (and offline-planned) model gives *exactly* the outputs of the original in TFLM;
-* TFLM agrees with TFLite's reference kernels (``OpResolverType.BUILTIN_REF``) within 1 LSB, and
-  where they differ, :func:`first_divergence` names the first operator whose output differs;
+* how far TFLM is from TFLite's reference kernels (``OpResolverType.BUILTIN_REF``); where they
+  differ, :func:`first_divergence` names the first operator whose output differs and by how
+  much (later operators can amplify a 1-LSB difference);
 * TFLM's non-persistent arena ("head") equals the prediction, in the converter's order and in
   the optimal order (TFLM's greedy planner replayed on the lifetimes) and with the project's
   offline plan (its extent); and how far each is above the working-set peak of the resource
@@ -34,7 +35,8 @@ class FidelityRow:
     planned_equal: bool            # TFLM outputs: offline-planned == original, exactly
     max_lsb_vs_tflite: int         # max |TFLM - TFLite BUILTIN_REF| over all outputs
     differing_outputs: float       # fraction of output values that differ from TFLite
-    divergence: str                # first operator whose output differs from TFLite, or ""
+    divergence_op: str             # first operator whose output differs from TFLite, or ""
+    divergence_lsb: int            # max difference at that operator's output (0 if none)
     peak_original: int             # working-set peak (resource model), converter order
     predicted_original: int        # TFLM's greedy planner replayed, converter order
     tflm_original: int             # TFLM head, converter order
@@ -67,9 +69,12 @@ def tflite_reference_outputs(model_bytes: bytes, inputs: np.ndarray,
     return np.stack(outputs), interp
 
 
-def first_divergence(model_bytes: bytes, sample: np.ndarray) -> str:
-    """``"op <i> <OPCODE> (max <d> LSB)"`` for the first operator (file order) whose output in
-    TFLM differs from TFLite's reference kernels on ``sample``; ``""`` if none does."""
+def first_divergence(model_bytes: bytes, sample: np.ndarray) -> tuple[str, int]:
+    """``("op <i> <OPCODE>", max LSB difference)`` for the first operator (file order) whose
+    output in TFLM differs from TFLite's reference kernels on ``sample``; ``("", 0)`` if none.
+
+    Operators after it see different inputs, so their (and the model's) differences can be
+    larger than this first one."""
     from tflite_micro.python.tflite_micro import runtime
 
     from tflm_runtime.tflite_model import parse_tflite
@@ -87,8 +92,8 @@ def first_divergence(model_bytes: bytes, sample: np.ndarray) -> str:
         got = np.asarray(micro.GetTensor(op.outputs[0], 0)["tensor_data"]).astype(np.int64)
         want = np.asarray(ref.get_tensor(op.outputs[0])).astype(np.int64)  # type: ignore[attr-defined]
         if got.shape == want.shape and not np.array_equal(got, want):
-            return f"op {op.index} {op.opcode} (max {int(np.max(np.abs(got - want)))} LSB)"
-    return ""
+            return f"op {op.index} {op.opcode}", int(np.max(np.abs(got - want)))
+    return "", 0
 
 
 def check_tflite(model_bytes: bytes, inputs: np.ndarray) -> FidelityRow:
@@ -107,7 +112,7 @@ def check_tflite(model_bytes: bytes, inputs: np.ndarray) -> FidelityRow:
     planned_runner = TflmRunner(planned)
     reference, _ = tflite_reference_outputs(model_bytes, inputs)
     diff = np.abs(original.astype(np.int64) - reference.astype(np.int64))
-    divergence = ""
+    divergence = ("", 0)
     if diff.max() > 0:
         divergence = first_divergence(model_bytes, inputs[int(np.argmax(diff.reshape(len(diff), -1)
                                                                    .max(axis=1)))])
@@ -117,7 +122,8 @@ def check_tflite(model_bytes: bytes, inputs: np.ndarray) -> FidelityRow:
         planned_equal=bool(np.array_equal(original, planned_runner.run(inputs))),
         max_lsb_vs_tflite=int(diff.max()),
         differing_outputs=float(np.mean(diff > 0)),
-        divergence=divergence,
+        divergence_op=divergence[0],
+        divergence_lsb=divergence[1],
         peak_original=predicted_peak(model_bytes),
         predicted_original=predicted_head(model_bytes),
         tflm_original=original_runner.arena_usage().nonpersistent_bytes,
