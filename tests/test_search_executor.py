@@ -76,3 +76,15 @@ def test_backend_registry_builds_the_serial_executor():
     executor = make_executor(ExecutionConfig(recycle_after=3), partial(good_factory))
     assert isinstance(executor, SerialExecutor) and executor.capacity == 1
     executor.close()
+
+
+def chatty_factory() -> object:
+    print("hello from the worker", flush=True)
+    return _evaluate
+
+
+def test_worker_output_goes_to_the_log_file(tmp_path):
+    log = tmp_path / "worker.log"
+    with SerialExecutor(chatty_factory, poll_interval_s=0.05, log_path=str(log)) as executor:
+        assert run(executor, ["ok"])[0].status == "ok"
+    assert "hello from the worker" in log.read_text()

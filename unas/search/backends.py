@@ -6,6 +6,7 @@ constructor here: ``EXECUTORS["name"] = make_name_executor``. ``ray`` is
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from unas.config import ExecutionConfig
@@ -17,8 +18,10 @@ def _serial(execution: ExecutionConfig, factory: EvaluatorFactory) -> Executor:
     if execution.num_workers not in (None, 1):
         raise ConfigError(f"execution.num_workers: expected 1 with backend serial (backend: ray "
                           f"evaluates several at once), got {execution.num_workers}")
+    out_dir = getattr(factory, "out_dir", None)  # the worker's TF chatter goes to a log file
     return SerialExecutor(factory, recycle_after=execution.recycle_after,
-                          candidate_timeout_s=execution.candidate_timeout_s)
+                          candidate_timeout_s=execution.candidate_timeout_s,
+                          log_path=None if out_dir is None else os.path.join(out_dir, "worker.log"))
 
 
 def _ray(execution: ExecutionConfig, factory: EvaluatorFactory) -> Executor:

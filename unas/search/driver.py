@@ -20,8 +20,8 @@ from unas.search.files import atomic_write_json
 from unas.search.measure import ResourceMeter
 
 CONFIG_SNAPSHOT = "config.json"
-# Keys that may differ when a search is continued in the same folder.
-_RESUMABLE_CHANGES = {("search", "rounds"), ("output_dir",)}
+# Keys (or whole sections) that may differ when a search is continued in the same folder.
+_RESUMABLE_CHANGES = {("search", "rounds"), ("output_dir",), ("execution",)}
 
 
 def dataset_shapes(cfg: ExperimentConfig) -> tuple[tuple[int, ...], int]:
@@ -49,7 +49,7 @@ def prepare_output(cfg: ExperimentConfig, out_dir: Path, resume: bool) -> bool:
     if snapshot.exists():
         old = json.loads(snapshot.read_text())
         changed = [d for d in _differences(old.get("config", {}), cfg.raw)
-                   if d not in _RESUMABLE_CHANGES]
+                   if not any(d[:len(k)] == k for k in _RESUMABLE_CHANGES)]
         if changed:
             key = ".".join(changed[0])
             raise ConfigError(f"{cfg.source}: {key}: differs from the search already in {out_dir} "

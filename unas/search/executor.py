@@ -15,6 +15,7 @@ The work itself is an *evaluator factory*: a picklable callable run once per wor
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -85,9 +86,20 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_main(conn: Any, factory: EvaluatorFactory) -> None:
+def _redirect_output(log_path: str | None) -> None:
+    """Send this process's stdout/stderr (TensorFlow's start-up chatter included) to a file."""
+    if log_path is None:
+        return
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _worker_main(conn: Any, factory: EvaluatorFactory, log_path: str | None = None) -> None:
     """Child process: build the evaluator once, then evaluate tasks until told to stop."""
     _die_with_parent()
+    _redirect_output(log_path)
     try:
         evaluate = factory()
     except Exception as err:  # noqa: BLE001 - reported to the parent, which stops the search
@@ -118,13 +130,16 @@ class WorkerStartError(UnasError):
 
 
 class SerialExecutor:
-    """One task at a time in a recycled child process (see module docstring)."""
+    """One task at a time in a recycled child process (see module docstring). With ``log_path``
+    the worker's stdout and stderr are appended to that file."""
 
     capacity = 1
 
     def __init__(self, factory: EvaluatorFactory, recycle_after: int = 8,
-                 candidate_timeout_s: float | None = None, poll_interval_s: float = 0.5) -> None:
+                 candidate_timeout_s: float | None = None, poll_interval_s: float = 0.5,
+                 log_path: str | None = None) -> None:
         self._factory = factory
+        self._log_path = log_path
         self._recycle_after = recycle_after
         self._timeout = candidate_timeout_s
         self._poll = poll_interval_s
@@ -139,7 +154,7 @@ class SerialExecutor:
     # -- worker lifecycle ------------------------------------------------------------------------
     def _start_worker(self) -> None:
         parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_worker_main, args=(child, self._factory),
+        self._proc = self._ctx.Process(target=_worker_main, args=(child, self._factory, self._log_path),
                                        daemon=True, name="unas-eval-worker")
         self._proc.start()
         child.close()
