@@ -210,12 +210,16 @@ class MBConvArchitecture(Architecture):
         return make_divisible(STEM_CHANNELS * self.width_mult)
 
     # ---- Keras ----------------------------------------------------------------------------
-    def build(self, input_shape: tuple[int, ...], num_classes: int) -> Any:
+    def build(self, input_shape: tuple[int, ...], num_classes: int, dropout: float = 0.0) -> Any:
         """A tf_keras model on ``(r, r, input_shape[-1])`` inputs producing ``num_classes`` logits.
 
         Convolutions use ``same`` padding and no bias, each followed by BatchNormalization;
-        ReLU6 is ``ReLU(max_value=6)``.
+        ReLU6 is ``ReLU(max_value=6)``. ``dropout > 0`` adds Dropout before the classifier, as
+        MobileNetV2 does (training only: it is no operator of the converted model).
         """
+        if not 0.0 <= dropout < 1.0:
+            raise ArchitectureError(f"mbconv architecture: dropout: expected a rate in [0, 1), "
+                                    f"got {dropout!r}")
         from unas.tfenv import keras
 
         layers = keras.layers
@@ -242,6 +246,8 @@ class MBConvArchitecture(Architecture):
             if spec.residual:
                 x = layers.Add(name=f"{spec.name}_add")([block_in, x])
         x = layers.GlobalAveragePooling2D(name="pool")(x)
+        if dropout > 0:
+            x = layers.Dropout(dropout, name="dropout")(x)
         outputs = layers.Dense(num_classes, name="classifier")(x)
         return keras.Model(inputs, outputs, name="mbconv")
 

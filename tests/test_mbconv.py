@@ -171,10 +171,11 @@ def _keras_layer_for(node: str) -> str:
     return f"{node}_conv"
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_resource_graph_matches_keras_model(seed):
+@pytest.mark.parametrize("seed,dropout", [(0, 0.0), (1, 0.2), (2, 0.0)])
+def test_resource_graph_matches_keras_model(seed, dropout):
     arch = _arch(seed, width_mult=[0.2, 0.3, 0.5], resolution=[48, 64, 80])
-    model = arch.build((32, 32, 1), 7)
+    model = arch.build((32, 32, 1), 7, dropout=dropout)
+    assert any(layer.name == "dropout" for layer in model.layers) == (dropout > 0)
     g = arch.resource_graph((32, 32, 1), 7)
     for node, data in g.nodes(data=True):
         layer = model.get_layer(_keras_layer_for(node))
@@ -216,11 +217,11 @@ def test_resource_graph_matches_the_converted_int8_tflite_model():
               (MBConvBlock(5, 3, 0.5), MBConvBlock(3, 3, 0.5)),
               (MBConvBlock(3, 3, 1.0), MBConvBlock(3, 6, 1.0)))
     arch = MBConvArchitecture(0.2, 48, stages)
-    model = arch.build((48, 48, 3), 5)
+    model = arch.build((48, 48, 3), 5, dropout=0.1)
     rng = np.random.default_rng(0)
     # as after training: the converter drops an all-zero Dense bias
     model.get_layer("classifier").bias.assign(rng.normal(size=5).astype(np.float32))
-    samples = rng.uniform(-1, 1, size=(4, 48, 48, 3)).astype(np.float32)
+    samples = rng.uniform(-1, 1, size=(2, 48, 48, 3)).astype(np.float32)
     actual = resource_graph(parse_tflite(keras_to_int8_tflite(model, samples)))
     expected = arch.resource_graph((48, 48, 3), 5)
     match = nx.algorithms.isomorphism.categorical_node_match(
@@ -228,3 +229,20 @@ def test_resource_graph_matches_the_converted_int8_tflite_model():
     assert sorted(d["op"] for _, d in actual.nodes(data=True)) == sorted(
         d["op"] for _, d in expected.nodes(data=True))
     assert nx.is_isomorphic(expected, actual, node_match=match)
+
+
+def test_built_model_trains_a_step_on_tiny_data():
+    from unas.tfenv import keras
+
+    arch = _arch(3, width_mult=0.2, resolution=48)
+    model = arch.build((48, 48, 3), 4, dropout=0.1)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, size=(8, 48, 48, 3)).astype(np.float32)
+    y = rng.integers(0, 4, size=8)
+    model.compile(keras.optimizers.SGD(0.01),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert any(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
+    assert model.predict(x[:2], verbose=0).shape == (2, 4)

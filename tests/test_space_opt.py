@@ -195,7 +195,10 @@ def test_search_yaml_is_a_valid_experiment_config(tmp_path):
     template.write_text(yaml.safe_dump({"dataset": {"name": "mnist"},
                                         "objectives": {"error": 0.3, "peak_memory_bytes": 1,
                                                        "model_size_bytes": 1, "macs": 1},
-                                        "search": {"rounds": 3}}))
+                                        "search": {"rounds": 3},
+                                        "pruning": {"enabled": True, "start_epoch": 1,
+                                                    "end_epoch": 2},
+                                        "training": {"epochs": 3}}))
     out = tmp_path / "out"
     assert main(["--sram", "128KB", "--flash", "512KB", "--samples", "4", "--widths", "0.2",
                  "--resolutions", "48,64", "--classes", "10", "--channels", "1", "--quiet",
@@ -203,6 +206,7 @@ def test_search_yaml_is_a_valid_experiment_config(tmp_path):
     cfg = config_module.load_config(out / "search.yaml")
     assert cfg.search_space.name == "mbconv" and cfg.search.rounds == 3
     assert cfg.objectives.error == 0.3 and cfg.objectives.peak_memory_bytes == 128 * 1024
+    assert not cfg.pruning.enabled and cfg.pruning.end_epoch == 2
     assert cfg.dataset.name == "mnist" and cfg.dataset.image_size in ((48, 48), (64, 64))
 
 

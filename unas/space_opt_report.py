@@ -151,7 +151,8 @@ def search_config(best: ConfigScore, sram_bytes: int, flash_bytes: int, engine: 
     ``best``'s (w, r): the SRAM / Flash budgets become the peak-memory / size bounds, the MACs
     bound is the largest fitting model seen, and the dataset is resized to ``r x r``.
 
-    ``template`` (a decoded experiment YAML) supplies every other section and the dataset.
+    ``template`` (a decoded experiment YAML) supplies every other section and the dataset;
+    its pruning is switched off (structured pruning supports the ``cnn`` space only).
     """
     config: dict[str, Any] = dict(template or {})
     data = dict(config.get("dataset") or {"name": dataset})
@@ -164,6 +165,9 @@ def search_config(best: ConfigScore, sram_bytes: int, flash_bytes: int, engine: 
                       macs=int(best.max_flops))
     config["objectives"] = objectives
     config["target"] = {**dict(config.get("target") or {}), "engine": engine}
+    if isinstance(config.get("pruning"), dict) and config["pruning"].get("enabled"):
+        # structured pruning (unas.train.pruning) works on the cnn space's op plans only
+        config["pruning"] = {**config["pruning"], "enabled": False}
     return config
 
 
