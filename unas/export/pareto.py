@@ -1,0 +1,116 @@
+"""Export every Pareto model of a search folder to int8, measure it in TFLM, extend pareto.csv.
+
+For each front model with a saved ``models/<id>.keras``: int8 PTQ calibrated on the training
+split, operators reordered to the minimum-peak schedule, offline memory plan, written to
+``DIR/tflite/<id>.tflite``; then int8 test accuracy in TFLM and TFLM's arena figures. The
+columns added to ``pareto.csv`` are :data:`TFLM_COLUMNS`.
+
+From the report (``unas/report.py``), as a step that runs before ``write_pareto_csv``::
+
+    REPORT_STEPS.insert(0, tflm_report_step)
+
+or on its own, on a finished search: ``export_and_measure("runs/x")`` (rewrites pareto.csv).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unas.errors import DataError
+from unas.export.quantize import DEFAULT_NUM_SAMPLES
+
+#: pareto.csv columns this step adds (bytes; accuracies on the test split).
+TFLM_COLUMNS = ("float_test_accuracy", "int8_test_accuracy", "int8_accuracy_drop",
+                "tflm_arena_head_bytes", "tflm_arena_tail_bytes_host64", "tflm_arena_total_bytes",
+                "predicted_head_bytes", "tflite_path")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def load_splits_for(out_dir: Path, config_snapshot: dict[str, Any], data_config: str | None = None):
+    """The dataset splits of a search (from its ``config.json`` or from ``data_config``), loaded
+    with the search's data seed so that they are the splits the search used."""
+    from unas.config import load_config, parse_config
+    from unas.data import load_dataset
+
+    if data_config is not None:
+        cfg = load_config(data_config)
+    else:
+        cfg = parse_config(config_snapshot["config"], str(out_dir / "config.json"),
+                           check_space=False)
+    return load_dataset(cfg.dataset, np.random.default_rng(cfg.search.seed)), cfg.search.seed
+
+
+def measure_model(keras_path: Path, splits, rng: np.random.Generator, tflite_path: Path,
+                  progress: bool = True, num_samples: int = DEFAULT_NUM_SAMPLES) -> dict[str, Any]:
+    """Export one ``.keras`` model, write its ``.tflite``, return its :data:`TFLM_COLUMNS`."""
+    from tqdm import tqdm
+
+    from tflm_runtime.tflm import TflmRunner
+    from unas.export.pipeline import export_keras
+    from unas.tfenv import keras
+
+    if not keras_path.exists():
+        raise DataError(f"{keras_path}: trained model file not found")
+    model = keras.models.load_model(keras_path, compile=False)
+
+    def bar(it):
+        return tqdm(it, total=len(splits.x_test), desc=f"int8 {keras_path.stem}", file=sys.stderr,
+                    leave=False, disable=not progress)
+
+    result = export_keras(model, splits.x_train, splits.x_test, splits.y_test, rng, num_samples,
+                          progress=bar)
+    _write_atomic(tflite_path, result.deployed.tflite)
+    usage = TflmRunner(result.deployed.tflite).arena_usage()
+    return {
+        "float_test_accuracy": result.float_accuracy,
+        "int8_test_accuracy": result.int8_accuracy,
+        "int8_accuracy_drop": result.accuracy_drop,
+        "tflm_arena_head_bytes": usage.nonpersistent_bytes,
+        "tflm_arena_tail_bytes_host64": usage.persistent_bytes,
+        "tflm_arena_total_bytes": usage.total_bytes,
+        "predicted_head_bytes": result.deployed.head_bytes,
+        "tflite_path": str(tflite_path),
+    }
+
+
+def tflm_report_step(ctx, data_config: str | None = None) -> list[Path]:
+    """Report step: export and measure every front model; fills ``ctx.extra_columns`` (so it
+    must run before ``write_pareto_csv``) and returns the ``.tflite`` files written."""
+    from tqdm import tqdm
+
+    splits, seed = load_splits_for(ctx.out_dir, ctx.config, data_config)
+    rng = np.random.default_rng(seed)
+    written: list[Path] = []
+    for record in tqdm(ctx.front, desc="export Pareto models", file=sys.stderr):
+        if not record.model_path or not (ctx.out_dir / record.model_path).is_file():
+            print(f"export: model #{record.id} has no saved model file; skipped", file=sys.stderr)
+            continue
+        tflite_path = ctx.out_dir / "tflite" / f"{record.id}.tflite"
+        columns = measure_model(ctx.out_dir / record.model_path, splits, rng, tflite_path)
+        columns["tflite_path"] = str(tflite_path.relative_to(ctx.out_dir))
+        ctx.extra_columns.setdefault(record.id, {}).update(columns)
+        written.append(tflite_path)
+    return written
+
+
+def export_and_measure(result_dir: str | os.PathLike[str], data_config: str | None = None
+                       ) -> list[Path]:
+    """Export/measure the front of a finished search and rewrite its ``pareto.csv`` with the
+    TFLM columns; returns the files written."""
+    from unas.report import load_context, write_pareto_csv
+
+    ctx = load_context(result_dir)
+    written = tflm_report_step(ctx, data_config)
+    return written + write_pareto_csv(ctx)
