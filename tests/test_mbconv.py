@@ -205,11 +205,14 @@ def test_resource_graph_is_isomorphic_to_graph_from_keras():
         assert nx.is_isomorphic(expected, actual, node_match=match)
 
 
-def test_resource_graph_matches_the_converted_int8_tflite_model():
+def test_resource_graph_matches_the_converted_int8_tflite_model(tmp_path):
     """The graph predicted without TensorFlow is the one TFLite actually runs (BN folded, ReLU6
-    fused, SAME padding without PAD operators, MEAN and FULLY_CONNECTED head, int32 biases)."""
+    fused, SAME padding without PAD operators, MEAN and FULLY_CONNECTED head, int32 biases),
+    and the predicted codegen SRAM is what the C code generator allocates."""
+    from tflm_runtime.codegen.generator import generate
     from tflm_runtime.tflite_model import parse_tflite, resource_graph
     from unas.export.quantize import keras_to_int8_tflite
+    from unas.space_opt_fast import operator_costs
 
     stages = ((MBConvBlock(3, 3, 1.0), MBConvBlock(5, 4, 1.0)),  # residual in stage 0
               (MBConvBlock(7, 6, 0.5), MBConvBlock(3, 3, 0.75)),
@@ -222,13 +225,17 @@ def test_resource_graph_matches_the_converted_int8_tflite_model():
     # as after training: the converter drops an all-zero Dense bias
     model.get_layer("classifier").bias.assign(rng.normal(size=5).astype(np.float32))
     samples = rng.uniform(-1, 1, size=(2, 48, 48, 3)).astype(np.float32)
-    actual = resource_graph(parse_tflite(keras_to_int8_tflite(model, samples)))
+    tflite = parse_tflite(keras_to_int8_tflite(model, samples))
+    actual = resource_graph(tflite)
     expected = arch.resource_graph((48, 48, 3), 5)
     match = nx.algorithms.isomorphism.categorical_node_match(
         ["op", "shape", "bytes", "macs", "size_bytes"], [None] * 5)
     assert sorted(d["op"] for _, d in actual.nodes(data=True)) == sorted(
         d["op"] for _, d in expected.nodes(data=True))
     assert nx.is_isomorphic(expected, actual, node_match=match)
+    generated = generate(tflite, tmp_path / "c")
+    assert generated.sram_bytes == operator_costs(arch.operators((48, 48, 3), 5),
+                                                  "codegen").peak_bytes
 
 
 def test_built_model_trains_a_step_on_tiny_data():
