@@ -95,14 +95,16 @@ def pattern_check(cells: list[GridCell]) -> dict[str, tuple[int, int]]:
         for a, b in zip(srams, srams[1:]):
             lo, hi = by_budget[(a, flash)], by_budget[(b, flash)]
             if lo is not None and hi is not None:
-                for key, field in (("r up with SRAM", "resolution"), ("w up with SRAM", "width_mult")):
+                for key, field in (("r up with SRAM", "resolution"),
+                                   ("w up with SRAM", "width_mult")):
                     checks[key][1] += 1
                     checks[key][0] += getattr(hi, field) >= getattr(lo, field)
     for sram in srams:
         for a, b in zip(flashes, flashes[1:]):
             lo, hi = by_budget[(sram, a)], by_budget[(sram, b)]
             if lo is not None and hi is not None:
-                for key, field in (("w up with Flash", "width_mult"), ("r up with Flash", "resolution")):
+                for key, field in (("w up with Flash", "width_mult"),
+                                   ("r up with Flash", "resolution")):
                     checks[key][1] += 1
                     checks[key][0] += getattr(hi, field) >= getattr(lo, field)
     return {key: (held, total) for key, (held, total) in checks.items()}

@@ -143,7 +143,8 @@ class MBConvArchitecture(Architecture):
         _check_choice("resolution", self.resolution, RESOLUTIONS)
         if len(self.stages) != len(STAGES):
             raise ArchitectureError(
-                f"mbconv architecture: stages: expected {len(STAGES)} stages, got {len(self.stages)}")
+                f"mbconv architecture: stages: expected {len(STAGES)} stages, "
+                f"got {len(self.stages)}")
         for i, blocks in enumerate(self.stages):
             if len(blocks) not in DEPTHS:
                 raise ArchitectureError(f"mbconv architecture: stages[{i}]: expected a depth in "
@@ -151,8 +152,8 @@ class MBConvArchitecture(Architecture):
             for j, block in enumerate(blocks):
                 where = f"stages[{i}][{j}]"
                 if not isinstance(block, MBConvBlock):
-                    raise ArchitectureError(f"mbconv architecture: {where}: expected an MBConvBlock, "
-                                            f"got {type(block).__name__}")
+                    raise ArchitectureError(f"mbconv architecture: {where}: expected an "
+                                            f"MBConvBlock, got {type(block).__name__}")
                 _check_choice(f"{where}.kernel", block.kernel, KERNELS)
                 _check_choice(f"{where}.expand", block.expand, EXPANSIONS)
                 _check_choice(f"{where}.width_scale", block.width_scale, WIDTH_SCALES)
@@ -169,8 +170,9 @@ class MBConvArchitecture(Architecture):
         missing = {"width_mult", "resolution", "stages"} - set(data)
         extra = set(data) - {"width_mult", "resolution", "stages"}
         if missing or extra:
-            raise ArchitectureError(f"mbconv architecture: expected keys width_mult, resolution, "
-                                    f"stages; missing {sorted(missing)}, unexpected {sorted(extra)}")
+            raise ArchitectureError(f"mbconv architecture: expected keys width_mult, "
+                                    f"resolution, stages; missing {sorted(missing)}, "
+                                    f"unexpected {sorted(extra)}")
         stages = data["stages"]
         if not isinstance(stages, list | tuple):
             raise ArchitectureError(f"mbconv architecture: stages: expected a list, got {stages!r}")
@@ -199,8 +201,9 @@ class MBConvArchitecture(Architecture):
         for i, ((base, stage_stride), blocks) in enumerate(zip(STAGES, self.stages)):
             for j, block in enumerate(blocks):
                 out = make_divisible(base * w * block.width_scale)
-                specs.append(LayerSpec(f"s{i}b{j}", channels, make_divisible(channels * block.expand),
-                                       out, block.kernel, stage_stride if j == 0 else 1, True))
+                hidden = make_divisible(channels * block.expand)
+                specs.append(LayerSpec(f"s{i}b{j}", channels, hidden, out, block.kernel,
+                                       stage_stride if j == 0 else 1, True))
                 channels = out
         specs.append(LayerSpec("last", channels, make_divisible(channels * LAST_BLOCK_EXPAND),
                                make_divisible(LAST_BLOCK_CHANNELS * w), LAST_BLOCK_KERNEL, 1, True))
@@ -297,7 +300,8 @@ class MBConvArchitecture(Architecture):
         return ops
 
     def resource_graph(self, input_shape: tuple[int, ...], num_classes: int) -> "nx.DiGraph":
-        """The resource graph of :meth:`build`'s model as TFLite runs it (BN folded, ReLU6 fused)."""
+        """The resource graph of :meth:`build`'s model as TFLite runs it (BN folded, ReLU6
+        fused): :meth:`operators` added with :func:`unas.resources.graph.add_op`."""
         from unas.resources.graph import add_op, new_graph
 
         graph = new_graph()
@@ -399,7 +403,8 @@ def _channels(input_shape: Sequence[int]) -> int:
             f"mbconv architecture: input_shape: expected (H, W, C), got {input_shape!r}") from None
     if len(input_shape) != 3 or channels < 1:
         raise ArchitectureError(
-            f"mbconv architecture: input_shape: expected (H, W, C) with C >= 1, got {input_shape!r}")
+            f"mbconv architecture: input_shape: expected (H, W, C) with C >= 1, "
+            f"got {input_shape!r}")
     return channels
 
 
@@ -420,7 +425,8 @@ def _choices(field: str, value: Any, allowed: tuple[Any, ...]) -> tuple[Any, ...
         match = [a for a in allowed if isinstance(v, int | float) and not isinstance(v, bool)
                  and abs(a - v) < 1e-9]
         if not match:
-            raise ConfigError(f"mbconv space: {field}: expected values from {list(allowed)}, got {v!r}")
+            raise ConfigError(
+                f"mbconv space: {field}: expected values from {list(allowed)}, got {v!r}")
         canonical.add(match[0])  # 0.3 rather than 0.30000000000000004, so archs compare equal
     return tuple(sorted(canonical))
 

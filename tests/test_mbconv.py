@@ -205,6 +205,7 @@ def test_resource_graph_is_isomorphic_to_graph_from_keras():
         assert nx.is_isomorphic(expected, actual, node_match=match)
 
 
+@pytest.mark.slow
 def test_resource_graph_matches_the_converted_int8_tflite_model(tmp_path):
     """The graph predicted without TensorFlow is the one TFLite actually runs (BN folded, ReLU6
     fused, SAME padding without PAD operators, MEAN and FULLY_CONNECTED head, int32 biases),
@@ -238,6 +239,7 @@ def test_resource_graph_matches_the_converted_int8_tflite_model(tmp_path):
                                                   "codegen").peak_bytes
 
 
+@pytest.mark.slow
 def test_built_model_trains_a_step_on_tiny_data():
     from unas.tfenv import keras
 

@@ -97,8 +97,8 @@ def optimise(budget: Budget | None, *, samples: int = 1000, seed: int = 0,
             smallest_size = min(int(c.size_bytes.min()) for c in result.configs)
             raise UnasError(
                 f"no configuration has {min_fit_fraction:.1%} (and at least one) of its "
-                f"samples fitting {budget}; smallest peak seen {format_bytes(smallest_peak)}, smallest "
-                f"size {format_bytes(smallest_size)}: raise the budget or --samples")
+                f"samples fitting {budget}; smallest peak seen {format_bytes(smallest_peak)}, "
+                f"smallest size {format_bytes(smallest_size)}: raise the budget or --samples")
     cells = grid_search(result.configs, *grid, min_fit_fraction) if grid else []
     return Optimisation(result, budget, ranking, cells)
 
