@@ -92,6 +92,7 @@ class TrainingConfig:
     batch_size: int = field(default=128, metadata=_meta(ge=1))
     epochs: int = field(default=30, metadata=_meta(ge=1))
     dropout: float = field(default=0.0, metadata=_meta(ge=0.0, lt=1.0))
+    batch_norm_momentum: float | None = field(default=None, metadata=_meta(gt=0.0, lt=1.0))
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,7 @@ def plot_error_vs_resources(ctx: ReportContext) -> list[Path]:
         ax.set_ylabel("validation error")
         if trained and min(r.objectives.as_tuple()[index] for r in trained) > 0:  # type: ignore[union-attr]
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(plt.NullFormatter())  # decade labels only
         ax.legend(loc="upper right", fontsize=8)
         path = ctx.out_dir / "plots" / f"error_vs_{name}.png"
         _save_figure(fig, path)

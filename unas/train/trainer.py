@@ -94,6 +94,11 @@ def train_candidate(arch: Architecture, data: DataPipeline, training: TrainingCo
     splits = data.splits
     build_kwargs = {"dropout": training.dropout} if training.dropout > 0 else {}
     model = arch.build(tuple(splits.input_shape), int(splits.num_classes), **build_kwargs)
+    if training.batch_norm_momentum is not None:
+        # short trainings (few hundred steps) need faster-moving BatchNorm statistics
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = training.batch_norm_momentum
     _compile(model, make_optimizer(training, data.steps_per_epoch))
     callbacks, materialise = pruning_for(model, arch, pruning, pruning_target, data.steps_per_epoch)
     history = model.fit(data.train_dataset(seed), epochs=training.epochs, validation_data=data.val,
