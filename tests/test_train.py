@@ -106,3 +106,19 @@ def test_worker_evaluator_saves_a_loadable_model(tmp_path, arch):
     model = keras.models.load_model(tmp_path / result.model_path)
     assert model.count_params() == arch.build((8, 8, 1), 10).count_params()
     assert [p.name for p in (tmp_path / "models").iterdir()] == ["7.keras"]
+
+
+def test_batch_norm_momentum_setting_reaches_the_model(data):
+    from unas.tfenv import keras
+    from unas.train.trainer import train_candidate
+
+    space = get_space("cnn", max_blocks=1, max_layers=1, max_channels=4, min_dense_layers=0,
+                      max_dense_layers=0)
+    rng = np.random.default_rng(0)
+    arch = next(a for a in (space.random_architecture(rng) for _ in range(200))
+                if any(layer.batch_norm for layer in a.layers))
+    cfg = TrainingConfig(batch_size=64, epochs=1, batch_norm_momentum=0.5)
+    model = train_candidate(arch, data, cfg, PruningConfig(), None, seed=2).model
+    momenta = [layer.momentum for layer in model.layers
+               if isinstance(layer, keras.layers.BatchNormalization)]
+    assert momenta and all(m == 0.5 for m in momenta)
