@@ -45,7 +45,8 @@ PROFILE_CONFIGS = [(w, r) for w, r in zip(WIDTH_MULTS, RESOLUTIONS[::-1])] + [(0
 
 
 def profile_steps(samples: int, seed: int, engine: str, classes: int) -> dict[str, float]:
-    """Mean milliseconds per architecture of every step of both paths, over ``PROFILE_CONFIGS``:
+    """Mean CPU milliseconds per architecture of every step of both paths, over
+    ``PROFILE_CONFIGS``:
     the sweep's (operator list + :func:`operator_costs`) and the baseline (networkx resource
     graph + :func:`unas.resources.engine.peak_memory_bytes` + sums over the nodes)."""
     from unas.resources.engine import peak_memory_bytes
@@ -55,7 +56,7 @@ def profile_steps(samples: int, seed: int, engine: str, classes: int) -> dict[st
                             "size and MACs sums (baseline)"], 0.0)
     rng = np.random.default_rng(seed)
     n = mismatches = 0
-    clock = time.perf_counter
+    clock = time.process_time  # CPU time: comparable on a machine shared with other jobs
     for w, r in PROFILE_CONFIGS:
         space = MBConvSpace(w, r)
         for _ in range(samples):
@@ -198,11 +199,11 @@ def main() -> None:
         f"**{'met' if t_full < 600 else 'missed'}**. Ranking {len(BOARDS)} boards and the "
         f"{len(srams)}x{len(flashes)} grid from the same samples, with plots: {t_rank:.1f} s.",
         "",
-        "Time per architecture inside the workers (summed over workers, divided by "
+        "CPU time per architecture inside the workers (summed over workers, divided by "
         f"architectures; `verify` is the resource-model cross-check of {timing.verified} "
         "samples, spread over all):",
         "",
-        "| step | ms / architecture |",
+        "| step | CPU ms / architecture |",
         "|---|---:|",
         *(f"| {name} | {value:.3f} |" for name, value in per_arch.items()),
         "",
@@ -211,7 +212,7 @@ def main() -> None:
         f"Single process, {steps['samples']} architectures over {len(PROFILE_CONFIGS)} "
         f"configurations from (0.2, 224) to (1.0, 48), both paths on every architecture:",
         "",
-        "| step | ms / architecture |",
+        "| step | CPU ms / architecture |",
         "|---|---:|",
         *(f"| {k} | {v:.3f} |" for k, v in steps.items() if k not in ("samples", "mismatches")),
         "",
@@ -226,11 +227,17 @@ def main() -> None:
         f"Parallel: {len(subset)} configurations x {args.speedup_samples} took "
         f"{t_serial:.1f} s with 1 worker and {t_parallel:.1f} s with {args.workers} "
         f"(speed-up **{t_serial / t_parallel:.2f}x**, includes starting the processes); "
-        f"identical results: **{same}**. In the full sweep the workers used {timing.cpu_s:.0f} "
-        f"CPU-seconds in {t_full:.0f} s wall, i.e. **{timing.cpu_s / t_full:.2f}** of the "
-        f"{args.workers} cores they asked for (load average {load_before:.1f} before and "
-        f"{load_after:.1f} after the sweep: the cores were shared with other jobs, so the "
-        f"per-step wall times inside the workers above are inflated by the same factor).",
+        f"identical results: **{same}**.",
+        "",
+        f"Load: the machine's 2 cores were shared with other jobs (load average "
+        f"{load_before:.1f} before and {load_after:.1f} after the sweep), so every wall time "
+        f"here is longer than on an idle machine and the parallel speed-up above is mostly "
+        f"lost to the other jobs; CPU times are not affected. In the full sweep the workers got {timing.cpu_s:.0f} "
+        f"CPU-seconds in {t_full:.0f} s wall (**{timing.cpu_s / t_full:.2f}** of the "
+        f"{args.workers} cores they asked for). At {1e3 * timing.cpu_s / n_archs:.2f} CPU ms "
+        f"per architecture the sweep needs {timing.cpu_s:.0f} CPU-seconds, i.e. about "
+        f"{timing.cpu_s / args.workers:.0f} s on {args.workers} otherwise idle cores "
+        f"(an estimate, not a measurement).",
         "",
         "## Best configuration per board",
         "",

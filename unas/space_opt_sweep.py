@@ -52,13 +52,15 @@ class ConfigSamples:
 
 @dataclass
 class Timing:
-    """Seconds spent in each step, summed over every sample (all workers together)."""
+    """CPU seconds spent in each step, summed over every sample (all workers together). CPU
+    rather than wall time, so the breakdown means the same on a machine shared with other jobs.
+    """
 
     sample_s: float = 0.0  # drawing the architecture
     operators_s: float = 0.0  # its operator list (shapes, MACs, sizes)
     costs_s: float = 0.0  # peak memory, size and MACs from the list
     verify_s: float = 0.0  # the resource-model cross-check of some samples
-    cpu_s: float = 0.0  # CPU time of the worker processes (below the wall sums when sharing)
+    cpu_s: float = 0.0  # all CPU time of the chunks (the steps plus the loop around them)
     samples: int = 0
     verified: int = 0
 
@@ -86,7 +88,7 @@ def measure_chunk(width_mult: float, resolution: int, seed: np.random.SeedSequen
                   engine: str, input_channels: int, num_classes: int, verify_every: int = 100
                   ) -> tuple[np.ndarray, Timing]:
     """Draw ``count`` architectures of ``(w, r)`` and measure them: ``(count, 3)`` int64 array of
-    (MACs, peak bytes, size bytes) and the time spent per step.
+    (MACs, peak bytes, size bytes) and the CPU time spent per step.
 
     Samples ``0, verify_every, 2 * verify_every, ...`` of the chunk are also measured by the
     resource model (networkx graph, :func:`unas.resources.engine.peak_memory_bytes`), which
@@ -97,8 +99,8 @@ def measure_chunk(width_mult: float, resolution: int, seed: np.random.SeedSequen
     shape = (resolution, resolution, input_channels)
     out = np.empty((count, 3), dtype=np.int64)
     timing = Timing(samples=count)
-    clock = time.perf_counter
-    cpu_start = time.process_time()
+    clock = time.process_time
+    cpu_start = clock()
     for i in range(count):
         t0 = clock()
         arch = space.random_architecture(rng)
@@ -114,7 +116,7 @@ def measure_chunk(width_mult: float, resolution: int, seed: np.random.SeedSequen
         timing.operators_s += t2 - t1
         timing.costs_s += t3 - t2
         timing.verify_s += clock() - t3
-    timing.cpu_s = time.process_time() - cpu_start
+    timing.cpu_s = clock() - cpu_start
     return out, timing
 
 
