@@ -139,7 +139,11 @@ class RayExecutor:
         self._actor_class = ray.remote(EvaluationActor)
         self._shared_ref: Any = None
         if isinstance(self._factory, SharedDataFactory):
-            self._shared_ref = ray.put(self._factory.load_shared())
+            try:
+                self._shared_ref = ray.put(self._factory.load_shared())
+            except BaseException:
+                self._session.close()  # e.g. the dataset is missing: no Ray left behind
+                raise
         self._slots = [_Slot() for _ in range(self.capacity)]
         self._attempts: dict[int, int] = {}
         self.workers_started = 0

@@ -115,7 +115,8 @@ def _loopback_only() -> None:
 @dataclass
 class RaySession:
     """A connection to Ray: ``owns_cluster`` if this process started it (and stops it on
-    :meth:`close`); ``temp_dir`` holds the local cluster's sockets and worker logs."""
+    :meth:`close`); ``temp_dir`` holds the local cluster's sockets and worker logs; ``node_id``
+    is this process's Ray node (``""`` through the Ray Client)."""
 
     total_cpus: float
     owns_cluster: bool
@@ -187,5 +188,9 @@ def connect_ray(address: str | None, temp_root: str | Path | None = None,
     if cpus <= 0:
         ray.shutdown()
         raise ConfigError(f"execution.address: the Ray cluster at {address!r} has no CPUs")
+    # Through the Ray Client (ray://) this process is on no node of the cluster: "" matches no
+    # worker's node, so every worker sends its saved models back.
+    node_id = "" if address and address.startswith("ray://") else \
+        ray.get_runtime_context().get_node_id()
     return RaySession(total_cpus=cpus, owns_cluster=address is None, connected_here=True,
-                      temp_dir=temp_dir, node_id=ray.get_runtime_context().get_node_id())
+                      temp_dir=temp_dir, node_id=node_id)
