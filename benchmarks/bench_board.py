@@ -54,6 +54,7 @@ class ModelRow:
     pointwise_macs: int
     results: dict[str, BoardMeasurement]
     op_macs: dict[int, int]
+    features: dict[str, int]
     layers: dict[str, BoardMeasurement] | None = None
 
 
@@ -131,34 +132,45 @@ def export(model: Any, path: Path, rng: np.random.Generator) -> None:
     path.write_bytes(keras_to_int8_tflite(model, rng.normal(size=shape).astype(np.float32)))
 
 
-def mac_counts(path: Path) -> tuple[int, int, dict[int, int]]:
-    """(all MACs, MACs of 1x1 convolutions, MACs per operator index) of a .tflite model."""
+#: Features of the per-kernel-type cost model fitted next to the MACs-only line.
+FEATURES = ("conv_macs", "conv1x1_macs", "depthwise_macs", "dense_macs", "output_elements")
+
+
+def mac_counts(path: Path) -> tuple[int, int, dict[int, int], dict[str, int]]:
+    """(all MACs, MACs of 1x1 convolutions, MACs per operator index, cost-model features) of a
+    .tflite model; ``output_elements`` counts the elements every operator writes."""
     from tflm_runtime.tflite_model import read_tflite
 
     model = read_tflite(path)
     total = pointwise = 0
     per_op: dict[int, int] = {}
+    features = dict.fromkeys(FEATURES, 0)
     for op in model.operators:
         out = model.tensors[op.outputs[0]].shape
+        features["output_elements"] += int(np.prod(out))
         if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             weights = model.tensors[op.inputs[1]].shape
             if op.opcode == "CONV_2D":
                 macs = int(np.prod(out[1:])) * int(np.prod(weights[1:]))
                 pointwise += macs if weights[1:3] == (1, 1) else 0
+                kind = "conv1x1_macs" if weights[1:3] == (1, 1) else "conv_macs"
             elif op.opcode == "DEPTHWISE_CONV_2D":
                 macs = int(np.prod(out[1:])) * int(np.prod(weights[1:3]))
+                kind = "depthwise_macs"
             else:
                 macs = int(np.prod(out)) * int(weights[1])
+                kind = "dense_macs"
             total += macs
             per_op[op.index] = macs
-    return total, pointwise, per_op
+            features[kind] += macs
+    return total, pointwise, per_op, features
 
 
 def measure_model(name: str, path: Path, rng: np.random.Generator,
                   per_layer: bool = False) -> ModelRow:
     """Generate C for one exported model once, measure it on every CPU (2 random input samples
     each; with ``per_layer`` also a per-kernel timed run, whose marks' cost is subtracted)."""
-    macs, pointwise, per_op = mac_counts(path)
+    macs, pointwise, per_op, features = mac_counts(path)
     with tempfile.TemporaryDirectory(prefix="bench-board-c-") as temporary:
         sources = generate_model_sources(path, Path(temporary))
         results = {cpu: measure_c_model(sources, cpu=cpu, board=BOARD, rng=rng, samples=2,
@@ -166,7 +178,7 @@ def measure_model(name: str, path: Path, rng: np.random.Generator,
         layers = ({cpu: measure_c_model(sources, cpu=cpu, board=BOARD, rng=rng, samples=1,
                                         timeout_s=600, per_layer=True) for cpu in CPUS}
                   if per_layer else None)
-    return ModelRow(name, macs, pointwise, results, per_op, layers)
+    return ModelRow(name, macs, pointwise, results, per_op, features, layers)
 
 
 _OP_INDEX = re.compile(r"#(\d+)")
@@ -196,6 +208,16 @@ def r_squared(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
 
     fit = linregress(x, y)
     return float(fit.slope), float(fit.intercept), float(fit.rvalue ** 2)
+
+
+def cost_model_fit(rows: list[ModelRow], cpu: str) -> tuple[dict[str, float], float]:
+    """Least-squares instructions ≈ Σ coefficient·feature + constant: (coefficients, R²)."""
+    x = np.array([[r.features[f] for f in FEATURES] + [1] for r in rows], dtype=float)
+    y = np.array([r.results[cpu].instructions[0] for r in rows], dtype=float)
+    coefficients, *_ = np.linalg.lstsq(x, y, rcond=None)
+    residual = y - x @ coefficients
+    r2 = 1 - float(residual @ residual) / float(((y - y.mean()) ** 2).sum())
+    return dict(zip((*FEATURES, "constant"), map(float, coefficients))), r2
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -325,7 +347,17 @@ def report(fixed: list[ModelRow], random_rows: list[ModelRow], skipped: list[str
             lines.append(f"| {cpu} | {slope:.3f} | {intercept:.0f} | {r2:.4f} | "
                          f"{np.median(per_mac[cpu]):.2f} | {per_mac[cpu].min():.2f} | "
                          f"{per_mac[cpu].max():.2f} |")
-        lines += ["", f"![MACs vs instructions]({png_name})", ""]
+        lines += ["", f"![MACs vs instructions]({png_name})", "",
+                  "MACs alone leave much unexplained (pooling, adds and requantisation cost per "
+                  "output element; depthwise costs more per MAC than dense convolution). A "
+                  "per-kernel-type cost model fitted by least squares on the same models:", "",
+                  "| cpu | " + " | ".join(f"{f} coef" for f in FEATURES) + " | constant | R² |",
+                  "|---|" + "---|" * (len(FEATURES) + 2)]
+        for cpu in CPUS:
+            coefficients, r2 = cost_model_fit(random_rows, cpu)
+            lines.append(f"| {cpu} | " + " | ".join(f"{coefficients[f]:.2f}" for f in FEATURES)
+                         + f" | {coefficients['constant']:.0f} | {r2:.4f} |")
+        lines.append("")
     lines += ["## Targets (issue 8)", "",
               "- bit-exact with the host build: met (every run is checked; a mismatch aborts "
               "the benchmark)",
