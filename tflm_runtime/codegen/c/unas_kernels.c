@@ -35,7 +35,17 @@ void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out, in
         }
       }
       const int8_t *w = p->weights;
-      for (int32_t oc = 0; oc < p->out_c; ++oc) {
+      int32_t oc = 0;
+      for (; oc + 4 <= p->out_c; oc += 4) {
+        int32_t acc[4] = {p->bias[oc], p->bias[oc + 1], p->bias[oc + 2], p->bias[oc + 3]};
+        unas_dot4_s8(col, w, k, acc);
+        w += 4 * k;
+        for (int32_t j = 0; j < 4; ++j) {
+          const int32_t v = unas_mbqm(acc[j], p->mult[oc + j], p->shift[oc + j]) + p->out_zp;
+          *out++ = unas_clamp_s8(v, p->act_min, p->act_max);
+        }
+      }
+      for (; oc < p->out_c; ++oc) {
         int32_t acc = p->bias[oc] + unas_dot_s8(w, col, k);
         w += k;
         acc = unas_mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_zp;
@@ -52,19 +62,14 @@ void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out
       const int8_t *x = in + (oy * p->stride_h * p->in_w + ox * p->stride_w) * k;
       const int8_t *w = p->weights;
       int32_t oc = 0;
-      for (; oc + 2 <= p->out_c; oc += 2) {  /* two channels share the input loads */
-        int32_t acc0 = p->bias[oc], acc1 = p->bias[oc + 1];
-        const int8_t *w1 = w + k;
-        for (int32_t i = 0; i < k; ++i) {
-          const int32_t xi = x[i];
-          acc0 += xi * w[i];
-          acc1 += xi * w1[i];
+      for (; oc + 4 <= p->out_c; oc += 4) {  /* four channels share each input load */
+        int32_t acc[4] = {p->bias[oc], p->bias[oc + 1], p->bias[oc + 2], p->bias[oc + 3]};
+        unas_dot4_s8(x, w, k, acc);
+        w += 4 * k;
+        for (int32_t j = 0; j < 4; ++j) {
+          const int32_t v = unas_mbqm(acc[j], p->mult[oc + j], p->shift[oc + j]) + p->out_zp;
+          *out++ = unas_clamp_s8(v, p->act_min, p->act_max);
         }
-        w += 2 * k;
-        acc0 = unas_mbqm(acc0, p->mult[oc], p->shift[oc]) + p->out_zp;
-        acc1 = unas_mbqm(acc1, p->mult[oc + 1], p->shift[oc + 1]) + p->out_zp;
-        *out++ = unas_clamp_s8(acc0, p->act_min, p->act_max);
-        *out++ = unas_clamp_s8(acc1, p->act_min, p->act_max);
       }
       for (; oc < p->out_c; ++oc) {
         int32_t acc = p->bias[oc] + unas_dot_s8(w, x, k);
@@ -106,34 +111,86 @@ void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) 
   }
 }
 
+/* Sum of w[ky][kx] * row[ky * pitch + kx] over a k_h x k_w window that lies inside the image
+ * (dilation 1). Called with literal kernel sizes so the compiler unrolls it. */
+static inline int32_t unas_window_sum(const int8_t *row, int32_t pitch, const int8_t *w,
+                                      int32_t k_h, int32_t k_w) {
+  int32_t acc = 0;
+  for (int32_t ky = 0; ky < k_h; ++ky) {
+    for (int32_t kx = 0; kx < k_w; ++kx) acc += (int32_t)w[ky * k_w + kx] * row[kx];
+    row += pitch;
+  }
+  return acc;
+}
+
 /* MCUNet's in-place depthwise convolution (depth multiplier 1): channel c of the input is copied
  * to scratch (in_h * in_w bytes), then channel c of the output overwrites it in buf. In NHWC the
  * output elements of channel c sit at offsets = c (mod C) of the same buffer, which only ever hold
- * channel c of the input, so no other channel is disturbed. */
+ * channel c of the input, so no other channel is disturbed. Interior pixels (window fully inside)
+ * take a fast path with the input offset folded into the bias; border pixels skip the taps that
+ * fall outside, as TFLM does. */
 void unas_dwconv_inplace_s8(const unas_dwconv_params *p, int8_t *buf, int8_t *plane) {
   const int32_t c_count = p->in_c;
   const int32_t pixels = p->in_h * p->in_w;
+  const int32_t taps = p->k_h * p->k_w;
+  const int32_t dense = p->dil_h == 1 && p->dil_w == 1 && taps <= 64;
+  int8_t wk[64];  /* this channel's filter taps, contiguous */
+  /* output rows/cols whose window lies fully inside the input */
+  int32_t oy_lo = 0, oy_hi = 0, ox_lo = 0, ox_hi = 0;
+  if (dense) {
+    oy_lo = (p->pad_t + p->stride_h - 1) / p->stride_h;
+    ox_lo = (p->pad_l + p->stride_w - 1) / p->stride_w;
+    oy_hi = p->in_h - p->k_h + p->pad_t < 0 ? 0 : (p->in_h - p->k_h + p->pad_t) / p->stride_h + 1;
+    ox_hi = p->in_w - p->k_w + p->pad_l < 0 ? 0 : (p->in_w - p->k_w + p->pad_l) / p->stride_w + 1;
+    oy_hi = oy_hi < p->out_h ? oy_hi : p->out_h;
+    ox_hi = ox_hi < p->out_w ? ox_hi : p->out_w;
+  }
   for (int32_t c = 0; c < c_count; ++c) {
     for (int32_t i = 0; i < pixels; ++i) plane[i] = buf[i * c_count + c];
     const int32_t bias = p->bias[c], mult = p->mult[c], shift = p->shift[c];
+    int32_t wsum = 0;
+    if (dense) {
+      for (int32_t t = 0; t < taps; ++t) {
+        wk[t] = p->weights[t * c_count + c];
+        wsum += wk[t];
+      }
+    }
+    const int32_t folded = bias - p->in_zp * wsum;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_t;
       int32_t ky_lo, ky_hi;
       unas_tap_range(iy0, p->dil_h, p->k_h, p->in_h, &ky_lo, &ky_hi);
-      for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      const int32_t row_inside = dense && oy >= oy_lo && oy < oy_hi;
+      int8_t *dst = buf + oy * p->out_w * c_count + c;
+      for (int32_t ox = 0; ox < p->out_w; ++ox, dst += c_count) {
         const int32_t ix0 = ox * p->stride_w - p->pad_l;
-        int32_t kx_lo, kx_hi;
-        unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
-        int32_t acc = bias;
-        for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
-          const int8_t *row = plane + (iy0 + ky * p->dil_h) * p->in_w + ix0;
-          const int8_t *wrow = p->weights + ky * p->k_w * c_count + c;
-          for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
-            acc += (int32_t)wrow[kx * c_count] * ((int32_t)row[kx * p->dil_w] - p->in_zp);
+        int32_t acc;
+        if (row_inside && ox >= ox_lo && ox < ox_hi) {
+          const int8_t *row = plane + iy0 * p->in_w + ix0;
+          if (p->k_h == 3 && p->k_w == 3) {
+            acc = unas_window_sum(row, p->in_w, wk, 3, 3);
+          } else if (p->k_h == 5 && p->k_w == 5) {
+            acc = unas_window_sum(row, p->in_w, wk, 5, 5);
+          } else if (p->k_h == 7 && p->k_w == 7) {
+            acc = unas_window_sum(row, p->in_w, wk, 7, 7);
+          } else {
+            acc = unas_window_sum(row, p->in_w, wk, p->k_h, p->k_w);
+          }
+          acc += folded;
+        } else {
+          int32_t kx_lo, kx_hi;
+          unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
+          acc = bias;
+          for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
+            const int8_t *row = plane + (iy0 + ky * p->dil_h) * p->in_w + ix0;
+            const int8_t *wrow = p->weights + ky * p->k_w * c_count + c;
+            for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
+              acc += (int32_t)wrow[kx * c_count] * ((int32_t)row[kx * p->dil_w] - p->in_zp);
+            }
           }
         }
         acc = unas_mbqm(acc, mult, shift) + p->out_zp;
-        buf[(oy * p->out_w + ox) * c_count + c] = unas_clamp_s8(acc, p->act_min, p->act_max);
+        *dst = unas_clamp_s8(acc, p->act_min, p->act_max);
       }
     }
   }

@@ -76,6 +76,44 @@ static inline int32_t unas_dot_s8(const int8_t *a, const int8_t *b, int32_t n) {
   return acc;
 }
 
+/* acc[j] += sum of x[i] * w[j * n + i] for i < n, j < 4: four weight rows against one input. */
+static inline void unas_dot4_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t *acc) {
+  const int8_t *w0 = w, *w1 = w + n, *w2 = w + 2 * n, *w3 = w + 3 * n;
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  int32_t i = 0;
+#if defined(__ARM_FEATURE_DSP)
+  for (; i + 4 <= n; i += 4) {
+    int32_t wx, ww;
+    memcpy(&wx, x + i, 4);
+    const uint32_t ux = (uint32_t)wx;
+    const int32_t x_even = __sxtb16(wx), x_odd = __sxtb16((int32_t)((ux >> 8) | (ux << 24)));
+    memcpy(&ww, w0 + i, 4);
+    a0 = __smlad(x_even, __sxtb16(ww), a0);
+    a0 = __smlad(x_odd, __sxtb16((int32_t)(((uint32_t)ww >> 8) | ((uint32_t)ww << 24))), a0);
+    memcpy(&ww, w1 + i, 4);
+    a1 = __smlad(x_even, __sxtb16(ww), a1);
+    a1 = __smlad(x_odd, __sxtb16((int32_t)(((uint32_t)ww >> 8) | ((uint32_t)ww << 24))), a1);
+    memcpy(&ww, w2 + i, 4);
+    a2 = __smlad(x_even, __sxtb16(ww), a2);
+    a2 = __smlad(x_odd, __sxtb16((int32_t)(((uint32_t)ww >> 8) | ((uint32_t)ww << 24))), a2);
+    memcpy(&ww, w3 + i, 4);
+    a3 = __smlad(x_even, __sxtb16(ww), a3);
+    a3 = __smlad(x_odd, __sxtb16((int32_t)(((uint32_t)ww >> 8) | ((uint32_t)ww << 24))), a3);
+  }
+#endif
+  for (; i < n; ++i) {
+    const int32_t xi = x[i];
+    a0 += xi * w0[i];
+    a1 += xi * w1[i];
+    a2 += xi * w2[i];
+    a3 += xi * w3[i];
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+
 /* ---- parameter blocks ---- */
 
 typedef struct {
