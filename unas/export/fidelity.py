@@ -37,6 +37,8 @@ class FidelityRow:
     differing_outputs: float       # fraction of output values that differ from TFLite
     divergence_op: str             # first operator whose output differs from TFLite, or ""
     divergence_lsb: int            # max difference at that operator's output (0 if none)
+    divergence_explained: bool     # it is a FULLY_CONNECTED and TFLM = double, TFLite = single
+                                   # rounding recomputed from its input (unas.export.rounding)
     peak_original: int             # working-set peak (resource model), converter order
     predicted_original: int        # TFLM's greedy planner replayed, converter order
     tflm_original: int             # TFLM head, converter order
@@ -69,12 +71,17 @@ def tflite_reference_outputs(model_bytes: bytes, inputs: np.ndarray,
     return np.stack(outputs), interp
 
 
-def first_divergence(model_bytes: bytes, sample: np.ndarray) -> tuple[str, int]:
-    """``("op <i> <OPCODE>", max LSB difference)`` for the first operator (file order) whose
-    output in TFLM differs from TFLite's reference kernels on ``sample``; ``("", 0)`` if none.
+def first_divergence(model_bytes: bytes, sample: np.ndarray) -> tuple[str, int, bool]:
+    """``("op <i> <OPCODE>", max LSB difference, explained)`` for the first operator (file
+    order) whose output in TFLM differs from TFLite's reference kernels on ``sample``;
+    ``("", 0, False)`` if none. ``explained``: the operator is a FULLY_CONNECTED whose TFLM
+    output is the double-rounded and TFLite's the single-rounded requantisation of the same
+    accumulators (:mod:`unas.export.rounding`).
 
     Operators after it see different inputs, so their (and the model's) differences can be
     larger than this first one."""
+    from unas.export.rounding import explain_fully_connected
+
     from tflite_micro.python.tflite_micro import runtime
 
     from tflm_runtime.tflite_model import parse_tflite
@@ -92,8 +99,10 @@ def first_divergence(model_bytes: bytes, sample: np.ndarray) -> tuple[str, int]:
         got = np.asarray(micro.GetTensor(op.outputs[0], 0)["tensor_data"]).astype(np.int64)
         want = np.asarray(ref.get_tensor(op.outputs[0])).astype(np.int64)  # type: ignore[attr-defined]
         if got.shape == want.shape and not np.array_equal(got, want):
-            return f"op {op.index} {op.opcode}", int(np.max(np.abs(got - want)))
-    return "", 0
+            explained = op.opcode == "FULLY_CONNECTED" and explain_fully_connected(
+                model, op, micro.GetTensor(op.inputs[0], 0)["tensor_data"], got, want)
+            return f"op {op.index} {op.opcode}", int(np.max(np.abs(got - want))), explained
+    return "", 0, False
 
 
 def check_tflite(model_bytes: bytes, inputs: np.ndarray) -> FidelityRow:
@@ -112,7 +121,7 @@ def check_tflite(model_bytes: bytes, inputs: np.ndarray) -> FidelityRow:
     planned_runner = TflmRunner(planned)
     reference, _ = tflite_reference_outputs(model_bytes, inputs)
     diff = np.abs(original.astype(np.int64) - reference.astype(np.int64))
-    divergence = ("", 0)
+    divergence: tuple[str, int, bool] = ("", 0, False)
     if diff.max() > 0:
         divergence = first_divergence(model_bytes, inputs[int(np.argmax(diff.reshape(len(diff), -1)
                                                                    .max(axis=1)))])
@@ -124,6 +133,7 @@ def check_tflite(model_bytes: bytes, inputs: np.ndarray) -> FidelityRow:
         differing_outputs=float(np.mean(diff > 0)),
         divergence_op=divergence[0],
         divergence_lsb=divergence[1],
+        divergence_explained=divergence[2],
         peak_original=predicted_peak(model_bytes),
         predicted_original=predicted_head(model_bytes),
         tflm_original=original_runner.arena_usage().nonpersistent_bytes,
