@@ -102,9 +102,10 @@ def make_search(tmp_path, **overrides: Any) -> AgingEvolution:
     bounds = overrides.pop("bounds", BOUNDS)
     measure = overrides.pop("measure", toy_measure)
     space = overrides.pop("space", ToySpace())
+    prune = overrides.pop("prune", None)
     settings = SearchConfig(**{**dict(population_size=8, sample_size=3, initial_population=8,
                                       rounds=30, seed=7), **overrides})
-    return AgingEvolution(space, settings, bounds, pruning, measure, tmp_path)
+    return AgingEvolution(space, settings, bounds, pruning, measure, tmp_path, prune=prune)
 
 
 def comparable(records) -> list[dict[str, Any]]:
@@ -149,11 +150,31 @@ def test_children_that_cannot_fit_are_not_trained(tmp_path):
     assert all(r.objectives.error == 1.0 for r in skipped)
 
 
-def test_pruning_target_makes_a_big_child_worth_training(tmp_path):
-    resources = (1300, 500, 10_000)  # peak over the 1000 bound unpruned
-    assert over_bounds(resources, None, BOUNDS) is not None
-    assert over_bounds(resources, 0.3, BOUNDS) is None
+def test_over_bounds_names_the_resource_and_the_pruning_target():
+    resources = (1300, 500, 10_000)  # peak over the 1000 bound
+    assert over_bounds(resources, None, BOUNDS) == "peak_memory_bytes 1300 > bound 1000"
     assert "even at pruning target 0.10" in over_bounds(resources, 0.1, BOUNDS)
+    assert over_bounds((900, 500, 10_000), 0.3, BOUNDS) is None
+
+
+def toy_prune(arch: ToyArch, target: float) -> ToyArch:
+    """Pruning keeps round((1 - target) * width) of the width, like structured pruning."""
+    return ToyArch(max(1, round((1 - target) * arch.width)), arch.depth)
+
+
+def test_children_too_big_unpruned_are_trained_when_their_pruned_network_fits(tmp_path):
+    pruning = PruningConfig(enabled=True, target_sparsity=(0.4, 0.8))
+    search = make_search(tmp_path, pruning=pruning, prune=toy_prune)
+    executor = FakeExecutor()
+    records = search.run(executor)
+    trained = [ToyArch.from_dict(t.arch) for t in executor.seen]
+    targets = {t.id: t.pruning_target for t in executor.seen}
+    # some trained children would not fit unpruned, but every one fits once pruned
+    assert any(over_bounds(toy_measure(a), None, BOUNDS) for a in trained)
+    for task, arch in zip(executor.seen, trained):
+        assert over_bounds(toy_measure(toy_prune(arch, targets[task.id])), None, BOUNDS) is None
+    skipped = [r for r in records if r.status.startswith("skipped")]
+    assert all("even at pruning target" in r.status for r in skipped)
 
 
 def test_pruning_targets_stay_in_range_and_are_inherited(tmp_path):

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -48,24 +46,26 @@ def test_step_schedule_and_decoupled_weight_decay():
 
 def test_pruning_hook_is_the_identity_when_off(arch):
     model = object()
-    callbacks, materialise = pruning_for(model, arch, PruningConfig(enabled=False), 0.5, 10)
-    assert callbacks == [] and materialise() == (model, arch)
+    trained, callbacks, materialise = pruning_for(model, arch, PruningConfig(enabled=False), 0.5, 10)
+    assert trained is model and callbacks == [] and materialise() == (model, arch)
 
 
-def test_pruning_hook_calls_make_pruning_with_the_documented_signature(monkeypatch, arch):
-    calls = []
-    smaller = get_space("cnn").random_architecture(np.random.default_rng(9))
+def test_training_with_pruning_materialises_the_predicted_smaller_network(data):
+    from search_spaces.cnn_arch import CNNArchitecture, ConvBlock, ConvLayer
+    from unas.train.pruning import pruned_architecture
+    from unas.train.trainer import train_candidate
 
-    def make_pruning(model, arch_, target_sparsity, start_epoch, end_epoch, steps_per_epoch):
-        calls.append((model, arch_, target_sparsity, start_epoch, end_epoch, steps_per_epoch))
-        return ["callback"], lambda: ("small model", smaller)
+    arch = CNNArchitecture(blocks=(ConvBlock(False, (ConvLayer("full", 3, 8, 1, False, True, True),)),),
+                           pool_type="max", pool_size=2, dense_units=(12,))
 
-    monkeypatch.setitem(sys.modules, "unas.train.pruning",
-                        types.SimpleNamespace(make_pruning=make_pruning))
-    cfg = PruningConfig(enabled=True, target_sparsity=(0.1, 0.9), start_epoch=3, end_epoch=18)
-    callbacks, materialise = pruning_for("model", arch, cfg, 0.4, 25)
-    assert calls == [("model", arch, 0.4, 3, 18, 25)]
-    assert callbacks == ["callback"] and materialise() == ("small model", smaller)
+    cfg = TrainingConfig(learning_rate=0.05, batch_size=64, epochs=2)
+    pruning = PruningConfig(enabled=True, target_sparsity=(0.1, 0.9), start_epoch=0, end_epoch=1)
+    outcome = train_candidate(arch, data, cfg, pruning, 0.5, seed=11)
+    shape, classes = tuple(data.splits.input_shape), int(data.splits.num_classes)
+    assert outcome.arch == pruned_architecture(arch, shape, classes, 0.5)
+    assert outcome.arch != arch
+    assert outcome.model.count_params() < arch.build(shape, classes).count_params()
+    assert 0.0 <= outcome.val_error <= 1.0 and 0.0 <= outcome.test_error <= 1.0
 
 
 def test_training_is_deterministic_and_reports_both_errors(data, arch):

@@ -71,7 +71,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, res
 
     space = get_space(cfg.search_space.name, **cfg.search_space.bounds)
     meter = ResourceMeter(input_shape, num_classes, cfg.target.engine)
-    search = AgingEvolution(space, cfg.search, cfg.objectives, cfg.pruning, meter, out)
+    search = AgingEvolution(space, cfg.search, cfg.objectives, cfg.pruning, meter, out,
+                            prune=_pruner(input_shape, num_classes) if cfg.pruning.enabled else None)
     search.load()
     if evaluator is None:
         from unas.train.worker import TrainingEvaluator
@@ -88,6 +89,16 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, res
         if bar:
             bar.close()
     return search
+
+
+def _pruner(input_shape: tuple[int, ...], num_classes: int) -> Any:
+    """``prune(arch, target)``: the architecture structured pruning will materialise (TF-free)."""
+    from unas.train.pruning import pruned_architecture
+
+    def prune(arch: Any, target: float) -> Any:
+        return pruned_architecture(arch, tuple(input_shape), int(num_classes), target)
+
+    return prune
 
 
 class _ProgressBar:

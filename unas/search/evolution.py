@@ -50,6 +50,7 @@ Resources = tuple[int, int, int]
 """(peak_memory_bytes, model_size_bytes, macs) of one architecture."""
 
 MeasureFn = Callable[[Architecture], Resources]
+PruneFn = Callable[[Architecture, float], Architecture]  # the architecture pruning materialises
 
 
 class ResumeError(UnasError):
@@ -65,23 +66,16 @@ class _Pending:
     key: str
 
 
-def optimistic_resources(resources: Resources, target: float | None) -> tuple[float, float, float]:
-    """Resources after structured pruning of a fraction ``target`` of the channels/units, as an
-    optimistic estimate: activations shrink by ``1 - target``, weights and MACs by
-    ``(1 - target) ** 2`` (both input and output channels of a layer are pruned)."""
-    keep = 1.0 - (target or 0.0)
-    peak, size, macs = resources
-    return peak * keep, size * keep * keep, macs * keep * keep
-
-
 def over_bounds(resources: Resources, target: float | None, bounds: ObjectiveBounds) -> str | None:
-    """Why a candidate cannot fit even at its pruning target (``None`` if it might)."""
-    estimate = optimistic_resources(resources, target)
+    """Why a candidate whose resources *after pruning to* ``target`` are ``resources`` cannot fit
+    the bounds (``None`` if it fits). The pruned resources are exact, not estimated: every channel
+    group is pruned by the same fraction, so the pruned architecture is known before training
+    (:func:`unas.train.pruning.pruned_architecture`)."""
     limits = bounds.as_tuple()[1:]
-    for name, real, est, limit in zip(RESOURCE_NAMES, resources, estimate, limits):
-        if est > limit:
+    for name, value, limit in zip(RESOURCE_NAMES, resources, limits):
+        if value > limit:
             at = f" even at pruning target {target:.2f}" if target else ""
-            return f"{name} {real} > bound {int(limit)}{at}"
+            return f"{name} {value} > bound {int(limit)}{at}"
     return None
 
 
@@ -93,8 +87,10 @@ class AgingEvolution:
     """
 
     def __init__(self, space: SearchSpace, settings: SearchConfig, bounds: ObjectiveBounds,
-                 pruning: PruningConfig, measure: MeasureFn, out_dir: str | Path) -> None:
+                 pruning: PruningConfig, measure: MeasureFn, out_dir: str | Path,
+                 prune: PruneFn | None = None) -> None:
         self.space = space
+        self.prune = prune
         self.settings = settings
         self.bounds = bounds
         self.pruning = pruning
@@ -283,6 +279,13 @@ class AgingEvolution:
             self._emit(EvaluationRecord(**base, status=f"failed: cannot compute resources: "
                                                        f"{_one_line(err)}"))
             return
+        if target and self.prune is not None:
+            try:  # what training will materialise: the same network with fewer channels
+                resources = tuple(int(v) for v in self.measure(self.prune(arch, target)))
+            except Exception as err:  # noqa: BLE001 - e.g. a space pruning does not support
+                self._emit(EvaluationRecord(**base, status=f"failed: cannot compute pruned "
+                                                           f"resources: {_one_line(err)}"))
+                return
         reason = over_bounds(resources, target, self.bounds)  # type: ignore[arg-type]
         if reason is not None:
             objectives = Objectives(1.0, *resources)

@@ -1,13 +1,15 @@
 """Where structured pruning plugs into training (see docs/search.md, "Pruning hook").
 
-:func:`pruning_for` returns the Keras callbacks to train with and a ``materialise`` step run after
-training. With pruning off it is the identity: no callbacks, and ``materialise`` returns the
-trained model and its architecture unchanged. With pruning on it calls::
+:func:`pruning_for` returns the model to train, the Keras callbacks to train it with and a
+``materialise`` step run after training. With pruning off it is the identity: the model itself, no
+callbacks, and ``materialise`` returns the trained model and its architecture unchanged. With
+pruning on it calls::
 
     unas.train.pruning.make_pruning(model, arch, target_sparsity, start_epoch, end_epoch,
-                                    steps_per_epoch) -> (callbacks, materialise_fn)
+                                    steps_per_epoch) -> (masked_model, callbacks, materialise_fn)
 
-where ``materialise_fn() -> (small_model, small_arch)`` returns the smaller dense model (with its
+where ``masked_model`` shares ``model``'s layers with channel masks wired in, and
+``materialise_fn() -> (small_model, small_arch)`` returns the smaller dense model (with its
 trained weights) and the architecture that describes it.
 """
 from __future__ import annotations
@@ -22,12 +24,12 @@ Materialise = Callable[[], tuple[Any, Architecture]]
 
 
 def pruning_for(model: Any, arch: Architecture, pruning: PruningConfig, target: float | None,
-                steps_per_epoch: int) -> tuple[list[Any], Materialise]:
-    """``(callbacks, materialise)`` for training ``model`` (built from ``arch``)."""
+                steps_per_epoch: int) -> tuple[Any, list[Any], Materialise]:
+    """``(model_to_train, callbacks, materialise)`` for ``model`` (freshly built from ``arch``)."""
     if not pruning.enabled or not target:
-        return [], lambda: (model, arch)
+        return model, [], lambda: (model, arch)
     from unas.train.pruning import make_pruning
 
-    callbacks, materialise = make_pruning(model, arch, float(target), pruning.start_epoch,
-                                          pruning.end_epoch, steps_per_epoch)
-    return list(callbacks), materialise
+    masked, callbacks, materialise = make_pruning(model, arch, float(target), pruning.start_epoch,
+                                                  pruning.end_epoch, steps_per_epoch)
+    return masked, list(callbacks), materialise

@@ -99,15 +99,16 @@ def train_candidate(arch: Architecture, data: DataPipeline, training: TrainingCo
         for layer in model.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = training.batch_norm_momentum
-    _compile(model, make_optimizer(training, data.steps_per_epoch))
-    callbacks, materialise = pruning_for(model, arch, pruning, pruning_target, data.steps_per_epoch)
-    history = model.fit(data.train_dataset(seed), epochs=training.epochs, validation_data=data.val,
+    trained, callbacks, materialise = pruning_for(model, arch, pruning, pruning_target,
+                                                  data.steps_per_epoch)
+    _compile(trained, make_optimizer(training, data.steps_per_epoch))
+    history = trained.fit(data.train_dataset(seed), epochs=training.epochs, validation_data=data.val,
                         callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks], verbose=0)
     curve = {name: [float(v) for v in values] for name, values in history.history.items()}
     if not all(np.isfinite(curve.get("loss", [np.nan]))) or len(curve["loss"]) < training.epochs:
         raise FloatingPointError("training diverged (NaN or infinite loss)")
     final_model, final_arch = materialise()
-    if final_model is model:
+    if final_model is trained:
         val_error = 1.0 - curve["val_accuracy"][-1]
     else:
         _compile(final_model)
