@@ -1,0 +1,164 @@
+"""Lower bounds on the peak of any completion of a partly executed segment.
+
+The state of a segment is the position of every group (how many of its units have run). Two
+admissible bounds are combined:
+
+* *forced*: some remaining unit must still run, and while it runs every group whose last tensor it
+  (or one of its descendants) consumes holds at least the smallest resident it can still reach;
+* *merge* (fork-join segments only: chains that start from segment inputs and end in one join):
+  dropping the inputs that only chain heads consume (they still count at the heads' own steps)
+  leaves independent sequences, whose best interleaving is known exactly: cut each sequence into
+  jobs (rise above its start, net change) and merge neighbours whose priority is out of order;
+  run jobs that free memory first by increasing rise, then the others by decreasing
+  rise − net (minimum maximum cumulative cost, Abdel-Wahab & Kameda, Oper. Res. 26(1), 1978;
+  the hill-valley rule of Liu, ACM TOMS 12(3), 1986, for trees).
+"""
+from __future__ import annotations
+
+from unas.resources.segment import Plan, Segment
+
+
+Job = tuple[tuple[int, int], int, int]  # (priority, rise above the start, net change)
+
+
+def _priority(rise: int, net: int) -> tuple[int, int]:
+    """Jobs that free memory first (smallest rise first), then the others by largest drop."""
+    return (0, rise) if net <= 0 else (1, net - rise)
+
+
+def chain_jobs(start: int, steps: list[tuple[int, int]]) -> list[Job]:
+    """Cut a sequence that holds ``start`` bytes and still has ``(working set, resident after)``
+    steps into jobs whose priorities do not decrease (merging neighbours that are out of order).
+
+    >>> chain_jobs(0, [(5, 1), (9, 4)])
+    [((1, -5), 9, 4)]
+    """
+    stack: list[tuple[int, int]] = []
+    held = start
+    for working, after in steps:
+        stack.append((working - held, after - held))
+        held = after
+        while len(stack) >= 2 and _priority(*stack[-1]) < _priority(*stack[-2]):
+            rise2, net2 = stack.pop()
+            rise1, net1 = stack.pop()
+            stack.append((max(rise1, net1 + rise2), net1 + net2))
+    return [(_priority(rise, net), rise, net) for rise, net in stack]
+
+
+def merge_peak(held: list[int], jobs: list[list[Job]], base: int = 0) -> int:
+    """Least peak of interleaving independent sequences that hold ``held`` bytes and still have
+    ``jobs`` (from :func:`chain_jobs`) to run, on top of ``base`` bytes.
+
+    >>> merge_peak([0, 0], [chain_jobs(0, [(10, 1)]), chain_jobs(0, [(4, 4)])])
+    10
+    """
+    total = base + sum(held)
+    peak = total
+    for _, rise, net in sorted((job for chain in jobs for job in chain), key=lambda j: j[0]):
+        peak = max(peak, total + rise)
+        total += net
+    return peak
+
+
+class Bounds:
+    """Precomputed data for :meth:`at`, the lower bound in a state given by group positions."""
+
+    def __init__(self, seg: Segment, plan: Plan) -> None:
+        self.seg = seg
+        self.plan = plan
+        self.floor = [[min(r[j:]) for j in range(len(r))] for r in plan.residents]
+        below = _descendants_or_self(seg)
+        group_of_end = {e: g for g, e in enumerate(plan.group_end)}
+        self.unit_own: list[int] = []
+        self.unit_forced: list[tuple[int, ...]] = []
+        for u, unit in enumerate(plan.units):
+            group = plan.unit_group[u]
+            first = unit.nodes[0]
+            if unit.static:
+                index = plan.group_units[group].index(u)
+                own = plan.residents[group][index] + unit.rel_peak
+                skip = {group}
+            else:
+                own = seg.sizes[first]
+                src = seg.first_in[first]
+                if seg.inplace[first] and src >= 0 and not seg.pinned[src]:
+                    own = max(seg.sizes[src], own) - seg.sizes[src]
+                skip = {group} | {group_of_end[p] for p in seg.preds[first]}
+                own += sum(seg.sizes[plan.group_end[g]] for g in skip - {group})
+            self.unit_own.append(own)
+            self.unit_forced.append(tuple(
+                g for g, e in enumerate(plan.group_end)
+                if g not in skip and (seg.pinned[e] or seg.succ_mask[e] & below[first])))
+        self.merge = _fork_join(seg, plan)
+
+    def at(self, positions: tuple[int, ...]) -> int:
+        """Lower bound (offset included) on the peak of every completion from ``positions``."""
+        plan = self.plan
+        values = [self.floor[g][j] for g, j in enumerate(positions)]
+        bound = 0
+        for g, j in enumerate(positions):
+            for u in plan.group_units[g][j:]:
+                total = self.unit_own[u]
+                for f in self.unit_forced[u]:
+                    total += values[f]
+                if total > bound:
+                    bound = total
+        if self.merge is not None:
+            base, groups, jobs = self.merge
+            held = [plan.residents[g][positions[g]] for g in groups]
+            rest = [jobs[i][positions[g]] for i, g in enumerate(groups)]
+            bound = max(bound, merge_peak(held, rest, base))
+        return bound + self.seg.offset
+
+
+def _descendants_or_self(seg: Segment) -> list[int]:
+    """Bitmask of each tensor and everything that (transitively) consumes it."""
+    below = [0] * len(seg.sizes)
+    for v in reversed(range(len(seg.sizes))):
+        mask = 1 << v
+        rest = seg.succ_mask[v]
+        while rest:
+            low = rest & -rest
+            mask |= below[low.bit_length() - 1]
+            rest ^= low
+        below[v] = mask
+    return below
+
+
+def _fork_join(seg: Segment, plan: Plan) -> tuple[int, list[int], list[list[list[Job]]]] | None:
+    """For a fork-join segment: (bytes live throughout, chain groups, jobs of every suffix of
+    every chain); None for any other shape."""
+    n_in = seg.n_inputs
+    chains = list(range(n_in, len(plan.group_units)))
+    joins = [g for g in chains
+             if any(p >= n_in for p in seg.preds[plan.units[plan.group_units[g][0]].nodes[0]])]
+    if len(joins) > 1:
+        return None
+    join_node = plan.group_end[joins[0]] if joins else None
+    if joins and len(plan.group_units[joins[0]]) != 1:
+        return None
+    allowed_succ = 0 if join_node is None else 1 << join_node
+    chains = [g for g in chains if g not in joins]
+    if any(seg.succ_mask[plan.group_end[g]] != allowed_succ for g in chains):
+        return None  # with a join, every chain must end in it (so it runs last)
+    kept = [t for t in range(n_in)
+            if seg.pinned[t] or (join_node is not None and seg.succ_mask[t] >> join_node & 1)]
+    base = sum(seg.sizes[t] for t in kept)
+    jobs = []
+    for g in chains:
+        steps = []
+        for j, u in enumerate(plan.group_units[g]):
+            unit = plan.units[u]
+            if unit.static:
+                steps.append((plan.residents[g][j] + unit.rel_peak, plan.residents[g][j + 1]))
+                continue
+            head = unit.nodes[0]
+            dropped = [p for p in seg.preds[head] if p not in kept]
+            hill = sum(seg.sizes[p] for p in dropped) + seg.sizes[head]
+            src = seg.first_in[head]
+            if seg.inplace[head] and src in dropped and not seg.pinned[src]:
+                hill += max(seg.sizes[src], seg.sizes[head]) - seg.sizes[src] - seg.sizes[head]
+            steps.append((hill, seg.sizes[head]))
+        residents = plan.residents[g]
+        jobs.append([chain_jobs(residents[j], steps[j:]) for j in range(len(steps) + 1)])
+    return base, chains, jobs
