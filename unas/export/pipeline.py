@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from typing import Any
+
 import numpy as np
 
 from unas.errors import DataError
@@ -68,7 +70,7 @@ def representative_samples(x_train: np.ndarray, rng: np.random.Generator,
     return np.asarray(x_train)[np.sort(take)]
 
 
-def float_accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
+def float_accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy of a Keras model (logits or probabilities)."""
     predictions = model.predict(x, batch_size=256, verbose=0)
     return float(np.mean(np.argmax(predictions, axis=-1) == np.asarray(y).reshape(-1)))
@@ -99,7 +101,7 @@ class ExportResult:
         return self.float_accuracy - self.int8_accuracy
 
 
-def export_keras(model, x_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+def export_keras(model: Any, x_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
                  rng: np.random.Generator, num_samples: int = DEFAULT_NUM_SAMPLES,
                  progress: Callable[[Iterator], Iterator] | None = None) -> ExportResult:
     """Quantise ``model`` (calibrated on ``num_samples`` random training examples), reorder,

@@ -3,7 +3,9 @@
 Every tensor (activations and weights) is int8, biases int32, and the model's input and output
 are int8 too, so the result runs under TFLM's int8 kernels with no float anywhere::
 
-    >>> import numpy as np
+    >>> from typing import Any
+
+import numpy as np
     >>> from unas.tfenv import keras
     >>> model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
     ...                           keras.layers.Dense(3)])
@@ -23,7 +25,7 @@ from unas.errors import DataError
 DEFAULT_NUM_SAMPLES = 200
 
 
-def keras_to_int8_tflite(model, representative: np.ndarray,
+def keras_to_int8_tflite(model: Any, representative: np.ndarray,
                          num_samples: int = DEFAULT_NUM_SAMPLES) -> bytes:
     """Convert ``model`` to a full-integer int8 ``.tflite`` (int8 input and output).
 

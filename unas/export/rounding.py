@@ -15,7 +15,12 @@ input and says which runtime matches which.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tflm_runtime.tflite_model import Operator, TfliteModel
 
 
 def quantize_multiplier(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +50,8 @@ def requantize_single(acc: np.ndarray, q: np.ndarray, shift: np.ndarray) -> np.n
     return (np.asarray(acc, dtype=np.int64) * q + (np.int64(1) << (total - 1))) >> total
 
 
-def fully_connected_both_ways(model, op, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fully_connected_both_ways(model: "TfliteModel", op: "Operator", x: np.ndarray
+                              ) -> tuple[np.ndarray, np.ndarray]:
     """Outputs of int8 FULLY_CONNECTED ``op`` (of a parsed ``model``) on int8 input ``x``,
     requantised with double and with single rounding (fused RELU/RELU6/NONE applied)."""
     t_in, t_w, t_out = (model.tensors[i] for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
@@ -68,7 +74,8 @@ def fully_connected_both_ways(model, op, x: np.ndarray) -> tuple[np.ndarray, np.
                  for f in (requantize_double, requantize_single))
 
 
-def explain_fully_connected(model, op, x: np.ndarray, tflm_out: np.ndarray,
+def explain_fully_connected(model: "TfliteModel", op: "Operator", x: np.ndarray,
+                            tflm_out: np.ndarray,
                             tflite_out: np.ndarray) -> bool:
     """True if TFLM's output is the double-rounded and TFLite's the single-rounded result."""
     double, single = fully_connected_both_ways(model, op, x)

@@ -34,9 +34,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import networkx as nx
 
 from unas.errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tflm_runtime.tflite_model import Operator, TfliteModel
 
 TFLM_ALIGNMENT = 16
 SIZE_ATTR = "tflm_bytes"
@@ -48,13 +53,13 @@ def align_up(size: int, alignment: int = TFLM_ALIGNMENT) -> int:
     return -(-int(size) // alignment) * alignment
 
 
-def _parse(model_bytes: bytes):
+def _parse(model_bytes: bytes) -> "TfliteModel":
     from tflm_runtime.tflite_model import parse_tflite
 
     return parse_tflite(model_bytes)
 
 
-def scratch_sizes(model, op) -> list[int]:
+def scratch_sizes(model: "TfliteModel", op: "Operator") -> list[int]:
     """Aligned bytes of the scratch buffers TFLM's reference kernel for ``op`` requests, in
     request order (``model``/``op`` as parsed by :mod:`tflm_runtime.tflite_model`).
 
