@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 
-from unas.resources.segment import Plan, Segment, Unit, apply_unit, build_plan
+from unas.resources.segment import Plan, Segment, Unit, apply_unit, build_plan, single_unit
 from unas.resources.segment_bounds import Bounds
 
 
@@ -58,10 +58,14 @@ def _moves(seg: Segment, plan: Plan, positions: tuple[int, ...], done: int, live
 
 def solve_segment(seg: Segment) -> tuple[int, list[int]]:
     """Minimum peak (including ``offset``) and an order of the segment's operators achieving it."""
-    plan = build_plan(seg)
     start = (1 << seg.n_inputs) - 1
     start_live = sum(seg.sizes[:seg.n_inputs])
     start_peak = start_live + seg.offset
+    if len(seg.sizes) - seg.n_inputs <= 1:  # nothing to choose (a chain of cuts ends up here)
+        ops = list(range(seg.n_inputs, len(seg.sizes)))
+        costs = [apply_unit(seg, single_unit(seg, v), start, start_live)[0] for v in ops]
+        return max([start_peak, *costs]), ops
+    plan = build_plan(seg)
     upper, greedy_units = _greedy(seg, plan.units, start, start_live)
     greedy_order = [v for unit in greedy_units for v in unit.nodes]
     if len(plan.units) <= 1:
