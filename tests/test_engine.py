@@ -39,13 +39,14 @@ def test_codegen_in_place_operators():
     assert not any(d.get("inplace") for _, d in g.nodes(data=True))  # input graph untouched
 
 
-def test_codegen_scratch_is_the_largest_column_or_channel():
+def test_codegen_scratch_is_one_channel_of_the_largest_in_place_depthwise():
     g = _block()
-    # conv3: 3*3*4 = 36 im2col bytes; in-place dw: one 10x10 channel = 100 bytes; 1x1: none
+    # in-place dw: one 10x10 channel = 100 bytes; convolutions and dw_mult (not in place): none
     assert scratch_bytes(g, "codegen") == 100
-    g.remove_nodes_from(["dw", "project", "add", "conv3", "dw_mult", "flat", "fc"])
-    add_op(g, "conv3", "CONV_2D", (5, 5, 8), ["expand"], macs=5 * 5 * 8 * 7 * 7 * 12)
-    assert scratch_bytes(g, "codegen") == 7 * 7 * 12
+    add_op(g, "big_dw", "DEPTHWISE_CONV_2D", (12, 12, 2), ["in"], macs=12 * 12 * 2 * 9)
+    assert scratch_bytes(g, "codegen") == 100  # 4 -> 2 channels: not in place, no scratch
+    g.remove_nodes_from(["dw", "project", "add", "big_dw"])
+    assert scratch_bytes(g, "codegen") == 0
 
 
 def test_codegen_peak_is_smaller_and_consistent():

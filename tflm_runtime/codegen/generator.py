@@ -99,7 +99,7 @@ def generate(model: TfliteModel | str | os.PathLike[str], out_dir: str | os.Path
     plan = plan_memory(graph, schedule.order, rng=rng if rng is not None else np.random.default_rng(0))
     tensor_of = graph.graph["tensor_index"]
     node_of = {index: node for node, index in tensor_of.items()}
-    scratch = scratch_bytes(graph, "codegen")
+    scratch = scratch_bytes(graph, "codegen", schedule.order)
 
     def pointer(tensor_index: int) -> str:
         return f"A({plan.tensors[node_of[tensor_index]].offset})"

@@ -144,24 +144,28 @@ def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     wt, size = c_array(f"{name}_w", "int8_t", w.data)
     out.decls.append(wt)
     out.const_bytes += size
-    bias = _folded_bias(ctx, _bias(ctx, 2, out_c), w.data, x.zero_point)
-    bt, size = c_array(f"{name}_b", "int32_t", bias)
+    raw_bias = _bias(ctx, 2, out_c)
+    bt, size = c_array(f"{name}_b", "int32_t", _folded_bias(ctx, raw_bias, w.data, x.zero_point))
     out.decls.append(bt)
     out.const_bytes += size
+    pointwise = k_h * k_w == 1
+    if not pointwise:  # border pixels of a k x k window need the unfolded bias
+        rt, size = c_array(f"{name}_braw", "int32_t", raw_bias)
+        out.decls.append(rt)
+        out.const_bytes += size
     mult, shift = _mult_arrays(name, q.conv_multipliers(x, w, y, out_c), out)
     fields = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
                   k_h=k_h, k_w=k_w, stride_h=s_h, stride_w=s_w, dil_h=d_h, dil_w=d_w,
                   pad_t=_padding(s_h, d_h, in_h, k_h, out_h),
                   pad_l=_padding(s_w, d_w, in_w, k_w, out_w),
                   in_zp=x.zero_point, out_zp=y.zero_point, act_min=act_min, act_max=act_max,
-                  weights=f"{name}_w", bias=f"{name}_b", mult=mult, shift=shift)
+                  weights=f"{name}_w", bias=f"{name}_b",
+                  bias_raw=f"{name}_b" if pointwise else f"{name}_braw", mult=mult, shift=shift)
     out.decls.append(_struct("unas_conv_params", f"{name}_p", fields))
-    out.const_bytes += 4 * 18 + 4 * 4
+    out.const_bytes += 4 * 18 + 4 * 5
     src, dst = ctx.pointer(ctx.op.inputs[0]), ctx.pointer(ctx.op.outputs[0])
-    if k_h * k_w == 1:
-        out.body.append(f"unas_conv2d_1x1_s8(&{name}_p, {src}, {dst});")
-    else:
-        out.body.append(f"unas_conv2d_s8(&{name}_p, {src}, {dst}, S);")
+    kernel = "unas_conv2d_1x1_s8" if pointwise else "unas_conv2d_s8"
+    out.body.append(f"{kernel}(&{name}_p, {src}, {dst});")
     return out
 
 

@@ -8,9 +8,10 @@ Two inference engines are modelled:
     The project's C code generator (``tflm_runtime.codegen``). It runs in place
     (``inplace=True``, see :mod:`unas.resources.memory` for the execution model):
     ``DEPTHWISE_CONV_2D`` with depth multiplier 1 (MCUNet's in-place depthwise convolution),
-    ``ADD`` onto its first input (same shape as the output) and ``RESHAPE`` (an alias). Its one
-    scratch buffer holds the largest of: the im2col column of a non-1x1 ``CONV_2D``
-    (``kh*kw*Cin`` bytes) and one input channel (``H*W`` bytes) of an in-place depthwise conv.
+    ``ADD`` onto its first input (same shape as the output) and ``RESHAPE`` (an alias), each only
+    when its first input has no other pending consumer. Its one scratch buffer holds one input
+    channel (``H*W`` bytes) of the largest depthwise convolution that runs in place;
+    convolutions run directly on the input (no im2col buffer).
 
 The search's memory objective for ``target: {engine: codegen}`` is :func:`peak_memory_bytes`,
 computed from the resource graph alone, and equal to the SRAM the generator reports
@@ -27,6 +28,7 @@ computed from the resource graph alone, and equal to the SRAM the generator repo
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import networkx as nx
 
@@ -39,10 +41,6 @@ ENGINES = ("tflm", "codegen")
 def _check_engine(engine: str) -> None:
     if engine not in ENGINES:
         raise ConfigError(f"target.engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
-
-
-def _channels(shape: tuple[int, ...]) -> int:
-    return int(shape[-1]) if shape else 1
 
 
 def _input_shape(graph: nx.DiGraph, node: str) -> tuple[int, ...] | None:
@@ -80,36 +78,42 @@ def engine_graph(graph: nx.DiGraph, engine: str) -> nx.DiGraph:
     return result
 
 
-def conv_column_bytes(graph: nx.DiGraph, node: str) -> int:
-    """im2col column of a CONV_2D (``kh*kw*Cin`` = MACs per output element); 0 for a 1x1 conv."""
-    data = graph.nodes[node]
-    in_shape = _input_shape(graph, node)
-    outputs = math.prod(data["shape"])
-    column = int(data["macs"]) // outputs if outputs else 0
-    return 0 if in_shape is None or column == _channels(in_shape) else column
+def in_place_nodes(graph: nx.DiGraph, order: Sequence[str]) -> set[str]:
+    """Nodes marked ``inplace`` that really run in place in ``order`` (their first input has no
+    other pending consumer when they run), as :mod:`unas.resources.memory` models it."""
+    pending = {n: graph.out_degree(n) for n in graph}
+    result = set()
+    for node in order:
+        if graph.nodes[node].get("inplace"):
+            src = first_input(graph, node)
+            if src is not None and pending[src] == 1:
+                result.add(node)
+        for src in graph.predecessors(node):
+            pending[src] -= 1
+    return result
 
 
-def node_scratch_bytes(graph: nx.DiGraph, node: str, engine: str) -> int:
-    """Scratch bytes operator ``node`` needs under ``engine``."""
+def scratch_bytes(graph: nx.DiGraph, engine: str, order: Sequence[str] | None = None) -> int:
+    """Size of the engine's one shared scratch buffer (max over operators, MCUNet eq. 1-2) when
+    it runs ``order`` (default: the exact min-peak schedule of :func:`engine_graph`)."""
     _check_engine(engine)
     if engine == "tflm":
         return 0
-    op = graph.nodes[node]["op"]
-    if op == "CONV_2D":
-        return conv_column_bytes(graph, node)
-    if op == "DEPTHWISE_CONV_2D" and runs_in_place(graph, node, engine):
-        in_shape = _input_shape(graph, node)
-        return int(in_shape[0] * in_shape[1]) if in_shape else 0
-    return 0
-
-
-def scratch_bytes(graph: nx.DiGraph, engine: str) -> int:
-    """Size of the engine's one shared scratch buffer (max over operators, MCUNet eq. 1-2)."""
-    return max((node_scratch_bytes(graph, n, engine) for n in graph), default=0)
+    marked = engine_graph(graph, engine)
+    if order is None:
+        from unas.resources.schedule import min_peak_schedule
+        order = min_peak_schedule(marked).order
+    sizes = [0]
+    for node in in_place_nodes(marked, order):
+        if marked.nodes[node]["op"] == "DEPTHWISE_CONV_2D":
+            in_shape = _input_shape(marked, node)
+            sizes.append(int(in_shape[0] * in_shape[1]))
+    return max(sizes)
 
 
 def peak_memory_bytes(graph: nx.DiGraph, engine: str) -> int:
     """Peak SRAM: exact min-peak working set of :func:`engine_graph` plus :func:`scratch_bytes`."""
     from unas.resources.schedule import min_peak_schedule
 
-    return min_peak_schedule(engine_graph(graph, engine)).peak_bytes + scratch_bytes(graph, engine)
+    schedule = min_peak_schedule(engine_graph(graph, engine))
+    return schedule.peak_bytes + scratch_bytes(graph, engine, schedule.order)

@@ -14,42 +14,57 @@ static inline void unas_tap_range(int32_t origin, int32_t dil, int32_t taps, int
 
 /* ---- convolution ---- */
 
-void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out, int8_t *col) {
-  const int32_t k = p->k_h * p->k_w * p->in_c;
-  const int8_t pad_value = (int8_t)p->in_zp;
+/* Direct convolution, no im2col buffer: for each filter row inside the image the kw*Cin input
+ * bytes are contiguous in NHWC (dilation 1), as are the filter's, so each row is one dot product
+ * (four output channels at a time). Taps outside the image are skipped, as in TFLM; the input
+ * offset is applied through the sum of the weights actually used. */
+void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  const int32_t c_in = p->in_c;
+  const int32_t k = p->k_h * p->k_w * c_in;
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_t;
+    int32_t ky_lo, ky_hi;
+    unas_tap_range(iy0, p->dil_h, p->k_h, p->in_h, &ky_lo, &ky_hi);
     for (int32_t ox = 0; ox < p->out_w; ++ox) {
       const int32_t ix0 = ox * p->stride_w - p->pad_l;
-      int8_t *c = col;  /* im2col column; padding holds the input zero point */
-      for (int32_t ky = 0; ky < p->k_h; ++ky) {
-        const int32_t iy = iy0 + ky * p->dil_h;
-        for (int32_t kx = 0; kx < p->k_w; ++kx) {
-          const int32_t ix = ix0 + kx * p->dil_w;
-          if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-            memset(c, pad_value, (size_t)p->in_c);
-          } else {
-            memcpy(c, in + (iy * p->in_w + ix) * p->in_c, (size_t)p->in_c);
-          }
-          c += p->in_c;
-        }
-      }
+      int32_t kx_lo, kx_hi;
+      unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
+      const int32_t full = ky_lo == 0 && ky_hi == p->k_h && kx_lo == 0 && kx_hi == p->k_w;
+      const int32_t run = p->dil_w == 1 ? (kx_hi - kx_lo) * c_in : c_in;
+      const int32_t runs_per_row = p->dil_w == 1 ? 1 : kx_hi - kx_lo;
       const int8_t *w = p->weights;
       int32_t oc = 0;
-      for (; oc + 4 <= p->out_c; oc += 4) {
-        int32_t acc[4] = {p->bias[oc], p->bias[oc + 1], p->bias[oc + 2], p->bias[oc + 3]};
-        unas_dot4_s8(col, w, k, acc);
+      for (; oc < p->out_c; oc += 4) {
+        const int32_t lanes = p->out_c - oc < 4 ? p->out_c - oc : 4;
+        int32_t acc[4] = {0, 0, 0, 0};
+        int32_t wsum[4] = {0, 0, 0, 0};
+        for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
+          const int32_t iy = iy0 + ky * p->dil_h;
+          for (int32_t r = 0; r < runs_per_row; ++r) {
+            const int32_t kx = kx_lo + r;
+            const int8_t *x = in + (iy * p->in_w + ix0 + kx * p->dil_w) * c_in;
+            const int32_t w_off = (ky * p->k_w + kx) * c_in;
+            if (lanes == 4) {
+              unas_dot4_s8(x, w + w_off, run, acc, k);
+            } else {
+              for (int32_t j = 0; j < lanes; ++j) acc[j] += unas_dot_s8(w + j * k + w_off, x, run);
+            }
+            if (!full) {
+              for (int32_t j = 0; j < lanes; ++j) {
+                const int8_t *wj = w + j * k + w_off;
+                for (int32_t i = 0; i < run; ++i) wsum[j] += wj[i];
+              }
+            }
+          }
+        }
         w += 4 * k;
-        for (int32_t j = 0; j < 4; ++j) {
-          const int32_t v = unas_mbqm(acc[j], p->mult[oc + j], p->shift[oc + j]) + p->out_zp;
+        for (int32_t j = 0; j < lanes; ++j) {
+          /* p->bias is folded for the full window: bias - in_zp * sum(all weights) */
+          int32_t v = full ? p->bias[oc + j] + acc[j]
+                           : p->bias_raw[oc + j] + acc[j] - p->in_zp * wsum[j];
+          v = unas_mbqm(v, p->mult[oc + j], p->shift[oc + j]) + p->out_zp;
           *out++ = unas_clamp_s8(v, p->act_min, p->act_max);
         }
-      }
-      for (; oc < p->out_c; ++oc) {
-        int32_t acc = p->bias[oc] + unas_dot_s8(w, col, k);
-        w += k;
-        acc = unas_mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_zp;
-        *out++ = unas_clamp_s8(acc, p->act_min, p->act_max);
       }
     }
   }
@@ -64,7 +79,7 @@ void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out
       int32_t oc = 0;
       for (; oc + 4 <= p->out_c; oc += 4) {  /* four channels share each input load */
         int32_t acc[4] = {p->bias[oc], p->bias[oc + 1], p->bias[oc + 2], p->bias[oc + 3]};
-        unas_dot4_s8(x, w, k, acc);
+        unas_dot4_s8(x, w, k, acc, k);
         w += 4 * k;
         for (int32_t j = 0; j < 4; ++j) {
           const int32_t v = unas_mbqm(acc[j], p->mult[oc + j], p->shift[oc + j]) + p->out_zp;

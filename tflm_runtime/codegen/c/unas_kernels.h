@@ -76,9 +76,10 @@ static inline int32_t unas_dot_s8(const int8_t *a, const int8_t *b, int32_t n) {
   return acc;
 }
 
-/* acc[j] += sum of x[i] * w[j * n + i] for i < n, j < 4: four weight rows against one input. */
-static inline void unas_dot4_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t *acc) {
-  const int8_t *w0 = w, *w1 = w + n, *w2 = w + 2 * n, *w3 = w + 3 * n;
+/* acc[j] += sum of x[i] * w[j * pitch + i] for i < n, j < 4: four weight rows, one input. */
+static inline void unas_dot4_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t *acc,
+                                int32_t pitch) {
+  const int8_t *w0 = w, *w1 = w + pitch, *w2 = w + 2 * pitch, *w3 = w + 3 * pitch;
   int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
   int32_t i = 0;
 #if defined(__ARM_FEATURE_DSP)
@@ -122,6 +123,7 @@ typedef struct {
   int32_t in_zp, out_zp, act_min, act_max;
   const int8_t *weights;  /* [out_c][k_h][k_w][in_c] */
   const int32_t *bias;    /* folded: bias[oc] - in_zp * sum(weights[oc]) */
+  const int32_t *bias_raw; /* the model's bias (border pixels of k x k convolutions) */
   const int32_t *mult;    /* per output channel */
   const int32_t *shift;   /* per output channel */
 } unas_conv_params;
@@ -178,7 +180,7 @@ typedef struct {
 
 /* ---- kernels ---- */
 
-void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out, int8_t *scratch);
+void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
 void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
 void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out);
 void unas_dwconv_inplace_s8(const unas_dwconv_params *p, int8_t *buf, int8_t *scratch);
