@@ -1,15 +1,15 @@
 """The TF-free resource graphs of the CNN and MLP spaces equal the graphs of the real models.
 
 Compared up to node naming (networkx isomorphism matching op, shape, bytes, macs, size_bytes):
-against the int8 ``.tflite`` the TFLite converter makes of ``arch.build(...)`` (the truth the MCU
-runs).
+against ``unas.resources.graph_from_keras(arch.build(...))``, and against the int8 ``.tflite`` the
+TFLite converter makes of ``arch.build(...)`` (the truth the MCU runs).
 """
 import networkx as nx
 import numpy as np
 import pytest
 
 from search_spaces.cnn import CNNArchitecture, CNNSpace, ConvBlock, ConvLayer
-from search_spaces.mlp import DenseLayer, MLPArchitecture
+from search_spaces.mlp import DenseLayer, MLPArchitecture, MLPSpace
 
 MATCHED = ("op", "shape", "bytes", "macs", "size_bytes")
 INPUT_SHAPES = [(8, 8, 1), (28, 28, 1), (32, 32, 3), (49, 10, 1)]
@@ -86,3 +86,23 @@ def test_mlp_graphs_equal_the_tflite_graph():
                             DenseLayer(12, False, False), DenseLayer(20, False, True)))
     mine, theirs = arch.resource_graph((6, 6, 1), 4), tflite_graph(arch, (6, 6, 1), 4, rng)
     assert same_graph(mine, theirs), f"mine:\n{describe(mine)}\ntflite:\n{describe(theirs)}"
+
+
+def test_resource_graphs_equal_graph_from_keras():
+    from unas.resources import graph_from_keras
+
+    rng = np.random.default_rng(3)
+    cases = [(arch, (9, 9, 2), 3) for arch in HANDMADE]
+    cnn_space, mlp_space = CNNSpace(max_blocks=5), MLPSpace(max_units=64)
+    for n in range(10):
+        arch = cnn_space.random_architecture(rng)
+        for _ in range(int(rng.integers(0, 4))):
+            arch = cnn_space.mutate(arch, rng)
+        cases.append((arch, INPUT_SHAPES[n % len(INPUT_SHAPES)], 10))
+    for n in range(3):
+        cases.append((mlp_space.random_architecture(rng), INPUT_SHAPES[n], 5))
+    for arch, shape, classes in cases:
+        mine = arch.resource_graph(shape, classes)
+        theirs = graph_from_keras(arch.build(shape, classes, dropout=0.1))
+        assert same_graph(mine, theirs), f"{arch.to_json()} on {shape}\nmine:\n{describe(mine)}" \
+                                         f"\ngraph_from_keras:\n{describe(theirs)}"
