@@ -57,7 +57,8 @@ class CNNSpace(SearchSpace):
     def __init__(self, *, min_blocks: int = 1, max_blocks: int = 10, min_layers: int = 1,
                  max_layers: int = 3, kernel_sizes: tuple[int, ...] = (1, 3, 5, 7),
                  min_channels: int = 1, max_channels: int = 128,
-                 channel_steps: tuple[int, ...] = (1, 3, 5), pool_sizes: tuple[int, ...] = (2, 4, 6),
+                 channel_steps: tuple[int, ...] = (1, 3, 5),
+                 pool_sizes: tuple[int, ...] = (2, 4, 6),
                  min_dense_layers: int = 1, max_dense_layers: int = 3, min_units: int = 10,
                  max_units: int = 256, unit_steps: tuple[int, ...] = (1, 3, 5)) -> None:
         self.min_blocks, self.max_blocks = _bounds("blocks", min_blocks, max_blocks, 1)

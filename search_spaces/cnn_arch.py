@@ -28,11 +28,25 @@ import networkx as nx
 
 from search_spaces.base import Architecture
 from search_spaces.fields import (
-    check_range, fail, field_path, read_bool, read_choice, read_int, read_list,
-    read_optional_int, require_keys,
+    check_range,
+    fail,
+    field_path,
+    read_bool,
+    read_choice,
+    read_int,
+    read_list,
+    read_optional_int,
+    require_keys,
 )
 from search_spaces.ops import (
-    PlannedOp, conv_op, dense_op, flatten_op, input_op, join_op, ops_to_graph, ops_to_keras,
+    PlannedOp,
+    conv_op,
+    dense_op,
+    flatten_op,
+    input_op,
+    join_op,
+    ops_to_graph,
+    ops_to_keras,
     pool_op,
 )
 from unas.errors import ArchitectureError
@@ -74,7 +88,7 @@ class ConvLayer:
         return {key: getattr(self, key) for key in _LAYER_KEYS}
 
     @classmethod
-    def from_dict(cls, data: Any, path: str) -> "ConvLayer":
+    def from_dict(cls, data: Any, path: str) -> ConvLayer:
         require_keys(data, _LAYER_KEYS, path)
         layer = cls(type=read_choice(data, "type", path, CONV_TYPES),
                     kernel=read_int(data, "kernel", path),
@@ -89,7 +103,7 @@ class ConvLayer:
 
 @dataclass(frozen=True)
 class ConvBlock:
-    """A block of conv layers; ``parallel`` = it shares the previous block's input (never block 0)."""
+    """Conv layers; ``parallel``: it shares the previous block's input (never for block 0)."""
 
     parallel: bool
     layers: tuple[ConvLayer, ...]
@@ -98,7 +112,7 @@ class ConvBlock:
         return {"parallel": self.parallel, "layers": [layer.to_dict() for layer in self.layers]}
 
     @classmethod
-    def from_dict(cls, data: Any, path: str) -> "ConvBlock":
+    def from_dict(cls, data: Any, path: str) -> ConvBlock:
         require_keys(data, ("parallel", "layers"), path)
         layers = read_list(data, "layers", path)
         return cls(parallel=read_bool(data, "parallel", path),
@@ -142,7 +156,7 @@ class CNNArchitecture(Architecture):
                 "pool_size": self.pool_size, "dense_units": list(self.dense_units)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CNNArchitecture":
+    def from_dict(cls, data: dict[str, Any]) -> CNNArchitecture:
         require_keys(data, ("blocks", "pool_type", "pool_size", "dense_units"), "")
         blocks = tuple(ConvBlock.from_dict(block, f"blocks[{i}]")
                        for i, block in enumerate(read_list(data, "blocks", "")))

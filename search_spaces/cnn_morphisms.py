@@ -38,14 +38,14 @@ def _layer_sites(arch: CNNArchitecture) -> list[tuple[int, int, ConvLayer]]:
             for j, layer in enumerate(block.layers)]
 
 
-def append_block(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+def append_block(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
     """Append a random block (series or parallel) after the last one."""
     if len(arch.blocks) >= space.max_blocks:
         return None
     return _with_blocks(arch, [*arch.blocks, space.random_block(rng, first=False)])
 
 
-def remove_block(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+def remove_block(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
     """Remove a random block (a new first block becomes serial)."""
     if len(arch.blocks) <= space.min_blocks:
         return None
@@ -53,7 +53,7 @@ def remove_block(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Genera
     return _with_blocks(arch, [b for k, b in enumerate(arch.blocks) if k != i])
 
 
-def toggle_parallel(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+def toggle_parallel(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
     """Switch a block (not the first) between serial and parallel."""
     if len(arch.blocks) < 2:
         return None
@@ -63,7 +63,7 @@ def toggle_parallel(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Gen
     return _with_blocks(arch, blocks)
 
 
-def insert_layer(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+def insert_layer(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
     """Insert a random layer at a random position of a block that has room."""
     sites = [i for i, block in enumerate(arch.blocks) if len(block.layers) < space.max_layers]
     if not sites:
@@ -76,7 +76,7 @@ def insert_layer(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Genera
     return _with_blocks(arch, blocks)
 
 
-def remove_layer(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+def remove_layer(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
     """Remove a random layer from a block that has more than the minimum."""
     sites = [(i, j) for i, j, _ in _layer_sites(arch)
              if len(arch.blocks[i].layers) > space.min_layers]
@@ -89,7 +89,7 @@ def remove_layer(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Genera
 
 
 def _toggle(field: str):
-    def toggle(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+    def toggle(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
         i, j, layer = pick(rng, _layer_sites(arch))
         return _with_layer(arch, i, j, replace(layer, **{field: not getattr(layer, field)}))
 
@@ -103,7 +103,7 @@ toggle_batch_norm = _toggle("batch_norm")
 toggle_relu = _toggle("relu")
 
 
-def change_type(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+def change_type(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
     """Full <-> depthwise conv of a random layer (a new full conv draws its channel count)."""
     i, j, layer = pick(rng, _layer_sites(arch))
     if layer.type == "full":
@@ -111,7 +111,7 @@ def change_type(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generat
     return _with_layer(arch, i, j, replace(layer, type="full", channels=space.random_channels(rng)))
 
 
-def change_kernel(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+def change_kernel(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
     """K ± 2 (within the allowed kernel sizes; K = 1 only for stride 1)."""
     sites = [(i, j, layer, k) for i, j, layer in _layer_sites(arch)
              for k in choice_neighbours(layer.kernel, space.kernel_sizes, 2)
@@ -122,7 +122,7 @@ def change_kernel(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Gener
     return _with_layer(arch, i, j, replace(layer, kernel=kernel))
 
 
-def change_channels(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+def change_channels(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
     """C ± 1, 3 or 5 of a random full conv (within [min_channels, max_channels])."""
     sites = [(i, j, layer, c) for i, j, layer in _layer_sites(arch) if layer.type == "full"
              for c in step_neighbours(layer.channels, space.channel_steps, space.min_channels,
@@ -133,7 +133,7 @@ def change_channels(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Gen
     return _with_layer(arch, i, j, replace(layer, channels=channels))
 
 
-def change_stride(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+def change_stride(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
     """S ± 1 (1 <-> 2) of a random layer whose kernel is larger than 1x1."""
     sites = [(i, j, layer) for i, j, layer in _layer_sites(arch) if layer.kernel > 1]
     if not sites:
@@ -142,18 +142,18 @@ def change_stride(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Gener
     return _with_layer(arch, i, j, replace(layer, stride=3 - layer.stride))
 
 
-def toggle_pool_type(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+def toggle_pool_type(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
     """Average <-> max final pooling."""
     return replace(arch, pool_type="max" if arch.pool_type == "avg" else "avg")
 
 
-def change_pool_size(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+def change_pool_size(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
     """P ± 2 (within the allowed pool sizes)."""
     sizes = choice_neighbours(arch.pool_size, space.pool_sizes, 2)
     return replace(arch, pool_size=pick(rng, sizes)) if sizes else None
 
 
-def insert_dense(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+def insert_dense(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
     """Insert a random-width dense layer at a random position."""
     if len(arch.dense_units) >= space.max_dense_layers:
         return None
@@ -162,7 +162,7 @@ def insert_dense(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Genera
     return replace(arch, dense_units=tuple(units))
 
 
-def remove_dense(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+def remove_dense(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
     """Remove a random dense layer."""
     if len(arch.dense_units) <= space.min_dense_layers:
         return None
@@ -170,7 +170,7 @@ def remove_dense(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Genera
     return replace(arch, dense_units=arch.dense_units[:k] + arch.dense_units[k + 1:])
 
 
-def change_units(space: "CNNSpace", arch: CNNArchitecture, rng: np.random.Generator) -> Result:
+def change_units(space: CNNSpace, arch: CNNArchitecture, rng: np.random.Generator) -> Result:
     """U ± 1, 3 or 5 of a random dense layer (within [min_units, max_units])."""
     sites = [(k, u) for k, units in enumerate(arch.dense_units)
              for u in step_neighbours(units, space.unit_steps, space.min_units, space.max_units)]

@@ -16,7 +16,7 @@ from unas.errors import ArchitectureError
 
 
 def field_path(prefix: str, key: str | int) -> str:
-    """``prefix.key`` (or ``prefix[key]`` for list positions); ``key`` alone when there is no prefix."""
+    """``prefix.key`` (``prefix[key]`` for list positions); ``key`` alone without a prefix."""
     if isinstance(key, int):
         return f"{prefix}[{key}]"
     return f"{prefix}.{key}" if prefix else key
@@ -27,7 +27,8 @@ def fail(path: str, expected: str, got: Any) -> ArchitectureError:
     return ArchitectureError(f"{path}: expected {expected}, got {got!r}")
 
 
-def require_keys(data: Any, keys: Iterable[str], prefix: str, *, optional: Iterable[str] = ()) -> None:
+def require_keys(data: Any, keys: Iterable[str], prefix: str, *,
+                 optional: Iterable[str] = ()) -> None:
     """``data`` must be a dict with exactly ``keys`` (plus any of ``optional``)."""
     if not isinstance(data, dict):
         raise fail(prefix or "architecture", "an object", data)

@@ -27,7 +27,12 @@ from search_spaces.base import Architecture, SearchSpace
 from search_spaces.fields import check_range, fail, read_bool, read_int, read_list, require_keys
 from search_spaces.morphisms import apply_random_morphism, pick, step_neighbours
 from search_spaces.ops import (
-    PlannedOp, dense_op, flatten_op, input_op, ops_to_graph, ops_to_keras,
+    PlannedOp,
+    dense_op,
+    flatten_op,
+    input_op,
+    ops_to_graph,
+    ops_to_keras,
 )
 from unas.errors import ArchitectureError, ConfigError
 
@@ -56,9 +61,10 @@ class DenseLayer:
         return {key: getattr(self, key) for key in _LAYER_KEYS}
 
     @classmethod
-    def from_dict(cls, data: Any, path: str) -> "DenseLayer":
+    def from_dict(cls, data: Any, path: str) -> DenseLayer:
         require_keys(data, _LAYER_KEYS, path)
-        return cls(units=read_int(data, "units", path), batch_norm=read_bool(data, "batch_norm", path),
+        return cls(units=read_int(data, "units", path),
+                   batch_norm=read_bool(data, "batch_norm", path),
                    relu=read_bool(data, "relu", path))
 
 
@@ -82,7 +88,7 @@ class MLPArchitecture(Architecture):
         return {"layers": [layer.to_dict() for layer in self.layers]}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MLPArchitecture":
+    def from_dict(cls, data: dict[str, Any]) -> MLPArchitecture:
         require_keys(data, ("layers",), "")
         return cls(layers=tuple(DenseLayer.from_dict(layer, f"layers[{k}]")
                                 for k, layer in enumerate(read_list(data, "layers", ""))))
@@ -134,11 +140,12 @@ class MLPSpace(SearchSpace):
                                   f"got {value!r}")
         if min_layers > max_layers or min_units > max_units:
             raise ConfigError(f"search space mlp: min_layers/min_units: expected <= the maximum, "
-                              f"got {min_layers}..{max_layers} layers, {min_units}..{max_units} units")
+                              f"got {min_layers}..{max_layers} layers, "
+                              f"{min_units}..{max_units} units")
         if (not isinstance(unit_steps, (list, tuple)) or not unit_steps
                 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in unit_steps)):
-            raise ConfigError(f"search space mlp: unit_steps: expected a non-empty list of positive "
-                              f"integers, got {unit_steps!r}")
+            raise ConfigError(f"search space mlp: unit_steps: expected a non-empty list of "
+                              f"positive integers, got {unit_steps!r}")
         self.min_layers, self.max_layers = min_layers, max_layers
         self.min_units, self.max_units = min_units, max_units
         self.unit_steps = tuple(sorted(set(unit_steps)))
@@ -221,7 +228,8 @@ def _resize(space: MLPSpace, arch: MLPArchitecture, rng: np.random.Generator) ->
 def _scale(space: MLPSpace, arch: MLPArchitecture, rng: np.random.Generator) -> Result:
     """Double or halve a layer's width, clamped to the bounds (only where that changes it)."""
     sites = [(k, u) for k, layer in enumerate(arch.layers)
-             for u in {min(layer.units * 2, space.max_units), max(layer.units // 2, space.min_units)}
+             for u in {min(layer.units * 2, space.max_units),
+                       max(layer.units // 2, space.min_units)}
              if u != layer.units]
     if not sites:
         return None

@@ -40,7 +40,8 @@ def choice_neighbours(value: int, choices: Sequence[int], step: int) -> tuple[in
     return tuple(v for v in (value - step, value + step) if v in choices)
 
 
-def apply_random_morphism(arch: A, morphisms: Sequence[Callable[[A, np.random.Generator], A | None]],
+def apply_random_morphism(arch: A,
+                          morphisms: Sequence[Callable[[A, np.random.Generator], A | None]],
                           rng: np.random.Generator) -> A:
     """Apply one applicable morphism chosen uniformly among the applicable kinds.
 

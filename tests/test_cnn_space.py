@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from search_spaces import architecture_from_json, get_space
-from search_spaces.cnn import CNNArchitecture, CNNSpace, ConvBlock, ConvLayer
 from search_spaces import cnn_morphisms as cm
+from search_spaces.cnn import CNNArchitecture, CNNSpace, ConvBlock, ConvLayer
 from unas.errors import ArchitectureError, ConfigError
 
 INPUT_SHAPES = [(8, 8, 1), (28, 28, 1), (32, 32, 3), (49, 10, 1)]
@@ -161,7 +161,7 @@ def test_stride_pool_and_type_morphisms():
 def test_toggle_morphisms_flip_one_flag(morphism, field):
     arch = cnn((False, [layer()]), (False, [layer(), layer(kernel=5)]))
     for child in all_children(morphism, arch):
-        diffs = [(a, b) for a, b in zip(arch.layers, child.layers) if a != b]
+        diffs = [(a, b) for a, b in zip(arch.layers, child.layers, strict=True) if a != b]
         assert len(diffs) == 1
         before, after = diffs[0]
         assert getattr(after, field) == (not getattr(before, field))
@@ -208,12 +208,12 @@ def describe_change(parent, child):
         return "dense_count"
     if parent.dense_units != child.dense_units:
         return "dense_units"
-    for a, b in zip(parent.blocks, child.blocks):
+    for a, b in zip(parent.blocks, child.blocks, strict=True):
         if a.parallel != b.parallel:
             return "parallel"
         if len(a.layers) != len(b.layers):
             return "layers"
-        for la, lb in zip(a.layers, b.layers):
+        for la, lb in zip(a.layers, b.layers, strict=True):
             for field in ("type", "kernel", "channels", "stride", "pre_pool", "batch_norm", "relu"):
                 if getattr(la, field) != getattr(lb, field):
                     return field
@@ -364,7 +364,7 @@ def test_branches_pre_pooling_the_same_input_share_one_pool():
     assert "b1_l0_prepool" not in g and "b2_l0_prepool" not in g
     assert set(g.successors("b0_l0_prepool")) == {"b0_l0_conv", "b1_l0_conv", "b2_l0_conv"}
     model = arch.build((8, 8, 1), 10)
-    assert [l.name for l in model.layers if "prepool" in l.name] == ["b0_l0_prepool"]
+    assert [lay.name for lay in model.layers if "prepool" in lay.name] == ["b0_l0_prepool"]
 
 
 def test_tiny_inputs_never_collapse():
@@ -410,13 +410,14 @@ def test_keras_shapes_and_weights_match_the_resource_graph():
         input_shape = INPUT_SHAPES[n % len(INPUT_SHAPES)]
         graph = arch.resource_graph(input_shape, 10)
         model = arch.build(input_shape, 10)
-        layers = {l.name: l for l in model.layers}
+        layers = {lay.name: lay for lay in model.layers}
         for name, data in graph.nodes(data=True):
             assert keras_output_shape(layers[name]) == data["shape"], (arch.to_json(), name)
         # BN folds into the conv: Keras stores 4 BN values per channel and no conv bias.
         bn_extra = sum(3 * data["shape"][-1] for name, data in graph.nodes(data=True)
                        if f"{name}_bn" in layers)
-        assert model.count_params() == sum(d["params"] for _, d in graph.nodes(data=True)) + bn_extra
+        folded = sum(d["params"] for _, d in graph.nodes(data=True))
+        assert model.count_params() == folded + bn_extra
         assert tuple(model.output_shape[1:]) == (10,)
 
 
@@ -424,14 +425,14 @@ def test_built_layers_have_readable_names_and_bn_before_relu():
     arch = cnn((False, [layer(batch_norm=True, pre_pool=True)]),
                (True, [layer("depthwise", batch_norm=True)]), dense=(16,))
     model = arch.build((8, 8, 1), 4)
-    names = [l.name for l in model.layers]
+    names = [lay.name for lay in model.layers]
     assert names.index("b0_l0_conv") < names.index("b0_l0_conv_bn") < names.index("b0_l0_conv_relu")
     assert {"input", "b0_l0_prepool", "b1_l0_conv", "b1_join", "pool", "flatten", "d0_dense",
             "logits"} <= set(names)
     assert model.get_layer("logits").activation.__name__ == "linear"
     with_dropout = arch.build((8, 8, 1), 4, dropout=0.15)
-    assert "d0_dense_dropout" in [l.name for l in with_dropout.layers]
-    assert "logits_dropout" not in [l.name for l in with_dropout.layers]
+    assert "d0_dense_dropout" in [lay.name for lay in with_dropout.layers]
+    assert "logits_dropout" not in [lay.name for lay in with_dropout.layers]
 
 
 def test_built_model_trains_one_step_with_finite_loss():

@@ -116,13 +116,13 @@ def test_keras_model_matches_graph_and_trains_one_step():
     arch = mlp((24, True, True), (12, False, True), (10, False, False))
     graph = arch.resource_graph((6, 6, 1), 4)
     model = arch.build((6, 6, 1), 4, dropout=0.1)
-    layers = {l.name: l for l in model.layers}
+    layers = {lay.name: lay for lay in model.layers}
     for name, data in graph.nodes(data=True):
         shape = layers[name].output_shape
         shape = shape[0] if isinstance(shape, list) else shape
         assert tuple(shape[1:]) == data["shape"], name
     assert model.count_params() == sum(d["params"] for _, d in graph.nodes(data=True)) + 3 * 24
-    names = [l.name for l in model.layers]
+    names = [lay.name for lay in model.layers]
     assert names.index("l0_dense") < names.index("l0_dense_bn") < names.index("l0_dense_relu")
     assert "l0_dense_dropout" in names and "logits_dropout" not in names
     model.compile(optimizer=keras.optimizers.SGD(0.01),
