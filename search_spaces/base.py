@@ -72,6 +72,7 @@ class SearchSpace(ABC):
 
 def architecture_from_json(text: str | dict[str, Any]) -> Architecture:
     """Decode an architecture of any registered space from its JSON text or dict."""
+    import search_spaces.registry  # noqa: F401 - registers every space (fresh worker processes)
     from unas.errors import ArchitectureError
 
     data = json.loads(text) if isinstance(text, str) else dict(text)

@@ -8,7 +8,6 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import unas.config as config_module
 from unas.config import ExperimentConfig, LearningRateStep, load_config, parse_config
 from unas.errors import ConfigError
 
@@ -117,15 +116,17 @@ def test_cross_field_checks():
         parse_config(with_("pruning.target_sparsity", [0.6, 0.2]), "x.yaml")
 
 
-def test_pruning_needs_the_pruning_module(monkeypatch):
-    real_find_spec = config_module.importlib.util.find_spec
-    monkeypatch.setattr(config_module.importlib.util, "find_spec",
-                        lambda name: None if name == "unas.train.pruning" else real_find_spec(name))
-    with pytest.raises(ConfigError, match="pruning.enabled: expected false: structured pruning"):
-        parse_config(with_("pruning.enabled", True), "x.yaml")
-    order = with_("pruning.end_epoch", 2, with_("pruning.enabled", True))
+def test_pruning_checks():
+    on = with_("pruning.enabled", True)
+    assert parse_config(on, "x.yaml").pruning.enabled
+    with pytest.raises(ConfigError, match=r"^x.yaml: pruning.enabled: expected false: structured "
+                                          r"pruning supports the cnn and mlp spaces, not 'mbconv'"):
+        parse_config(with_("search_space", {"name": "mbconv"}, on), "x.yaml")
+    order = with_("pruning.end_epoch", 2, on)
     with pytest.raises(ConfigError, match="pruning.end_epoch: expected an integer > start_epoch"):
         parse_config(order, "x.yaml")
+    with pytest.raises(ConfigError, match=r"pruning.target_sparsity\[1\]: expected a number >= 0.0 < 1.0"):
+        parse_config(with_("pruning.target_sparsity", [0.5, 1.0], on), "x.yaml")
 
 
 def test_dataset_and_space_sections_are_checked_by_their_owners():

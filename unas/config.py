@@ -16,7 +16,6 @@ This module imports no TensorFlow.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 import re
 import types
@@ -287,6 +286,9 @@ def parse_config(data: Any, where: str = "<config>", *, check_dataset: bool = Tr
     return cfg
 
 
+PRUNABLE_SPACES = ("cnn", "mlp")  # spaces whose architectures unas.train.pruning can shrink
+
+
 def _cross_check(cfg: ExperimentConfig, checker: _Checker, check_space: bool) -> None:
     s, p, t = cfg.search, cfg.pruning, cfg.training
     if s.algorithm == "aging" and s.sample_size > s.population_size:
@@ -302,9 +304,10 @@ def _cross_check(cfg: ExperimentConfig, checker: _Checker, check_space: bool) ->
         if p.end_epoch > t.epochs:
             checker.fail("pruning.end_epoch", f"an integer <= training.epochs ({t.epochs})",
                          p.end_epoch)
-        if importlib.util.find_spec("unas.train.pruning") is None:
-            checker.fail("pruning.enabled",
-                         "false: structured pruning (unas.train.pruning) is not installed", True)
+        if cfg.search_space.name not in PRUNABLE_SPACES:
+            checker.fail("pruning.enabled", f"false: structured pruning supports the "
+                         f"{' and '.join(PRUNABLE_SPACES)} spaces, not {cfg.search_space.name!r}",
+                         True)
     epochs = [step.epoch for step in t.lr_steps]
     if epochs != sorted(set(epochs)):
         checker.fail("training.lr_steps", "steps in strictly increasing epoch order", epochs)
