@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from unas.config import ObjectiveBounds, parse_config
+from unas.deploy import deploy_report_step, summary_table, write_summary
 from unas.errors import UnasError
 from unas.search.driver import CONFIG_SNAPSHOT
 from unas.search.evolution import EVALUATIONS_FILE, pareto_front
@@ -182,8 +183,9 @@ def plot_progress(ctx: ReportContext) -> list[Path]:
     return [path]
 
 
-REPORT_STEPS: list[ReportStep] = [write_pareto_csv, write_pareto_models, plot_error_vs_resources,
-                                  plot_progress]
+# The deploy step adds pareto.csv columns, so it runs first; the summary needs its figures.
+REPORT_STEPS: list[ReportStep] = [deploy_report_step, write_pareto_csv, write_pareto_models,
+                                  plot_error_vs_resources, plot_progress, write_summary]
 
 
 def write_report(out_dir: str | Path, steps: list[ReportStep] | None = None) -> list[Path]:
@@ -221,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         written = write_report(args.out_dir)
         print(summary(args.out_dir))
+        print(summary_table(args.out_dir))
     except UnasError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
