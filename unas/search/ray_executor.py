@@ -52,14 +52,18 @@ def describe_error(err: BaseException) -> str:
 class EvaluationActor:
     """What runs in one Ray worker process (wrapped with ``ray.remote`` by the executor)."""
 
-    def __init__(self, factory: EvaluatorFactory, shared: Any, driver_node: str) -> None:
+    def __init__(self, factory: EvaluatorFactory, shared: Any, driver_node: str,
+                 hide_gpus: bool = False) -> None:
         self._factory = factory
         self._shared = shared
         self._driver_node = driver_node
+        self._hide_gpus = hide_gpus
         self._evaluate: Callable[[EvalTask], EvalResult] | None = None
 
     def setup(self) -> tuple[str, Any]:
         """Build the evaluator: ``("ready", pid)`` or ``("fatal", reason)``."""
+        if self._hide_gpus:  # before TensorFlow is imported: a CPU worker grabs no GPU memory
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
         try:
             if isinstance(self._factory, SharedDataFactory) and self._shared is not None:
                 self._evaluate = self._factory.from_shared(self._shared)
@@ -165,7 +169,7 @@ class RayExecutor:
         if self.gpus_per_worker:
             options["num_gpus"] = self.gpus_per_worker
         slot.actor = self._actor_class.options(**options).remote(
-            self._factory, self._shared_ref, self._session.node_id)
+            self._factory, self._shared_ref, self._session.node_id, not self.gpus_per_worker)
         slot.setup_ref = slot.actor.setup.remote()
         slot.ready, slot.pid, slot.done = False, None, 0
         self.workers_started += 1
@@ -246,7 +250,8 @@ class RayExecutor:
         except ray.exceptions.RayActorError as err:
             return self._lost(slot, err)
         except ray.exceptions.RayError as err:  # e.g. a result that cannot be unpickled
-            result, model = failed(task.id, describe_error(err), time.monotonic() - slot.started), None
+            elapsed = time.monotonic() - slot.started
+            result, model = failed(task.id, describe_error(err), elapsed), None
         if model is not None and result.model_path and self._out_dir is not None:
             _write_atomically(Path(self._out_dir) / result.model_path, model)
         slot.task = slot.ref = None
