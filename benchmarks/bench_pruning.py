@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_search import run_one  # noqa: E402
 from unas.config import parse_config  # noqa: E402
 from unas.errors import UnasError  # noqa: E402
+from unas.search.driver import CONFIG_SNAPSHOT  # noqa: E402
 from unas.search.evolution import EVALUATIONS_FILE  # noqa: E402
 from unas.search.files import atomic_write_text  # noqa: E402
 from unas.search.pareto import hypervolume, non_dominated  # noqa: E402
@@ -63,6 +64,14 @@ class SearchOutcome:
     records: list[EvaluationRecord]
     bounds: tuple[float, float, float, float]
     wall_s: float
+    num_classes: int
+
+    @property
+    def at_chance(self) -> int:
+        """Trained candidates whose validation error is within 0.02 of guessing (1 - 1/classes):
+        trainings that collapsed."""
+        chance = 1.0 - 1.0 / self.num_classes
+        return sum(r.objectives.error >= chance - 0.02 for r in self.trained)  # type: ignore[union-attr]
 
     @property
     def trained(self) -> list[EvaluationRecord]:
@@ -179,8 +188,10 @@ def run_search(raw: dict[str, Any], where: str, setting: str, seed: int, evals: 
     cfg = parse_config(raw, where)
     lines = (out / EVALUATIONS_FILE).read_text().splitlines()
     records = [EvaluationRecord.from_dict(json.loads(line)) for line in lines if line.strip()]
+    num_classes = int(json.loads((out / CONFIG_SNAPSHOT).read_text())["num_classes"])
     return SearchOutcome(setting=setting, seed=seed, records=records,
-                         bounds=cfg.objectives.as_tuple(), wall_s=float(summary["wall_s"]))
+                         bounds=cfg.objectives.as_tuple(), wall_s=float(summary["wall_s"]),
+                         num_classes=num_classes)
 
 
 def _fmt(value: float | None, spec: str = ".4f") -> str:
@@ -190,8 +201,8 @@ def _fmt(value: float | None, spec: str = ".4f") -> str:
 def results_table(outcomes: dict[str, list[SearchOutcome]]) -> str:
     """Markdown table: per seed and mean ± std, hypervolume, best error within bounds, counts."""
     lines = ["| seed | setting | hypervolume (error × size) | best error within bounds | "
-             "smallest size on the front within bounds (B) | trained | skipped before training | "
-             "wall time (s) |", "|---|---|---|---|---|---|---|---|"]
+             "smallest size within bounds (B) | trained | of which at chance accuracy | "
+             "skipped before training | wall time (s) |", "|---|---|---|---|---|---|---|---|---|"]
     seeds = sorted({o.seed for rows in outcomes.values() for o in rows})
     for seed in seeds:
         for setting in SETTINGS:
@@ -199,7 +210,8 @@ def results_table(outcomes: dict[str, list[SearchOutcome]]) -> str:
                 fits = error_size(within_bounds(o.trained, o.bounds))
                 smallest = None if len(fits) == 0 else float(fits[:, 1].min())
                 lines.append(f"| {seed} | {setting} | {o.hypervolume():.4f} | {_fmt(o.best_error())} | "
-                             f"{_fmt(smallest, '.0f')} | {len(o.trained)} | {o.skipped} | {o.wall_s:.0f} |")
+                             f"{_fmt(smallest, '.0f')} | {len(o.trained)} | {o.at_chance} | {o.skipped} | "
+                             f"{o.wall_s:.0f} |")
     for setting in SETTINGS:
         rows = outcomes.get(setting, [])
         if not rows:
@@ -209,6 +221,7 @@ def results_table(outcomes: dict[str, list[SearchOutcome]]) -> str:
         lines.append(f"| mean | **{setting}** | **{hv.mean():.4f} ± {hv.std():.4f}** | "
                      f"{_fmt(float(np.mean(best)) if best else None)} ({len(best)}/{len(rows)} found one) | | "
                      f"{np.mean([len(o.trained) for o in rows]):.1f} | "
+                     f"{np.mean([o.at_chance for o in rows]):.1f} | "
                      f"{np.mean([o.skipped for o in rows]):.1f} | {np.mean([o.wall_s for o in rows]):.0f} |")
     return "\n".join(lines)
 
@@ -312,7 +325,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
                 o = run_search(data, str(config), setting, seed, args.evals, folder)
                 outcomes[setting].append(o)
                 tqdm.write(f"seed {seed} {setting}: hypervolume {o.hypervolume():.4f}, "
-                           f"{len(o.trained)} trained, {o.skipped} skipped, best error within "
+                           f"{len(o.trained)} trained ({o.at_chance} at chance), {o.skipped} skipped, best error within "
                            f"bounds {_fmt(o.best_error())}, {o.wall_s:.0f} s", file=sys.stderr)
                 bar.update(1)
         bar.close()

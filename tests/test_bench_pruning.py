@@ -9,8 +9,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks.bench_pruning import (ablation_config, error_size_hypervolume, front_line,
-                                      scaled_schedule, search_sizes)
+from benchmarks.bench_pruning import (SearchOutcome, ablation_config, error_size_hypervolume,
+                                      front_line, results_table, scaled_schedule, search_sizes)
 from unas.config import parse_config
 from unas.search.objectives import Objectives
 from unas.search.pareto import non_dominated
@@ -76,3 +76,17 @@ def test_front_line_is_the_sorted_non_dominated_set(points: list[tuple[float, in
     assert np.all(np.diff(front[:, 0]) <= 0)                  # error falls as size grows
     expected = {tuple(p) for p in pts[non_dominated(pts)]}
     assert {tuple(p) for p in front} == expected
+
+
+def test_outcome_counts_and_table() -> None:
+    bounds = (0.2, 100, 1000, 1000)
+    records = [_record(0, 0.1, 500), _record(1, 0.9, 300), _record(2, 1.0, 5000, status="skipped: size"),
+               _record(3, 0.05, 2000)]
+    outcome = SearchOutcome(setting="with pruning", seed=0, records=records, bounds=bounds,
+                            wall_s=1.0, num_classes=10)
+    assert len(outcome.trained) == 3 and outcome.skipped == 1 and outcome.at_chance == 1
+    assert outcome.best_error() == pytest.approx(0.1)            # 0.05 is over the size bound
+    assert outcome.hypervolume() == pytest.approx(0.25)
+    table = results_table({"with pruning": [outcome], "without pruning": []})
+    assert "| 0 | with pruning | 0.2500 | 0.1000 | 500 | 3 | 1 | 1 |" in table
+    assert len({row.count("|") for row in table.splitlines()}) == 1  # every row has every column
