@@ -23,8 +23,8 @@ DEFAULT_CPU = "cortex-m4"
 DEFAULT_BOARD = "stm32f746"
 #: Test samples run on the host build and in TFLM for the bit-exact check.
 DEFAULT_CHECK_SAMPLES = 32
-#: Of those, the samples also run on the emulated board (each is a QEMU inference).
-DEFAULT_BOARD_SAMPLES = 8
+#: Of those, the samples also run on the emulated board (one QEMU run for all of them).
+DEFAULT_BOARD_SAMPLES = 32
 #: Tools the board measurement needs (installed by ``scripts/setup.sh``).
 BOARD_TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm")
 

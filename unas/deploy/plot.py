@@ -30,12 +30,14 @@ def _label(ax: Any, x: float, y: float, row: dict[str, Any]) -> None:
 
 
 def plot_summary(rows: list[dict[str, Any]], path: Path) -> list[Path]:
-    """Draw the two panels into ``path`` (atomically); returns ``[path]``."""
+    """Draw the two panels for the successfully deployed ``rows`` into ``path`` (atomically);
+    returns ``[path]``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows = [r for r in rows if r.get("deploy_status") == "ok"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for key, label, marker in SRAM_SERIES:
         points = [(_number(r.get(key)), _error(r), r) for r in rows]
