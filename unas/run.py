@@ -2,7 +2,9 @@
 
 Every finished evaluation is appended to ``DIR/evaluations.jsonl`` and the search state is
 checkpointed; running again with the same output folder (or ``--resume``) continues where it
-stopped. At the end the report (``pareto.csv``, ``pareto/``, ``plots/``) is written.
+stopped. At the end the report (``pareto.csv``, ``pareto/``, ``plots/``) is written, the Pareto
+models are deployed (int8, generated C, emulated board: ``summary.csv``, ``summary.md``,
+``plots/summary.png``) and the summary table is printed last.
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         from unas.config import load_config
+        from unas.deploy import summary_table
         from unas.report import summary, write_report
         from unas.search.driver import run_experiment
 
@@ -60,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         write_report(out)
         print(summary(out))
         print(f"results in {out}/ (pareto.csv, pareto/, models/, plots/, evaluations.jsonl)")
+        print(summary_table(out))
     except UnasError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
