@@ -6,6 +6,7 @@ One local Ray (2 CPUs) is started for the whole module; its start-up is the main
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,10 +56,13 @@ def test_long_output_folder_falls_back_to_a_short_socket_folder(tmp_path):
     assert fell_back and str(path).startswith("/tmp/unas-ray-") and not long_root.exists()
     path.rmdir()
     short = Path(tempfile.mkdtemp(prefix="u", dir="/tmp"))
-    path, fell_back = socket_safe_temp_dir(short / "ray")
-    assert not fell_back and path == short / "ray" and path.is_dir()
-    assert len(str(path / "session_2026-11-21_06-49-23_677843_4194304/sockets/plasma_store.1")) \
-        <= AF_UNIX_PATH_MAX
+    try:
+        path, fell_back = socket_safe_temp_dir(short / "ray")
+        assert not fell_back and path == short / "ray" and path.is_dir()
+        assert len(str(path / "session_2026-11-21_06-49-23_677843_4194304/sockets/"
+                            "plasma_store.1")) <= AF_UNIX_PATH_MAX
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
 
 
 def test_starting_a_local_ray_prints_nothing_and_keeps_logs_in_the_output_folder():
@@ -71,13 +75,16 @@ def test_starting_a_local_ray_prints_nothing_and_keeps_logs_in_the_output_folder
               "ex.close()\n"
               "print(addr)\n" % str(root))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    # Ray's one warning left is about a too small /dev/shm (containers); nothing else is printed
-    assert [line for line in done.stderr.splitlines() if "/dev/shm" not in line] == []
-    assert done.stdout.strip().startswith("127.0.0.1:")  # bound to loopback, not all interfaces
-    assert list((root / "ray").glob("session_*/logs/raylet.out"))
+    try:
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              env=env, cwd=REPO, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        # Ray's one warning left is about a too small /dev/shm (containers); nothing else
+        assert [line for line in done.stderr.splitlines() if "/dev/shm" not in line] == []
+        assert done.stdout.strip().startswith("127.0.0.1:")  # loopback, not all interfaces
+        assert list((root / "ray").glob("session_*/logs/raylet.out"))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------- test doubles
@@ -124,9 +131,11 @@ class SharingFactory:
 
 @pytest.fixture(scope="module")
 def local_ray():
-    session = connect_ray(None, temp_root=tempfile.mkdtemp(prefix="u", dir="/tmp"), num_cpus=2)
+    root = tempfile.mkdtemp(prefix="u", dir="/tmp")
+    session = connect_ray(None, temp_root=root, num_cpus=2)
     yield session
     session.close()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def collect(executor: RayExecutor, count: int, timeout: float = 120.0) -> list[EvalResult]:
