@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(profile_model(name, blob, work, rng))
     for r in rows:
         print(r, file=sys.stderr, flush=True)
+    _write(args, rows, ["Verification: running."])
     convert_archs(range(args.profile, args.count))
 
     verify = {f"cnn{i}": blobs[f"cnn{i}"] for i in range(args.count)}
@@ -198,7 +199,17 @@ def main(argv: list[str] | None = None) -> int:
         pred = peak_memory_bytes(archs[i].resource_graph(CNN_INPUT, CNN_CLASSES), "codegen")
         equal += int(c.generated.sram_bytes == pred
                      and c.generated.arena_bytes == c.generated.predicted_arena_bytes)
+    summary = [f"Verification: {exact}/{len(results)} models bit-exact with TFLM on "
+               f"{args.samples} random inputs each; {equal}/{args.count} random CNN-space "
+               "architectures have generated SRAM == predicted SRAM from the architecture's "
+               "resource graph (and arena == the planner's working-set bound).", ""]
+    summary += [f"- {n}: {c.first_difference}" for n, c in results.items() if not c.bit_exact]
+    _write(args, rows, summary)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
 
+
+def _write(args: argparse.Namespace, rows: list[dict], summary: list[str]) -> None:
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Generated C vs TFLM", "",
@@ -213,20 +224,16 @@ def main(argv: list[str] | None = None) -> int:
         "Instructions = host instructions per inference inside `model_invoke` (gcc -O2) vs "
         "inside `MicroInterpreter::Invoke` (pip tflite-micro), valgrind callgrind.", "",
         "| model | ops | SRAM (arena+scratch) | predicted | TFLM arena | SRAM / TFLM | TFLM total "
-        "| Flash | .tflite | instr/inf C | instr/inf TFLM | TFLM / C |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        "| SRAM / TFLM total | Flash | .tflite | instr/inf C | instr/inf TFLM | TFLM / C |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['name']} | {r['ops']} | {r['sram']} ({r['arena']}+{r['scratch']}) | "
             f"{r['predicted']} | {r['tflm_arena']} | {r['sram'] / r['tflm_arena']:.0%} | "
-            f"{r['tflm_total']} | {r['flash']} | {r['tflite']} | {r['ir']:,.0f} | "
-            f"{r['tflm_ir']:,.0f} | {r['tflm_ir'] / max(r['ir'], 1):.1f}x |")
-    lines += ["", f"Verification: {exact}/{len(results)} models bit-exact with TFLM on "
-              f"{args.samples} random inputs each; {equal}/{args.count} random CNN-space "
-              "architectures have generated SRAM == predicted SRAM from the architecture's "
-              "resource graph (and arena == the planner's working-set bound).", ""]
-    failures = [f"- {n}: {c.first_difference}" for n, c in results.items() if not c.bit_exact]
-    lines += failures
+            f"{r['tflm_total']} | {r['sram'] / r['tflm_total']:.0%} | {r['flash']} | "
+            f"{r['tflite']} | {r['ir']:,.0f} | {r['tflm_ir']:,.0f} | "
+            f"{r['tflm_ir'] / max(r['ir'], 1):.1f}x |")
+    lines += [""] + summary
     text = "\n".join(lines) + "\n"
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -234,8 +241,6 @@ def main(argv: list[str] | None = None) -> int:
     tmp.write_text(text)
     os.replace(tmp, out)
     print(text)
-    shutil.rmtree(work, ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":

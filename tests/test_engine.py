@@ -62,3 +62,16 @@ def test_codegen_peak_is_smaller_and_consistent():
 def test_unknown_engine_is_a_config_error():
     with pytest.raises(ConfigError, match="target.engine"):
         peak_memory_bytes(_block(), "tvm")
+
+
+def test_in_place_depthwise_only_where_it_lowers_peak_plus_scratch():
+    g = new_graph()
+    add_op(g, "in", "INPUT", (10, 10, 1))
+    add_op(g, "wide", "CONV_2D", (10, 10, 64), ["in"], macs=6400)
+    add_op(g, "narrow", "CONV_2D", (10, 10, 1), ["wide"], macs=6400)
+    add_op(g, "dw", "DEPTHWISE_CONV_2D", (10, 10, 1), ["narrow"], macs=900)
+    # the peak (in + wide) is elsewhere: running dw in place would only add 100 bytes of scratch
+    assert runs_in_place(g, "dw", "codegen")
+    assert not engine_graph(g, "codegen").nodes["dw"].get("inplace")
+    assert scratch_bytes(g, "codegen") == 0
+    assert peak_memory_bytes(g, "codegen") == peak_memory_bytes(g, "tflm") == 6500

@@ -67,15 +67,45 @@ def runs_in_place(graph: nx.DiGraph, node: str, engine: str) -> bool:
     return False
 
 
-def engine_graph(graph: nx.DiGraph, engine: str) -> nx.DiGraph:
-    """A copy of ``graph`` with ``inplace=True`` exactly on the nodes ``engine`` runs in place."""
-    _check_engine(engine)
+def _marked(graph: nx.DiGraph, engine: str, dw_max_pixels: int | None) -> nx.DiGraph:
     result = graph.copy()
     for node in result:
         result.nodes[node].pop("inplace", None)
-        if runs_in_place(graph, node, engine):
-            result.nodes[node]["inplace"] = True
+        if not runs_in_place(graph, node, engine):
+            continue
+        if result.nodes[node]["op"] == "DEPTHWISE_CONV_2D" and dw_max_pixels is not None:
+            in_shape = _input_shape(graph, node)
+            if in_shape is None or in_shape[0] * in_shape[1] > dw_max_pixels:
+                continue
+        result.nodes[node]["inplace"] = True
     return result
+
+
+def engine_graph(graph: nx.DiGraph, engine: str) -> nx.DiGraph:
+    """A copy of ``graph`` with ``inplace=True`` exactly on the nodes ``engine`` runs in place.
+
+    For ``"codegen"`` an in-place depthwise convolution costs one input channel of scratch, which
+    only pays when it lowers the peak: depthwise convs run in place only up to a pixel count
+    (``H*W`` of their input) chosen to minimise working set + scratch (ADD and RESHAPE, which
+    need no scratch, always may).
+    """
+    _check_engine(engine)
+    if engine == "tflm":
+        return _marked(graph, engine, None)
+    from unas.resources.schedule import min_peak_schedule
+
+    limits = sorted({int(s[0] * s[1]) for n in graph
+                     if graph.nodes[n]["op"] == "DEPTHWISE_CONV_2D"
+                     and runs_in_place(graph, n, engine)
+                     for s in [_input_shape(graph, n)]}, reverse=True) + [0]
+    best, best_total = None, None
+    for limit in limits:
+        candidate = _marked(graph, engine, limit)
+        schedule = min_peak_schedule(candidate)
+        total = schedule.peak_bytes + _scratch_of_order(candidate, schedule.order)
+        if best_total is None or total < best_total:
+            best, best_total = candidate, total
+    return best
 
 
 def in_place_nodes(graph: nx.DiGraph, order: Sequence[str]) -> set[str]:
@@ -93,16 +123,7 @@ def in_place_nodes(graph: nx.DiGraph, order: Sequence[str]) -> set[str]:
     return result
 
 
-def scratch_bytes(graph: nx.DiGraph, engine: str, order: Sequence[str] | None = None) -> int:
-    """Size of the engine's one shared scratch buffer (max over operators, MCUNet eq. 1-2) when
-    it runs ``order`` (default: the exact min-peak schedule of :func:`engine_graph`)."""
-    _check_engine(engine)
-    if engine == "tflm":
-        return 0
-    marked = engine_graph(graph, engine)
-    if order is None:
-        from unas.resources.schedule import min_peak_schedule
-        order = min_peak_schedule(marked).order
+def _scratch_of_order(marked: nx.DiGraph, order: Sequence[str]) -> int:
     sizes = [0]
     for node in in_place_nodes(marked, order):
         if marked.nodes[node]["op"] == "DEPTHWISE_CONV_2D":
@@ -111,9 +132,26 @@ def scratch_bytes(graph: nx.DiGraph, engine: str, order: Sequence[str] | None = 
     return max(sizes)
 
 
+def scratch_bytes(graph: nx.DiGraph, engine: str, order: Sequence[str] | None = None) -> int:
+    """Size of the engine's one shared scratch buffer (max over operators, MCUNet eq. 1-2) when
+    it runs ``order`` (default: the exact min-peak schedule of :func:`engine_graph`).
+    A ``graph`` that already carries ``inplace`` marks with an ``order`` is taken as it is."""
+    _check_engine(engine)
+    if engine == "tflm":
+        return 0
+    if order is None:
+        from unas.resources.schedule import min_peak_schedule
+        marked = engine_graph(graph, engine)
+        order = min_peak_schedule(marked).order
+    else:
+        marked = graph
+    return _scratch_of_order(marked, order)
+
+
 def peak_memory_bytes(graph: nx.DiGraph, engine: str) -> int:
     """Peak SRAM: exact min-peak working set of :func:`engine_graph` plus :func:`scratch_bytes`."""
     from unas.resources.schedule import min_peak_schedule
 
-    schedule = min_peak_schedule(engine_graph(graph, engine))
-    return schedule.peak_bytes + scratch_bytes(graph, engine, schedule.order)
+    marked = engine_graph(graph, engine)
+    schedule = min_peak_schedule(marked)
+    return schedule.peak_bytes + scratch_bytes(marked, engine, schedule.order)
