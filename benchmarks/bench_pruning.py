@@ -230,6 +230,7 @@ def plot_fronts(outcomes: dict[str, list[SearchOutcome]], title: str, path: Path
     """Error vs model size (log x) of every trained model of both arms, all seeds pooled, with
     each arm's Pareto front highlighted and the bounds dashed (like μNAS Figure 3)."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -255,6 +256,9 @@ def plot_fronts(outcomes: dict[str, list[SearchOutcome]], title: str, path: Path
         ax.axhline(bounds[0], color="grey", linestyle="--", linewidth=1)
         ax.axvline(bounds[2], color="grey", linestyle="--", linewidth=1, label="bounds")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("model size (bytes, int8)")
     ax.set_ylabel("validation error")
     ax.set_title(title)
