@@ -354,6 +354,8 @@ class AgingEvolution:
         if self._replay_order:
             return  # submit only once the log's tail has been replayed
         for rid, pending in self.pending.items():
+            if len(self._submitted) >= executor.capacity:
+                break  # resumed with fewer workers than candidates were in flight: wait
             if rid not in self._submitted:
                 executor.submit(pending.task)
                 self._submitted.add(rid)
