@@ -299,7 +299,7 @@ class Killed(Exception):
     """Stands in for the search process being killed."""
 
 
-def test_killed_search_resumes_on_ray_without_losing_or_repeating_evaluations(local_ray, tmp_path):
+def test_killed_search_resumes_with_fewer_workers_losing_and_repeating_nothing(local_ray, tmp_path):
     def make_search() -> AgingEvolution:
         settings = SearchConfig(population_size=6, sample_size=3, initial_population=6,
                                 rounds=14, seed=3)
@@ -321,7 +321,7 @@ def test_killed_search_resumes_on_ray_without_losing_or_repeating_evaluations(lo
 
     resumed = make_search()
     assert resumed.load()
-    with make_executor(toy_factory) as executor:
+    with make_executor(toy_factory, num_workers=1) as executor:  # resumed with fewer workers
         records = resumed.run(executor, poll_s=0.1)
     lines = JsonLines(tmp_path / "evaluations.jsonl").read()
     assert sorted(line["id"] for line in lines) == list(range(20))  # none lost, none repeated
