@@ -90,6 +90,7 @@ class Bounds:
                 g for g, e in enumerate(plan.group_end)
                 if g not in skip and (seg.pinned[e] or seg.succ_mask[e] & below[first])))
         self.merge = _fork_join(seg, plan)
+        self.relaxed = _relaxed_sequences(seg, plan)
 
     def at(self, positions: tuple[int, ...]) -> int:
         """Lower bound (offset included) on the peak of every completion from ``positions``."""
@@ -108,6 +109,9 @@ class Bounds:
             held = [plan.residents[g][positions[g]] for g in groups]
             rest = [jobs[i][positions[g]] for i, g in enumerate(groups)]
             bound = max(bound, merge_peak(held, rest, base))
+        base, held, jobs = self.relaxed
+        bound = max(bound, merge_peak([held[g][j] for g, j in enumerate(positions)],
+                                      [jobs[g][j] for g, j in enumerate(positions)], base))
         return bound + self.seg.offset
 
 
@@ -162,3 +166,40 @@ def _fork_join(seg: Segment, plan: Plan) -> tuple[int, list[int], list[list[list
         residents = plan.residents[g]
         jobs.append([chain_jobs(residents[j], steps[j:]) for j in range(len(steps) + 1)])
     return base, chains, jobs
+
+
+def _relaxed_sequences(seg: Segment, plan: Plan) -> tuple[int, list[list[int]], list[list[list[Job]]]]:
+    """Every group as an independent sequence (any segment shape): a tensor with one consumer is
+    counted from its producer's step to that consumer's step, a pinned one from its producer on;
+    a tensor several operators consume is only counted at their own steps. Every real order is
+    an interleaving of these sequences whose working sets are no larger, so the best interleaving
+    (:func:`merge_peak`) is a lower bound. Returns (bytes counted at the start, per group the
+    bytes it has counted after each position, per group and position the jobs left)."""
+    n_in = seg.n_inputs
+    counted = [seg.pinned[t] or seg.succ_mask[t].bit_count() == 1 for t in range(len(seg.sizes))]
+    base = sum(seg.sizes[t] for t in range(n_in) if counted[t])
+    held: list[list[int]] = []
+    jobs: list[list[list[Job]]] = []
+    for g, units in enumerate(plan.group_units):
+        steps, total = [], 0
+        for u in units:
+            unit = plan.units[u]
+            if unit.static:  # its chain tensors have one consumer; the last one may have more
+                rise, net = unit.rel_peak, unit.delta
+                if not counted[unit.nodes[-1]]:
+                    net -= seg.sizes[unit.nodes[-1]]
+            else:
+                v = unit.nodes[0]
+                dropped = sum(seg.sizes[p] for p in seg.preds[v] if not counted[p])
+                rise = dropped + seg.sizes[v]
+                src = seg.first_in[v]
+                if seg.inplace[v] and src >= 0 and not seg.pinned[src]:
+                    rise = min(rise, dropped + max(seg.sizes[src], seg.sizes[v]) - seg.sizes[src])
+                net = (seg.sizes[v] if counted[v] else 0) - sum(
+                    seg.sizes[p] for p in seg.preds[v] if counted[p] and not seg.pinned[p])
+            steps.append((total + rise, total + net))
+            total += net
+        prefix = [0] + [after for _, after in steps]
+        held.append(prefix)
+        jobs.append([chain_jobs(prefix[j], steps[j:]) for j in range(len(steps) + 1)])
+    return base, held, jobs
