@@ -10,8 +10,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from unas.deploy import (SUMMARY_COLUMNS, deploy_report_step, deploy_tflite, format_table,
-                         select_models, summary_table, write_summary)
+from unas.deploy import (
+    SUMMARY_COLUMNS,
+    deploy_report_step,
+    deploy_tflite,
+    format_table,
+    select_models,
+    summary_table,
+    write_summary,
+)
 from unas.report import REPORT_STEPS, load_context, write_pareto_csv, write_report
 from unas.search.files import JsonLines, atomic_write_json
 from unas.search.objectives import Objectives

@@ -6,10 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-#: (summary key, legend label, marker) of the three SRAM figures drawn per model.
-SRAM_SERIES = (("predicted_peak_bytes", "predicted peak (search)", "o"),
-               ("tflm_arena_bytes", "TFLM arena (measured)", "s"),
-               ("codegen_sram_bytes", "generated C: arena + scratch", "^"))
+#: (summary key, legend label, marker, colour) of the three SRAM figures drawn per model; the
+#: prediction is drawn hollow so that a measurement equal to it shows inside it.
+SRAM_SERIES = (("predicted_peak_bytes", "predicted peak (search)", "o", "tab:blue"),
+               ("tflm_arena_bytes", "TFLM arena (measured)", "s", "tab:orange"),
+               ("codegen_sram_bytes", "generated C: arena + scratch", "^", "tab:green"))
 
 
 def _number(value: Any) -> float | None:
@@ -39,13 +40,15 @@ def plot_summary(rows: list[dict[str, Any]], path: Path) -> list[Path]:
 
     rows = [r for r in rows if r.get("deploy_status") == "ok"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for key, label, marker in SRAM_SERIES:
+    for key, label, marker, colour in SRAM_SERIES:
         points = [(_number(r.get(key)), _error(r), r) for r in rows]
         points = [(x, y, r) for x, y, r in points if x is not None and y is not None]
-        left.scatter([p[0] for p in points], [p[1] for p in points], marker=marker, s=36,
-                     label=label, alpha=0.85)
+        style = (dict(s=90, facecolors="none", edgecolors=colour, linewidths=1.4)
+                 if key == "predicted_peak_bytes" else dict(s=36, c=colour, alpha=0.85))
+        left.scatter([p[0] for p in points], [p[1] for p in points], marker=marker, label=label,
+                     **style)
     for row in rows:
-        xs = [_number(row.get(key)) for key, _, _ in SRAM_SERIES]
+        xs = [_number(row.get(series[0])) for series in SRAM_SERIES]
         xs = [x for x in xs if x is not None]
         y = _error(row)
         if xs and y is not None:

@@ -19,9 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from unas.deploy.model import (DEFAULT_BOARD, DEFAULT_BOARD_SAMPLES, DEFAULT_CHECK_SAMPLES,
-                               DEFAULT_CPU, deploy_tflite, one_line,
-                               quantized_test_inputs)
+from unas.deploy.model import (
+    DEFAULT_BOARD,
+    DEFAULT_BOARD_SAMPLES,
+    DEFAULT_CHECK_SAMPLES,
+    DEFAULT_CPU,
+    deploy_tflite,
+    one_line,
+    quantized_test_inputs,
+)
 from unas.errors import UnasError
 
 #: At most this many front models are deployed (within all bounds first, then the rest, each

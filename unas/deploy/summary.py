@@ -95,10 +95,10 @@ def _cell(value: Any) -> str:
 
 
 def _notes(rows: list[dict[str, Any]]) -> list[str]:
-    """The distinct reasons behind ``n/a``/``failed`` cells, one line each."""
+    """The distinct reasons behind ``n/a``/``failed``/``skipped`` cells, one line each."""
     seen: dict[str, list[str]] = {}
     for row in rows:
-        for key, value in row.items():
+        for value in row.values():
             text = str(value)
             if text.startswith(("unavailable:", "failed:", "skipped:")):
                 seen.setdefault(text, [])
