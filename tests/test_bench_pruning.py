@@ -88,5 +88,5 @@ def test_outcome_counts_and_table() -> None:
     assert outcome.best_error() == pytest.approx(0.1)            # 0.05 is over the size bound
     assert outcome.hypervolume() == pytest.approx(0.25)
     table = results_table({"with pruning": [outcome], "without pruning": []})
-    assert "| 0 | with pruning | 0.2500 | 0.1000 | 500 | 3 | 1 | 1 |" in table
+    assert "| 0 | with pruning | 0.2500 | 0.1000 | 500 | 3 | 1 | 1 | 0 |" in table
     assert len({row.count("|") for row in table.splitlines()}) == 1  # every row has every column
