@@ -24,6 +24,7 @@ Same :class:`unas.search.executor.Executor` protocol as the serial executor, wit
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 import traceback
@@ -35,7 +36,7 @@ from typing import Any
 from unas.errors import UnasError
 from unas.search.executor import EvalResult, EvalTask, EvaluatorFactory, WorkerStartError, failed
 from unas.search.ray_runtime import (RaySession, connect_ray, default_cpus_per_worker,
-                                     default_num_workers)
+                                     default_num_workers, local_cpu_count)
 from unas.search.ray_sharing import SharedDataFactory, sharing_factory
 
 MAX_ATTEMPTS = 2
@@ -131,7 +132,11 @@ class RayExecutor:
         if num_workers is not None and num_workers < 1:
             raise ValueError(f"num_workers must be >= 1, got {num_workers}")
         self._factory = sharing_factory(factory)
-        self._session: RaySession = connect_ray(address, temp_root)
+        # A local Ray gets at least the CPUs the workers ask for (oversubscribing the cores if
+        # the config says so) rather than leaving some workers waiting for CPUs forever.
+        asked = math.ceil((num_workers or 0) * (cpus_per_worker or 1.0))
+        self._session: RaySession = connect_ray(
+            address, temp_root, num_cpus=max(local_cpu_count(), asked) if address is None else None)
         cpus = self._session.total_cpus
         self.capacity = num_workers or default_num_workers(cpus)
         self.cpus_per_worker = cpus_per_worker or default_cpus_per_worker(cpus, self.capacity)
