@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         run_experiment(cfg, out_dir=out, resume=args.resume)
         write_report(out)
         print(summary(out))
-        print(f"results in {out}/ (pareto.csv, pareto/, models/, plots/, evaluations.jsonl)")
+        print(f"results in {out}/ (summary.md, summary.csv, pareto.csv, pareto/, models/, deploy/, plots/, evaluations.jsonl)")
         print(summary_table(out))
     except UnasError as err:
         print(f"error: {err}", file=sys.stderr)
