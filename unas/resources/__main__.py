@@ -7,6 +7,7 @@ parameters. Bad input prints one line to stderr and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 
@@ -26,7 +27,7 @@ def _shape(text: str) -> tuple[int, ...]:
 
 def _load_architecture(path: str):
     try:
-        import search_spaces.registry  # noqa: F401  (registers every space)
+        importlib.import_module("search_spaces.registry")  # registers every space
     except ImportError:
         pass
     from search_spaces import architecture_from_json
