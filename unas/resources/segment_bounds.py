@@ -73,6 +73,9 @@ class Bounds:
         group_of_end = {e: g for g, e in enumerate(plan.group_end)}
         self.unit_own: list[int] = []
         self.unit_forced: list[tuple[int, ...]] = []
+        self.unit_waiting: list[tuple[tuple[int, tuple[int, ...]], ...]] = []
+        self.after_start = [min(r[1:], default=0) for r in plan.residents]
+        self.unit_cap: list[int] = []  # no state gives unit u a larger forced bound
         for u, unit in enumerate(plan.units):
             group = plan.unit_group[u]
             first = unit.nodes[0]
@@ -88,33 +91,60 @@ class Bounds:
                 skip = {group} | {group_of_end[p] for p in seg.preds[first]}
                 own += sum(seg.sizes[plan.group_end[g]] for g in skip - {group})
             self.unit_own.append(own)
-            self.unit_forced.append(tuple(
-                g for g, e in enumerate(plan.group_end)
-                if g not in skip and (seg.pinned[e] or seg.succ_mask[e] & below[first])))
+            forced = tuple(g for g, e in enumerate(plan.group_end)
+                           if g not in skip and (seg.pinned[e] or seg.succ_mask[e] & below[first]))
+            self.unit_forced.append(forced)
+            counted = skip | set(forced)
+            self.unit_waiting.append(tuple(
+                (f, tuple(group_of_end[p] for p in self._head_inputs(f)
+                          if group_of_end[p] not in counted))
+                for f in forced))
+            self.unit_cap.append(own + sum(plan.residents[f][-1] for f in forced))
+        self.unit_index = [plan.group_units[plan.unit_group[u]].index(u)
+                           for u in range(len(plan.units))]
+        self.by_cap = sorted(range(len(plan.units)), key=lambda u: -self.unit_cap[u])
         self.merge = _fork_join(seg, plan)
         self.relaxed = _relaxed_sequences(seg, plan)
 
     def at(self, positions: tuple[int, ...]) -> int:
         """Lower bound (offset included) on the peak of every completion from ``positions``."""
         plan = self.plan
-        values = [self.floor[g][j] for g, j in enumerate(positions)]
         bound = 0
-        for g, j in enumerate(positions):
-            for u in plan.group_units[g][j:]:
-                total = self.unit_own[u]
-                for f in self.unit_forced[u]:
-                    total += values[f]
-                if total > bound:
-                    bound = total
         if self.merge is not None:
             base, groups, jobs = self.merge
             held = [plan.residents[g][positions[g]] for g in groups]
             rest = [jobs[i][positions[g]] for i, g in enumerate(groups)]
-            bound = max(bound, merge_peak(held, rest, base))
+            bound = merge_peak(held, rest, base)
         base, held, jobs = self.relaxed
         bound = max(bound, merge_peak([held[g][j] for g, j in enumerate(positions)],
                                       [jobs[g][j] for g, j in enumerate(positions)], base))
+        after_start, unit_group, unit_index = self.after_start, plan.unit_group, self.unit_index
+        values = [self.floor[g][j] for g, j in enumerate(positions)]
+        begun = [j > 0 or not units for j, units in zip(positions, plan.group_units)]
+        for u in self.by_cap:  # most promising first; stop once no unit can raise the bound
+            if self.unit_cap[u] <= bound:
+                break
+            if unit_index[u] < positions[unit_group[u]]:
+                continue  # already run
+            total = self.unit_own[u]
+            waiting: dict[int, int] = {}
+            for f, inputs in self.unit_waiting[u]:
+                if positions[f] == 0:
+                    t = next((h for h in inputs if begun[h]), -1)
+                    if t >= 0:  # f has not started: t is still live, or f holds something
+                        waiting[t] = waiting.get(t, 0) + after_start[f]
+                        continue
+                total += values[f]
+            for t, waiting_held in waiting.items():
+                total += min(values[t], waiting_held)
+            if total > bound:
+                bound = total
         return bound + self.seg.offset
+
+    def _head_inputs(self, group: int) -> tuple[int, ...]:
+        """The tensors the first operator of a chain group consumes (none for an input group)."""
+        units = self.plan.group_units[group]
+        return self.seg.preds[self.plan.units[units[0]].nodes[0]] if units else ()
 
 
 def _descendants_or_self(seg: Segment) -> list[int]:

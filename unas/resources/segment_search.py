@@ -40,19 +40,47 @@ def _greedy(seg: Segment, units: list[Unit], start: int, live: int) -> tuple[int
 
 
 def _moves(seg: Segment, plan: Plan, positions: tuple[int, ...], done: int, live: int,
-           peak: int) -> list[tuple[int, Unit, int, int]]:
-    """Units that may run next as (group, unit, working set, live after); one if a move is free."""
+           limit: int) -> list[tuple[int, list[Unit], int, int]]:
+    """Moves from a state as (group, units run back to back, working set, live after).
+
+    ``limit`` is a lower bound on the peak of every completion of the state (the peak already paid
+    or the state's lower bound). A *free* move is returned alone: some units of one group, run now,
+    whose working sets all stay within ``limit`` and that leave the live bytes at their lowest point
+    of the run and no higher than now. Exchange argument: in an optimal completion, move those units
+    to the front; every step they jump over sees at most the live bytes it saw before (a unit frees
+    at least as much later as now, so the saving only grows), and in-place conditions can only
+    become easier; the moved units cost at most ``limit``, which no completion beats.
+    """
     moves = []
     for g, j in enumerate(positions):
-        if j == len(plan.group_units[g]):
+        units = plan.group_units[g]
+        if j == len(units):
             continue
-        unit = plan.units[plan.group_units[g][j]]
+        unit = plan.units[units[j]]
         if unit.need & ~done:
             continue
         cost, new_live = apply_unit(seg, unit, done, live)
-        if cost <= peak and new_live <= live:
-            return [(g, unit, cost, new_live)]
-        moves.append((g, unit, cost, new_live))
+        if cost <= limit:
+            run, cur_done, cur_live, low, worst = [unit], done | unit.mask, new_live, new_live, cost
+            k = j + 1
+            while True:
+                if cur_live <= live and cur_live <= low:
+                    return [(g, run, worst, cur_live)]
+                low = min(low, cur_live)
+                if k == len(units):
+                    break
+                nxt = plan.units[units[k]]
+                if nxt.need & ~cur_done:
+                    break
+                step_cost, step_live = apply_unit(seg, nxt, cur_done, cur_live)
+                if step_cost > limit:
+                    break
+                run.append(nxt)
+                cur_done |= nxt.mask
+                cur_live = step_live
+                worst = max(worst, step_cost)
+                k += 1
+        moves.append((g, [unit], cost, new_live))
     return moves
 
 
@@ -77,7 +105,7 @@ def solve_segment(seg: Segment) -> tuple[int, list[int]]:
         return upper, greedy_order
     goal = (1 << len(seg.sizes)) - 1
     best = {start: start_peak}
-    parent: dict[int, tuple[int, Unit]] = {}
+    parent: dict[int, tuple[int, list[Unit]]] = {}
     # (key, -depth, downset, peak, live, positions, bound evaluated)
     heap = [(lower, 0, start, start_peak, start_live, start_pos, True)]
     while heap:
@@ -93,17 +121,20 @@ def solve_segment(seg: Segment) -> tuple[int, list[int]]:
         if done == goal:
             order: list[int] = []
             while done != start:
-                done, unit = parent[done]
-                order[:0] = unit.nodes
+                done, run = parent[done]
+                order[:0] = [v for unit in run for v in unit.nodes]
             return peak, order
-        for g, unit, cost, new_live in _moves(seg, plan, positions, done, live, peak):
+        for g, run, cost, new_live in _moves(seg, plan, positions, done, live, max(key, peak)):
             new_peak = max(peak, cost)
-            nxt = done | unit.mask
+            nxt = done
+            for unit in run:
+                nxt |= unit.mask
             if new_peak >= best.get(nxt, upper):
                 continue
             best[nxt] = new_peak
-            parent[nxt] = (done, unit)
-            new_pos = positions[:g] + (positions[g] + 1,) + positions[g + 1:]
-            heapq.heappush(heap, (max(key, new_peak), neg_depth - len(unit.nodes), nxt, new_peak,
+            parent[nxt] = (done, run)
+            new_pos = positions[:g] + (positions[g] + len(run),) + positions[g + 1:]
+            n_nodes = sum(len(unit.nodes) for unit in run)
+            heapq.heappush(heap, (max(key, new_peak), neg_depth - n_nodes, nxt, new_peak,
                                   new_live, new_pos, False))
     return upper, greedy_order
