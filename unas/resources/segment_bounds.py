@@ -73,9 +73,12 @@ class Bounds:
         group_of_end = {e: g for g, e in enumerate(plan.group_end)}
         self.unit_own: list[int] = []
         self.unit_forced: list[tuple[int, ...]] = []
-        self.unit_waiting: list[tuple[tuple[int, tuple[int, ...]], ...]] = []
+        self.unit_waiting: list[tuple[tuple[int, tuple[int, ...], tuple], ...]] = []
         self.after_start = [min(r[1:], default=0) for r in plan.residents]
         self.unit_cap: list[int] = []  # no state gives unit u a larger forced bound
+        self.unit_counted: list[frozenset[int]] = []
+        self.group_inputs = [tuple(dict.fromkeys(group_of_end[p] for p in self._head_inputs(g)))
+                             for g in range(len(plan.group_units))]
         for u, unit in enumerate(plan.units):
             group = plan.unit_group[u]
             first = unit.nodes[0]
@@ -95,10 +98,16 @@ class Bounds:
                            if g not in skip and (seg.pinned[e] or seg.succ_mask[e] & below[first]))
             self.unit_forced.append(forced)
             counted = skip | set(forced)
-            self.unit_waiting.append(tuple(
-                (f, tuple(group_of_end[p] for p in self._head_inputs(f)
-                          if group_of_end[p] not in counted))
-                for f in forced))
+            waiting = []
+            for f in forced:
+                inputs = tuple(group_of_end[p] for p in self._head_inputs(f)
+                               if group_of_end[p] not in counted)
+                waiting.append((f, inputs, tuple(
+                    (h, tuple(group_of_end[p] for p in self._head_inputs(h)
+                              if group_of_end[p] not in counted))
+                    for h in inputs)))
+            self.unit_waiting.append(tuple(waiting))
+            self.unit_counted.append(frozenset(counted))
             self.unit_cap.append(own + sum(plan.residents[f][-1] for f in forced))
         self.unit_index = [plan.group_units[plan.unit_group[u]].index(u)
                            for u in range(len(plan.units))]
@@ -127,19 +136,53 @@ class Bounds:
             if unit_index[u] < positions[unit_group[u]]:
                 continue  # already run
             total = self.unit_own[u]
-            waiting: dict[int, int] = {}
-            for f, inputs in self.unit_waiting[u]:
+            waiting: dict[int, int] = {}  # begun group -> what its waiting consumers hold
+            idle: dict[int, tuple[int, int]] = {}  # unstarted group -> (its begun input, held)
+            deep: list[int] = []  # unstarted forced groups whose inputs have not started either
+            for f, inputs, grand in self.unit_waiting[u]:
                 if positions[f] == 0:
                     t = next((h for h in inputs if begun[h]), -1)
                     if t >= 0:  # f has not started: t is still live, or f holds something
                         waiting[t] = waiting.get(t, 0) + after_start[f]
                         continue
+                    for h, h_inputs in grand:  # f waits on h, which has not started either
+                        t = idle[h][0] if h in idle else next(
+                            (k for k in h_inputs if begun[k]), -1)
+                        if t >= 0:
+                            idle[h] = (t, idle.get(h, (t, 0))[1] + after_start[f])
+                            break
+                    else:
+                        deep.append(f)
+                    continue
                 total += values[f]
+            for h, (t, held) in idle.items():  # h started (and holds), or t is still live
+                waiting[t] = waiting.get(t, 0) + min(after_start[h], held)
+            if deep:
+                seen = self.unit_counted[u] | waiting.keys() | idle.keys()
+                for f in deep:
+                    total += self._frontier(f, positions, values, seen)
             for t, waiting_held in waiting.items():
                 total += min(values[t], waiting_held)
             if total > bound:
                 bound = total
         return bound + self.seg.offset
+
+    def _frontier(self, group: int, positions: tuple[int, ...], values: list[int],
+                  seen: set[int]) -> int:
+        """Least bytes held, while a unit runs, on behalf of ``group``, which has not started now and
+        whose end is needed after that unit: the group has started (and holds at least its
+        smallest later resident) or every input it waits for is held by its own producer group
+        (recursively); groups in ``seen`` are counted elsewhere and add nothing (they are added to it)."""
+        held = 0
+        for k in self.group_inputs[group]:
+            if k in seen:
+                continue
+            seen.add(k)
+            if positions[k] > 0 or not self.plan.group_units[k]:
+                held += values[k]
+            else:
+                held += self._frontier(k, positions, values, seen)
+        return min(self.after_start[group], held)
 
     def _head_inputs(self, group: int) -> tuple[int, ...]:
         """The tensors the first operator of a chain group consumes (none for an input group)."""
