@@ -26,7 +26,8 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["unas", "unas.*", "search_spaces", "search_spaces.*",
                                     "tflm_runtime", "tflm_runtime.*"]),
-    package_data={"tflm_runtime": ["c/*.c", "c/*.h", "board/*.ld", "board/*.c", "board/*.s"]},
+    package_data={"tflm_runtime": ["codegen/c/*.c", "codegen/c/*.h", "board/*.ld", "board/*.c",
+                                   "board/*.s", "board/*.h"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": ["pytest==9.0.3", "hypothesis==6.155.2"]},
 )
