@@ -28,8 +28,11 @@ from unas.resources.segment_search import Segment, solve_segment
 _NEVER = 1 << 62  # "last use" of a graph output
 
 
-def min_peak_schedule(graph: nx.DiGraph, size_attr: str = "bytes") -> Schedule:
+def min_peak_schedule(graph: nx.DiGraph, size_attr: str = "bytes", *,
+                      refined: bool = True) -> Schedule:
     """The topological order with the smallest peak working set (exact), and that peak.
+
+    ``refined=False`` solves the segments with the plain search (same peak, slower; for tests).
 
     Raises :class:`unas.errors.ArchitectureError` for a cyclic graph or a node without ``size_attr``.
     """
@@ -50,7 +53,7 @@ def min_peak_schedule(graph: nx.DiGraph, size_attr: str = "bytes") -> Schedule:
     lo = 0
     for hi in cuts + ([len(names) - 1] if cuts[-1:] != [len(names) - 1] else []):
         seg, local = _segment(graph, names, index, sizes, preds, succs, last_use, live, lo, hi)
-        seg_peak, seg_order = solve_segment(seg)
+        seg_peak, seg_order = solve_segment(seg, refined)
         peak = max(peak, seg_peak)
         order.extend(local[i] for i in range(seg.n_inputs) if local[i] >= lo)  # graph inputs
         order.extend(local[i] for i in seg_order)

@@ -65,7 +65,8 @@ def merge_peak(held: list[int], jobs: list[list[Job]], base: int = 0) -> int:
 class Bounds:
     """Precomputed data for :meth:`at`, the lower bound in a state given by group positions."""
 
-    def __init__(self, seg: Segment, plan: Plan) -> None:
+    def __init__(self, seg: Segment, plan: Plan, refined: bool = True) -> None:
+        """``refined=False`` leaves out what unstarted branches wait on (the plain forced bound)."""
         self.seg = seg
         self.plan = plan
         self.floor = [[min(r[j:]) for j in range(len(r))] for r in plan.residents]
@@ -78,7 +79,7 @@ class Bounds:
         self.unit_cap: list[int] = []  # no state gives unit u a larger forced bound
         self.unit_counted: list[frozenset[int]] = []
         self.group_inputs = [tuple(dict.fromkeys(group_of_end[p] for p in self._head_inputs(g)))
-                             for g in range(len(plan.group_units))]
+                             if refined else () for g in range(len(plan.group_units))]
         for u, unit in enumerate(plan.units):
             group = plan.unit_group[u]
             first = unit.nodes[0]
@@ -101,7 +102,7 @@ class Bounds:
             waiting = []
             for f in forced:
                 inputs = tuple(group_of_end[p] for p in self._head_inputs(f)
-                               if group_of_end[p] not in counted)
+                               if group_of_end[p] not in counted) if refined else ()
                 waiting.append((f, inputs, tuple(
                     (h, tuple(group_of_end[p] for p in self._head_inputs(h)
                               if group_of_end[p] not in counted))
@@ -140,7 +141,7 @@ class Bounds:
             idle: dict[int, tuple[int, int]] = {}  # unstarted group -> (its begun input, held)
             deep: list[int] = []  # unstarted forced groups whose inputs have not started either
             for f, inputs, grand in self.unit_waiting[u]:
-                if positions[f] == 0:
+                if not begun[f]:
                     t = next((h for h in inputs if begun[h]), -1)
                     if t >= 0:  # f has not started: t is still live, or f holds something
                         waiting[t] = waiting.get(t, 0) + after_start[f]

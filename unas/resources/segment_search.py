@@ -40,13 +40,13 @@ def _greedy(seg: Segment, units: list[Unit], start: int, live: int) -> tuple[int
 
 
 def _moves(seg: Segment, plan: Plan, positions: tuple[int, ...], done: int, live: int,
-           limit: int) -> list[tuple[int, list[Unit], int, int]]:
+           limit: int, runs: bool = True) -> list[tuple[int, list[Unit], int, int]]:
     """Moves from a state as (group, units run back to back, working set, live after).
 
     ``limit`` is a lower bound on the peak of every completion of the state (the peak already paid
     or the state's lower bound). A *free* move is returned alone: some units of one group, run now,
     whose working sets all stay within ``limit`` and that leave the live bytes at their lowest point
-    of the run and no higher than now. Exchange argument: in an optimal completion, move those units
+    of the run and no higher than now (``runs=False``: single units only). Exchange argument: in an optimal completion, move those units
     to the front; every step they jump over sees at most the live bytes it saw before (a unit frees
     at least as much later as now, so the saving only grows), and in-place conditions can only
     become easier; the moved units cost at most ``limit``, which no completion beats.
@@ -67,7 +67,7 @@ def _moves(seg: Segment, plan: Plan, positions: tuple[int, ...], done: int, live
                 if cur_live <= live and cur_live <= low:
                     return [(g, run, worst, cur_live)]
                 low = min(low, cur_live)
-                if k == len(units):
+                if k == len(units) or not runs:
                     break
                 nxt = plan.units[units[k]]
                 if nxt.need & ~cur_done:
@@ -84,8 +84,13 @@ def _moves(seg: Segment, plan: Plan, positions: tuple[int, ...], done: int, live
     return moves
 
 
-def solve_segment(seg: Segment) -> tuple[int, list[int]]:
-    """Minimum peak (including ``offset``) and an order of the segment's operators achieving it."""
+def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
+    """Minimum peak (including ``offset``) and an order of the segment's operators achieving it.
+
+    ``refined=False`` runs the plain search (free moves only within the peak already paid, forced
+    bound without the tensors unstarted branches wait on): same result, slower; the tests compare
+    the two.
+    """
     start = (1 << seg.n_inputs) - 1
     start_live = sum(seg.sizes[:seg.n_inputs])
     start_peak = start_live + seg.offset
@@ -98,7 +103,7 @@ def solve_segment(seg: Segment) -> tuple[int, list[int]]:
     greedy_order = [v for unit in greedy_units for v in unit.nodes]
     if len(plan.units) <= 1:
         return upper, greedy_order
-    bounds = Bounds(seg, plan)
+    bounds = Bounds(seg, plan, refined)
     start_pos = tuple(0 for _ in plan.group_units)
     lower = max(start_peak, bounds.at(start_pos))
     if upper <= lower:
@@ -124,7 +129,8 @@ def solve_segment(seg: Segment) -> tuple[int, list[int]]:
                 done, run = parent[done]
                 order[:0] = [v for unit in run for v in unit.nodes]
             return peak, order
-        for g, run, cost, new_live in _moves(seg, plan, positions, done, live, max(key, peak)):
+        for g, run, cost, new_live in _moves(seg, plan, positions, done, live,
+                                                  max(key, peak) if refined else peak, refined):
             new_peak = max(peak, cost)
             nxt = done
             for unit in run:
