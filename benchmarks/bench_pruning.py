@@ -10,12 +10,13 @@ the command and the date to ``--out`` (a Markdown file; the PNG goes next to it)
 
 The digits setting (default) is ``experiments/digits.yaml`` with a small model-size bound
 (``--size-bound``, 1000 bytes) so that models that fit must be small, an error bound of 0.25
-(``--error-bound``; small models on 8x8 digits rarely reach the config's 0.15), and target sparsities in
-[0.05, 0.8] pruned between epochs 1 and 4 of 8 (the schedule is scaled to ``--epochs``).
+(``--error-bound``; small models on 8x8 digits rarely reach the config's 0.15), and target
+sparsities in [0.05, 0.8] pruned between epochs 1 and 4 of 8 (the window is scaled to
+``--epochs``).
 ``--full`` runs ``experiments/fashion_mnist.yaml`` instead (the Debian package's files in
 /usr/share/datasets/fashion-mnist), with its own bounds and schedule.
 
-    python benchmarks/bench_pruning.py --evals 30 --seeds 2           # digits, ~30 min on 2 cores
+    python benchmarks/bench_pruning.py --evals 30 --seeds 6           # digits, ~25 min on 2 cores
     python benchmarks/bench_pruning.py --full --evals 60 --seeds 2 --epochs 10
 
 Searches live in ``--work`` (default: a temporary folder); a search already finished there is
