@@ -17,6 +17,7 @@ import heapq
 
 from unas.resources.segment import Plan, Segment, Unit, apply_unit, build_plan, single_unit
 from unas.resources.segment_bounds import Bounds
+from unas.resources.segment_cut import CutBound
 
 
 def _greedy(seg: Segment, units: list[Unit], start: int, live: int) -> tuple[int, list[Unit]]:
@@ -108,6 +109,11 @@ def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
     lower = max(start_peak, bounds.at(start_pos))
     if upper <= lower:
         return upper, greedy_order
+    if refined:  # the min-cut bound is exact far more often, but costs a max-flow per unit
+        cut = CutBound(seg, plan)
+        lower = cut.at(start, lower)
+        if upper <= lower:
+            return upper, greedy_order
     goal = (1 << len(seg.sizes)) - 1
     best = {start: start_peak}
     parent: dict[int, tuple[int, list[Unit]]] = {}
@@ -119,6 +125,8 @@ def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
             continue  # superseded by a cheaper way to reach the same downset
         if not evaluated:
             bound = bounds.at(positions)
+            if refined and bound <= key:
+                bound = cut.at_critical(done, bound)
             if bound > key:
                 if bound < upper:
                     heapq.heappush(heap, (bound, neg_depth, done, peak, live, positions, True))
