@@ -19,7 +19,7 @@ import numpy as np
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import maximum_flow
 
-from unas.resources.segment import Plan, Segment
+from unas.resources.segment import Plan, Segment, Unit
 
 
 def _bits(mask: int) -> list[int]:
@@ -35,10 +35,12 @@ def _bits(mask: int) -> list[int]:
 class CutBound:
     """Precomputed flow network of a segment; :meth:`at` evaluates the bound for a downset."""
 
-    def __init__(self, seg: Segment, plan: Plan) -> None:
+    def __init__(self, seg: Segment, plan: Plan, keep: int = 1) -> None:
         n = len(seg.sizes)
         self.seg, self.plan, self.n = seg, plan, n
-        self.critical = None  # the unit whose cut set the last bound of :meth:`at`
+        self.keep = keep
+        self.calls = self.raised = 0  # uses of :meth:`at_critical`, and how many raised the bound
+        self.critical: list[Unit] = []  # the units with the largest cuts in the last :meth:`at`
         self.usable = sum(seg.sizes) < 1 << 30  # capacities must fit the solver's int32
         self.inf = sum(seg.sizes) + 1
         self.ancestors = [0] * n
@@ -61,9 +63,17 @@ class CutBound:
                 rows.append(n + t), cols.append(sink), caps.append(self.inf)
             for c in _bits(seg.succ_mask[t]):
                 rows.extend((n + t, c)), cols.extend((c, t)), caps.extend((self.inf, self.inf))
-        self.rows = np.array(rows, dtype=np.int64)
-        self.cols = np.array(cols, dtype=np.int64)
-        self.caps = np.array(caps, dtype=np.int32)
+        source = 2 * n
+        for t in range(n):  # ties to the source and sink, switched on per query
+            rows.extend((source, t)), cols.extend((t, sink)), caps.extend((0, 0))
+        ids = np.arange(1, len(rows) + 1)
+        layout = csr_array((ids, (np.array(rows), np.array(cols))), shape=(2 * n + 2, 2 * n + 2))
+        where = np.empty(len(rows), dtype=np.int64)
+        where[layout.data - 1] = np.arange(len(rows))  # edge number -> slot in the CSR data
+        self.indices, self.indptr = layout.indices, layout.indptr
+        self.data = np.array(caps, dtype=np.int32)[layout.data - 1]
+        self.source_slot = where[len(rows) - 2 * n::2]
+        self.sink_slot = where[len(rows) - 2 * n + 1::2]
 
     def _live(self, done: int) -> int:
         """Live bytes of downset ``done``."""
@@ -74,47 +84,48 @@ class CutBound:
     def _min_live(self, inside: int, outside: int) -> int:
         """Least live bytes of a downset containing ``inside`` and disjoint from ``outside``."""
         n = self.n
-        one, zero = _bits(inside), _bits(outside)
-        rows = np.concatenate([self.rows, np.full(len(one), 2 * n), np.array(zero, dtype=np.int64)])
-        cols = np.concatenate([self.cols, np.array(one, dtype=np.int64), np.full(len(zero), 2 * n + 1)])
-        caps = np.concatenate([self.caps, np.full(len(one) + len(zero), self.inf, dtype=np.int32)])
-        graph = csr_array((caps, (rows, cols)), shape=(2 * n + 2, 2 * n + 2))
+        data = self.data.copy()
+        data[self.source_slot[_bits(inside)]] = self.inf
+        data[self.sink_slot[_bits(outside)]] = self.inf
+        graph = csr_array((data, self.indices, self.indptr), shape=(2 * n + 2, 2 * n + 2))
         return int(maximum_flow(graph, 2 * n, 2 * n + 1).flow_value)
 
     def at(self, done: int, bound: int) -> int:
         """Lower bound (offset included) on every completion from downset ``done``, at least
-        ``bound``; units that cannot beat ``bound`` are skipped."""
+        ``bound``; remembers the ``keep`` units with the largest cuts for :meth:`at_critical`."""
         if not self.usable:
             return bound
-        seg = self.seg
-        for unit in self.plan.units:
-            if unit.mask & done:
-                continue
-            x = unit.nodes[0]
-            inside = done | self.ancestors[x]
-            if unit.static:
-                rel = unit.rel_peak
-            else:
-                rel = seg.sizes[x]
-                src = seg.first_in[x]
-                if seg.inplace[x] and src >= 0 and not seg.pinned[src]:
-                    rel = max(seg.sizes[src], rel) - seg.sizes[src]
-            if rel + self._live(inside) + seg.offset <= bound:
-                continue  # the cut is at most the live bytes of ``inside`` itself
-            value = rel + self._min_live(inside, self.below[x] | unit.mask) + seg.offset
-            if value > bound:
-                bound = value
-                self.critical = unit
+        values: list[tuple[int, int, Unit]] = []
+        for i, unit in enumerate(self.plan.units):
+            if not unit.mask & done:
+                value = self._cut_value(unit, done, bound)
+                if value is not None:
+                    values.append((value, i, unit))
+                    bound = max(bound, value)
+        self.critical = [unit for _, _, unit in sorted(values, reverse=True)[:self.keep]]
         return bound
 
     def at_critical(self, done: int, bound: int) -> int:
-        """The bound of :meth:`at` for the unit that set the last bound only (one max-flow)."""
-        unit = self.critical
-        if unit is None or unit.mask & done or not self.usable:
-            return bound
+        """The bound of :meth:`at` for the units with the largest cuts in the last call of
+        :meth:`at` only (at most ``keep`` max-flows)."""
+        if self.calls >= 20 and self.raised * 10 < self.calls:
+            return bound  # it rarely helps on this segment: not worth a max-flow per state
+        self.calls += 1
+        start = bound
+        for unit in self.critical:
+            if not unit.mask & done:
+                value = self._cut_value(unit, done, bound)
+                if value is not None:
+                    bound = max(bound, value)
+        self.raised += bound > start
+        return bound
+
+    def _cut_value(self, unit: Unit, done: int, bound: int) -> int | None:
+        """The cut bound of ``unit`` (not yet run) from downset ``done``, or None when it cannot
+        beat ``bound`` (the cut is at most the live bytes of ``done`` plus ``unit``'s ancestors)."""
+        seg = self.seg
         x = unit.nodes[0]
         inside = done | self.ancestors[x]
-        seg = self.seg
         if unit.static:
             rel = unit.rel_peak
         else:
@@ -123,5 +134,5 @@ class CutBound:
             if seg.inplace[x] and src >= 0 and not seg.pinned[src]:
                 rel = max(seg.sizes[src], rel) - seg.sizes[src]
         if rel + self._live(inside) + seg.offset <= bound:
-            return bound
-        return max(bound, rel + self._min_live(inside, self.below[x] | unit.mask) + seg.offset)
+            return None
+        return rel + self._min_live(inside, self.below[x] | unit.mask) + seg.offset

@@ -20,6 +20,9 @@ from unas.resources.segment_bounds import Bounds
 from unas.resources.segment_cut import CutBound
 
 
+CUT_AFTER = 100  # states popped before the min-cut bound is worth its cost
+
+
 def _greedy(seg: Segment, units: list[Unit], start: int, live: int) -> tuple[int, list[Unit]]:
     """Repeatedly run the available unit with the smallest (working set, live after)."""
     done, peak, chosen = start, live + seg.offset, []
@@ -109,23 +112,28 @@ def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
     lower = max(start_peak, bounds.at(start_pos))
     if upper <= lower:
         return upper, greedy_order
-    if refined:  # the min-cut bound is exact far more often, but costs a max-flow per unit
-        cut = CutBound(seg, plan)
-        lower = cut.at(start, lower)
-        if upper <= lower:
-            return upper, greedy_order
-    goal = (1 << len(seg.sizes)) - 1
+    cut = None  # the min-cut bound: exact far more often, but a max-flow per unit, so only
+    pops = 0    # computed once the search has popped CUT_AFTER states without finishing
     best = {start: start_peak}
     parent: dict[int, tuple[int, list[Unit]]] = {}
     # (key, -depth, downset, peak, live, positions, bound evaluated)
     heap = [(lower, 0, start, start_peak, start_live, start_pos, True)]
+    goal = (1 << len(seg.sizes)) - 1
     while heap:
+        pops += 1
+        if refined and pops == CUT_AFTER:
+            cut = CutBound(seg, plan)
+            lower = cut.at(start, heap[0][0])  # bounds every completion of every state
+            if upper <= lower:
+                return upper, greedy_order
+            heap = [(max(lower, entry[0]),) + entry[1:] for entry in heap]
+            heapq.heapify(heap)
         key, neg_depth, done, peak, live, positions, evaluated = heapq.heappop(heap)
         if peak > best[done]:
             continue  # superseded by a cheaper way to reach the same downset
         if not evaluated:
             bound = bounds.at(positions)
-            if refined and bound <= key:
+            if cut is not None and bound <= key:
                 bound = cut.at_critical(done, bound)
             if bound > key:
                 if bound < upper:
