@@ -31,6 +31,17 @@ def cascades(draw):
     return g
 
 
+@st.composite
+def dags(draw):
+    """Random DAGs of up to 8 nodes: several inputs and outputs, random in-place flags."""
+    g = new_graph()
+    for i in range(draw(st.integers(1, 8))):
+        ins = draw(st.lists(st.integers(0, i - 1), max_size=min(i, 3), unique=True)) if i else []
+        add_op(g, f"n{i}", "OP" if ins else "INPUT", (draw(st.integers(1, 40)),),
+               [f"n{j}" for j in ins], inplace=draw(st.booleans()))
+    return g
+
+
 def brute_force_peak(graph: nx.DiGraph) -> int:
     return min(peak_of_order(graph, o) for o in nx.all_topological_sorts(graph))
 
@@ -55,3 +66,85 @@ def test_refined_matches_plain_search_on_cnn_space(shape):
         plain = min_peak_schedule(graph, refined=False)
         assert refined.peak_bytes == plain.peak_bytes
         assert peak_of_order(graph, refined.order) == refined.peak_bytes
+
+
+def _segments(graph: nx.DiGraph) -> list:
+    """The segments min_peak_schedule solves for ``graph`` (captured from its calls)."""
+    import unas.resources.schedule as schedule
+    seen = []
+    original = schedule.solve_segment
+
+    def capture(seg, refined=True):
+        seen.append(seg)
+        return original(seg, refined)
+
+    schedule.solve_segment = capture
+    try:
+        min_peak_schedule(graph)
+    finally:
+        schedule.solve_segment = original
+    return seen
+
+
+def _least_live(seg, inside: int, outside: int) -> int:
+    """Least live bytes over every downset containing ``inside`` and avoiding ``outside``."""
+    n = len(seg.sizes)
+    best = None
+    for mask in range(1 << n):
+        if mask & inside != inside or mask & outside:
+            continue
+        if any(mask >> v & 1 and any(not mask >> p & 1 for p in seg.preds[v]) for v in range(n)):
+            continue
+        live = sum(seg.sizes[t] for t in range(n) if mask >> t & 1
+                   and (seg.pinned[t] or seg.succ_mask[t] & ~mask))
+        best = live if best is None else min(best, live)
+    return best
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(cascades(), dags()))
+def test_cut_is_least_live_downset_and_bounds_the_peak(graph):
+    """The max-flow equals enumeration over downsets, and the cut bound never exceeds the
+    optimum of the segment."""
+    from unas.resources.segment import build_plan
+    from unas.resources.segment_cut import CutBound
+    from unas.resources.segment_search import solve_segment
+    for seg in _segments(graph):
+        if len(seg.sizes) - seg.n_inputs <= 1:
+            continue
+        plan = build_plan(seg)
+        cut = CutBound(seg, plan)
+        start = (1 << seg.n_inputs) - 1
+        for unit in plan.units:
+            x = unit.nodes[0]
+            inside, outside = start | cut.ancestors[x], cut.below[x] | unit.mask
+            assert cut._min_live(inside, outside) == _least_live(seg, inside, outside)
+        assert cut.at(start, 0) <= solve_segment(seg, refined=False)[0]
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (6, 6, 3)])
+def test_search_with_early_cut_matches_plain_search(shape, monkeypatch):
+    """With the min-cut bound switched on from the first state (normally after 100)."""
+    import unas.resources.segment_search as segment_search
+    monkeypatch.setattr(segment_search, "CUT_AFTER", 1)
+    space = get_space("cnn")
+    rng = np.random.default_rng(7 + sum(shape))
+    for _ in range(60):
+        graph = space.random_architecture(rng).resource_graph(shape, 10)
+        refined = min_peak_schedule(graph)
+        assert refined.peak_bytes == min_peak_schedule(graph, refined=False).peak_bytes
+        assert peak_of_order(graph, refined.order) == refined.peak_bytes
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(cascades(), dags()))
+def test_search_with_early_cut_is_optimal(graph):
+    import unas.resources.segment_search as segment_search
+    saved = segment_search.CUT_AFTER
+    segment_search.CUT_AFTER = 1
+    try:
+        schedule = min_peak_schedule(graph)
+    finally:
+        segment_search.CUT_AFTER = saved
+    assert peak_of_order(graph, schedule.order) == schedule.peak_bytes
+    assert schedule.peak_bytes == brute_force_peak(graph)
