@@ -199,3 +199,25 @@ def test_bad_arguments_are_rejected():
         make_pruning(model, arch, 1.0, 0, 1, 2)
     with pytest.raises(ValueError, match="start_epoch"):
         make_pruning(model, arch, 0.5, 3, 1, 2)
+
+
+def test_earlier_layers_get_exactly_the_gradient_of_the_pruned_network():
+    """No gradient leaks backwards through pruned channels: the masked network's gradient with
+    respect to its input equals the materialised (really smaller) network's."""
+    from unas.tfenv import tf
+
+    rng = np.random.default_rng(5)
+    arch = branchy_cnn(5)
+    model = arch.build(SHAPE, CLASSES)
+    randomise(model, rng)
+    masked, callbacks, materialise = make_pruning(model, arch, 0.5, 0, 1, steps_per_epoch=2)
+    finalise(callbacks)
+    small, _ = materialise()
+    x = tf.constant(rng.uniform(0, 1, (4, *SHAPE)).astype(np.float32))
+    grads = []
+    for net in (masked, small):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.square(net(x, training=False)))
+        grads.append(tape.gradient(loss, x).numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-5)

@@ -384,3 +384,15 @@ def test_resume_with_several_in_flight_loses_and_repeats_nothing(tmp_path, monke
     assert sorted(line["id"] for line in after) == list(range(38))
     already = {line["id"] for line in before}
     assert not already & {task.id for task in executor.seen}  # finished work is not redone
+
+
+def test_a_result_is_reused_only_for_the_same_pruning_target(tmp_path):
+    pruning = PruningConfig(enabled=True, target_sparsity=(0.4, 0.8))
+    search = make_search(tmp_path, pruning=pruning, prune=toy_prune, rounds=60,
+                         sparsity_mutation_std=0.05)
+    records = search.run(FakeExecutor())
+    by_id = {r.id: r for r in records}
+    reused = [r for r in records if r.reused_from is not None]
+    assert reused, "the toy space repeats architectures, so some results must be reused"
+    for r in reused:
+        assert r.pruning_target == by_id[r.reused_from].pruning_target

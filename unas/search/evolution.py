@@ -151,7 +151,7 @@ class AgingEvolution:
             self._add_pending(_Pending(task=task, round=int(entry["round"]),
                                        parent=entry["parent"],
                                        resources=tuple(entry["resources"]),  # type: ignore[arg-type]
-                                       key=self._key_of(task.arch)))
+                                       key=self._key_of(task.arch, task.pruning_target)))
         self.waiting = {int(k): list(v) for k, v in state["waiting"].items()}
         for line in lines[applied:]:
             self._replay[int(line["id"])] = line
@@ -176,8 +176,11 @@ class AgingEvolution:
 
     # ------------------------------------------------------------------ records
     @staticmethod
-    def _key_of(arch_dict: dict[str, Any]) -> str:
-        return architecture_from_json(arch_dict).to_json()
+    def _key_of(arch_dict: dict[str, Any], target: float | None = None) -> str:
+        """Identity of a candidate for reuse: its architecture and, when it is pruned, its
+        pruning target (the same base network pruned to another target is another model)."""
+        text = architecture_from_json(arch_dict).to_json()
+        return text if target is None else f"{text}@pruned:{target!r}"
 
     def _arch(self, record_id: int) -> Architecture:
         if record_id not in self._archs:
@@ -206,7 +209,7 @@ class AgingEvolution:
         self.records[record.id] = record
         if (record.arch and record.reused_from is None
                 and not record.status.startswith("skipped")):
-            self._by_key.setdefault(self._key_of(record.arch), record.id)
+            self._by_key.setdefault(self._key_of(record.arch, record.pruning_target), record.id)
         if population and (record.ok or record.status.startswith("skipped")):
             self.population.append(record.id)
             while len(self.population) > self.settings.population_size:
@@ -264,7 +267,7 @@ class AgingEvolution:
             return
         target = self._draw_target(parent)
         arch_dict = _json_dict(arch)
-        key = arch.to_json()
+        key = self._key_of(arch_dict, target)
         base = dict(id=rid, round=rid, arch=arch_dict, seed=seed, pruning_target=target,
                     parent=None if parent is None else parent.id)
         if key in self._by_key:

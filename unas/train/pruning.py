@@ -12,10 +12,15 @@ What it does (μNAS section 3.6, done right):
   after every conv, depthwise conv and hidden dense layer (after its BatchNorm and ReLU). So a
   pruned channel emits exactly zero: its bias and BN shift are masked too, and a depthwise conv
   after a pruned channel is masked as well (its bias would otherwise revive it).
-* **Feedback.** The mask multiplies in the forward pass only; the backward pass goes straight
-  through (``x + stop_gradient(m*x - x)``), so the dense weights of a pruned channel keep receiving
-  gradients and the channel can come back when the masks are recomputed (Dynamic Model Pruning
-  with Feedback, Lin et al. 2020). No optimiser is patched and nothing is reset after validation.
+* **Feedback.** A pruned channel's own weights keep receiving the gradient they would get if the
+  channel were alive (the layer is applied a second time to a gradient-stopped input and only that
+  copy carries the pruned channels' gradient), so the channel can come back when the masks are
+  recomputed (Dynamic Model Pruning with Feedback, Lin et al. 2020). Earlier layers get gradient
+  only through the kept channels, i.e. exactly the gradient of the network the forward pass
+  computes. (A plain straight-through mask on the activation would leak gradient into earlier
+  layers through pruned channels and makes training diverge.) The second application runs the
+  layer's BatchNorm twice per step, so its moving statistics move as with momentum squared.
+  No optimiser is patched and nothing is reset after validation.
 * **Schedule.** tensorflow-model-optimization's ``PolynomialDecay`` (cubic, from 0 to the target)
   decides when masks are recomputed (every ``frequency`` steps, default twice an epoch) and to what
   sparsity, from the first step of ``start_epoch`` to the first step of ``end_epoch``; the masks
@@ -221,11 +226,15 @@ def pruned_architecture(arch: Architecture, input_shape: tuple[int, ...], num_cl
 
 # --- Keras side ----------------------------------------------------------------------------------
 
-def _mask_layer_class() -> type:
+def _mask_layer_classes() -> tuple[type, type]:
     from unas.tfenv import keras, tf
 
     class ChannelMask(keras.layers.Layer):
-        """Multiplies the last axis by 0/1 masks in the forward pass; identity gradient.
+        """Forward: ``m * y``. Backward: the kept channels pass their gradient to everything
+        before them as usual; a pruned channel's gradient reaches only its *own* weights (through
+        ``y_feedback``, the same layers applied to a gradient-stopped input), so its weights
+        keep learning (feedback) without leaking gradient into earlier layers along a path the
+        forward pass does not have.
 
         ``parts`` lists the output's channel segments in order: a mask variable (shared by every
         layer of that group) or ``None`` with the segment's size for channels never pruned.
@@ -235,13 +244,20 @@ def _mask_layer_class() -> type:
             super().__init__(trainable=False, **kwargs)
             self._parts = [(var, int(n)) for var, n in parts]
 
-        def call(self, x: Any) -> Any:
-            pieces = [tf.ones((n,), x.dtype) if var is None else tf.cast(var, x.dtype)
+        def call(self, inputs: Any) -> Any:
+            y, y_feedback = inputs
+            pieces = [tf.ones((n,), y.dtype) if var is None else tf.cast(var, y.dtype)
                       for var, n in self._parts]
             mask = pieces[0] if len(pieces) == 1 else tf.concat(pieces, axis=0)
-            return x + tf.stop_gradient(x * mask - x)
+            return mask * y + (1.0 - mask) * (y_feedback - tf.stop_gradient(y_feedback))
 
-    return ChannelMask
+    class StopGradient(keras.layers.Layer):
+        """Identity in the forward pass, no gradient backwards."""
+
+        def call(self, x: Any) -> Any:
+            return tf.stop_gradient(x)
+
+    return ChannelMask, StopGradient
 
 
 class _Pruner:
@@ -262,8 +278,15 @@ class _Pruner:
             g: tf.Variable(tf.ones((self.groups.size[g],)), trainable=False, name=f"mask_g{g}")
             for g in self.groups.prunable()}
         self.keep: dict[int, np.ndarray] = {g: np.arange(self.groups.size[g]) for g in self.masks}
-        mask_cls = _mask_layer_class()
+        mask_cls, stop_cls = _mask_layer_classes()
         layer_names = {layer.name for layer in model.layers}
+
+        def chain(x: Any, op: PlannedOp) -> Any:
+            for name in (op.name, f"{op.name}_bn", f"{op.name}_relu"):
+                if name in layer_names:
+                    x = model.get_layer(name)(x)
+            return x
+
         tensors: dict[str, Any] = {}
         for op in self.ops:
             if op.layer == "input":
@@ -271,13 +294,15 @@ class _Pruner:
                 continue
             sources = [tensors[name] for name in op.inputs]
             x = sources if op.layer in ("add", "concat") else sources[0]
-            for name in (f"{op.name}_dropout", op.name, f"{op.name}_bn", f"{op.name}_relu"):
-                if name in layer_names:
-                    x = model.get_layer(name)(x)
+            if f"{op.name}_dropout" in layer_names:
+                x = model.get_layer(f"{op.name}_dropout")(x)
             segments = self.groups.segments(op.name)
             if op.layer in _MASKED and any(g in self.masks for g, _ in segments):
                 parts = [(self.masks.get(g), n) for g, n in segments]
-                x = mask_cls(parts, name=f"{op.name}_mask")(x)
+                feedback = chain(stop_cls(name=f"{op.name}_stop")(x), op)
+                x = mask_cls(parts, name=f"{op.name}_mask")([chain(x, op), feedback])
+            else:
+                x = chain(x, op)
             tensors[op.name] = x
         self.model = keras.Model(tensors[self.ops[0].name], tensors[self.ops[-1].name],
                                  name=f"{model.name}_masked")
