@@ -67,9 +67,15 @@ def test_fast_costs_follow_the_execution_model_on_a_small_chain():
            Operator("add", "ADD", (4, 4, 2), ("in", "dw")),
            Operator("fc", "FULLY_CONNECTED", (3,), ("add",), 96, 99, 108)]
     # tflm: in + dw + add live while the add runs; codegen: the dw cannot overwrite "in" (the
-    # add still needs it), the add overwrites "in"; scratch = one 4x4 input channel of the dw
+    # add still needs it), so it needs no scratch either; the add overwrites "in"
     assert operator_costs(ops, "tflm") == (384, 96, 108)
-    assert operator_costs(ops, "codegen") == (384, 64 + 16, 108)
+    assert operator_costs(ops, "codegen") == (384, 64, 108)
+    # a depthwise conv that does run in place costs one input channel (4x4) of scratch, and the
+    # engine only lets it when that pays: in place, dw then fc (32 + 3) plus 16 of scratch is
+    # below the 64 of input + output
+    chain = [ops[0], ops[1], Operator("fc", "FULLY_CONNECTED", (3,), ("dw",), 96, 99, 108)]
+    assert operator_costs(chain, "tflm") == (384, 64, 108)
+    assert operator_costs(chain, "codegen") == (384, 32 + 3 + 16, 108)
     with pytest.raises(ConfigError, match="--engine"):
         operator_costs(ops, "tvm")
 

@@ -10,9 +10,9 @@ of microseconds. It is exact, not an estimate:
   order is the operator list itself and the minimum peak is that order's peak;
 * the working set follows the execution model of :mod:`unas.resources.memory` step by step, and
   the in-place operators and the scratch buffer are those of :mod:`unas.resources.engine`
-  (``codegen``: depthwise conv keeping its channel count, ADD onto an equal-shaped first input,
-  RESHAPE; scratch = the largest im2col column of a non-1x1 conv or input channel of an in-place
-  depthwise conv; ``tflm``: neither).
+  (``codegen``: depthwise conv keeping its channel count up to the cut-off that minimises
+  working set + scratch, ADD onto an equal-shaped first input, RESHAPE; scratch = the largest
+  input channel of a depthwise conv that runs in place; ``tflm``: neither).
 
 Because it restates those rules, :func:`check_against_resource_model` compares it with the
 resource model itself; the sweep calls it on a seeded share of its samples and stops on any
@@ -46,10 +46,33 @@ class Costs(NamedTuple):
 
 
 def operator_costs(ops: Sequence[Operator], engine: str) -> Costs:
-    """Costs of running ``ops`` in list order (which must be topological) under ``engine``."""
+    """Costs of running ``ops`` in list order (which must be topological) under ``engine``.
+
+    For ``codegen`` the engine runs a depthwise conv in place only up to the input size
+    (``H*W``) that minimises working set + scratch (:func:`unas.resources.engine.engine_graph`):
+    every candidate cut-off is tried, as there.
+    """
     if engine not in ENGINES:
         raise ConfigError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
-    codegen = engine == "codegen"
+    macs = sum(op.macs for op in ops)
+    model_size = sum(op.size_bytes for op in ops)
+    if engine == "tflm":
+        return Costs(macs, _chain_peak(ops, None), model_size)
+    index = {op.name: i for i, op in enumerate(ops)}
+    limits = sorted({_pixels(ops[index[op.inputs[0]]].shape) for op in ops
+                     if op.op == "DEPTHWISE_CONV_2D" and op.inputs
+                     and _runs_in_place(op, ops[index[op.inputs[0]]].shape)}, reverse=True)
+    return Costs(macs, min(_chain_peak(ops, limit) for limit in [*limits, 0]), model_size)
+
+
+def _pixels(shape: tuple[int, ...]) -> int:
+    return int(shape[0] * shape[1])
+
+
+def _chain_peak(ops: Sequence[Operator], dw_limit: int | None) -> int:
+    """Peak working set + scratch of the list order; ``dw_limit`` is None for ``tflm`` (nothing
+    in place), else the largest depthwise input ``H*W`` that may run in place (``codegen``)."""
+    codegen = dw_limit is not None
     index = {op.name: i for i, op in enumerate(ops)}
     sizes = [math.prod(op.shape) for op in ops]
     sources = [[index[src] for src in op.inputs] for op in ops]
@@ -58,29 +81,29 @@ def operator_costs(ops: Sequence[Operator], engine: str) -> Costs:
         for src in srcs:
             pending[src] += 1
     live = sum(size for size, srcs in zip(sizes, sources) if not srcs)
-    peak = scratch = macs = model_size = 0
+    peak = scratch = 0
     for op, size, srcs in zip(ops, sizes, sources):
-        macs += op.macs
-        model_size += op.size_bytes
         if not srcs:  # a graph input: live from the start
             peak = max(peak, live)
             continue
         first = srcs[0]
         in_shape = ops[first].shape
         in_place = codegen and _runs_in_place(op, in_shape)
+        if in_place and op.op == "DEPTHWISE_CONV_2D" and _pixels(in_shape) > dw_limit:
+            in_place = False
         if in_place and pending[first] == 1:
             step = live - sizes[first] + max(sizes[first], size)
+            if op.op == "DEPTHWISE_CONV_2D":  # one input channel of scratch
+                scratch = max(scratch, _pixels(in_shape))
         else:
             step = live + size
         peak = max(peak, step)
-        if codegen:
-            scratch = max(scratch, _scratch(op, size, in_shape, in_place))
         live += size
         for src in srcs:
             pending[src] -= 1
             if pending[src] == 0:
                 live -= sizes[src]
-    return Costs(macs, peak + scratch, model_size)
+    return peak + scratch
 
 
 def _runs_in_place(op: Operator, in_shape: tuple[int, ...]) -> bool:
@@ -91,15 +114,6 @@ def _runs_in_place(op: Operator, in_shape: tuple[int, ...]) -> bool:
     if op.op == "RESHAPE":
         return math.prod(in_shape) == math.prod(op.shape)
     return False
-
-
-def _scratch(op: Operator, size: int, in_shape: tuple[int, ...], in_place: bool) -> int:
-    if op.op == "CONV_2D":
-        column = op.macs // size if size else 0
-        return 0 if column == (in_shape[-1] if in_shape else 1) else column
-    if op.op == "DEPTHWISE_CONV_2D" and in_place:
-        return int(in_shape[0] * in_shape[1])
-    return 0
 
 
 def check_against_resource_model(arch: MBConvArchitecture, input_shape: tuple[int, ...],
