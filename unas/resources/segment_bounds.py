@@ -66,7 +66,10 @@ class Bounds:
     """Precomputed data for :meth:`at`, the lower bound in a state given by group positions."""
 
     def __init__(self, seg: Segment, plan: Plan, refined: bool = True) -> None:
-        """``refined=False`` leaves out what unstarted branches wait on (the plain forced bound)."""
+        """``refined=False`` leaves out what unstarted branches wait on (the plain forced bound);
+        so do fork-join segments, whose merge bound already counts the inputs chain heads wait on."""
+        self.merge = _fork_join(seg, plan)
+        refined = refined and self.merge is None
         self.seg = seg
         self.plan = plan
         self.floor = [[min(r[j:]) for j in range(len(r))] for r in plan.residents]
@@ -113,7 +116,6 @@ class Bounds:
         self.unit_index = [plan.group_units[plan.unit_group[u]].index(u)
                            for u in range(len(plan.units))]
         self.by_cap = sorted(range(len(plan.units)), key=lambda u: -self.unit_cap[u])
-        self.merge = _fork_join(seg, plan)
         self.relaxed = _relaxed_sequences(seg, plan)
 
     def at(self, positions: tuple[int, ...]) -> int:
