@@ -165,6 +165,9 @@ class SerialExecutor:
     def _stop_worker(self, kill: bool = False) -> None:
         if self._proc is None:
             return
+        if self._conn is None or self._proc.pid is None:  # the process never started
+            self._proc = self._conn = None
+            return
         if not kill:
             try:
                 self._conn.send(None)
