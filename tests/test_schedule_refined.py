@@ -124,9 +124,10 @@ def test_cut_is_least_live_downset_and_bounds_the_peak(graph):
 
 @pytest.mark.parametrize("shape", [(8, 8, 1), (6, 6, 3)])
 def test_search_with_early_cut_matches_plain_search(shape, monkeypatch):
-    """With the min-cut bound switched on from the first state (normally after 100)."""
+    """With the min-cut bound switched on from the first state (normally after 50 or 100)."""
     import unas.resources.segment_search as segment_search
     monkeypatch.setattr(segment_search, "CUT_AFTER", 1)
+    monkeypatch.setattr(segment_search, "CUT_AFTER_GENERAL", 1)
     space = get_space("cnn")
     rng = np.random.default_rng(7 + sum(shape))
     for _ in range(60):
@@ -140,11 +141,11 @@ def test_search_with_early_cut_matches_plain_search(shape, monkeypatch):
 @given(st.one_of(cascades(), dags()))
 def test_search_with_early_cut_is_optimal(graph):
     import unas.resources.segment_search as segment_search
-    saved = segment_search.CUT_AFTER
-    segment_search.CUT_AFTER = 1
+    saved = segment_search.CUT_AFTER, segment_search.CUT_AFTER_GENERAL
+    segment_search.CUT_AFTER = segment_search.CUT_AFTER_GENERAL = 1
     try:
         schedule = min_peak_schedule(graph)
     finally:
-        segment_search.CUT_AFTER = saved
+        segment_search.CUT_AFTER, segment_search.CUT_AFTER_GENERAL = saved
     assert peak_of_order(graph, schedule.order) == schedule.peak_bytes
     assert schedule.peak_bytes == brute_force_peak(graph)

@@ -20,7 +20,8 @@ from unas.resources.segment_bounds import Bounds
 from unas.resources.segment_cut import CutBound
 
 
-CUT_AFTER = 100  # states popped before the min-cut bound is worth its cost
+CUT_AFTER = 100  # states popped before the min-cut bound is worth its cost (fork-joins)
+CUT_AFTER_GENERAL = 50  # the same for other segments, where the cheap bounds are weaker
 
 
 def _greedy(seg: Segment, units: list[Unit], start: int, live: int) -> tuple[int, list[Unit]]:
@@ -121,7 +122,7 @@ def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
     goal = (1 << len(seg.sizes)) - 1
     while heap:
         pops += 1
-        if refined and pops == CUT_AFTER:
+        if refined and pops == (CUT_AFTER if bounds.merge is not None else CUT_AFTER_GENERAL):
             cut = CutBound(seg, plan)
             lower = cut.at(start, heap[0][0])  # bounds every completion of every state
             if upper <= lower:
