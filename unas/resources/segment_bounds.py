@@ -67,7 +67,8 @@ class Bounds:
 
     def __init__(self, seg: Segment, plan: Plan, refined: bool = True) -> None:
         """``refined=False`` leaves out what unstarted branches wait on (the plain forced bound);
-        so do fork-join segments, whose merge bound already counts the inputs chain heads wait on."""
+        so do fork-join segments, whose merge bound already counts the inputs chain heads wait
+        on."""
         self.merge = _fork_join(seg, plan)
         refined = refined and self.merge is None
         self.seg = seg
@@ -172,10 +173,11 @@ class Bounds:
 
     def _frontier(self, group: int, positions: tuple[int, ...], values: list[int],
                   seen: set[int]) -> int:
-        """Least bytes held, while a unit runs, on behalf of ``group``, which has not started now and
-        whose end is needed after that unit: the group has started (and holds at least its
+        """Least bytes held, while a unit runs, on behalf of ``group``, which has not started now
+        and whose end is needed after that unit: the group has started (and holds at least its
         smallest later resident) or every input it waits for is held by its own producer group
-        (recursively); groups in ``seen`` are counted elsewhere and add nothing (they are added to it)."""
+        (recursively); groups in ``seen`` are counted elsewhere and add nothing (they are added
+        to it)."""
         held = 0
         for k in self.group_inputs[group]:
             if k in seen:

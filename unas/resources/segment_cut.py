@@ -4,20 +4,17 @@ While unit ``u`` (first operator ``x``) runs, the executed operators form a down
 everything already run and every ancestor of ``x``, and none of ``x``'s descendants or ``u``'s own
 operators. Its live bytes are the tensors in ``D`` with a consumer outside ``D`` (or pinned). The
 least live bytes over all such ``D`` is a minimum closure problem, solved exactly as a minimum
-s-t cut (``scipy.sparse.csgraph.maximum_flow``): one vertex ``X_t`` per tensor (source side: ``t``
-in ``D``), one ``Y_t`` (source side: ``t`` freed), an edge ``X_t -> Y_t`` of capacity
-``bytes(t)`` (paid when ``t`` is in ``D`` but not freed), and infinite edges for the constraints
-(``Y_t -> X_c`` for every consumer ``c``: freed only once every consumer ran; ``X_c -> X_p``:
-downsets are closed under predecessors; pinned tensors are never freed; the fixed members and
-non-members of ``D`` are tied to the source or the sink). The bound for ``u`` is that minimum plus
+s-t cut (shortest augmenting paths, on the tensors not already decided): one vertex ``X_t`` per
+tensor (source side: ``t`` in ``D``), one ``Y_t`` (source side: ``t`` freed), an edge
+``X_t -> Y_t`` of capacity ``bytes(t)`` (paid when ``t`` is in ``D`` but not freed), and infinite
+edges for the constraints (``Y_t -> X_c`` for every consumer ``c``: freed only once every consumer
+ran; ``X_c -> X_p``: downsets are closed under predecessors; pinned tensors are never freed; the
+fixed members and non-members of ``D`` are tied to the source or the sink). The bound for ``u``
+is that minimum plus
 ``u``'s own working-set increase; it counts shared tensors wherever a downset must hold them, which
 the cheaper bounds of :mod:`unas.resources.segment_bounds` cannot.
 """
 from __future__ import annotations
-
-import numpy as np
-from scipy.sparse import csr_array
-from scipy.sparse.csgraph import maximum_flow
 
 from unas.resources.segment import Plan, Segment, Unit
 
@@ -33,7 +30,8 @@ def _bits(mask: int) -> list[int]:
 
 
 class CutBound:
-    """Precomputed flow network of a segment; :meth:`at` evaluates the bound for a downset."""
+    """Ancestors and descendants of a segment's operators; :meth:`at` evaluates the bound for a
+    downset."""
 
     def __init__(self, seg: Segment, plan: Plan, keep: int = 1) -> None:
         n = len(seg.sizes)
@@ -41,7 +39,6 @@ class CutBound:
         self.keep = keep
         self.calls = self.raised = 0  # uses of :meth:`at_critical`, and how many raised the bound
         self.critical: list[Unit] = []  # the units with the largest cuts in the last :meth:`at`
-        self.usable = sum(seg.sizes) < 1 << 30  # capacities must fit the solver's int32
         self.inf = sum(seg.sizes) + 1
         self.ancestors = [0] * n
         for v in range(n):
@@ -55,25 +52,6 @@ class CutBound:
             for s in _bits(seg.succ_mask[v]):
                 mask |= self.below[s]
             self.below[v] = mask
-        sink = 2 * n + 1
-        rows, cols, caps = [], [], []
-        for t in range(n):
-            rows.append(t), cols.append(n + t), caps.append(seg.sizes[t])
-            if seg.pinned[t]:
-                rows.append(n + t), cols.append(sink), caps.append(self.inf)
-            for c in _bits(seg.succ_mask[t]):
-                rows.extend((n + t, c)), cols.extend((c, t)), caps.extend((self.inf, self.inf))
-        source = 2 * n
-        for t in range(n):  # ties to the source and sink, switched on per query
-            rows.extend((source, t)), cols.extend((t, sink)), caps.extend((0, 0))
-        ids = np.arange(1, len(rows) + 1)
-        layout = csr_array((ids, (np.array(rows), np.array(cols))), shape=(2 * n + 2, 2 * n + 2))
-        where = np.empty(len(rows), dtype=np.int64)
-        where[layout.data - 1] = np.arange(len(rows))  # edge number -> slot in the CSR data
-        self.indices, self.indptr = layout.indices, layout.indptr
-        self.data = np.array(caps, dtype=np.int32)[layout.data - 1]
-        self.source_slot = where[len(rows) - 2 * n::2]
-        self.sink_slot = where[len(rows) - 2 * n + 1::2]
 
     def _live(self, done: int) -> int:
         """Live bytes of downset ``done``."""
@@ -82,19 +60,69 @@ class CutBound:
                    if seg.pinned[t] or seg.succ_mask[t] & ~done)
 
     def _min_live(self, inside: int, outside: int) -> int:
-        """Least live bytes of a downset containing ``inside`` and disjoint from ``outside``."""
-        n = self.n
-        data = self.data.copy()
-        data[self.source_slot[_bits(inside)]] = self.inf
-        data[self.sink_slot[_bits(outside)]] = self.inf
-        graph = csr_array((data, self.indices, self.indptr), shape=(2 * n + 2, 2 * n + 2))
-        return int(maximum_flow(graph, 2 * n, 2 * n + 1).flow_value)
+        """Least live bytes of a downset containing ``inside`` and disjoint from ``outside``: the
+        minimum cut of the network reduced to the undecided tensors (tensors inside with no
+        undecided consumer cost a constant or nothing), by shortest augmenting paths."""
+        seg = self.seg
+        free = ((1 << self.n) - 1) & ~inside & ~outside
+        constant = 0
+        cap: dict[tuple, int] = {}
+        adj: dict = {"s": [], "t": []}
+
+        def edge(a: object, b: object, c: int) -> None:
+            if (a, b) not in cap:
+                adj.setdefault(a, []).append(b)
+                adj.setdefault(b, []).append(a)
+                cap[(a, b)] = 0
+                cap.setdefault((b, a), 0)
+            cap[(a, b)] += c
+
+        for t in _bits(inside | free):
+            size, succ = seg.sizes[t], seg.succ_mask[t]
+            if not size:
+                continue
+            if seg.pinned[t] or succ & outside:  # paid whenever t is in the downset
+                if inside >> t & 1:
+                    constant += size
+                else:
+                    edge(("x", t), "t", size)
+                continue
+            if not succ & free:
+                continue  # every consumer already in the downset: freed at no cost
+            edge("s" if inside >> t & 1 else ("x", t), ("y", t), size)
+            for c in _bits(succ & free):
+                edge(("y", t), ("x", c), self.inf)
+        for c in _bits(free):
+            for p in seg.preds[c]:
+                if free >> p & 1:
+                    edge(("x", c), ("x", p), self.inf)
+        flow = 0
+        while True:  # shortest augmenting paths (Edmonds-Karp)
+            parent = {"s": None}
+            queue = ["s"]
+            for node in queue:
+                if node == "t":
+                    break
+                for nxt in adj.get(node, ()):
+                    if nxt not in parent and cap[(node, nxt)] > 0:
+                        parent[nxt] = node
+                        queue.append(nxt)
+            if "t" not in parent:
+                return constant + flow
+            push, node = self.inf, "t"
+            while parent[node] is not None:
+                push = min(push, cap[(parent[node], node)])
+                node = parent[node]
+            node = "t"
+            while parent[node] is not None:
+                cap[(parent[node], node)] -= push
+                cap[(node, parent[node])] += push
+                node = parent[node]
+            flow += push
 
     def at(self, done: int, bound: int) -> int:
         """Lower bound (offset included) on every completion from downset ``done``, at least
         ``bound``; remembers the ``keep`` units with the largest cuts for :meth:`at_critical`."""
-        if not self.usable:
-            return bound
         values: list[tuple[int, int, Unit]] = []
         for i, unit in enumerate(self.plan.units):
             if not unit.mask & done:

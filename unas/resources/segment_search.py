@@ -51,10 +51,11 @@ def _moves(seg: Segment, plan: Plan, positions: tuple[int, ...], done: int, live
     ``limit`` is a lower bound on the peak of every completion of the state (the peak already paid
     or the state's lower bound). A *free* move is returned alone: some units of one group, run now,
     whose working sets all stay within ``limit`` and that leave the live bytes at their lowest point
-    of the run and no higher than now (``runs=False``: single units only). Exchange argument: in an optimal completion, move those units
-    to the front; every step they jump over sees at most the live bytes it saw before (a unit frees
-    at least as much later as now, so the saving only grows), and in-place conditions can only
-    become easier; the moved units cost at most ``limit``, which no completion beats.
+    of the run and no higher than now (``runs=False``: single units only). Exchange argument: in
+    an optimal completion, move those units to the front; every step they jump over sees at most
+    the live bytes it saw before (a unit frees at least as much later as now, so the saving only
+    grows), and in-place conditions can only become easier; the moved units cost at most
+    ``limit``, which no completion beats.
     """
     moves = []
     for g, j in enumerate(positions):
