@@ -21,7 +21,7 @@ from unas.resources.segment_cut import CutBound
 
 
 CUT_AFTER = 100  # states popped before the min-cut bound is worth its cost (fork-joins)
-CUT_AFTER_GENERAL = 50  # the same for other segments, where the cheap bounds are weaker
+CUT_AFTER_GENERAL = 10  # the same for other segments, where the cheap bounds are weaker
 
 
 def _greedy(seg: Segment, units: list[Unit], start: int, live: int) -> tuple[int, list[Unit]]:
