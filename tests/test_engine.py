@@ -27,7 +27,18 @@ def test_tflm_runs_nothing_in_place():
     g = engine_graph(_block(), "tflm")
     assert not any(d.get("inplace") for _, d in g.nodes(data=True))
     assert scratch_bytes(g, "tflm") == 0
-    assert peak_memory_bytes(_block(), "tflm") == min_peak_schedule(_block()).peak_bytes
+    assert peak_memory_bytes(_block(), "tflm") == min_peak_schedule(g).peak_bytes
+
+
+def test_tflm_aligns_buffers_and_gives_mean_its_scratch_while_it_runs():
+    g = new_graph()
+    add_op(g, "in", "INPUT", (5, 5, 3))                      # 75 -> 80 bytes
+    add_op(g, "conv", "CONV_2D", (5, 5, 9), ["in"], macs=5 * 5 * 9 * 3)  # 225 -> 240
+    add_op(g, "mean", "MEAN", (9,), ["conv"])                # 9 -> 16
+    add_op(g, "fc", "FULLY_CONNECTED", (2,), ["mean"], macs=18)
+    # MEAN's scratch: 4 * 9 output elements -> 48, rank 4 -> 16, 2 axes -> 16
+    assert peak_memory_bytes(g, "tflm") == max(80 + 240, 240 + 48 + 16 + 16 + 16)
+    assert peak_memory_bytes(g, "codegen") == max(75 + 225, 225 + 9)
 
 
 def test_codegen_in_place_operators():
@@ -74,4 +85,29 @@ def test_in_place_depthwise_only_where_it_lowers_peak_plus_scratch():
     assert runs_in_place(g, "dw", "codegen")
     assert not engine_graph(g, "codegen").nodes["dw"].get("inplace")
     assert scratch_bytes(g, "codegen") == 0
-    assert peak_memory_bytes(g, "codegen") == peak_memory_bytes(g, "tflm") == 6500
+    assert peak_memory_bytes(g, "codegen") == 6500
+    assert peak_memory_bytes(g, "tflm") == 112 + 6400  # TFLM rounds the 100-byte input up to 16
+
+
+@pytest.mark.slow
+def test_tflm_engine_equals_the_tflm_view_of_the_converted_model():
+    """The search's TFLM memory objective, from the architecture alone, equals the peak the
+    export side computes from the real int8 .tflite (which TFLM's arena matches)."""
+    import numpy as np
+
+    from search_spaces import get_space
+    from unas.export.quantize import keras_to_int8_tflite
+    from unas.export.tflm_memory import optimal_operator_order
+
+    rng = np.random.default_rng(3)
+    for space, shape, bounds in (("cnn", (12, 12, 1), {"max_blocks": 4}),
+                                 ("mbconv", (48, 48, 3), {"resolution": 48, "width_mult": 0.2})):
+        arch = get_space(space, **bounds).random_architecture(rng)
+        model = arch.build(shape, 5)
+        for layer in model.layers:  # non-zero weights: the converter drops all-zero biases
+            weights = layer.get_weights()
+            if weights and "BatchNorm" not in type(layer).__name__:
+                layer.set_weights([rng.normal(0, 0.3, w.shape) + 0.01 for w in weights])
+        blob = keras_to_int8_tflite(model, rng.uniform(0, 1, (16, *shape)).astype(np.float32))
+        expected = optimal_operator_order(blob)[1]
+        assert peak_memory_bytes(arch.resource_graph(shape, 5), "tflm") == expected

@@ -12,7 +12,8 @@ of microseconds. It is exact, not an estimate:
   the in-place operators and the scratch buffer are those of :mod:`unas.resources.engine`
   (``codegen``: depthwise conv keeping its channel count up to the cut-off that minimises
   working set + scratch, ADD onto an equal-shaped first input, RESHAPE; scratch = the largest
-  input channel of a depthwise conv that runs in place; ``tflm``: neither).
+  input channel of a depthwise conv that runs in place; ``tflm``: neither, but 16-byte aligned
+  buffers and int8 MEAN's scratch while it runs).
 
 Because it restates those rules, :func:`check_against_resource_model` compares it with the
 resource model itself; the sweep calls it on a seeded share of its samples and stops on any
@@ -75,6 +76,8 @@ def _chain_peak(ops: Sequence[Operator], dw_limit: int | None) -> int:
     codegen = dw_limit is not None
     index = {op.name: i for i, op in enumerate(ops)}
     sizes = [math.prod(op.shape) for op in ops]
+    if not codegen:  # TFLM rounds every buffer up to 16 bytes
+        sizes = [-(-size // 16) * 16 for size in sizes]
     sources = [[index[src] for src in op.inputs] for op in ops]
     pending = [0] * len(ops)
     for srcs in sources:
@@ -97,6 +100,9 @@ def _chain_peak(ops: Sequence[Operator], dw_limit: int | None) -> int:
                 scratch = max(scratch, _pixels(in_shape))
         else:
             step = live + size
+        if not codegen and op.op == "MEAN":  # TFLM's int8 MEAN scratch, live while it runs
+            rank = len(in_shape) + 1
+            step += sum(-(-n // 16) * 16 for n in (4 * size_elements(op), 4 * rank, 4 * (rank - 2)))
         peak = max(peak, step)
         live += size
         for src in srcs:
@@ -104,6 +110,11 @@ def _chain_peak(ops: Sequence[Operator], dw_limit: int | None) -> int:
             if pending[src] == 0:
                 live -= sizes[src]
     return peak + scratch
+
+
+def size_elements(op: Operator) -> int:
+    """Elements of ``op``'s output tensor."""
+    return math.prod(op.shape)
 
 
 def _runs_in_place(op: Operator, in_shape: tuple[int, ...]) -> bool:
