@@ -12,12 +12,130 @@ static inline void unas_tap_range(int32_t origin, int32_t dil, int32_t taps, int
   *hi = last < taps ? last : taps;
 }
 
+/* ---- dot-product blocks ---- */
+
+__attribute__((always_inline)) static inline void unas_dot2x2_body(
+    const int8_t *x0, int32_t x_pitch, const int8_t *w0, int32_t w_pitch, int32_t n,
+    int32_t *acc) {
+  int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
+#if defined(__ARM_FEATURE_DSP)
+  /* walk x0 and w0 only; the second input and weight row are reached through the pitches */
+  const int8_t *const end = x0 + (n & ~3);
+  while (x0 != end) {
+    const uint32_t c = unas_load4(w0), d = unas_load4(w0 + w_pitch);
+    const uint32_t a = unas_load4(x0), b = unas_load4(x0 + x_pitch);
+    x0 += 4;
+    w0 += 4;
+    const int32_t ce = unas_even16(c), co = unas_odd16(c);
+    const int32_t ae = unas_even16(a), ao = unas_odd16(a);
+    s00 = __smlad(ae, ce, s00);
+    s00 = __smlad(ao, co, s00);
+    const int32_t be = unas_even16(b), bo = unas_odd16(b);
+    s10 = __smlad(be, ce, s10);
+    s10 = __smlad(bo, co, s10);
+    const int32_t de = unas_even16(d), dd = unas_odd16(d);
+    s01 = __smlad(ae, de, s01);
+    s01 = __smlad(ao, dd, s01);
+    s11 = __smlad(be, de, s11);
+    s11 = __smlad(bo, dd, s11);
+  }
+  n &= 3;
+#endif
+  const int8_t *x1 = x0 + x_pitch, *w1 = w0 + w_pitch;
+  int32_t i = 0;
+  for (; i < n; ++i) {
+    const int32_t a = x0[i], b = x1[i], c = w0[i], d = w1[i];
+    s00 += a * c;
+    s01 += a * d;
+    s10 += b * c;
+    s11 += b * d;
+  }
+  acc[0] = s00;
+  acc[1] = s01;
+  acc[2] = s10;
+  acc[3] = s11;
+}
+
+void unas_dot2x2_s8(const int8_t *x0, int32_t x_pitch, const int8_t *w0, int32_t w_pitch,
+                    int32_t n, int32_t *acc) {
+  unas_dot2x2_body(x0, x_pitch, w0, w_pitch, n, acc);
+}
+
+static inline int8_t unas_requant(int32_t acc, const unas_conv_params *p, int32_t oc) {
+  const int32_t v = unas_mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_zp;
+  return unas_clamp_s8(v, p->act_min, p->act_max);
+}
+
+/* One output channel's requantisation with its shifts and rounding mask worked out once:
+ * unas_rq_apply(r, acc) == unas_clamp_s8(unas_mbqm(acc, mult, shift) + out_zp, min, max). */
+typedef struct {
+  int32_t mult, left, right, mask, half, out_zp, act_min, act_max;
+} unas_rq;
+
+static inline void unas_rq_init(unas_rq *r, const unas_conv_params *p, int32_t oc) {
+  const int32_t shift = p->shift[oc];
+  r->mult = p->mult[oc];
+  r->left = shift > 0 ? shift : 0;
+  r->right = shift > 0 ? 0 : -shift;
+  r->mask = (int32_t)((1u << r->right) - 1u);
+  r->half = r->mask >> 1;
+  r->out_zp = p->out_zp;
+  r->act_min = p->act_min;
+  r->act_max = p->act_max;
+}
+
+static inline int8_t unas_rq_apply(const unas_rq *r, int32_t acc) {
+  const int32_t hi = unas_srdhm_nosat((int32_t)((uint32_t)acc << r->left), r->mult);
+  const int32_t threshold = r->half + (hi < 0 ? 1 : 0);  /* unas_rdbypot, mask precomputed */
+  const int32_t v = (hi >> r->right) + ((hi & r->mask) > threshold ? 1 : 0) + r->out_zp;
+  return unas_clamp_s8(v, r->act_min, r->act_max);
+}
+
 /* ---- convolution ---- */
+
+/* Two horizontally adjacent output pixels whose k x k windows both lie inside the image
+ * (dilation 1 along x): each filter row is one contiguous run of k_w * c_in bytes for both, so
+ * output channels go two at a time through the 2 x 2 block with the folded bias. */
+static void unas_conv_pair_inside(const unas_conv_params *p, const int8_t *x0, int8_t *out0) {
+  const int32_t c_in = p->in_c;
+  const int32_t k = p->k_h * p->k_w * c_in;
+  const int32_t run = p->k_w * c_in;
+  const int32_t x_pitch = p->stride_w * c_in;
+  const int32_t row_pitch = p->dil_h * p->in_w * c_in;
+  int8_t *out1 = out0 + p->out_c;
+  const int8_t *w = p->weights;
+  int32_t oc = 0;
+  for (; oc + 2 <= p->out_c; oc += 2, w += 2 * k) {
+    int32_t acc[4] = {p->bias[oc], p->bias[oc + 1], p->bias[oc], p->bias[oc + 1]};
+    const int8_t *x = x0;
+    for (int32_t ky = 0; ky < p->k_h; ++ky, x += row_pitch) {
+      unas_dot2x2_s8(x, x_pitch, w + ky * run, k, run, acc);
+    }
+    unas_rq r0, r1;
+    unas_rq_init(&r0, p, oc);
+    unas_rq_init(&r1, p, oc + 1);
+    *out0++ = unas_rq_apply(&r0, acc[0]);
+    *out0++ = unas_rq_apply(&r1, acc[1]);
+    *out1++ = unas_rq_apply(&r0, acc[2]);
+    *out1++ = unas_rq_apply(&r1, acc[3]);
+  }
+  if (oc < p->out_c) {
+    int32_t a0 = p->bias[oc], a1 = p->bias[oc];
+    const int8_t *x = x0;
+    for (int32_t ky = 0; ky < p->k_h; ++ky, x += row_pitch) {
+      a0 += unas_dot_s8(w + ky * run, x, run);
+      a1 += unas_dot_s8(w + ky * run, x + x_pitch, run);
+    }
+    *out0 = unas_requant(a0, p, oc);
+    *out1 = unas_requant(a1, p, oc);
+  }
+}
 
 /* Direct convolution, no im2col buffer: for each filter row inside the image the kw*Cin input
  * bytes are contiguous in NHWC (dilation 1), as are the filter's, so each row is one dot product
  * (four output channels at a time). Taps outside the image are skipped, as in TFLM; the input
- * offset is applied through the sum of the weights actually used. */
+ * offset is applied through the sum of the weights actually used. Pairs of interior pixels take
+ * the 2 x 2 block path. */
 void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
   const int32_t c_in = p->in_c;
   const int32_t k = p->k_h * p->k_w * c_in;
@@ -25,11 +143,22 @@ void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
     const int32_t iy0 = oy * p->stride_h - p->pad_t;
     int32_t ky_lo, ky_hi;
     unas_tap_range(iy0, p->dil_h, p->k_h, p->in_h, &ky_lo, &ky_hi);
+    const int32_t rows_full = ky_lo == 0 && ky_hi == p->k_h;
     for (int32_t ox = 0; ox < p->out_w; ++ox) {
       const int32_t ix0 = ox * p->stride_w - p->pad_l;
       int32_t kx_lo, kx_hi;
       unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
-      const int32_t full = ky_lo == 0 && ky_hi == p->k_h && kx_lo == 0 && kx_hi == p->k_w;
+      const int32_t full = rows_full && kx_lo == 0 && kx_hi == p->k_w;
+      if (full && p->dil_w == 1 && ox + 1 < p->out_w) {
+        int32_t kx_lo1, kx_hi1;
+        unas_tap_range(ix0 + p->stride_w, 1, p->k_w, p->in_w, &kx_lo1, &kx_hi1);
+        if (kx_lo1 == 0 && kx_hi1 == p->k_w) {
+          unas_conv_pair_inside(p, in + (iy0 * p->in_w + ix0) * c_in, out);
+          out += 2 * p->out_c;
+          ++ox;
+          continue;
+        }
+      }
       const int32_t run = p->dil_w == 1 ? (kx_hi - kx_lo) * c_in : c_in;
       const int32_t runs_per_row = p->dil_w == 1 ? 1 : kx_hi - kx_lo;
       const int8_t *w = p->weights;
@@ -60,37 +189,62 @@ void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
         w += 4 * k;
         for (int32_t j = 0; j < lanes; ++j) {
           /* p->bias is folded for the full window: bias - in_zp * sum(all weights) */
-          int32_t v = full ? p->bias[oc + j] + acc[j]
-                           : p->bias_raw[oc + j] + acc[j] - p->in_zp * wsum[j];
-          v = unas_mbqm(v, p->mult[oc + j], p->shift[oc + j]) + p->out_zp;
-          *out++ = unas_clamp_s8(v, p->act_min, p->act_max);
+          const int32_t v = full ? p->bias[oc + j] + acc[j]
+                                 : p->bias_raw[oc + j] + acc[j] - p->in_zp * wsum[j];
+          *out++ = unas_requant(v, p, oc + j);
         }
       }
     }
   }
 }
 
+/* 1x1 convolution as a matrix product, output channels two at a time (outermost, so each pair's
+ * requantisation is set up once) against pixels two at a time (x pitch = stride_w * in_c),
+ * through the 2 x 2 block. With stride 1 the whole image is one row of out_h * out_w pixels.
+ * The output never overlaps the input (convolutions are not planned in place). */
 void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
-  const int32_t k = p->in_c;
-  for (int32_t oy = 0; oy < p->out_h; ++oy) {
-    for (int32_t ox = 0; ox < p->out_w; ++ox) {
-      const int8_t *x = in + (oy * p->stride_h * p->in_w + ox * p->stride_w) * k;
-      const int8_t *w = p->weights;
-      int32_t oc = 0;
-      for (; oc + 4 <= p->out_c; oc += 4) {  /* four channels share each input load */
-        int32_t acc[4] = {p->bias[oc], p->bias[oc + 1], p->bias[oc + 2], p->bias[oc + 3]};
-        unas_dot4_s8(x, w, k, acc, k);
-        w += 4 * k;
-        for (int32_t j = 0; j < 4; ++j) {
-          const int32_t v = unas_mbqm(acc[j], p->mult[oc + j], p->shift[oc + j]) + p->out_zp;
-          *out++ = unas_clamp_s8(v, p->act_min, p->act_max);
-        }
+  const int32_t k = p->in_c, out_c = p->out_c;
+  const int32_t flat = p->stride_h == 1 && p->stride_w == 1 && p->in_w == p->out_w;
+  const int32_t rows = flat ? 1 : p->out_h;
+  const int32_t cols = flat ? p->out_h * p->out_w : p->out_w;
+  const int32_t x_pitch = p->stride_w * k;
+  const int32_t row_pitch = p->stride_h * p->in_w * k;
+  const int8_t *w = p->weights;
+  int32_t oc = 0;
+  for (; oc + 2 <= out_c; oc += 2, w += 2 * k) {
+    unas_rq r0, r1;
+    unas_rq_init(&r0, p, oc);
+    unas_rq_init(&r1, p, oc + 1);
+    const int32_t b0 = p->bias[oc], b1 = p->bias[oc + 1];
+    int8_t *o = out + oc;
+    for (int32_t oy = 0; oy < rows; ++oy) {
+      const int8_t *x = in + oy * row_pitch;
+      int32_t ox = 0;
+      for (; ox + 2 <= cols; ox += 2, x += 2 * x_pitch, o += 2 * out_c) {
+        int32_t acc[4] = {b0, b1, b0, b1};
+        unas_dot2x2_body(x, x_pitch, w, k, k, acc);
+        o[0] = unas_rq_apply(&r0, acc[0]);
+        o[1] = unas_rq_apply(&r1, acc[1]);
+        o[out_c] = unas_rq_apply(&r0, acc[2]);
+        o[out_c + 1] = unas_rq_apply(&r1, acc[3]);
       }
-      for (; oc < p->out_c; ++oc) {
-        int32_t acc = p->bias[oc] + unas_dot_s8(w, x, k);
-        w += k;
-        acc = unas_mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_zp;
-        *out++ = unas_clamp_s8(acc, p->act_min, p->act_max);
+      if (ox < cols) {
+        int32_t acc[4] = {b0, 0, b1, 0};  /* one pixel: both weight rows against x */
+        unas_dot2x2_s8(w, k, x, 0, k, acc);
+        o[0] = unas_rq_apply(&r0, acc[0]);
+        o[1] = unas_rq_apply(&r1, acc[2]);
+        o += out_c;
+      }
+    }
+  }
+  if (oc < out_c) {
+    unas_rq r0;
+    unas_rq_init(&r0, p, oc);
+    int8_t *o = out + oc;
+    for (int32_t oy = 0; oy < rows; ++oy) {
+      const int8_t *x = in + oy * row_pitch;
+      for (int32_t ox = 0; ox < cols; ++ox, x += x_pitch, o += out_c) {
+        *o = unas_rq_apply(&r0, p->bias[oc] + unas_dot_s8(w, x, k));
       }
     }
   }
@@ -98,7 +252,90 @@ void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out
 
 /* ---- depthwise convolution ---- */
 
+/* Taps of one channel over a k_h x k_w window inside the image: x steps x_col bytes per column
+ * and x_row per row, w steps w_col per tap (NHWC input, [k_h][k_w][C] filter). Called with literal
+ * kernel sizes so the compiler unrolls it. */
+static inline int32_t unas_dw_window(const int8_t *x, int32_t x_row, int32_t x_col,
+                                     const int8_t *w, int32_t w_col, int32_t k_h, int32_t k_w) {
+  int32_t acc = 0;
+  for (int32_t ky = 0; ky < k_h; ++ky, x += x_row, w += k_w * w_col) {
+    for (int32_t kx = 0; kx < k_w; ++kx) acc += (int32_t)w[kx * w_col] * x[kx * x_col];
+  }
+  return acc;
+}
+
+/* Interior pixels of channels [c0, c0 + n) with the input offset folded into the bias. */
+static void unas_dw_interior(const unas_dwconv_params *p, const int8_t *x, const int8_t *w,
+                             const int32_t *folded, int32_t c0, int32_t n, int8_t *o) {
+  const int32_t c_count = p->in_c, x_row = p->in_w * c_count;
+  for (int32_t j = 0; j < n; ++j) {
+    int32_t acc;
+    if (p->k_h == 3 && p->k_w == 3) {
+      acc = unas_dw_window(x + j, x_row, c_count, w + j, c_count, 3, 3);
+    } else if (p->k_h == 5 && p->k_w == 5) {
+      acc = unas_dw_window(x + j, x_row, c_count, w + j, c_count, 5, 5);
+    } else if (p->k_h == 7 && p->k_w == 7) {
+      acc = unas_dw_window(x + j, x_row, c_count, w + j, c_count, 7, 7);
+    } else {
+      acc = unas_dw_window(x + j, x_row, c_count, w + j, c_count, p->k_h, p->k_w);
+    }
+    const int32_t c = c0 + j;
+    const int32_t v = unas_mbqm(acc + folded[j], p->mult[c], p->shift[c]) + p->out_zp;
+    o[j] = unas_clamp_s8(v, p->act_min, p->act_max);
+  }
+}
+
+/* Depth multiplier 1, no dilation: channels in blocks of 32 whose folded biases
+ * (bias - in_zp * sum of the channel's taps) are computed once; pixels whose window lies inside
+ * the image use them, border pixels skip the outside taps as TFLM does. */
+static void unas_dwconv_dm1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
+  enum { BLOCK = 32 };
+  const int32_t c_count = p->in_c, taps = p->k_h * p->k_w;
+  int32_t folded[BLOCK];
+  for (int32_t c0 = 0; c0 < c_count; c0 += BLOCK) {
+    const int32_t n = c_count - c0 < BLOCK ? c_count - c0 : BLOCK;
+    for (int32_t j = 0; j < n; ++j) {
+      int32_t wsum = 0;
+      for (int32_t t = 0; t < taps; ++t) wsum += p->weights[t * c_count + c0 + j];
+      folded[j] = p->bias[c0 + j] - p->in_zp * wsum;
+    }
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_t;
+      int32_t ky_lo, ky_hi;
+      unas_tap_range(iy0, 1, p->k_h, p->in_h, &ky_lo, &ky_hi);
+      for (int32_t ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_l;
+        int32_t kx_lo, kx_hi;
+        unas_tap_range(ix0, 1, p->k_w, p->in_w, &kx_lo, &kx_hi);
+        int8_t *o = out + (oy * p->out_w + ox) * c_count + c0;
+        if (ky_lo == 0 && ky_hi == p->k_h && kx_lo == 0 && kx_hi == p->k_w) {
+          unas_dw_interior(p, in + (iy0 * p->in_w + ix0) * c_count + c0, p->weights + c0,
+                           folded, c0, n, o);
+          continue;
+        }
+        for (int32_t j = 0; j < n; ++j) {
+          const int32_t c = c0 + j;
+          int32_t acc = p->bias[c];
+          for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
+            const int8_t *row = in + ((iy0 + ky) * p->in_w + ix0) * c_count + c;
+            const int8_t *wrow = p->weights + ky * p->k_w * c_count + c;
+            for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
+              acc += (int32_t)wrow[kx * c_count] * ((int32_t)row[kx * c_count] - p->in_zp);
+            }
+          }
+          const int32_t v = unas_mbqm(acc, p->mult[c], p->shift[c]) + p->out_zp;
+          o[j] = unas_clamp_s8(v, p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}
+
 void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
+  if (p->depth_mult == 1 && p->dil_h == 1 && p->dil_w == 1) {
+    unas_dwconv_dm1_s8(p, in, out);
+    return;
+  }
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_t;
     int32_t ky_lo, ky_hi;
@@ -213,15 +450,46 @@ void unas_dwconv_inplace_s8(const unas_dwconv_params *p, int8_t *buf, int8_t *pl
 
 /* ---- fully connected ---- */
 
+static inline int8_t unas_fc_requant(int32_t acc, const unas_fc_params *p, int32_t u) {
+  const int32_t v = unas_mbqm(acc, p->mult[u], p->shift[u]) + p->out_zp;
+  return unas_clamp_s8(v, p->act_min, p->act_max);
+}
+
+/* Rows two at a time against units two at a time (2 x 2 block); a last odd row takes units four
+ * at a time so each input word is loaded once for four weight rows. */
 void unas_fc_s8(const unas_fc_params *p, const int8_t *in, int8_t *out) {
-  for (int32_t r = 0; r < p->rows; ++r) {
-    const int8_t *x = in + r * p->depth;
+  const int32_t depth = p->depth;
+  int32_t r = 0;
+  for (; r + 2 <= p->rows; r += 2) {
+    const int8_t *x = in + r * depth;
+    int8_t *out0 = out + r * p->units, *out1 = out0 + p->units;
     const int8_t *w = p->weights;
-    for (int32_t u = 0; u < p->units; ++u) {
-      int32_t acc = p->bias[u] + unas_dot_s8(w, x, p->depth);
-      w += p->depth;
-      acc = unas_mbqm(acc, p->mult[u], p->shift[u]) + p->out_zp;
-      *out++ = unas_clamp_s8(acc, p->act_min, p->act_max);
+    int32_t u = 0;
+    for (; u + 2 <= p->units; u += 2, w += 2 * depth) {
+      int32_t acc[4] = {p->bias[u], p->bias[u + 1], p->bias[u], p->bias[u + 1]};
+      unas_dot2x2_s8(x, depth, w, depth, depth, acc);
+      *out0++ = unas_fc_requant(acc[0], p, u);
+      *out0++ = unas_fc_requant(acc[1], p, u + 1);
+      *out1++ = unas_fc_requant(acc[2], p, u);
+      *out1++ = unas_fc_requant(acc[3], p, u + 1);
+    }
+    if (u < p->units) {
+      *out0 = unas_fc_requant(p->bias[u] + unas_dot_s8(w, x, depth), p, u);
+      *out1 = unas_fc_requant(p->bias[u] + unas_dot_s8(w, x + depth, depth), p, u);
+    }
+  }
+  if (r < p->rows) {
+    const int8_t *x = in + r * depth;
+    int8_t *o = out + r * p->units;
+    const int8_t *w = p->weights;
+    int32_t u = 0;
+    for (; u + 4 <= p->units; u += 4, w += 4 * depth) {
+      int32_t acc[4] = {p->bias[u], p->bias[u + 1], p->bias[u + 2], p->bias[u + 3]};
+      unas_dot4_s8(x, w, depth, acc, depth);
+      for (int32_t j = 0; j < 4; ++j) *o++ = unas_fc_requant(acc[j], p, u + j);
+    }
+    for (; u < p->units; ++u, w += depth) {
+      *o++ = unas_fc_requant(p->bias[u] + unas_dot_s8(w, x, depth), p, u);
     }
   }
 }

@@ -21,32 +21,56 @@
 
 /* ---- fixed-point helpers (TFLM/gemmlowp semantics) ---- */
 
+static inline int32_t unas_srdhm_nosat(int32_t a, int32_t b) {
+  /* SaturatingRoundingDoublingHighMul for (a, b) != (INT32_MIN, INT32_MIN). TFLM divides
+   * (ab + nudge) by 2^31 rounding toward zero, with nudge = 2^30 for ab >= 0 and 1 - 2^30 below;
+   * for ab < 0 that equals floor((ab + 2^30) / 2^31), the same as for ab >= 0, so one
+   * multiply-accumulate and an arithmetic shift give the identical result (SMLAL on Cortex-M). */
+  return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
+}
+
 static inline int32_t unas_srdhm(int32_t a, int32_t b) {
   /* SaturatingRoundingDoublingHighMul */
   if (a == b && a == INT32_MIN) return INT32_MAX;
-  int64_t ab = (int64_t)a * (int64_t)b;
-  int64_t nudge = ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
-  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+  return unas_srdhm_nosat(a, b);
 }
 
 static inline int32_t unas_rdbypot(int32_t x, int32_t exponent) {
-  /* RoundingDivideByPOT */
-  const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+  /* RoundingDivideByPOT, 0 <= exponent <= 31 */
+  const int32_t mask = (int32_t)((1u << exponent) - 1u);
   const int32_t remainder = x & mask;
   const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
   return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
 static inline int32_t unas_mbqm(int32_t x, int32_t multiplier, int32_t shift) {
-  /* MultiplyByQuantizedMultiplier */
+  /* MultiplyByQuantizedMultiplier. Quantized multipliers lie in [2^30, 2^31) (or are 0), never
+   * INT32_MIN, so the doubling high multiply cannot saturate. */
   const int32_t left = shift > 0 ? shift : 0;
   const int32_t right = shift > 0 ? 0 : -shift;
-  return unas_rdbypot(unas_srdhm(x * (1 << left), multiplier), right);
+  return unas_rdbypot(unas_srdhm_nosat((int32_t)((uint32_t)x << left), multiplier), right);
 }
 
 static inline int8_t unas_clamp_s8(int32_t v, int32_t lo, int32_t hi) {
   return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
+
+/* Four consecutive int8 as one word (a single LDR on Cortex-M; unaligned access is allowed). */
+static inline uint32_t unas_load4(const int8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+#if defined(__ARM_FEATURE_DSP)
+/* Bytes 0 and 2 (even) / 1 and 3 (odd) of a word, sign-extended to two int16 lanes. */
+static inline int32_t unas_even16(uint32_t x) { return __sxtb16((int32_t)x); }
+static inline int32_t unas_odd16(uint32_t x) {
+  int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x)); /* SXTB16 with its free rotation */
+  return r;
+}
+#endif
 
 /* Sum of a[i] * b[i] for i < n (int8 x int8 -> int32). */
 static inline int32_t unas_dot_s8(const int8_t *a, const int8_t *b, int32_t n) {
@@ -54,13 +78,9 @@ static inline int32_t unas_dot_s8(const int8_t *a, const int8_t *b, int32_t n) {
   int32_t i = 0;
 #if defined(__ARM_FEATURE_DSP)
   for (; i + 4 <= n; i += 4) {
-    int32_t wa, wb;
-    memcpy(&wa, a + i, 4);
-    memcpy(&wb, b + i, 4);
-    acc = __smlad(__sxtb16(wa), __sxtb16(wb), acc);
-    const uint32_t ua = (uint32_t)wa, ub = (uint32_t)wb;
-    acc = __smlad(__sxtb16((int32_t)((ua >> 8) | (ua << 24))),
-                  __sxtb16((int32_t)((ub >> 8) | (ub << 24))), acc);
+    const uint32_t wa = unas_load4(a + i), wb = unas_load4(b + i);
+    acc = __smlad(unas_even16(wa), unas_even16(wb), acc);
+    acc = __smlad(unas_odd16(wa), unas_odd16(wb), acc);
   }
 #else
   int32_t acc1 = 0, acc2 = 0, acc3 = 0;
@@ -84,22 +104,20 @@ static inline void unas_dot4_s8(const int8_t *x, const int8_t *w, int32_t n, int
   int32_t i = 0;
 #if defined(__ARM_FEATURE_DSP)
   for (; i + 4 <= n; i += 4) {
-    int32_t wx, ww;
-    memcpy(&wx, x + i, 4);
-    const uint32_t ux = (uint32_t)wx;
-    const int32_t x_even = __sxtb16(wx), x_odd = __sxtb16((int32_t)((ux >> 8) | (ux << 24)));
-    memcpy(&ww, w0 + i, 4);
-    a0 = __smlad(x_even, __sxtb16(ww), a0);
-    a0 = __smlad(x_odd, __sxtb16((int32_t)(((uint32_t)ww >> 8) | ((uint32_t)ww << 24))), a0);
-    memcpy(&ww, w1 + i, 4);
-    a1 = __smlad(x_even, __sxtb16(ww), a1);
-    a1 = __smlad(x_odd, __sxtb16((int32_t)(((uint32_t)ww >> 8) | ((uint32_t)ww << 24))), a1);
-    memcpy(&ww, w2 + i, 4);
-    a2 = __smlad(x_even, __sxtb16(ww), a2);
-    a2 = __smlad(x_odd, __sxtb16((int32_t)(((uint32_t)ww >> 8) | ((uint32_t)ww << 24))), a2);
-    memcpy(&ww, w3 + i, 4);
-    a3 = __smlad(x_even, __sxtb16(ww), a3);
-    a3 = __smlad(x_odd, __sxtb16((int32_t)(((uint32_t)ww >> 8) | ((uint32_t)ww << 24))), a3);
+    const uint32_t ux = unas_load4(x + i);
+    const int32_t x_even = unas_even16(ux), x_odd = unas_odd16(ux);
+    uint32_t ww = unas_load4(w0 + i);
+    a0 = __smlad(x_even, unas_even16(ww), a0);
+    a0 = __smlad(x_odd, unas_odd16(ww), a0);
+    ww = unas_load4(w1 + i);
+    a1 = __smlad(x_even, unas_even16(ww), a1);
+    a1 = __smlad(x_odd, unas_odd16(ww), a1);
+    ww = unas_load4(w2 + i);
+    a2 = __smlad(x_even, unas_even16(ww), a2);
+    a2 = __smlad(x_odd, unas_odd16(ww), a2);
+    ww = unas_load4(w3 + i);
+    a3 = __smlad(x_even, unas_even16(ww), a3);
+    a3 = __smlad(x_odd, unas_odd16(ww), a3);
   }
 #endif
   for (; i < n; ++i) {
@@ -114,6 +132,12 @@ static inline void unas_dot4_s8(const int8_t *x, const int8_t *w, int32_t n, int
   acc[2] = a2;
   acc[3] = a3;
 }
+
+/* Two inputs x0, x0 + x_pitch against two weight rows w0, w0 + w_pitch over n bytes:
+ * acc[0] += x0.w0, acc[1] += x0.w1, acc[2] += x1.w0, acc[3] += x1.w1 (CMSIS-NN's 2 x 2 block:
+ * each loaded and unpacked word feeds two SMLADs). Defined in unas_kernels.c. */
+void unas_dot2x2_s8(const int8_t *x0, int32_t x_pitch, const int8_t *w0, int32_t w_pitch,
+                    int32_t n, int32_t *acc);
 
 /* ---- parameter blocks ---- */
 
