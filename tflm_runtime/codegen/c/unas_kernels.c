@@ -455,41 +455,21 @@ static inline int8_t unas_fc_requant(int32_t acc, const unas_fc_params *p, int32
   return unas_clamp_s8(v, p->act_min, p->act_max);
 }
 
-/* Rows two at a time against units two at a time (2 x 2 block); a last odd row takes units four
- * at a time so each input word is loaded once for four weight rows. */
+/* Units four at a time, so each input word is loaded once for four weight rows (classifier
+ * heads have one row; code size matters more here than the 2 x 2 block). */
 void unas_fc_s8(const unas_fc_params *p, const int8_t *in, int8_t *out) {
   const int32_t depth = p->depth;
-  int32_t r = 0;
-  for (; r + 2 <= p->rows; r += 2) {
+  for (int32_t r = 0; r < p->rows; ++r) {
     const int8_t *x = in + r * depth;
-    int8_t *out0 = out + r * p->units, *out1 = out0 + p->units;
-    const int8_t *w = p->weights;
-    int32_t u = 0;
-    for (; u + 2 <= p->units; u += 2, w += 2 * depth) {
-      int32_t acc[4] = {p->bias[u], p->bias[u + 1], p->bias[u], p->bias[u + 1]};
-      unas_dot2x2_s8(x, depth, w, depth, depth, acc);
-      *out0++ = unas_fc_requant(acc[0], p, u);
-      *out0++ = unas_fc_requant(acc[1], p, u + 1);
-      *out1++ = unas_fc_requant(acc[2], p, u);
-      *out1++ = unas_fc_requant(acc[3], p, u + 1);
-    }
-    if (u < p->units) {
-      *out0 = unas_fc_requant(p->bias[u] + unas_dot_s8(w, x, depth), p, u);
-      *out1 = unas_fc_requant(p->bias[u] + unas_dot_s8(w, x + depth, depth), p, u);
-    }
-  }
-  if (r < p->rows) {
-    const int8_t *x = in + r * depth;
-    int8_t *o = out + r * p->units;
     const int8_t *w = p->weights;
     int32_t u = 0;
     for (; u + 4 <= p->units; u += 4, w += 4 * depth) {
       int32_t acc[4] = {p->bias[u], p->bias[u + 1], p->bias[u + 2], p->bias[u + 3]};
       unas_dot4_s8(x, w, depth, acc, depth);
-      for (int32_t j = 0; j < 4; ++j) *o++ = unas_fc_requant(acc[j], p, u + j);
+      for (int32_t j = 0; j < 4; ++j) *out++ = unas_fc_requant(acc[j], p, u + j);
     }
     for (; u < p->units; ++u, w += depth) {
-      *o++ = unas_fc_requant(p->bias[u] + unas_dot_s8(w, x, depth), p, u);
+      *out++ = unas_fc_requant(p->bias[u] + unas_dot_s8(w, x, depth), p, u);
     }
   }
 }
