@@ -88,8 +88,8 @@ def run_c(obj: Path, tmp_path: Path, decls: list[str], call: str, out_size: int)
         f"  for (int i = 0; i < {out_size}; ++i) printf(\"%d\\n\", out[i]);",
         "  return 0;", "}"]))
     binary = tmp_path / "case"
-    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(KERNELS), str(source), str(obj),
-                    "-lm", "-o", str(binary)],
+    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(KERNELS), str(source),
+                    str(obj), "-lm", "-o", str(binary)],
                    check=True, capture_output=True, text=True)
     done = subprocess.run([str(binary)], check=True, capture_output=True, text=True)
     return np.array([int(v) for v in done.stdout.split()], dtype=np.int8)
@@ -97,7 +97,7 @@ def run_c(obj: Path, tmp_path: Path, decls: list[str], call: str, out_size: int)
 
 def _quantization(rng: np.random.Generator, out_c: int, depth: int) -> tuple[np.ndarray, ...]:
     """Per-channel multipliers in [2^30, 2^31) and right shifts that keep outputs mostly inside
-    int8 (some saturate), random zero points."""
+    int8 (some saturate)."""
     mult = rng.integers(2**30, 2**31 - 1, size=out_c, dtype=np.int64)
     base = int(np.ceil(np.log2(max(depth, 1)))) + 6
     shift = -rng.integers(base - 2, base + 2, size=out_c)
