@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from unas.errors import UnasError
+from unas.search.files import atomic_write_bytes
 from unas.search.executor import EvalResult, EvalTask, EvaluatorFactory, WorkerStartError, failed
 from unas.search.ray_runtime import (RaySession, connect_ray, default_cpus_per_worker,
                                      default_num_workers, local_cpu_count)
@@ -258,7 +259,7 @@ class RayExecutor:
             elapsed = time.monotonic() - slot.started
             result, model = failed(task.id, describe_error(err), elapsed), None
         if model is not None and result.model_path and self._out_dir is not None:
-            _write_atomically(Path(self._out_dir) / result.model_path, model)
+            atomic_write_bytes(Path(self._out_dir) / result.model_path, model)
         slot.task = slot.ref = None
         self._attempts.pop(task.id, None)
         slot.done += 1
@@ -320,13 +321,3 @@ def _death_reason(err: BaseException) -> str:
         if "exit detail" in line.lower() or "killed" in line.lower():
             return line[:200]
     return (lines[0] if lines else type(err).__name__)[:200]
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
