@@ -23,6 +23,7 @@ from unas.report import REPORT_STEPS, load_context, write_pareto_csv, write_repo
 from unas.search.files import JsonLines, atomic_write_json
 from unas.search.objectives import Objectives
 from unas.search.records import EvaluationRecord
+from tiny_models import train_digits_cnn
 
 CONFIG = {"dataset": {"name": "digits", "validation_split": 0.2, "augment": False},
           "objectives": {"error": 0.5, "peak_memory_bytes": 5000, "model_size_bytes": 20000,
@@ -33,26 +34,9 @@ ARCH = {"space": "cnn", "blocks": [], "dense_units": [], "pool_size": 2, "pool_t
 
 @pytest.fixture(scope="module")
 def trained_keras(tmp_path_factory) -> Path:
-    """A small CNN trained one epoch on the digits training split, saved as .keras."""
-    from unas.data import DatasetSpec, load_dataset
-    from unas.tfenv import keras
-
-    splits = load_dataset(DatasetSpec(name="digits", validation_split=0.2, augment=False),
-                          np.random.default_rng(0))
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input(splits.input_shape),
-        keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
-        keras.layers.MaxPool2D(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(splits.num_classes),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(1e-2),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(splits.x_train, splits.y_train, epochs=1, batch_size=64, verbose=0)
-    path = tmp_path_factory.mktemp("keras") / "model.keras"
-    model.save(path)
-    return path
+    """A small CNN (4 channels) trained one epoch on the digits training split, saved as .keras."""
+    return train_digits_cnn(tmp_path_factory.mktemp("keras") / "model.keras", channels=4,
+                            epochs=1)
 
 
 def _search_folder(root: Path, keras_path: Path) -> Path:

@@ -5,7 +5,6 @@ import csv
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from unas.export.__main__ import main
@@ -14,6 +13,7 @@ from unas.search.files import JsonLines, atomic_write_json
 from unas.search.objectives import Objectives
 from unas.search.records import EvaluationRecord
 from tflm_runtime.tflm import TflmRunner
+from tiny_models import train_digits_cnn
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = {"dataset": {"name": "digits", "validation_split": 0.2, "augment": False},
@@ -23,26 +23,9 @@ CONFIG = {"dataset": {"name": "digits", "validation_split": 0.2, "augment": Fals
 
 @pytest.fixture(scope="module")
 def trained_keras(tmp_path_factory) -> Path:
-    """A small CNN trained two epochs on the digits training split, saved as .keras."""
-    from unas.data import DatasetSpec, load_dataset
-    from unas.tfenv import keras
-
-    splits = load_dataset(DatasetSpec(name="digits", validation_split=0.2, augment=False),
-                          np.random.default_rng(0))
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input(splits.input_shape),
-        keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
-        keras.layers.MaxPool2D(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(splits.num_classes),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(1e-2),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(splits.x_train, splits.y_train, epochs=2, batch_size=64, verbose=0)
-    path = tmp_path_factory.mktemp("keras") / "model.keras"
-    model.save(path)
-    return path
+    """A small CNN (8 channels) trained two epochs on the digits training split, saved as .keras."""
+    return train_digits_cnn(tmp_path_factory.mktemp("keras") / "model.keras", channels=8,
+                            epochs=2)
 
 
 def _search_folder(root: Path, keras_path: Path) -> Path:
