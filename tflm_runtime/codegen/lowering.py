@@ -25,6 +25,13 @@ class LoweredOp:
     body: list[str] = field(default_factory=list)
     const_bytes: int = 0  # Flash bytes of the constant data declared here
 
+    def const_array(self, name: str, ctype: str, values: "np.ndarray | list[int]") -> str:
+        """Declare ``static const ctype name[]`` (Flash) holding ``values``; returns ``name``."""
+        text, size = c_array(name, ctype, values)
+        self.decls.append(text)
+        self.const_bytes += size
+        return name
+
 
 @dataclass(frozen=True)
 class OpContext:
@@ -114,9 +121,7 @@ def _weights(ctx: OpContext, position: int) -> Tensor:
 
 def _mult_arrays(prefix: str, pairs: list[tuple[int, int]], out: LoweredOp) -> tuple[str, str]:
     for suffix, values in (("mult", [m for m, _ in pairs]), ("shift", [s for _, s in pairs])):
-        text, size = c_array(f"{prefix}_{suffix}", "int32_t", values)
-        out.decls.append(text)
-        out.const_bytes += size
+        out.const_array(f"{prefix}_{suffix}", "int32_t", values)
     return f"{prefix}_mult", f"{prefix}_shift"
 
 
@@ -141,18 +146,12 @@ def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     d_h, d_w = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
     act_min, act_max = _activation(ctx)
     out = LoweredOp()
-    wt, size = c_array(f"{name}_w", "int8_t", w.data)
-    out.decls.append(wt)
-    out.const_bytes += size
+    out.const_array(f"{name}_w", "int8_t", w.data)
     raw_bias = _bias(ctx, 2, out_c)
-    bt, size = c_array(f"{name}_b", "int32_t", _folded_bias(ctx, raw_bias, w.data, x.zero_point))
-    out.decls.append(bt)
-    out.const_bytes += size
+    out.const_array(f"{name}_b", "int32_t", _folded_bias(ctx, raw_bias, w.data, x.zero_point))
     pointwise = k_h * k_w == 1
     if not pointwise:  # border pixels of a k x k window need the unfolded bias
-        rt, size = c_array(f"{name}_braw", "int32_t", raw_bias)
-        out.decls.append(rt)
-        out.const_bytes += size
+        out.const_array(f"{name}_braw", "int32_t", raw_bias)
     mult, shift = _mult_arrays(name, q.conv_multipliers(x, w, y, out_c), out)
     fields = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
                   k_h=k_h, k_w=k_w, stride_h=s_h, stride_w=s_w, dil_h=d_h, dil_w=d_w,
@@ -182,12 +181,8 @@ def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
     d_h, d_w = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
     act_min, act_max = _activation(ctx)
     out = LoweredOp()
-    wt, size = c_array(f"{name}_w", "int8_t", w.data)
-    out.decls.append(wt)
-    out.const_bytes += size
-    bt, size = c_array(f"{name}_b", "int32_t", _bias(ctx, 2, out_c))
-    out.decls.append(bt)
-    out.const_bytes += size
+    out.const_array(f"{name}_w", "int8_t", w.data)
+    out.const_array(f"{name}_b", "int32_t", _bias(ctx, 2, out_c))
     mult, shift = _mult_arrays(name, q.conv_multipliers(x, w, y, out_c), out)
     fields = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
                   depth_mult=out_c // in_c, k_h=k_h, k_w=k_w, stride_h=s_h, stride_w=s_w,
@@ -216,13 +211,9 @@ def lower_fully_connected(ctx: OpContext, name: str) -> LoweredOp:
         raise ctx.fail(f"input of {total} elements is not a multiple of depth {depth}")
     act_min, act_max = _activation(ctx)
     out = LoweredOp()
-    wt, size = c_array(f"{name}_w", "int8_t", w.data)
-    out.decls.append(wt)
-    out.const_bytes += size
+    out.const_array(f"{name}_w", "int8_t", w.data)
     bias = _folded_bias(ctx, _bias(ctx, 2, units), w.data, x.zero_point)
-    bt, size = c_array(f"{name}_b", "int32_t", bias)
-    out.decls.append(bt)
-    out.const_bytes += size
+    out.const_array(f"{name}_b", "int32_t", bias)
     mult, shift = _mult_arrays(name, q.fc_multipliers(x, w, y, units), out)
     fields = dict(rows=total // depth, depth=depth, units=units, out_zp=y.zero_point,
                   act_min=act_min, act_max=act_max, weights=f"{name}_w", bias=f"{name}_b",
@@ -258,9 +249,7 @@ def _operand(ctx: OpContext, position: int, name: str, out: LoweredOp) -> str:
     t = ctx.tensor(position)
     if t.data is None:
         return ctx.pointer(ctx.op.inputs[position])
-    text, size = c_array(f"{name}_c{position}", "int8_t", t.data)
-    out.decls.append(text)
-    out.const_bytes += size
+    out.const_array(f"{name}_c{position}", "int8_t", t.data)
     return f"{name}_c{position}"
 
 
