@@ -337,14 +337,15 @@ class _Pruner:
         keep = self.keep
         small = small_arch.build(self.input_shape, self.num_classes)
         names = {layer.name for layer in small.layers}
+        by_name = {o.name: o for o in self.ops}
         for op in self.ops:
             if op.layer not in _MASKED:
                 continue
             out_idx = _channel_index(self.groups, op.name, keep)
-            src = self.ops[[o.name for o in self.ops].index(op.inputs[0])]
+            src = by_name[op.inputs[0]]
             in_idx = _channel_index(self.groups, src.name, keep)
             if src.layer == "flatten":
-                pre = self.ops[[o.name for o in self.ops].index(src.inputs[0])]
+                pre = by_name[src.inputs[0]]
                 in_idx = (_flat_index(pre.shape, _channel_index(self.groups, pre.name, keep))
                           if len(pre.shape) > 1 else _channel_index(self.groups, pre.name, keep))
             layer = self.base.get_layer(op.name)
