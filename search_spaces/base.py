@@ -70,6 +70,24 @@ class SearchSpace(ABC):
         """A valid architecture different from ``arch``, one random morphism away."""
 
 
+class BoundedSearchSpace(SearchSpace):
+    """A space whose bounds can be checked field by field (the CNN and MLP spaces)."""
+
+    @abstractmethod
+    def check(self, arch: Architecture) -> None:
+        """Raise :class:`unas.errors.ArchitectureError` naming the first field out of bounds."""
+
+    def contains(self, arch: Architecture) -> bool:
+        """Whether ``arch`` belongs to this space and lies within its bounds."""
+        from unas.errors import ArchitectureError
+
+        try:
+            self.check(arch)
+        except ArchitectureError:
+            return False
+        return True
+
+
 def architecture_from_json(text: str | dict[str, Any]) -> Architecture:
     """Decode an architecture of any registered space from its JSON text or dict."""
     import search_spaces.registry  # noqa: F401 - registers every space (fresh worker processes)

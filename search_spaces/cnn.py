@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from search_spaces.base import Architecture, SearchSpace
+from search_spaces.base import Architecture, BoundedSearchSpace
 from search_spaces.cnn_arch import CONV_TYPES, POOL_TYPES, CNNArchitecture, ConvBlock, ConvLayer
 from search_spaces.cnn_morphisms import CNN_MORPHISMS
 from search_spaces.morphisms import apply_random_morphism, pick
@@ -45,7 +45,7 @@ def _bounds(name: str, low: Any, high: Any, floor: int) -> tuple[int, int]:
     return low, high
 
 
-class CNNSpace(SearchSpace):
+class CNNSpace(BoundedSearchSpace):
     """Samples and mutates :class:`CNNArchitecture` within bounds (defaults = μNAS Table 1).
 
     Random architectures draw every free variable uniformly: the number of blocks, layers and
@@ -145,14 +145,6 @@ class CNNSpace(SearchSpace):
         within("dense_units", len(arch.dense_units), self.min_dense_layers, self.max_dense_layers)
         for k, units in enumerate(arch.dense_units):
             within(f"dense_units[{k}]", units, self.min_units, self.max_units)
-
-    def contains(self, arch: Architecture) -> bool:
-        """Whether ``arch`` is a CNN architecture within this space's bounds."""
-        try:
-            self.check(arch)
-        except ArchitectureError:
-            return False
-        return True
 
     # -- morphisms --------------------------------------------------------------------------
     def mutate(self, arch: Architecture, rng: np.random.Generator) -> CNNArchitecture:

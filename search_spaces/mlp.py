@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import networkx as nx
 import numpy as np
 
-from search_spaces.base import Architecture, SearchSpace
+from search_spaces.base import Architecture, BoundedSearchSpace
 from search_spaces.fields import check_range, fail, read_bool, read_int, read_list, require_keys
 from search_spaces.morphisms import apply_random_morphism, pick, step_neighbours
 from search_spaces.ops import (
@@ -123,7 +123,7 @@ class MLPArchitecture(Architecture):
         return ops_to_graph(self.plan(input_shape, num_classes))
 
 
-class MLPSpace(SearchSpace):
+class MLPSpace(BoundedSearchSpace):
     """Samples and mutates :class:`MLPArchitecture`: 1..``max_layers`` layers of
     ``min_units``..``max_units`` units. Morphisms: insert/remove a layer, units ± 1/3/5,
     units x2 or /2 (clamped to the bounds), toggle BN (of a ReLU layer), toggle ReLU (of a layer
@@ -178,14 +178,6 @@ class MLPSpace(SearchSpace):
             if not self.min_units <= layer.units <= self.max_units:
                 raise ArchitectureError(f"layers[{k}].units: expected a value in "
                                         f"[{self.min_units}, {self.max_units}], got {layer.units}")
-
-    def contains(self, arch: Architecture) -> bool:
-        """Whether ``arch`` is an MLP architecture within the bounds."""
-        try:
-            self.check(arch)
-        except ArchitectureError:
-            return False
-        return True
 
     def mutate(self, arch: Architecture, rng: np.random.Generator) -> MLPArchitecture:
         """One random applicable morphism (each applicable kind equally likely)."""
