@@ -226,10 +226,10 @@ def _lower_fused(model: TfliteModel, graph, plan: MemoryPlan, step: int, node: s
                            f"A({plan.tensors[node].offset})", f"A({temp.offset})", temp.size)
     ops = " -> ".join(f"{op.opcode} #{op.index}" for op in operators.values())
     shape = tuple(graph.nodes[node]["shape"])
-    header = (f"/* step {step}: fused {ops} -> {shape} at arena {plan.tensors[node].offset}, "
-              f"rows at {temp.offset} ({_comment(node)}) */")
-    return header, lower_fused_block(model, chain, operators, where,
-                                     f"op{operators[chain.depthwise].index}f")
+    dw_index = operators[chain.depthwise].index
+    header = (f"/* step {step}: {FUSED_OP} #{dw_index} ({ops}) -> {shape} at arena "
+              f"{plan.tensors[node].offset}, rows at {temp.offset} ({_comment(node)}) */")
+    return header, lower_fused_block(model, chain, operators, where, f"op{dw_index}f")
 
 
 def copy_kernels(out_dir: str | os.PathLike[str]) -> None:
