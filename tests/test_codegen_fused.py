@@ -140,3 +140,36 @@ def test_engine_and_generator_agree_on_what_is_fused(blobs):
             chain = graph.nodes[node]["fused"]
             assert first_input(graph, node) == chain.source
             assert graph.nodes[f"{node}#temp"]["bytes"] == chain.temp_bytes
+
+
+@pytest.mark.slow
+def test_mbconv_space_architecture_fused_bit_exact_and_predicted_from_the_architecture(
+        tmp_path):
+    """The search predicts from the MBConv space's own resource graph (no kernel attributes:
+    the engine infers them); the generated code must agree, fused and bit-exact."""
+    from search_spaces.mbconv import MBConvSpace
+    from unas.export.quantize import keras_to_int8_tflite
+    from unas.space_opt_fast import operator_costs
+
+    rng = np.random.default_rng(8)
+    space = MBConvSpace(width_mult=0.2, resolution=48)
+    archs, blobs = {}, {}
+    for i in range(1):
+        archs[f"mb{i}"] = arch = space.random_architecture(rng)
+        model = arch.build((48, 48, 3), 5)
+        for layer in model.layers:  # non-trivial biases and BN statistics
+            weights = layer.get_weights()
+            if weights:
+                layer.set_weights([w + rng.normal(scale=0.1, size=w.shape).astype(w.dtype)
+                                   if w.ndim == 1 else w for w in weights])
+        blobs[f"mb{i}"] = keras_to_int8_tflite(
+            model, rng.uniform(0, 1, size=(8, 48, 48, 3)).astype("float32"))
+    results = compare_with_tflm(blobs, tmp_path, rng, samples=3, sanitize=True)
+    for name, result in results.items():
+        assert result.bit_exact, result.first_difference
+        gen = result.generated
+        assert "unas_fused_block_s8(" in (gen.out_dir / "model.c").read_text()
+        graph = archs[name].resource_graph((48, 48, 3), 5)
+        assert gen.sram_bytes == peak_memory_bytes(graph, "codegen")
+        assert gen.sram_bytes == operator_costs(archs[name].operators((48, 48, 3), 5),
+                                                "codegen").peak_bytes
