@@ -16,7 +16,10 @@ Two inference engines are modelled:
     ``ADD`` onto its first input (same shape as the output) and ``RESHAPE`` (an alias), each only
     when its first input has no other pending consumer. Its one scratch buffer holds one input
     channel (``H*W`` bytes) of the largest depthwise convolution that runs in place;
-    convolutions run directly on the input (no im2col buffer).
+    convolutions run directly on the input (no im2col buffer). Inverted-residual chains
+    (:func:`fusable_chains`) run as one row-streamed step: the engine graph replaces each by a
+    ``FUSED_BLOCK`` node and a ``SCRATCH`` node for the step's ring and row buffers (an arena
+    tensor live only while the step runs), so the expanded tensors never count.
 
 The search's memory objective for ``target: {engine: codegen}`` is :func:`peak_memory_bytes`,
 computed from the resource graph alone, and equal to the SRAM the generator reports
