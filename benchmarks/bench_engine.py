@@ -5,8 +5,9 @@
 Models: ``--profile`` random architectures of the μNAS CNN space (32x32x3, 10 classes), an
 MCUNet-like inverted-residual net, and MobileNetV2 (alpha 0.35, 96x96, random weights). For each:
 the SRAM of the generated code (arena + scratch) next to the prediction of
-``unas.resources.engine`` and TFLM's measured arena; Flash (``arm-none-eabi-size`` of model.o +
-unas_kernels.o for Cortex-M4, -Os) next to the .tflite size; host instructions per inference of
+``unas.resources.engine`` and TFLM's measured arena, and how many inverted-residual chains run
+fused; Flash (``arm-none-eabi-size`` of model.o + the kernel library's objects for Cortex-M4,
+-Os) next to the .tflite size; host instructions per inference of
 the generated code (gcc -O2) and of TFLM (the pip tflite-micro build), both counted with
 ``valgrind --tool=callgrind`` inside ``model_invoke`` / ``MicroInterpreter::Invoke`` only.
 Then ``--count`` random CNN-space architectures are checked: bit-exact with TFLM, and SRAM equal
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tflm_runtime.codegen import generate  # noqa: E402
+from tflm_runtime.codegen.generator import KERNEL_SOURCES  # noqa: E402
 from tflm_runtime.codegen.verify import build_host, compare_with_tflm  # noqa: E402
 from tflm_runtime.tflite_model import parse_tflite, resource_graph  # noqa: E402
 from unas.resources.engine import peak_memory_bytes  # noqa: E402
@@ -123,11 +125,12 @@ def host_instructions(gen_dir: Path, blob: bytes, x: np.ndarray) -> tuple[float,
 
 
 def flash_bytes(gen_dir: Path) -> int | None:
-    """text + data of model.o + unas_kernels.o for Cortex-M4 (-Os), or None without the toolchain."""
+    """text + data of model.o + the kernel objects for Cortex-M4 (-Os), or None without the
+    toolchain."""
     if shutil.which("arm-none-eabi-gcc") is None:
         return None
     total = 0
-    for src in ("model.c", "unas_kernels.c"):
+    for src in ("model.c", *KERNEL_SOURCES):
         obj = gen_dir / (src[:-2] + ".m4.o")
         subprocess.run(["arm-none-eabi-gcc", "-std=c99", "-Os", "-mcpu=cortex-m4", "-mthumb",
                         "-mfloat-abi=soft", "-c", src, "-o", obj.name], cwd=gen_dir, check=True)
@@ -149,7 +152,9 @@ def profile_model(name: str, blob: bytes, work: Path, rng: np.random.Generator) 
     runner.invoke_one(x[0])  # not zeros: TFLM's int8 softmax aborts on 1000 equal logits
     usage = runner.arena_usage()
     ours_ir, tflm_ir = host_instructions(gen.out_dir, blob, x)
-    return dict(name=name, ops=len(model.operators), sram=gen.sram_bytes, arena=gen.arena_bytes,
+    fused = (gen.out_dir / "model.c").read_text().count("unas_fused_block_s8(")
+    return dict(name=name, ops=len(model.operators), fused=fused, sram=gen.sram_bytes,
+                arena=gen.arena_bytes,
                 scratch=gen.scratch_bytes, predicted=peak_memory_bytes(graph, "codegen"),
                 tflm_predicted=peak_memory_bytes(graph, "tflm"),
                 tflm_arena=usage.nonpersistent_bytes, tflm_total=usage.total_bytes,
@@ -220,15 +225,19 @@ def _write(args: argparse.Namespace, rows: list[dict], summary: list[str]) -> No
         "`unas.resources.engine.peak_memory_bytes(graph, 'codegen')` from the resource graph; "
         "TFLM arena = measured non-persistent arena (`print_allocations` head: activations + "
         "scratch, 16-byte aligned); TFLM total adds its persistent structs (64-bit host build). "
-        "Flash = text+data of model.o + unas_kernels.o (arm-none-eabi-gcc -Os, Cortex-M4). "
+        "Fused = inverted-residual chains run as one row-streamed step. "
+        "Flash = text+data of model.o + unas_kernels.o + unas_fused.o (arm-none-eabi-gcc -Os, "
+        "Cortex-M4). "
         "Instructions = host instructions per inference inside `model_invoke` (gcc -O2) vs "
         "inside `MicroInterpreter::Invoke` (pip tflite-micro), valgrind callgrind.", "",
-        "| model | ops | SRAM (arena+scratch) | predicted | TFLM arena | SRAM / TFLM | TFLM total "
-        "| SRAM / TFLM total | Flash | .tflite | instr/inf C | instr/inf TFLM | TFLM / C |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        "| model | ops | fused | SRAM (arena+scratch) | predicted | TFLM arena | SRAM / TFLM "
+        "| TFLM total | SRAM / TFLM total | Flash | .tflite | instr/inf C | instr/inf TFLM "
+        "| TFLM / C |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
-            f"| {r['name']} | {r['ops']} | {r['sram']} ({r['arena']}+{r['scratch']}) | "
+            f"| {r['name']} | {r['ops']} | {r['fused']} | {r['sram']} "
+            f"({r['arena']}+{r['scratch']}) | "
             f"{r['predicted']} | {r['tflm_arena']} | {r['sram'] / r['tflm_arena']:.0%} | "
             f"{r['tflm_total']} | {r['sram'] / r['tflm_total']:.0%} | {r['flash']} | "
             f"{r['tflite']} | {r['ir']:,.0f} | {r['tflm_ir']:,.0f} | "

@@ -120,8 +120,12 @@ def ops_to_graph(ops: list[PlannedOp]) -> nx.DiGraph:
     """The resource graph of the planned operators (node names = operator names)."""
     graph = new_graph()
     for op in ops:
+        geometry = {}
+        if op.layer in ("conv", "depthwise"):
+            geometry = dict(kernel=(op.kernel, op.kernel), stride=(op.stride, op.stride),
+                            dilation=(1, 1))
         add_op(graph, op.name, op.op, op.shape, op.inputs, macs=op.macs, params=op.params,
-               size_bytes=op.size_bytes)
+               size_bytes=op.size_bytes, **geometry)
     return graph
 
 

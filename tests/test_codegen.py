@@ -163,7 +163,7 @@ def test_header_api_and_manifest(comparisons):
         assert name in header
     import json
     manifest = json.loads((gen.out_dir / "manifest.json").read_text())
-    assert manifest["sources"] == ["model.c", "unas_kernels.c"]
+    assert manifest["sources"] == ["model.c", "unas_kernels.c", "unas_fused.c"]
     assert all((gen.out_dir / f).exists() for f in manifest["sources"] + manifest["headers"])
     source = (gen.out_dir / "model.c").read_text()
     assert "malloc" not in source and "static const int8_t op0_w" in source

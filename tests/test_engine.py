@@ -2,18 +2,21 @@
 import pytest
 
 from unas.errors import ConfigError
-from unas.resources.engine import (engine_graph, peak_memory_bytes, runs_in_place,
-                                   scratch_bytes)
+from unas.resources.engine import (FUSED_OP, SCRATCH_OP, conv_geometry, engine_graph,
+                                   fusable_chains, fused_temp_bytes, peak_memory_bytes,
+                                   runs_in_place, scratch_bytes)
 from unas.resources.graph import add_op, new_graph
 from unas.resources.schedule import min_peak_schedule
 
 
-def _block():
-    """MCUNet-style inverted residual block on a 10x10x4 input."""
+def _block(fusable: bool = True):
+    """MCUNet-style inverted residual block on a 10x10x4 input; with ``fusable=False`` its
+    depthwise conv is dilated, which the fused kernel does not do (same memory otherwise)."""
     g = new_graph()
     add_op(g, "in", "INPUT", (10, 10, 4))
     add_op(g, "expand", "CONV_2D", (10, 10, 12), ["in"], macs=10 * 10 * 12 * 4)
-    add_op(g, "dw", "DEPTHWISE_CONV_2D", (10, 10, 12), ["expand"], macs=10 * 10 * 12 * 9)
+    add_op(g, "dw", "DEPTHWISE_CONV_2D", (10, 10, 12), ["expand"], macs=10 * 10 * 12 * 9,
+           kernel=(3, 3), stride=(1, 1), dilation=(1, 1) if fusable else (2, 2))
     add_op(g, "project", "CONV_2D", (10, 10, 4), ["dw"], macs=10 * 10 * 4 * 12)
     add_op(g, "add", "ADD", (10, 10, 4), ["project", "in"])
     add_op(g, "conv3", "CONV_2D", (5, 5, 8), ["add"], macs=5 * 5 * 8 * 3 * 3 * 4)
@@ -24,10 +27,10 @@ def _block():
 
 
 def test_tflm_runs_nothing_in_place():
-    g = engine_graph(_block(), "tflm")
+    g = engine_graph(_block(fusable=False), "tflm")
     assert not any(d.get("inplace") for _, d in g.nodes(data=True))
     assert scratch_bytes(g, "tflm") == 0
-    assert peak_memory_bytes(_block(), "tflm") == min_peak_schedule(g).peak_bytes
+    assert peak_memory_bytes(_block(fusable=False), "tflm") == min_peak_schedule(g).peak_bytes
 
 
 def test_tflm_aligns_buffers_and_gives_mean_its_scratch_while_it_runs():
@@ -42,7 +45,7 @@ def test_tflm_aligns_buffers_and_gives_mean_its_scratch_while_it_runs():
 
 
 def test_codegen_in_place_operators():
-    g = _block()
+    g = _block(fusable=False)
     marked = {n for n in g if runs_in_place(g, n, "codegen")}
     assert marked == {"dw", "add", "flat"}  # not dw_mult (depth multiplier 2), no conv
     eg = engine_graph(g, "codegen")
@@ -51,7 +54,7 @@ def test_codegen_in_place_operators():
 
 
 def test_codegen_scratch_is_one_channel_of_the_largest_in_place_depthwise():
-    g = _block()
+    g = _block(fusable=False)
     # in-place dw: one 10x10 channel = 100 bytes; convolutions and dw_mult (not in place): none
     assert scratch_bytes(g, "codegen") == 100
     add_op(g, "big_dw", "DEPTHWISE_CONV_2D", (12, 12, 2), ["in"], macs=12 * 12 * 2 * 9)
@@ -61,7 +64,7 @@ def test_codegen_scratch_is_one_channel_of_the_largest_in_place_depthwise():
 
 
 def test_codegen_peak_is_smaller_and_consistent():
-    g = _block()
+    g = _block(fusable=False)
     codegen = peak_memory_bytes(g, "codegen")
     assert codegen == min_peak_schedule(engine_graph(g, "codegen")).peak_bytes + 100
     # dw in place: never a second 1200-byte buffer; the peak is project's step (in+dw+project)
@@ -111,3 +114,101 @@ def test_tflm_engine_equals_the_tflm_view_of_the_converted_model():
         blob = keras_to_int8_tflite(model, rng.uniform(0, 1, (16, *shape)).astype(np.float32))
         expected = optimal_operator_order(blob)[1]
         assert peak_memory_bytes(arch.resource_graph(shape, 5), "tflm") == expected
+
+
+def test_the_inverted_residual_block_is_one_fused_chain():
+    (chain,) = fusable_chains(_block())
+    assert (chain.source, chain.expand, chain.depthwise, chain.project, chain.add) == (
+        "in", "expand", "dw", "project", "add")
+    # 3 rows of the 10x12 expanded tensor, one 10x12 depthwise row, one 10x4 projection row
+    assert (chain.ring_rows, chain.temp_bytes) == (3, 3 * 10 * 12 + 10 * 12 + 10 * 4)
+    assert fusable_chains(_block(), "none") == []
+    assert fusable_chains(_block(fusable=False)) == []  # dilated depthwise: not fused
+
+
+def test_codegen_runs_the_fused_block_as_one_step_with_its_rows_in_the_arena():
+    g = engine_graph(_block(), "codegen")
+    assert g.nodes["add"]["op"] == FUSED_OP and g.nodes["add#temp"]["op"] == SCRATCH_OP
+    assert not {"expand", "dw", "project"} & set(g)
+    assert g.nodes["add#temp"]["bytes"] == 520
+    # block input + step buffer + block output: the expanded tensors never exist
+    assert min_peak_schedule(g).peak_bytes == 400 + 520 + 400
+    assert scratch_bytes(_block(), "codegen") == 0
+    assert peak_memory_bytes(_block(), "codegen") == 1320
+    assert peak_memory_bytes(_block(fusable=False), "codegen") == 400 + 1200 + 400 + 100
+    # the node totals are kept
+    for key in ("macs", "params", "size_bytes"):
+        assert g.nodes["add"][key] == sum(_block().nodes[n][key]
+                                          for n in ("expand", "dw", "project", "add"))
+
+
+def _pointwise_chain(expand: bool, residual: bool, extra_consumer: str | None = None):
+    g = new_graph()
+    add_op(g, "in", "INPUT", (12, 12, 8))
+    src = "in"
+    if expand:
+        src = add_op(g, "expand", "CONV_2D", (12, 12, 32), ["in"], macs=144 * 8 * 32)
+    channels = 32 if expand else 8
+    add_op(g, "dw", "DEPTHWISE_CONV_2D", (12, 12, channels), [src], macs=144 * channels * 25)
+    add_op(g, "project", "CONV_2D", (12, 12, 8), ["dw"], macs=144 * channels * 8)
+    last = "project"
+    if residual:
+        last = add_op(g, "add", "ADD", (12, 12, 8), ["in", "project"])
+    if extra_consumer:
+        add_op(g, "side", "MAX_POOL_2D", (6, 6, channels), [extra_consumer])
+    add_op(g, "out", "MEAN", (8,), [last])
+    return g
+
+
+def test_chains_need_single_consumers_and_the_expansion_less_form_needs_policy_all():
+    assert [c.nodes for c in fusable_chains(_pointwise_chain(True, True))] == [
+        ("expand", "dw", "project", "add")]
+    assert [c.nodes for c in fusable_chains(_pointwise_chain(True, False))] == [
+        ("expand", "dw", "project")]
+    # the expanded tensor used elsewhere: the depthwise -> project part alone may still fuse
+    assert [c.nodes for c in fusable_chains(_pointwise_chain(True, True, "expand"))] == [
+        ("dw", "project")]
+    assert fusable_chains(_pointwise_chain(True, True, "expand"), "expand") == []
+    assert fusable_chains(_pointwise_chain(True, True, "dw")) == []
+    (chain,) = fusable_chains(_pointwise_chain(False, True))
+    assert chain.nodes == ("dw", "project", "add") and chain.ring_rows == 0
+    assert chain.temp_bytes == 12 * 8 + 12 * 8  # one depthwise row, one projection row
+
+
+def test_a_chain_whose_rows_outweigh_the_tensor_it_avoids_is_not_fused():
+    g = new_graph()
+    add_op(g, "in", "INPUT", (1, 1, 4))
+    add_op(g, "expand", "CONV_2D", (1, 1, 8), ["in"], macs=32)
+    add_op(g, "dw", "DEPTHWISE_CONV_2D", (1, 1, 8), ["expand"], macs=72)
+    add_op(g, "project", "CONV_2D", (1, 1, 4), ["dw"], macs=32)
+    # one ring row (8) + one depthwise row (8) >= the 8-byte expanded tensor
+    assert fused_temp_bytes((1, 1, 4), 8, (1, 1, 4), 3, True, False) == (1, 16)
+    assert fusable_chains(g) == []
+
+
+def test_geometry_from_attributes_or_inferred_for_same_padding():
+    g = new_graph()
+    add_op(g, "in", "INPUT", (9, 9, 4))
+    add_op(g, "dw", "DEPTHWISE_CONV_2D", (5, 5, 4), ["in"], macs=25 * 4 * 49)
+    add_op(g, "c", "CONV_2D", (5, 5, 6), ["dw"], macs=25 * 6 * 4 * 9, kernel=(3, 3),
+           stride=(1, 1), dilation=(2, 2))
+    add_op(g, "odd", "CONV_2D", (5, 5, 6), ["c"], macs=7)
+    assert conv_geometry(g, "dw") == ((7, 7), (2, 2), (1, 1))
+    assert conv_geometry(g, "c") == ((3, 3), (1, 1), (2, 2))
+    assert conv_geometry(g, "odd") is None  # macs are no square kernel's
+
+
+def test_fusion_is_decided_against_the_unfused_alternatives():
+    """Every fusion policy and depthwise cut-off is tried: the prediction is the best of them."""
+    from unas.resources.engine import FUSION_POLICIES, _fuse, _marked, _scratch_of_order
+
+    g = _pointwise_chain(True, True)
+    totals = []
+    for policy in FUSION_POLICIES:
+        fused = _fuse(g, fusable_chains(g, policy))
+        for limit in (0, 144):
+            marked = _marked(fused, "codegen", limit)
+            schedule = min_peak_schedule(marked)
+            totals.append(schedule.peak_bytes + _scratch_of_order(marked, schedule.order))
+    assert peak_memory_bytes(g, "codegen") == min(totals)
+    assert min(totals) < max(totals)

@@ -12,15 +12,17 @@ from search_spaces.cnn import CNNArchitecture, CNNSpace, ConvBlock, ConvLayer
 from search_spaces.mlp import DenseLayer, MLPArchitecture, MLPSpace
 
 MATCHED = ("op", "shape", "bytes", "macs", "size_bytes")
+GEOMETRY = ("kernel", "stride", "dilation")  # optional: absent on ops without a filter
 INPUT_SHAPES = [(8, 8, 1), (28, 28, 1), (32, 32, 3), (49, 10, 1)]
 
 
 def same_graph(a: nx.DiGraph, b: nx.DiGraph) -> bool:
-    return nx.is_isomorphic(a, b, node_match=lambda x, y: all(x[k] == y[k] for k in MATCHED))
+    return nx.is_isomorphic(a, b, node_match=lambda x, y: all(x[k] == y[k] for k in MATCHED)
+                            and all(x.get(k) == y.get(k) for k in GEOMETRY))
 
 
 def describe(graph: nx.DiGraph) -> str:
-    return "\n".join(f"  {name}: {[graph.nodes[name][k] for k in MATCHED]}"
+    return "\n".join(f"  {name}: {[graph.nodes[name].get(k) for k in MATCHED + GEOMETRY]}"
                      for name in nx.topological_sort(graph))
 
 
@@ -106,3 +108,20 @@ def test_resource_graphs_equal_graph_from_keras():
         theirs = graph_from_keras(arch.build(shape, classes, dropout=0.1))
         assert same_graph(mine, theirs), f"{arch.to_json()} on {shape}\nmine:\n{describe(mine)}" \
                                          f"\ngraph_from_keras:\n{describe(theirs)}"
+
+
+def test_all_three_builders_record_filter_geometry():
+    """Kernel, stride and dilation are set (not just equal because absent) by every builder."""
+    from unas.resources import graph_from_keras
+
+    rng = np.random.default_rng(0)
+    arch = HANDMADE[1]
+    graphs = [arch.resource_graph((9, 9, 2), 3), graph_from_keras(arch.build((9, 9, 2), 3)),
+              tflite_graph(arch, (9, 9, 2), 3, rng)]
+    for graph in graphs:
+        geometry = sorted((d["op"], d["kernel"], d["stride"], d["dilation"])
+                          for _, d in graph.nodes(data=True) if "kernel" in d)
+        assert geometry == [("CONV_2D", (3, 3), (1, 1), (1, 1)),
+                            ("CONV_2D", (3, 3), (2, 2), (1, 1)),
+                            ("DEPTHWISE_CONV_2D", (3, 3), (2, 2), (1, 1)),
+                            ("DEPTHWISE_CONV_2D", (5, 5), (1, 1), (1, 1))]

@@ -270,6 +270,20 @@ def node_names(model: TfliteModel) -> dict[int, str]:
     return names
 
 
+def _geometry(model: TfliteModel, op: Operator) -> dict[str, tuple[int, int]]:
+    """Kernel, stride and dilation of a CONV_2D / DEPTHWISE_CONV_2D (resource-graph attributes);
+    nothing for other operators."""
+    if op.opcode not in ("CONV_2D", "DEPTHWISE_CONV_2D") or len(op.inputs) < 2:
+        return {}
+    weights = model.tensors[op.inputs[1]].shape  # (out, kh, kw, in) / (1, kh, kw, out)
+    if len(weights) != 4:
+        return {}
+    o = op.options
+    return dict(kernel=(weights[1], weights[2]),
+                stride=(o.get("stride_h", 1), o.get("stride_w", 1)),
+                dilation=(o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)))
+
+
 def resource_graph(model: TfliteModel) -> nx.DiGraph:
     """The resource graph of ``model`` (conventions in the module docstring)."""
     check_supported(model)
@@ -301,7 +315,7 @@ def resource_graph(model: TfliteModel) -> nx.DiGraph:
         add_op(graph, name, op.opcode, _unbatched(model.tensors[out].shape), activations,
                macs=_macs(model, op),
                params=sum(math.prod(t.shape) for t in weight_consts),
-               size_bytes=sum(t.nbytes for t in weight_consts))
+               size_bytes=sum(t.nbytes for t in weight_consts), **_geometry(model, op))
         graph.graph["operator_index"][name] = op.index
         graph.graph["tensor_index"][name] = out
     return graph

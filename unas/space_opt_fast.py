@@ -9,10 +9,12 @@ of microseconds. It is exact, not an estimate:
 * an MBConv network's operators form one chain with residual skips, so the only topological
   order is the operator list itself and the minimum peak is that order's peak;
 * the working set follows the execution model of :mod:`unas.resources.memory` step by step, and
-  the in-place operators and the scratch buffer are those of :mod:`unas.resources.engine`
-  (``codegen``: depthwise conv keeping its channel count up to the cut-off that minimises
-  working set + scratch, ADD onto an equal-shaped first input, RESHAPE; scratch = the largest
-  input channel of a depthwise conv that runs in place; ``tflm``: neither, but 16-byte aligned
+  the in-place operators, fused blocks and the scratch buffer are those of
+  :mod:`unas.resources.engine` (``codegen``: inverted-residual chains fused into one step with
+  its row buffer live only during that step, under the best of the engine's fusion policies;
+  depthwise conv keeping its channel count in place up to the cut-off that minimises working
+  set + scratch, ADD onto an equal-shaped first input, RESHAPE; scratch = the largest input
+  channel of a depthwise conv that runs in place; ``tflm``: neither, but 16-byte aligned
   buffers and int8 MEAN's scratch while it runs).
 
 Because it restates those rules, :func:`check_against_resource_model` compares it with the
@@ -34,6 +36,7 @@ from typing import NamedTuple
 
 from search_spaces.mbconv import MBConvArchitecture, Operator
 from unas.errors import ArchitectureError, ConfigError
+from unas.resources.engine import FUSED_OP, FUSION_POLICIES, SCRATCH_OP, fused_temp_bytes
 
 ENGINES = ("codegen", "tflm")
 
@@ -49,9 +52,10 @@ class Costs(NamedTuple):
 def operator_costs(ops: Sequence[Operator], engine: str) -> Costs:
     """Costs of running ``ops`` in list order (which must be topological) under ``engine``.
 
-    For ``codegen`` the engine runs a depthwise conv in place only up to the input size
-    (``H*W``) that minimises working set + scratch (:func:`unas.resources.engine.engine_graph`):
-    every candidate cut-off is tried, as there.
+    For ``codegen`` the engine fuses inverted-residual chains by one of its fusion policies and
+    runs a depthwise conv in place only up to the input size (``H*W``) that minimises working
+    set + scratch (:func:`unas.resources.engine.engine_graph`): every policy and candidate
+    cut-off is tried, as there.
     """
     if engine not in ENGINES:
         raise ConfigError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
@@ -59,11 +63,96 @@ def operator_costs(ops: Sequence[Operator], engine: str) -> Costs:
     model_size = sum(op.size_bytes for op in ops)
     if engine == "tflm":
         return Costs(macs, _chain_peak(ops, None), model_size)
-    index = {op.name: i for i, op in enumerate(ops)}
-    limits = sorted({_pixels(ops[index[op.inputs[0]]].shape) for op in ops
-                     if op.op == "DEPTHWISE_CONV_2D" and op.inputs
-                     and _runs_in_place(op, ops[index[op.inputs[0]]].shape)}, reverse=True)
-    return Costs(macs, min(_chain_peak(ops, limit) for limit in [*limits, 0]), model_size)
+    peaks = []
+    for policy in FUSION_POLICIES:
+        fused = _fused_ops(ops, policy)
+        index = {op.name: i for i, op in enumerate(fused)}
+        limits = sorted({_pixels(fused[index[op.inputs[0]]].shape) for op in fused
+                         if op.op == "DEPTHWISE_CONV_2D" and op.inputs
+                         and _runs_in_place(op, fused[index[op.inputs[0]]].shape)}, reverse=True)
+        peaks += [_chain_peak(fused, limit) for limit in [*limits, 0]]
+    return Costs(macs, min(peaks), model_size)
+
+
+def _square_kernel(op: Operator, in_channels: int) -> int | None:
+    """Kernel side of a conv / depthwise conv from its MACs (as the engine infers it)."""
+    per_tap = math.prod(op.shape) * (in_channels if op.op == "CONV_2D" else 1)
+    side = math.isqrt(op.macs // per_tap) if per_tap and op.macs else 0
+    return side if side >= 1 and side * side * per_tap == op.macs else None
+
+
+def _fused_ops(ops: Sequence[Operator], policy: str) -> list[Operator]:
+    """``ops`` with the chains :func:`unas.resources.engine.fusable_chains` takes under
+    ``policy`` replaced by a ``SCRATCH`` (the step's row buffer) and a ``FUSED_BLOCK`` operator,
+    in the chain's place (the list stays the only topological order)."""
+    if policy == "none":
+        return list(ops)
+    by_name = {op.name: op for op in ops}
+    consumers: dict[str, list[str]] = {op.name: [] for op in ops}
+    for op in ops:
+        for src in op.inputs:
+            consumers[src].append(op.name)
+
+    def sole_consumer(name: str) -> str | None:
+        return consumers[name][0] if len(consumers[name]) == 1 else None
+
+    def pointwise(name: str) -> bool:
+        op = by_name[name]
+        if op.op != "CONV_2D" or len(op.inputs) != 1:
+            return False
+        in_shape = by_name[op.inputs[0]].shape
+        return (len(op.shape) == 3 and len(in_shape) == 3 and op.shape[:2] == in_shape[:2]
+                and _square_kernel(op, in_shape[-1]) == 1)
+
+    used: set[str] = set()
+    replaced: dict[str, list[Operator]] = {}
+    for dw in ops:
+        if dw.op != "DEPTHWISE_CONV_2D" or len(dw.inputs) != 1 or dw.inputs[0] in used:
+            continue
+        src = dw.inputs[0]
+        mid_shape = by_name[src].shape
+        kernel = _square_kernel(dw, 1)
+        if (kernel is None or len(dw.shape) != 3 or len(mid_shape) != 3
+                or dw.shape[-1] != mid_shape[-1]):
+            continue
+        project = sole_consumer(dw.name)
+        if project is None or project in used or not pointwise(project):
+            continue
+        expand = src if pointwise(src) and sole_consumer(src) == dw.name else None
+        if expand is None and policy != "all":
+            continue
+        source = by_name[expand].inputs[0] if expand else src
+        in_shape = by_name[source].shape
+        if len(in_shape) != 3:
+            continue
+        add = sole_consumer(project)
+        if add is not None:
+            op = by_name[add]
+            shapes = {tuple(by_name[n].shape) for n in (add, project, source)}
+            if op.op != "ADD" or len(op.inputs) != 2 or set(op.inputs) != {project, source} \
+                    or len(shapes) != 1:
+                add = None
+        out_shape = by_name[project].shape
+        _, temp = fused_temp_bytes(in_shape, mid_shape[-1], out_shape, kernel,
+                                   expand is not None, add is not None)
+        if temp >= math.prod(by_name[expand or dw.name].shape):
+            continue
+        chain = [n for n in (expand, dw.name, project, add) if n]
+        used.update(chain)
+        last = by_name[chain[-1]]
+        members = [by_name[n] for n in chain]
+        replaced[last.name] = [
+            Operator(f"{last.name}#temp", SCRATCH_OP, (temp,), (source,)),
+            Operator(last.name, FUSED_OP, last.shape, (source, f"{last.name}#temp"),
+                     sum(m.macs for m in members), sum(m.params for m in members),
+                     sum(m.size_bytes for m in members))]
+    result = []
+    for op in ops:
+        if op.name in replaced:
+            result += replaced[op.name]
+        elif op.name not in used:
+            result.append(op)
+    return result
 
 
 def _pixels(shape: tuple[int, ...]) -> int:

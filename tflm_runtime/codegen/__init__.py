@@ -1,5 +1,6 @@
 """TinyEngine-style code generator: ``.tflite`` → plain C (``model.c``/``model.h``), bit-exact
-with TFLM, with in-place depthwise convolution and an exact static memory plan.
+with TFLM, with in-place depthwise convolution, row-streamed (fused) inverted-residual blocks and
+an exact static memory plan.
 
     python -m tflm_runtime.codegen model.tflite -o out/ [--verbose]
 

@@ -25,16 +25,20 @@ from pathlib import Path
 import numpy as np
 
 from tflm_runtime.codegen.lowering import LOWERINGS, LoweredOp, OpContext
+from tflm_runtime.codegen.lowering_fused import FusedPlacement, lower_fused_block
 from tflm_runtime.codegen.planner import MemoryPlan, plan_memory
 from tflm_runtime.tflite_model import TfliteModel, check_supported, read_tflite, resource_graph
 from unas.errors import UnsupportedOperatorError
-from unas.resources.engine import engine_graph, scratch_bytes
+from unas.resources.engine import FUSED_OP, engine_graph, scratch_bytes
 from unas.resources.schedule import min_peak_schedule
 
 #: C files of the kernel library copied next to the generated model.
-KERNEL_FILES = ("unas_kernels.h", "unas_kernels.c")
+KERNEL_FILES = ("unas_kernels.h", "unas_kernels.c", "unas_fused.h", "unas_fused.c")
 #: Every .c file to compile, in the order given to the compiler.
-SOURCES = ("model.c", "unas_kernels.c")
+SOURCES = ("model.c", "unas_kernels.c", "unas_fused.c")
+#: The kernel library's headers and sources.
+KERNEL_HEADERS = tuple(f for f in KERNEL_FILES if f.endswith(".h"))
+KERNEL_SOURCES = tuple(f for f in KERNEL_FILES if f.endswith(".c"))
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,8 @@ def _comment(text: str) -> str:
 def _planning_graph(model: TfliteModel):
     graph = engine_graph(resource_graph(model), "codegen")
     for node, index in graph.graph["tensor_index"].items():
-        graph.nodes[node]["bytes"] = model.tensors[index].nbytes  # float I/O tensors: 4 B/elem
+        if node in graph:  # tensors inside fused chains are never materialised
+            graph.nodes[node]["bytes"] = model.tensors[index].nbytes  # float I/O: 4 B/elem
     return graph
 
 
@@ -106,6 +111,9 @@ def generate(model: TfliteModel | str | os.PathLike[str], out_dir: str | os.Path
 
     lowered: list[tuple[str, LoweredOp]] = []
     for step, node in enumerate(schedule.order):
+        if graph.nodes[node]["op"] == FUSED_OP:
+            lowered.append(_lower_fused(model, graph, plan, step, node))
+            continue
         if node not in graph.graph["operator_index"]:
             continue
         op = model.operators[graph.graph["operator_index"][node]]
@@ -162,6 +170,7 @@ void model_invoke(void);
 
 #include "model.h"
 #include "unas_kernels.h"
+#include "unas_fused.h"
 
 static union {{
   int8_t bytes[MODEL_ARENA_BYTES];
@@ -194,7 +203,7 @@ void model_invoke(void) {{
     for name in KERNEL_FILES:
         _write_atomic(out_path / name, (kernel_dir / name).read_text())
     manifest = dict(
-        source=str(model.path), sources=list(SOURCES), headers=["model.h", *KERNEL_FILES[:1]],
+        source=str(model.path), sources=list(SOURCES), headers=["model.h", *KERNEL_HEADERS],
         arena_bytes=plan.arena_bytes, scratch_bytes=scratch,
         predicted_arena_bytes=plan.lower_bound, const_bytes=const_bytes,
         input=dict(shape=list(in_t.shape), dtype=in_t.dtype, scale=in_t.scale,
@@ -205,6 +214,22 @@ void model_invoke(void) {{
     _write_atomic(out_path / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return GeneratedModel(out_path, SOURCES, plan.arena_bytes, scratch, plan.lower_bound,
                           const_bytes, in_t.nbytes, out_t.nbytes, plan)
+
+
+def _lower_fused(model: TfliteModel, graph, plan: MemoryPlan, step: int, node: str
+                 ) -> tuple[str, LoweredOp]:
+    """Header comment and lowering of one fused chain (engine node ``node``)."""
+    chain = graph.nodes[node]["fused"]
+    operators = {n: model.operators[graph.graph["operator_index"][n]] for n in chain.nodes}
+    temp = plan.tensors[f"{node}#temp"]
+    where = FusedPlacement(f"A({plan.tensors[chain.source].offset})",
+                           f"A({plan.tensors[node].offset})", f"A({temp.offset})", temp.size)
+    ops = " -> ".join(f"{op.opcode} #{op.index}" for op in operators.values())
+    shape = tuple(graph.nodes[node]["shape"])
+    dw_index = operators[chain.depthwise].index
+    header = (f"/* step {step}: {FUSED_OP} #{dw_index} ({ops}) -> {shape} at arena "
+              f"{plan.tensors[node].offset}, rows at {temp.offset} ({_comment(node)}) */")
+    return header, lower_fused_block(model, chain, operators, where, f"op{dw_index}f")
 
 
 def copy_kernels(out_dir: str | os.PathLike[str]) -> None:

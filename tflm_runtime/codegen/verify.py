@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tflm_runtime.codegen.generator import GeneratedModel, generate
+from tflm_runtime.codegen.generator import (KERNEL_FILES, KERNEL_SOURCES, GeneratedModel,
+                                            generate)
 from tflm_runtime.tflite_model import TfliteModel, parse_tflite
 from unas.errors import UnasError
 
@@ -75,14 +76,17 @@ def build_host(out_dirs: Sequence[str | os.PathLike[str]], *, sanitize: bool = F
         return []
     flags = [*STRICT_CFLAGS, opt, *(SANITIZE_CFLAGS if sanitize else ())]
     lib_dir = Path(tempfile.mkdtemp(prefix="unas_kernels_"))
-    shutil.copy(dirs[0] / "unas_kernels.c", lib_dir)
-    shutil.copy(dirs[0] / "unas_kernels.h", lib_dir)
-    _compile([cc, *flags, "-c", "unas_kernels.c", "-o", "unas_kernels.o"], lib_dir)
-    lib = lib_dir / "unas_kernels.o"
+    for name in KERNEL_FILES:
+        shutil.copy(dirs[0] / name, lib_dir)
+    libs = []
+    for source in KERNEL_SOURCES:
+        obj = source[:-2] + ".o"
+        _compile([cc, *flags, "-c", source, "-o", obj], lib_dir)
+        libs.append(str(lib_dir / obj))
 
     def one(d: Path) -> Path:
         (d / "harness.c").write_text(HARNESS_C)
-        _compile([cc, *flags, "model.c", "harness.c", str(lib), "-lm", "-o", "model_host"], d)
+        _compile([cc, *flags, "model.c", "harness.c", *libs, "-lm", "-o", "model_host"], d)
         return d / "model_host"
 
     try:

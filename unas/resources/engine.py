@@ -16,7 +16,10 @@ Two inference engines are modelled:
     ``ADD`` onto its first input (same shape as the output) and ``RESHAPE`` (an alias), each only
     when its first input has no other pending consumer. Its one scratch buffer holds one input
     channel (``H*W`` bytes) of the largest depthwise convolution that runs in place;
-    convolutions run directly on the input (no im2col buffer).
+    convolutions run directly on the input (no im2col buffer). Inverted-residual chains
+    (:func:`fusable_chains`) run as one row-streamed step: the engine graph replaces each by a
+    ``FUSED_BLOCK`` node and a ``SCRATCH`` node for the step's ring and row buffers (an arena
+    tensor live only while the step runs), so the expanded tensors never count.
 
 The search's memory objective for ``target: {engine: codegen}`` is :func:`peak_memory_bytes`,
 computed from the resource graph alone, and equal to the SRAM the generator reports
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import networkx as nx
 
@@ -72,6 +76,180 @@ def runs_in_place(graph: nx.DiGraph, node: str, engine: str) -> bool:
     return False
 
 
+TFLM_ALIGNMENT = 16
+SCRATCH_OP = "SCRATCH"
+FUSED_OP = "FUSED_BLOCK"
+#: Which chains the codegen engine may fuse: none, expand -> dw -> project only, or also
+#: dw -> project without an expansion. :func:`engine_graph` tries each (in this order).
+FUSION_POLICIES = ("none", "expand", "all")
+
+
+def conv_geometry(graph: nx.DiGraph, node: str
+                  ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None:
+    """``(kernel, stride, dilation)`` of a ``CONV_2D``/``DEPTHWISE_CONV_2D`` node, each a
+    ``(height, width)`` pair, or None when they cannot be known.
+
+    Taken from the node's ``kernel``/``stride``/``dilation`` attributes; a graph built without
+    them (e.g. the MBConv space's) gets a square kernel from ``macs``, the smallest stride that
+    gives the output size with ``'same'`` padding, and dilation 1.
+    """
+    data = graph.nodes[node]
+    shape, in_shape = tuple(data["shape"]), _input_shape(graph, node)
+    if len(shape) != 3 or in_shape is None or len(in_shape) != 3:
+        return None
+    kernel, stride = data.get("kernel"), data.get("stride")
+    if kernel is None:
+        per_tap = math.prod(shape) * (in_shape[-1] if data["op"] == "CONV_2D" else 1)
+        side = math.isqrt(data["macs"] // per_tap) if per_tap and data["macs"] else 0
+        if side < 1 or side * side * per_tap != data["macs"]:
+            return None
+        kernel = (side, side)
+    if stride is None:
+        pair = []
+        for size, out in zip(in_shape[:2], shape[:2]):
+            s = next((s for s in range(1, size + 1) if -(-size // s) == out), None)
+            if s is None:
+                return None
+            pair.append(s)
+        stride = tuple(pair)
+    return tuple(kernel), tuple(stride), tuple(data.get("dilation", (1, 1)))
+
+
+def _pointwise(graph: nx.DiGraph, node: str) -> bool:
+    """A 1x1, stride-1 ``CONV_2D`` with one activation input."""
+    if graph.nodes[node]["op"] != "CONV_2D" or graph.in_degree(node) != 1:
+        return False
+    geometry = conv_geometry(graph, node)
+    return geometry is not None and geometry[0] == (1, 1) and geometry[1] == (1, 1)
+
+
+@dataclass(frozen=True)
+class FusedChain:
+    """An inverted-residual chain the generator runs as one row-streamed step.
+
+    ``nodes``: ``expand`` (if any), ``depthwise``, ``project``, ``add`` (if any), in order;
+    ``source`` is the block input, the last node's tensor the block output. The step's own
+    buffer (``temp_bytes``, in the arena, live only while the step runs) holds a ring of
+    ``ring_rows`` rows of the expanded tensor (none without an expansion: the depthwise reads
+    the block input directly), one output row of the depthwise, and with a residual ADD one
+    output row of the projection.
+    """
+
+    source: str
+    expand: str | None
+    depthwise: str
+    project: str
+    add: str | None
+    ring_rows: int
+    temp_bytes: int
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return tuple(n for n in (self.expand, self.depthwise, self.project, self.add) if n)
+
+    @property
+    def output(self) -> str:
+        return self.nodes[-1]
+
+
+def _sole_consumer(graph: nx.DiGraph, node: str) -> str | None:
+    succs = list(graph.successors(node))
+    return succs[0] if len(succs) == 1 else None
+
+
+def fused_temp_bytes(in_shape: Sequence[int], mid_channels: int, out_shape: Sequence[int],
+                     kernel_h: int, expand: bool, residual: bool) -> tuple[int, int]:
+    """``(ring_rows, temp_bytes)`` of a fused chain: ``min(kernel_h, H)`` rows of the expanded
+    tensor (``W * mid_channels`` bytes each; none without an expansion), one depthwise output
+    row (``W_out * mid_channels``) and, with a residual, one projection row (``W_out * C_out``)."""
+    height, width = int(in_shape[0]), int(in_shape[1])
+    rows = min(int(kernel_h), height) if expand else 0
+    out_w, out_c = int(out_shape[1]), int(out_shape[2])
+    temp = rows * width * mid_channels + out_w * mid_channels + (out_w * out_c if residual else 0)
+    return rows, temp
+
+
+def fusable_chains(graph: nx.DiGraph, policy: str = "all") -> list[FusedChain]:
+    """The chains ``CONV_2D 1x1 -> DEPTHWISE_CONV_2D -> CONV_2D 1x1 [-> ADD with the block
+    input]`` (and, for ``policy="all"``, the same without the expansion) that the codegen
+    engine fuses, in topological order and node-disjoint.
+
+    Each intermediate tensor must have exactly one consumer and not be a graph output; the
+    depthwise conv must keep its channel count and have dilation 1. A chain is only taken when
+    its step buffer is smaller than the tensor it avoids (the expanded tensor, or the depthwise
+    output without an expansion). The generator and :func:`engine_graph` both use this.
+    """
+    if policy not in FUSION_POLICIES:
+        raise ValueError(f"fusion policy {policy!r}; expected one of {FUSION_POLICIES}")
+    if policy == "none":
+        return []
+    used: set[str] = set()
+    chains = []
+    for dw in nx.topological_sort(graph):
+        data = graph.nodes[dw]
+        if data["op"] != "DEPTHWISE_CONV_2D" or graph.in_degree(dw) != 1:
+            continue
+        geometry = conv_geometry(graph, dw)
+        src = first_input(graph, dw)
+        if geometry is None or geometry[2] != (1, 1) or src is None or src in used:
+            continue
+        mid_shape = tuple(graph.nodes[src]["shape"])
+        if tuple(data["shape"])[-1] != mid_shape[-1]:
+            continue
+        project = _sole_consumer(graph, dw)
+        if project is None or project in used or not _pointwise(graph, project):
+            continue
+        expand = src if (_pointwise(graph, src) and _sole_consumer(graph, src) == dw) else None
+        source = first_input(graph, expand) if expand else src
+        if expand is None and policy != "all":
+            continue
+        in_shape = tuple(graph.nodes[source]["shape"])
+        if len(in_shape) != 3:
+            continue
+        add = _sole_consumer(graph, project)
+        if add is not None:
+            inputs = {u for u, _ in graph.in_edges(add)}
+            shapes = {tuple(graph.nodes[n]["shape"]) for n in (add, project, source)}
+            if (graph.nodes[add]["op"] != "ADD" or graph.in_degree(add) != 2
+                    or inputs != {project, source} or len(shapes) != 1):
+                add = None
+        out_shape = tuple(graph.nodes[project]["shape"])
+        rows, temp = fused_temp_bytes(in_shape, mid_shape[-1], out_shape, geometry[0][0],
+                                      expand is not None, add is not None)
+        avoided = graph.nodes[expand if expand else dw]["bytes"]
+        if temp >= avoided:
+            continue
+        chain = FusedChain(source, expand, dw, project, add, rows, temp)
+        used.update(chain.nodes)
+        chains.append(chain)
+    return chains
+
+
+def _fuse(graph: nx.DiGraph, chains: Sequence[FusedChain]) -> nx.DiGraph:
+    """``graph`` with every chain contracted into one ``FUSED_BLOCK`` node (named after the
+    chain's output tensor, attribute ``fused`` = the chain's nodes) and, right before it, a
+    ``SCRATCH`` node of ``temp_bytes`` that only the fused node reads (live while it runs)."""
+    result = graph.copy()
+    for chain in chains:
+        out = chain.output
+        successors = [(v, d.get("index", 0)) for _, v, d in graph.out_edges(out, data=True)]
+        totals = {key: sum(int(graph.nodes[n][key]) for n in chain.nodes)
+                  for key in ("macs", "params", "size_bytes")}
+        shape = tuple(graph.nodes[out]["shape"])
+        result.remove_nodes_from(chain.nodes)
+        result.add_node(out, op=FUSED_OP, shape=shape, bytes=math.prod(shape), fused=chain,
+                        **totals)
+        temp = f"{out}#temp"
+        result.add_node(temp, op=SCRATCH_OP, shape=(chain.temp_bytes,), bytes=chain.temp_bytes,
+                        macs=0, params=0, size_bytes=0)
+        result.add_edge(chain.source, temp, index=0)
+        result.add_edge(chain.source, out, index=0)
+        result.add_edge(temp, out, index=1)
+        for succ, index in successors:
+            result.add_edge(out, succ, index=index)
+    return result
+
+
 def _marked(graph: nx.DiGraph, engine: str, dw_max_pixels: int | None) -> nx.DiGraph:
     result = graph.copy()
     for node in result:
@@ -86,8 +264,6 @@ def _marked(graph: nx.DiGraph, engine: str, dw_max_pixels: int | None) -> nx.DiG
     return result
 
 
-TFLM_ALIGNMENT = 16
-SCRATCH_OP = "SCRATCH"
 
 
 def _align(size: int) -> int:
@@ -118,29 +294,39 @@ def _tflm_view(graph: nx.DiGraph) -> nx.DiGraph:
 
 
 def engine_graph(graph: nx.DiGraph, engine: str) -> nx.DiGraph:
-    """A copy of ``graph`` with ``inplace=True`` exactly on the nodes ``engine`` runs in place.
+    """A copy of ``graph`` as ``engine`` runs it: ``inplace=True`` exactly on the nodes it runs
+    in place and, for ``"codegen"``, fused inverted-residual chains contracted
+    (:func:`fusable_chains`, :func:`_fuse`).
 
     For ``"codegen"`` an in-place depthwise convolution costs one input channel of scratch, which
     only pays when it lowers the peak: depthwise convs run in place only up to a pixel count
-    (``H*W`` of their input) chosen to minimise working set + scratch (ADD and RESHAPE, which
-    need no scratch, always may).
+    (``H*W`` of their input), and chains are fused by one of :data:`FUSION_POLICIES`; the
+    combination with the smallest working set + scratch wins (ties: the earlier policy, the
+    larger limit). ADD and RESHAPE, which need no scratch, always may run in place.
     """
     _check_engine(engine)
     if engine == "tflm":
         return _tflm_view(graph)
     from unas.resources.schedule import min_peak_schedule
 
-    limits = sorted({int(s[0] * s[1]) for n in graph
-                     if graph.nodes[n]["op"] == "DEPTHWISE_CONV_2D"
-                     and runs_in_place(graph, n, engine)
-                     for s in [_input_shape(graph, n)]}, reverse=True) + [0]
     best, best_total = None, None
-    for limit in limits:
-        candidate = _marked(graph, engine, limit)
-        schedule = min_peak_schedule(candidate)
-        total = schedule.peak_bytes + _scratch_of_order(candidate, schedule.order)
-        if best_total is None or total < best_total:
-            best, best_total = candidate, total
+    tried: list[list[FusedChain]] = []
+    for policy in FUSION_POLICIES:
+        chains = fusable_chains(graph, policy)
+        if chains in tried:
+            continue
+        tried.append(chains)
+        fused = _fuse(graph, chains)
+        limits = sorted({int(s[0] * s[1]) for n in fused
+                         if fused.nodes[n]["op"] == "DEPTHWISE_CONV_2D"
+                         and runs_in_place(fused, n, engine)
+                         for s in [_input_shape(fused, n)]}, reverse=True) + [0]
+        for limit in limits:
+            candidate = _marked(fused, engine, limit)
+            schedule = min_peak_schedule(candidate)
+            total = schedule.peak_bytes + _scratch_of_order(candidate, schedule.order)
+            if best_total is None or total < best_total:
+                best, best_total = candidate, total
     return best
 
 

@@ -17,6 +17,10 @@ node attributes:
 ``size_bytes`` bytes they take as TFLite stores them: int8 weights, int32 biases
 ``inplace``    optional; True if the output may overwrite the first input when that input
                has no other pending consumer (e.g. in-place depthwise convolution)
+``kernel``     optional (``CONV_2D``, ``DEPTHWISE_CONV_2D``): filter ``(height, width)``
+``stride``     optional (same ops): ``(stride_h, stride_w)``
+``dilation``   optional (same ops): ``(dilation_h, dilation_w)``; the padding follows from
+               these and the input/output sizes, as TFLM computes it
 =============  ==========================================================================
 
 Edges go from producer to consumer; the edge attribute ``index`` is the input position
@@ -61,8 +65,13 @@ def add_op(
     params: int = 0,
     size_bytes: int = 0,
     inplace: bool = False,
+    kernel: Sequence[int] | None = None,
+    stride: Sequence[int] | None = None,
+    dilation: Sequence[int] | None = None,
 ) -> str:
-    """Add operator ``name`` with output ``shape`` consuming ``inputs`` (in order); return ``name``."""
+    """Add operator ``name`` with output ``shape`` consuming ``inputs`` (in order); return ``name``.
+
+    ``kernel``/``stride``/``dilation`` (pairs, height first) are stored only when given."""
     if name in graph:
         raise ValueError(f"resource graph already has a node named {name!r}")
     shape = tuple(int(d) for d in shape)
@@ -72,6 +81,9 @@ def add_op(
                  size_bytes=int(size_bytes))
     if inplace:
         attrs["inplace"] = True
+    for key, pair in (("kernel", kernel), ("stride", stride), ("dilation", dilation)):
+        if pair is not None:
+            attrs[key] = (int(pair[0]), int(pair[1]))
     graph.add_node(name, **attrs)
     for index, src in enumerate(inputs):
         if src not in graph:

@@ -75,6 +75,12 @@ def _shape(shape: Any, name: str) -> tuple[int, ...]:
     return tuple(int(d) for d in dims)
 
 
+def _geometry(layer: Any) -> dict[str, tuple[int, int]]:
+    """Kernel, stride and dilation of a Keras conv layer (resource-graph attributes)."""
+    return dict(kernel=tuple(layer.kernel_size), stride=tuple(layer.strides),
+                dilation=tuple(layer.dilation_rate))
+
+
 class _Builder:
     """Walks the layers, adding operators and fusing BatchNorm / activations into them."""
 
@@ -120,7 +126,7 @@ class _Builder:
             raise ArchitectureError(f"layer {layer.name!r}: expected one input, got {len(inputs)}")
         return inputs[0]
 
-    def _op(self, layer: Any, op: str, inputs: list[str], **attrs: int) -> str:
+    def _op(self, layer: Any, op: str, inputs: list[str], **attrs: Any) -> str:
         node = add_op(self.graph, layer.name, op, self._out(layer), inputs, **attrs)
         self.output_of[layer.name] = node
         return node
@@ -160,7 +166,8 @@ class _Builder:
         c_in = self._in(src)[-1]
         weights = kh * kw * c_in * out[-1]
         node = self._op(layer, "CONV_2D", [src], macs=math.prod(out) * kh * kw * c_in,
-                        params=weights + out[-1], size_bytes=weights + 4 * out[-1])
+                        params=weights + out[-1], size_bytes=weights + 4 * out[-1],
+                        **_geometry(layer))
         self._activation(layer, node, layer.activation.__name__)
 
     def _DepthwiseConv2D(self, layer: Any, inputs: list[str], sources: list[Any]) -> None:
@@ -172,7 +179,8 @@ class _Builder:
         kh, kw = layer.kernel_size
         weights = kh * kw * out[-1]
         node = self._op(layer, "DEPTHWISE_CONV_2D", [src], macs=math.prod(out) * kh * kw,
-                        params=weights + out[-1], size_bytes=weights + 4 * out[-1])
+                        params=weights + out[-1], size_bytes=weights + 4 * out[-1],
+                        **_geometry(layer))
         self._activation(layer, node, layer.activation.__name__)
 
     def _Dense(self, layer: Any, inputs: list[str], sources: list[Any]) -> None:

@@ -1,0 +1,50 @@
+/* Row-streamed inverted-residual blocks (MCUNetV2-style, without recomputation).
+ *
+ * One call runs CONV_2D 1x1 (expand) -> DEPTHWISE_CONV_2D (k_h x k_w, any stride and padding,
+ * depth multiplier 1, dilation 1) -> CONV_2D 1x1 (project) [-> ADD with the block input] without
+ * materialising the expanded tensor or the depthwise output. The caller's temp buffer holds
+ *
+ *   ring:     ring_rows = min(k_h, in_h) rows of the expanded tensor, in_w * mid_c bytes each
+ *             (row iy in slot iy % ring_rows; none without an expansion, where the depthwise
+ *             reads the block input directly);
+ *   dw row:   one depthwise output row, out_w * mid_c bytes;
+ *   proj row: with a residual ADD, one projection output row, out_w * out_c bytes.
+ *
+ * For each output row the expanded rows it needs that are not yet in the ring are computed
+ * (each once), then the depthwise row, then the projection of that row into the output (or into
+ * proj row, then ADD with the block input's row into the output). Every element is computed
+ * with the same integer arithmetic as the unfused kernels, so results are bit-exact with TFLM.
+ * The 1x1 convolutions and the ADD are the library's public kernels run on one row (a local copy
+ * of their parameter block with in_h = out_h = 1, resp. size = one row).
+ */
+#ifndef UNAS_FUSED_H
+#define UNAS_FUSED_H
+
+#include <stdint.h>
+
+#include "unas_kernels.h"
+
+typedef struct {
+  int32_t in_h, in_w, in_c;     /* block input */
+  int32_t mid_c;                /* depthwise channels (== in_c without an expansion) */
+  int32_t out_h, out_w, out_c;  /* block output */
+  int32_t k_h, k_w, stride_h, stride_w, pad_t, pad_l;
+  int32_t ring_rows;            /* expanded rows kept; 0 without an expansion */
+  int32_t dw_in_zp, dw_out_zp, dw_act_min, dw_act_max;
+  const int8_t *dw_weights;     /* [k_h][k_w][mid_c] */
+  const int32_t *dw_bias;       /* [mid_c], the model's bias (border pixels) */
+  const int32_t *dw_bias_folded; /* bias - dw_in_zp * sum of the channel's taps (inner pixels) */
+  const int32_t *dw_mult;
+  const int32_t *dw_shift;
+  const unas_conv_params *expand;  /* NULL without an expansion */
+  const unas_conv_params *project;
+  const unas_add_params *add;      /* NULL without a residual ADD */
+  int32_t block_is_add_in1;        /* 1: the block input is the ADD's first operand */
+} unas_fused_params;
+
+/* Run the block on in (NHWC, in_h x in_w x in_c) into out (out_h x out_w x out_c); temp holds
+ * ring_rows * in_w * mid_c + out_w * mid_c (+ out_w * out_c with an ADD) bytes. out must not
+ * overlap in or temp. */
+void unas_fused_block_s8(const unas_fused_params *p, const int8_t *in, int8_t *out, int8_t *temp);
+
+#endif /* UNAS_FUSED_H */

@@ -1,0 +1,118 @@
+"""Lowering of a fused inverted-residual chain to one ``unas_fused_block_s8`` call.
+
+The chain (:class:`unas.resources.engine.FusedChain`, chosen by
+:func:`unas.resources.engine.fusable_chains`) is ``CONV_2D 1x1 -> DEPTHWISE_CONV_2D ->
+CONV_2D 1x1 [-> ADD]`` or the same without the expansion. The 1x1 convolutions and the ADD keep
+the parameter blocks and constant arrays of their ordinary lowerings
+(:func:`tflm_runtime.codegen.lowering.lower_conv` / ``lower_add``; their kernel calls are
+dropped); the depthwise conv gets its own weights, raw and folded biases and multipliers. The
+C side is ``c/unas_fused.c``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from tflm_runtime.codegen import quantization as q
+from tflm_runtime.codegen.lowering import (LoweredOp, OpContext, _activation, _bias, _nhwc,
+                                           _padding, _require_int8, _struct, _weights, lower_add,
+                                           lower_conv)
+from tflm_runtime.tflite_model import Operator, TfliteModel
+from unas.resources.engine import FusedChain, fused_temp_bytes
+
+#: bytes of the ``unas_fused_params`` block: 19 int32 fields and 8 pointers (32-bit MCU)
+FUSED_PARAMS_BYTES = 4 * 19 + 4 * 8
+
+
+@dataclass(frozen=True)
+class FusedPlacement:
+    """Arena addresses (C expressions) of the chain's block input, output and step buffer."""
+
+    source: str
+    output: str
+    temp: str
+    temp_bytes: int
+
+
+def _unplaced(tensor_index: int) -> str:
+    """Pointer of a tensor the fused step never materialises (only in dropped kernel calls)."""
+    return "NULL"
+
+
+def _parameters_only(ctx: OpContext, name: str, lowering) -> LoweredOp:
+    low = lowering(ctx, name)
+    return LoweredOp(list(low.decls), [], low.const_bytes)
+
+
+def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[str, Operator],
+                      where: FusedPlacement, name: str) -> LoweredOp:
+    """Constant data and the one call of a fused chain; ``operators`` maps the chain's resource
+    nodes to the model's operators."""
+    dw_op = operators[chain.depthwise]
+    ctx = OpContext(model, dw_op, _unplaced, False)
+    x, w, y = ctx.tensor(0), _weights(ctx, 1), ctx.output
+    _require_int8(ctx, x, y)
+    mid_h, mid_w, mid_c = _nhwc(ctx, x)
+    out_h, out_w, out_c = _nhwc(ctx, y)
+    _, k_h, k_w, w_out = w.shape
+    o = dw_op.options
+    if w_out != mid_c or out_c != mid_c:
+        raise ctx.fail(f"filter shape {w.shape}: a fused depthwise conv needs depth multiplier 1")
+    if (o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)) != (1, 1):
+        raise ctx.fail("a fused depthwise conv needs dilation 1")
+    s_h, s_w = o.get("stride_h", 1), o.get("stride_w", 1)
+    out = LoweredOp()
+    out.const_array(f"{name}_dw_w", "int8_t", w.data)
+    bias = _bias(ctx, 2, mid_c)
+    taps = w.data.reshape(k_h * k_w, mid_c).astype(np.int64).sum(axis=0)
+    folded = bias - x.zero_point * taps
+    if folded.min(initial=0) < -(1 << 31) or folded.max(initial=0) >= (1 << 31):
+        raise ctx.fail("folded bias does not fit in int32")
+    out.const_array(f"{name}_dw_b", "int32_t", bias)
+    out.const_array(f"{name}_dw_bf", "int32_t", folded)
+    pairs = q.conv_multipliers(x, w, y, mid_c)
+    out.const_array(f"{name}_dw_mult", "int32_t", [m for m, _ in pairs])
+    out.const_array(f"{name}_dw_shift", "int32_t", [s for _, s in pairs])
+    act_min, act_max = _activation(ctx)
+
+    def part(node: str | None, suffix: str, lowering) -> str:
+        if node is None:
+            return "NULL"
+        sub = OpContext(model, operators[node], _unplaced, False)
+        low = _parameters_only(sub, f"{name}_{suffix}", lowering)
+        out.decls.extend(low.decls)
+        out.const_bytes += low.const_bytes
+        return f"&{name}_{suffix}_p"
+
+    expand = part(chain.expand, "e", lower_conv)
+    project = part(chain.project, "p", lower_conv)
+    add = part(chain.add, "a", lower_add)
+    source_op = operators[chain.expand] if chain.expand else dw_op
+    block = model.tensors[source_op.inputs[0]]
+    block_h, block_w, block_c = _nhwc(ctx, block)
+    final = model.tensors[operators[chain.output].outputs[0]]
+    _, _, final_c = _nhwc(ctx, final)
+    block_is_in1 = int(chain.add is not None
+                       and operators[chain.add].inputs[0] == source_op.inputs[0])
+    rows, temp = fused_temp_bytes((block_h, block_w, block_c), mid_c, (out_h, out_w, final_c),
+                                  k_h, chain.expand is not None, chain.add is not None)
+    if (rows, temp) != (chain.ring_rows, chain.temp_bytes) or temp != where.temp_bytes:
+        raise ctx.fail(f"step buffer of {temp} bytes ({rows} ring rows) differs from the "
+                       f"engine's {chain.temp_bytes} ({chain.ring_rows}) / planned "
+                       f"{where.temp_bytes}")
+    fields = dict(in_h=block_h, in_w=block_w, in_c=block_c, mid_c=mid_c, out_h=out_h,
+                  out_w=out_w, out_c=final_c, k_h=k_h, k_w=k_w, stride_h=s_h, stride_w=s_w,
+                  pad_t=_padding(s_h, 1, mid_h, k_h, out_h),
+                  pad_l=_padding(s_w, 1, mid_w, k_w, out_w), ring_rows=rows,
+                  dw_in_zp=x.zero_point, dw_out_zp=y.zero_point, dw_act_min=act_min,
+                  dw_act_max=act_max, dw_weights=f"{name}_dw_w", dw_bias=f"{name}_dw_b",
+                  dw_bias_folded=f"{name}_dw_bf", dw_mult=f"{name}_dw_mult",
+                  dw_shift=f"{name}_dw_shift", expand=expand, project=project, add=add,
+                  block_is_add_in1=block_is_in1)
+    out.decls.append(_struct("unas_fused_params", f"{name}_p", fields))
+    out.const_bytes += FUSED_PARAMS_BYTES
+    out.body.append(f"unas_fused_block_s8(&{name}_p, {where.source}, {where.output}, "
+                    f"{where.temp});  /* temp: {temp} bytes */")
+    return out
