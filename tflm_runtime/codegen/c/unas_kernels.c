@@ -93,6 +93,22 @@ static inline int8_t unas_rq_apply(const unas_rq *r, int32_t acc) {
 
 /* ---- convolution ---- */
 
+/* Requantises and stores a 2 x 2 block: channels oc, oc + 1 (two_ch) of pixels o, o + out_c
+ * (two_px). */
+__attribute__((always_inline)) static inline void unas_store2x2(
+    const unas_conv_params *p, const int32_t *acc, int32_t oc, int32_t two_ch, int32_t two_px,
+    int8_t *o) {
+  const unas_rqf *r = p->rq + oc;
+  const int32_t lo = p->act_min, hi = p->act_max, out_c = p->out_c;
+  o[0] = unas_clamp_s8(unas_rqf_apply(r, acc[0]), lo, hi);
+  if (two_ch) o[1] = unas_clamp_s8(unas_rqf_apply(r + 1, acc[1]), lo, hi);
+  if (two_px) {
+    o[out_c] = unas_clamp_s8(unas_rqf_apply(r, acc[2]), lo, hi);
+    if (two_ch) o[out_c + 1] = unas_clamp_s8(unas_rqf_apply(r + 1, acc[3]), lo, hi);
+  }
+}
+
+
 /* Two horizontally adjacent output pixels whose k x k windows both lie inside the image
  * (dilation 1 along x): each filter row is one contiguous run of k_w * c_in bytes for both, so
  * output channels go two at a time through the 2 x 2 block with the folded bias. */
@@ -110,6 +126,12 @@ static void unas_conv_pair_inside(const unas_conv_params *p, const int8_t *x0, i
     const int8_t *x = x0;
     for (int32_t ky = 0; ky < p->k_h; ++ky, x += row_pitch) {
       unas_dot2x2_s8(x, x_pitch, w + ky * run, k, run, acc);
+    }
+    if (p->rq) {
+      unas_store2x2(p, acc, oc, 1, 1, out0);
+      out0 += 2;
+      out1 += 2;
+      continue;
     }
     unas_rq r0, r1;
     unas_rq_init(&r0, p, oc);
@@ -198,54 +220,162 @@ void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
   }
 }
 
-/* 1x1 convolution as a matrix product, output channels two at a time (outermost, so each pair's
- * requantisation is set up once) against pixels two at a time (x pitch = stride_w * in_c),
- * through the 2 x 2 block. With stride 1 the whole image is one row of out_h * out_w pixels.
- * The output never overlaps the input (convolutions are not planned in place). */
-void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
-  const int32_t k = p->in_c, out_c = p->out_c;
+/* ---- packed 2 x 2 block (p->packed, p->rq) ---- */
+
+/* acc[0] += x0.w0, acc[1] += x0.w1, acc[2] += x1.w0, acc[3] += x1.w1 over n4 bytes (a multiple
+ * of 4), x1 = x0 + x_pitch, w packed: four taps of channel 0, then the same four of channel 1.
+ * One pointer walks both weight rows, so the loop body is 4 loads, 8 SXTB16 and 8 SMLAD. */
+__attribute__((always_inline)) static inline void unas_packed2x2(
+    const int8_t *x0, int32_t x_pitch, const int8_t *w, int32_t n4, int32_t *acc) {
+  int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
+  const int8_t *const end = x0 + n4;
+#if defined(__ARM_FEATURE_DSP)
+  while (x0 != end) {
+    const uint32_t b = unas_load4(x0 + x_pitch), a = unas_load4(x0);
+    const uint32_t c = unas_load4(w), d = unas_load4(w + 4);
+    x0 += 4;
+    w += 8;
+    const int32_t ce = unas_even16(c), co = unas_odd16(c);
+    const int32_t ae = unas_even16(a), ao = unas_odd16(a);
+    s00 = __smlad(ae, ce, s00);
+    s00 = __smlad(ao, co, s00);
+    const int32_t be = unas_even16(b), bo = unas_odd16(b);
+    s10 = __smlad(be, ce, s10);
+    s10 = __smlad(bo, co, s10);
+    const int32_t de = unas_even16(d), dd = unas_odd16(d);
+    s01 = __smlad(ae, de, s01);
+    s01 = __smlad(ao, dd, s01);
+    s11 = __smlad(be, de, s11);
+    s11 = __smlad(bo, dd, s11);
+  }
+#else
+  for (; x0 != end; x0 += 4, w += 8) {
+    for (int32_t i = 0; i < 4; ++i) {
+      const int32_t a = x0[i], b = x0[x_pitch + i], c = w[i], d = w[4 + i];
+      s00 += a * c;
+      s01 += a * d;
+      s10 += b * c;
+      s11 += b * d;
+    }
+  }
+#endif
+  acc[0] = s00;
+  acc[1] = s01;
+  acc[2] = s10;
+  acc[3] = s11;
+}
+
+/* 1x1 convolution with packed weights: channel pairs outermost, pixels two at a time
+ * (x pitch = stride_w * in_c); with stride 1 the whole image is one row of out_h * out_w pixels.
+ * The last in_c % 4 taps are read byte by byte (the input row may end there). */
+static void unas_conv1x1_packed(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  const int32_t k = p->in_c, k4 = k & ~3, tail = k & 3, out_c = p->out_c;
+  const int32_t pair_bytes = 2 * ((k + 3) & ~3);
   const int32_t flat = p->stride_h == 1 && p->stride_w == 1 && p->in_w == p->out_w;
   const int32_t rows = flat ? 1 : p->out_h;
   const int32_t cols = flat ? p->out_h * p->out_w : p->out_w;
   const int32_t x_pitch = p->stride_w * k;
   const int32_t row_pitch = p->stride_h * p->in_w * k;
-  const int8_t *w = p->weights;
-  int32_t oc = 0;
-  for (; oc + 2 <= out_c; oc += 2, w += 2 * k) {
-    unas_rq r0, r1;
-    unas_rq_init(&r0, p, oc);
-    unas_rq_init(&r1, p, oc + 1);
-    const int32_t b0 = p->bias[oc], b1 = p->bias[oc + 1];
-    int8_t *o = out + oc;
+  const int8_t *w = p->packed;
+  for (int32_t oc = 0; oc < out_c; oc += 2, w += pair_bytes) {
+    const int32_t two_ch = oc + 1 < out_c;
+    const int32_t b0 = p->bias[oc], b1 = two_ch ? p->bias[oc + 1] : 0;
     for (int32_t oy = 0; oy < rows; ++oy) {
       const int8_t *x = in + oy * row_pitch;
-      int32_t ox = 0;
-      for (; ox + 2 <= cols; ox += 2, x += 2 * x_pitch, o += 2 * out_c) {
+      int8_t *o = out + oy * cols * out_c + oc;
+      for (int32_t ox = 0; ox < cols; ox += 2, x += 2 * x_pitch, o += 2 * out_c) {
+        const int32_t two_px = ox + 1 < cols;
+        const int32_t pitch = two_px ? x_pitch : 0;
         int32_t acc[4] = {b0, b1, b0, b1};
-        unas_dot2x2_body(x, x_pitch, w, k, k, acc);
-        o[0] = unas_rq_apply(&r0, acc[0]);
-        o[1] = unas_rq_apply(&r1, acc[1]);
-        o[out_c] = unas_rq_apply(&r0, acc[2]);
-        o[out_c + 1] = unas_rq_apply(&r1, acc[3]);
-      }
-      if (ox < cols) {
-        int32_t acc[4] = {b0, 0, b1, 0};  /* one pixel: both weight rows against x */
-        unas_dot2x2_s8(w, k, x, 0, k, acc);
-        o[0] = unas_rq_apply(&r0, acc[0]);
-        o[1] = unas_rq_apply(&r1, acc[2]);
-        o += out_c;
+        unas_packed2x2(x, pitch, w, k4, acc);
+        for (int32_t i = 0; i < tail; ++i) {
+          const int32_t a = x[k4 + i], b = x[pitch + k4 + i];
+          const int32_t c = w[2 * k4 + i], d = w[2 * k4 + 4 + i];
+          acc[0] += a * c;
+          acc[1] += a * d;
+          acc[2] += b * c;
+          acc[3] += b * d;
+        }
+        unas_store2x2(p, acc, oc, two_ch, two_px, o);
       }
     }
   }
-  if (oc < out_c) {
-    unas_rq r0;
-    unas_rq_init(&r0, p, oc);
-    int8_t *o = out + oc;
-    for (int32_t oy = 0; oy < rows; ++oy) {
-      const int8_t *x = in + oy * row_pitch;
-      for (int32_t ox = 0; ox < cols; ++ox, x += x_pitch, o += out_c) {
-        *o = unas_rq_apply(&r0, p->bias[oc] + unas_dot_s8(w, x, k));
+}
+
+/* 1x1 convolution. With p->packed and p->rq (what the generator emits) the packed 2 x 2 block;
+ * otherwise one dot product per output (plain [out_c][in_c] weights, generic requantisation).
+ * The output never overlaps the input (convolutions are not planned in place). */
+void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  if (p->packed && p->rq) {
+    unas_conv1x1_packed(p, in, out);
+    return;
+  }
+  const int32_t k = p->in_c;
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      const int8_t *x = in + (oy * p->stride_h * p->in_w + ox * p->stride_w) * k;
+      for (int32_t oc = 0; oc < p->out_c; ++oc) {
+        *out++ = unas_requant(p->bias[oc] + unas_dot_s8(p->weights + oc * k, x, k), p, oc);
       }
+    }
+  }
+}
+
+/* The k_h x k_w x in_c input window of output pixel (oy, ox), in filter order, into dst; taps
+ * outside the image read as in_zp (they add nothing with the folded bias, as TFLM skips them);
+ * bytes k .. k4 - 1 are zero. */
+static void unas_patch_gather(const unas_conv_params *p, const int8_t *in, int32_t oy,
+                              int32_t ox, int8_t *dst, int32_t k4) {
+  const int32_t c_in = p->in_c, run = p->k_w * c_in;
+  const int32_t iy0 = oy * p->stride_h - p->pad_t, ix0 = ox * p->stride_w - p->pad_l;
+  int32_t kx_lo, kx_hi;
+  unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
+  const int32_t row_inside = p->dil_w == 1 && kx_lo == 0 && kx_hi == p->k_w;
+  int8_t *const start = dst;
+  for (int32_t ky = 0; ky < p->k_h; ++ky, dst += run) {
+    const int32_t iy = iy0 + ky * p->dil_h;
+    if (iy < 0 || iy >= p->in_h) {
+      memset(dst, p->in_zp, (size_t)run);
+      continue;
+    }
+    const int8_t *src = in + (iy * p->in_w + ix0) * c_in;
+    if (row_inside) {
+      for (int32_t i = 0; i < run; ++i) dst[i] = src[i];
+      continue;
+    }
+    for (int32_t kx = 0; kx < p->k_w; ++kx) {
+      int8_t *d = dst + kx * c_in;
+      if (kx < kx_lo || kx >= kx_hi) {
+        memset(d, p->in_zp, (size_t)c_in);
+      } else {
+        memcpy(d, src + kx * p->dil_w * c_in, (size_t)c_in);
+      }
+    }
+  }
+  for (int8_t *d = start + p->k_h * run; d < start + k4; ++d) *d = 0;
+}
+
+void unas_conv2d_patch_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  int8_t patch[2 * UNAS_PATCH_MAX] __attribute__((aligned(4)));
+  const int32_t k4 = (p->k_h * p->k_w * p->in_c + 3) & ~3;
+  const int32_t out_c = p->out_c, pixels = p->out_h * p->out_w;
+  int32_t oy = 0, ox = 0;
+  for (int32_t pix = 0; pix < pixels; pix += 2, out += 2 * out_c) {
+    unas_patch_gather(p, in, oy, ox, patch, k4);
+    if (++ox == p->out_w) ox = 0, ++oy;
+    const int32_t two_px = pix + 1 < pixels;
+    if (two_px) {
+      unas_patch_gather(p, in, oy, ox, patch + UNAS_PATCH_MAX, k4);
+      if (++ox == p->out_w) ox = 0, ++oy;
+    }
+    const int32_t pitch = two_px ? UNAS_PATCH_MAX : 0;
+    const int8_t *w = p->packed;
+    for (int32_t oc = 0; oc < out_c; oc += 2, w += 2 * k4) {
+      const int32_t two_ch = oc + 1 < out_c;
+      const int32_t b0 = p->bias[oc], b1 = two_ch ? p->bias[oc + 1] : 0;
+      int32_t acc[4] = {b0, b1, b0, b1};
+      unas_packed2x2(patch, pitch, w, k4, acc);
+      unas_store2x2(p, acc, oc, two_ch, two_px, out + oc);
     }
   }
 }
