@@ -265,6 +265,119 @@ __attribute__((always_inline)) static inline void unas_packed2x2(
   acc[3] = s11;
 }
 
+/* ---- int16-expanded pixel pairs ---- */
+
+/* Two pixels' taps sign-extended once, then reused by every channel pair: for each group of four
+ * taps, four words: taps (0, 2) and (1, 3) of pixel a as int16 pairs (what SXTB16 gives), then
+ * the same of pixel b. Taps n .. n4 - 1 of the last group are zero. */
+static inline int32_t unas_pack16(int32_t lo, int32_t hi) {
+  return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFFu));
+}
+
+static void unas_expand_pair(const int8_t *a, const int8_t *b, int32_t n, int32_t *dst) {
+  const int32_t n4 = n & ~3;
+  int32_t i = 0;
+  for (; i < n4; i += 4, dst += 4) {
+#if defined(__ARM_FEATURE_DSP)
+    const uint32_t wa = unas_load4(a + i), wb = unas_load4(b + i);
+    dst[0] = unas_even16(wa);
+    dst[1] = unas_odd16(wa);
+    dst[2] = unas_even16(wb);
+    dst[3] = unas_odd16(wb);
+#else
+    dst[0] = unas_pack16(a[i], a[i + 2]);
+    dst[1] = unas_pack16(a[i + 1], a[i + 3]);
+    dst[2] = unas_pack16(b[i], b[i + 2]);
+    dst[3] = unas_pack16(b[i + 1], b[i + 3]);
+#endif
+  }
+  if (i < n) {
+    int32_t ta[4] = {0, 0, 0, 0}, tb[4] = {0, 0, 0, 0};
+    for (int32_t j = 0; i + j < n; ++j) {
+      ta[j] = a[i + j];
+      tb[j] = b[i + j];
+    }
+    dst[0] = unas_pack16(ta[0], ta[2]);
+    dst[1] = unas_pack16(ta[1], ta[3]);
+    dst[2] = unas_pack16(tb[0], tb[2]);
+    dst[3] = unas_pack16(tb[1], tb[3]);
+  }
+}
+
+/* acc[0] += a.w0, acc[1] += a.w1, acc[2] += b.w0, acc[3] += b.w1 over `groups` groups of four
+ * taps: xe from unas_expand_pair, w packed (unas_conv_params.packed). Per group 2 loads of the
+ * expanded pair, 2 of the weights, 4 SXTB16 and 8 SMLAD. */
+__attribute__((always_inline)) static inline void unas_expanded2x2(
+    const int32_t *xe, const int8_t *w, int32_t groups, int32_t *acc) {
+  int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
+  const int32_t *const end = xe + 4 * groups;
+  while (xe != end) {
+    const int32_t ae = xe[0], ao = xe[1], be = xe[2], bo = xe[3];
+    xe += 4;
+#if defined(__ARM_FEATURE_DSP)
+    const uint32_t c = unas_load4(w), d = unas_load4(w + 4);
+    w += 8;
+    int32_t t = unas_even16(c), u = unas_odd16(c);
+    s00 = __smlad(ae, t, s00);
+    s00 = __smlad(ao, u, s00);
+    s10 = __smlad(be, t, s10);
+    s10 = __smlad(bo, u, s10);
+    t = unas_even16(d);
+    u = unas_odd16(d);
+    s01 = __smlad(ae, t, s01);
+    s01 = __smlad(ao, u, s01);
+    s11 = __smlad(be, t, s11);
+    s11 = __smlad(bo, u, s11);
+#else
+    const int32_t a[4] = {(int16_t)ae, (int16_t)ao, (int16_t)(ae >> 16), (int16_t)(ao >> 16)};
+    const int32_t b[4] = {(int16_t)be, (int16_t)bo, (int16_t)(be >> 16), (int16_t)(bo >> 16)};
+    for (int32_t i = 0; i < 4; ++i) {
+      s00 += a[i] * w[i];
+      s01 += a[i] * w[4 + i];
+      s10 += b[i] * w[i];
+      s11 += b[i] * w[4 + i];
+    }
+    w += 8;
+#endif
+  }
+  acc[0] = s00;
+  acc[1] = s01;
+  acc[2] = s10;
+  acc[3] = s11;
+}
+
+/* Requantised output of channel constants r for accumulator acc, clamped to [lo, hi]. */
+static inline int32_t unas_rqf_act(const unas_rqf *r, int32_t acc, int32_t lo, int32_t hi) {
+  const int32_t v = unas_rqf_apply(r, acc);
+  const int32_t above = v > lo ? v : lo;
+  return above < hi ? above : hi;
+}
+
+/* Every channel pair against one expanded pixel pair; channel c of pixel a goes to oa[c], of
+ * pixel b to ob[c]. For a single last pixel the caller passes the same pixel twice and oa == ob
+ * (both results are equal, so the second store repeats the first). */
+static void unas_channel_pairs(const unas_conv_params *p, const int32_t *xe, int32_t groups,
+                               int8_t *oa, int8_t *ob) {
+  const int8_t *w = p->packed;
+  const int32_t *bias = p->bias;
+  const unas_rqf *r = p->rq;
+  const int32_t lo = p->act_min, hi = p->act_max, pairs = p->out_c >> 1;
+  for (int32_t j = 0; j < pairs; ++j, w += 8 * groups, bias += 2, r += 2, oa += 2, ob += 2) {
+    int32_t acc[4] = {bias[0], bias[1], bias[0], bias[1]};
+    unas_expanded2x2(xe, w, groups, acc);
+    oa[0] = (int8_t)unas_rqf_act(r, acc[0], lo, hi);
+    oa[1] = (int8_t)unas_rqf_act(r + 1, acc[1], lo, hi);
+    ob[0] = (int8_t)unas_rqf_act(r, acc[2], lo, hi);
+    ob[1] = (int8_t)unas_rqf_act(r + 1, acc[3], lo, hi);
+  }
+  if (p->out_c & 1) {  /* the last channel: its packed partner is zeros */
+    int32_t acc[4] = {bias[0], 0, bias[0], 0};
+    unas_expanded2x2(xe, w, groups, acc);
+    oa[0] = (int8_t)unas_rqf_act(r, acc[0], lo, hi);
+    ob[0] = (int8_t)unas_rqf_act(r, acc[2], lo, hi);
+  }
+}
+
 /* 1x1 convolution with packed weights: channel pairs outermost, pixels two at a time
  * (x pitch = stride_w * in_c); with stride 1 the whole image is one row of out_h * out_w pixels.
  * The last in_c % 4 taps are read byte by byte (the input row may end there). */
@@ -306,6 +419,27 @@ static void unas_conv1x1_packed(const unas_conv_params *p, const int8_t *in, int
  * otherwise one dot product per output (plain [out_c][in_c] weights, generic requantisation).
  * The output never overlaps the input (convolutions are not planned in place). */
 void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  if (p->packed && p->rq && p->in_c <= UNAS_PATCH_MAX) {
+    /* pixel pairs outermost (pairs may span rows): each pair is sign-extended once for all
+     * channel pairs */
+    int32_t xe[UNAS_PATCH_MAX];  /* 2 pixels x in_c taps as int16 */
+    const int32_t k = p->in_c, pixels = p->out_h * p->out_w;
+    const int32_t x_pitch = p->stride_w * k, row_pitch = p->stride_h * p->in_w * k;
+    const int8_t *row = in;
+    int32_t ox = 0;
+    for (int32_t pix = 0; pix < pixels; pix += 2, out += 2 * p->out_c) {
+      const int8_t *xa = row + ox * x_pitch, *xb = xa;
+      if (++ox == p->out_w) ox = 0, row += row_pitch;
+      const int32_t two_px = pix + 1 < pixels;
+      if (two_px) {
+        xb = row + ox * x_pitch;
+        if (++ox == p->out_w) ox = 0, row += row_pitch;
+      }
+      unas_expand_pair(xa, xb, k, xe);
+      unas_channel_pairs(p, xe, (k + 3) >> 2, out, two_px ? out + p->out_c : out);
+    }
+    return;
+  }
   if (p->packed && p->rq) {
     unas_conv1x1_packed(p, in, out);
     return;
@@ -357,6 +491,7 @@ static void unas_patch_gather(const unas_conv_params *p, const int8_t *in, int32
 
 void unas_conv2d_patch_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
   int8_t patch[2 * UNAS_PATCH_MAX] __attribute__((aligned(4)));
+  int32_t xe[UNAS_PATCH_MAX];  /* the two windows as int16 */
   const int32_t k4 = (p->k_h * p->k_w * p->in_c + 3) & ~3;
   const int32_t out_c = p->out_c, pixels = p->out_h * p->out_w;
   int32_t oy = 0, ox = 0;
@@ -368,15 +503,8 @@ void unas_conv2d_patch_s8(const unas_conv_params *p, const int8_t *in, int8_t *o
       unas_patch_gather(p, in, oy, ox, patch + UNAS_PATCH_MAX, k4);
       if (++ox == p->out_w) ox = 0, ++oy;
     }
-    const int32_t pitch = two_px ? UNAS_PATCH_MAX : 0;
-    const int8_t *w = p->packed;
-    for (int32_t oc = 0; oc < out_c; oc += 2, w += 2 * k4) {
-      const int32_t two_ch = oc + 1 < out_c;
-      const int32_t b0 = p->bias[oc], b1 = two_ch ? p->bias[oc + 1] : 0;
-      int32_t acc[4] = {b0, b1, b0, b1};
-      unas_packed2x2(patch, pitch, w, k4, acc);
-      unas_store2x2(p, acc, oc, two_ch, two_px, out + oc);
-    }
+    unas_expand_pair(patch, patch + (two_px ? UNAS_PATCH_MAX : 0), k4, xe);
+    unas_channel_pairs(p, xe, k4 >> 2, out, two_px ? out + out_c : out);
   }
 }
 
