@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from test_codegen_kernels import (_c_array, kernels_object, mbqm, reference_conv,  # noqa: F401
                                   run_c)
-from tflm_runtime.codegen.lowering import conv_kernel, fast_requant_constants, pack_channel_pairs
+from tflm_runtime.codegen.lowering import (conv_kernel, expanded_layout, fast_requant_constants,
+                                          pack_channel_pairs, pack_channel_pairs_int16)
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc missing")
 
@@ -59,6 +60,16 @@ def test_packing_interleaves_channel_pairs_four_taps_at_a_time():
     assert packed[1, 0].tolist() == [[12, 13, 14, 15], [0, 0, 0, 0]]
 
 
+def test_int16_packing_is_sxtb16_order_low_half_first():
+    w = np.array([[1, -2, 3, -4, 5], [-1, 2, -3, 4, -5], [7, 7, 7, 7, 7]], dtype=np.int8)
+    words = pack_channel_pairs_int16(w)
+    assert words.shape == (2, 2, 4) and words.dtype == np.int32
+    halves = words.view(np.int16).reshape(2, 2, 4, 2)  # little-endian: low half first
+    assert halves[0, 0].tolist() == [[1, 3], [-2, -4], [-1, -3], [2, 4]]
+    assert halves[0, 1].tolist() == [[5, 0], [0, 0], [-5, 0], [0, 0]]
+    assert halves[1, 0].tolist() == [[7, 7], [7, 7], [0, 0], [0, 0]]
+
+
 def _quantization(rng, out_c, depth, shifts):
     mult = rng.integers(2**30, 2**31 - 1, size=out_c, dtype=np.int64)
     base = int(np.ceil(np.log2(max(depth, 1)))) + 6
@@ -81,6 +92,8 @@ CASES = [
     (7, 5, 9, 3, 1, 2, 0, 1, "normal"),   # strided 1x1 (rows), odd depth
     (3, 7, 6, 1, 1, 1, 0, 1, "normal"),   # a single output channel
     (4, 4, 5, 4, 1, 1, 0, 1, "left"),     # left shift: generic 1x1
+    (3, 5, 131, 5, 1, 1, 0, 1, "normal"), # in_c > 128: int8 packed 1x1, depth tail
+    (5, 5, 130, 3, 1, 2, 0, 1, "mixed"),  # same, strided
     (9, 9, 1, 7, 3, 1, 1, 1, "normal"),   # Cin = 1 first layer, same padding: patch kernel
     (8, 7, 1, 6, 5, 2, 2, 1, "mixed"),    # Cin = 1, 5x5 stride 2
     (9, 11, 3, 5, 3, 2, 1, 1, "normal"),  # Cin = 3 (RGB stem), odd width
@@ -116,7 +129,10 @@ def test_conv_kernels_with_generator_constants_match_tflm(case, kernels_object, 
              _c_array("b", "int32_t", folded), _c_array("braw", "int32_t", bias),
              _c_array("m", "int32_t", mult), _c_array("s", "int32_t", shift)]
     extra = ""
-    if packed:
+    if packed and expanded_layout(kernel, k, k, in_c):
+        decls.append(_c_array("wx", "int32_t", pack_channel_pairs_int16(w)))
+        extra += ", .packed = (const int8_t *)wx"
+    elif packed:
         decls.append(_c_array("wp", "int8_t", pack_channel_pairs(w)))
         extra += ", .packed = wp"
     if rq is not None:

@@ -169,6 +169,25 @@ def pack_channel_pairs(weights: np.ndarray) -> np.ndarray:
     return padded.reshape(-1, 2, k4 // 4, 4).transpose(0, 2, 1, 3).copy()
 
 
+def pack_channel_pairs_int16(weights: np.ndarray) -> np.ndarray:
+    """Filter ``[out_c][...]`` in the int16 layout of ``unas_conv_params.packed`` (what
+    ``unas_expand_pair`` does to inputs): per channel pair and group of four taps, the words
+    (t0, t2), (t1, t3) of channel 2j, then of 2j+1, each word low half first. Returns int32
+    ``[ceil(out_c / 2)][K4 / 4][4]``."""
+    pairs = pack_channel_pairs(weights).astype(np.int64)  # [pairs][groups][2][4]
+    low = pairs[..., [0, 1]] & 0xFFFF                      # taps 0, 1
+    high = pairs[..., [2, 3]] << 16                         # taps 2, 3
+    words = (low | high).reshape(pairs.shape[0], pairs.shape[1], 4)
+    return np.where(words >= 1 << 31, words - (1 << 32), words).astype(np.int32)
+
+
+def expanded_layout(kernel: str, k_h: int, k_w: int, in_c: int) -> bool:
+    """Whether ``kernel`` reads ``packed`` in the int16 layout (see unas_kernels.h)."""
+    taps = -(-k_h * k_w * in_c // 4) * 4
+    return kernel == "unas_conv2d_patch_s8" or (kernel == "unas_conv2d_1x1_s8"
+                                                and in_c <= PATCH_MAX_BYTES and taps > 0)
+
+
 def _rqf_array(name: str, constants: list[tuple[int, int, int, int]], out: LoweredOp) -> str:
     rows = ",\n  ".join("{" + ", ".join(str(v) for v in c) + "}" for c in constants)
     out.decls.append(f"static const unas_rqf {name}[{len(constants)}] = {{\n  {rows}\n}};")
@@ -204,7 +223,10 @@ def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     kernel = conv_kernel(k_h, k_w, in_c, rq is not None)
     packed = rq is not None and kernel != "unas_conv2d_s8"
     weights = packed_name = rq_name = "0"
-    if packed:  # the packed copy replaces the plain filter
+    if packed and expanded_layout(kernel, k_h, k_w, in_c):  # replaces the plain filter
+        words = out.const_array(f"{name}_wx", "int32_t", pack_channel_pairs_int16(w.data))
+        packed_name = f"(const int8_t *){words}"
+    elif packed:
         packed_name = out.const_array(f"{name}_wp", "int8_t", pack_channel_pairs(w.data))
     else:
         weights = out.const_array(f"{name}_w", "int8_t", w.data)

@@ -304,42 +304,66 @@ static void unas_expand_pair(const int8_t *a, const int8_t *b, int32_t n, int32_
   }
 }
 
+/* SMLAD: acc + lo16(x) * lo16(y) + hi16(x) * hi16(y). */
+static inline int32_t unas_smlad16(int32_t x, int32_t y, int32_t acc) {
+#if defined(__ARM_FEATURE_DSP)
+  return __smlad(x, y, acc);
+#else
+  return acc + (int16_t)x * (int16_t)y + (x >> 16) * (y >> 16);
+#endif
+}
+
 /* acc[0] += a.w0, acc[1] += a.w1, acc[2] += b.w0, acc[3] += b.w1 over `groups` groups of four
- * taps: xe from unas_expand_pair, w packed (unas_conv_params.packed). Per group 2 loads of the
- * expanded pair, 2 of the weights, 4 SXTB16 and 8 SMLAD. */
+ * taps: xe from unas_expand_pair, we the channel pair expanded the same way by the generator.
+ * Per group 4 LDRD and 8 SMLAD, nothing to unpack. */
 __attribute__((always_inline)) static inline void unas_expanded2x2(
-    const int32_t *xe, const int8_t *w, int32_t groups, int32_t *acc) {
+    const int32_t *xe, const int32_t *we, int32_t groups, int32_t *acc) {
   int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
   const int32_t *const end = xe + 4 * groups;
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+  /* 14 instructions per group: GCC would load the words one at a time */
+  if (groups > 0) {
+    int32_t ae, ao, be, bo, t, u;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrd %[ae], %[ao], [%[xe]], #8\n\t"
+        "ldrd %[be], %[bo], [%[xe]], #8\n\t"
+        "ldrd %[t], %[u], [%[we]], #8\n\t"
+        "smlad %[s00], %[ae], %[t], %[s00]\n\t"
+        "smlad %[s00], %[ao], %[u], %[s00]\n\t"
+        "smlad %[s10], %[be], %[t], %[s10]\n\t"
+        "smlad %[s10], %[bo], %[u], %[s10]\n\t"
+        "ldrd %[t], %[u], [%[we]], #8\n\t"
+        "smlad %[s01], %[ae], %[t], %[s01]\n\t"
+        "smlad %[s01], %[ao], %[u], %[s01]\n\t"
+        "smlad %[s11], %[be], %[t], %[s11]\n\t"
+        "smlad %[s11], %[bo], %[u], %[s11]\n\t"
+        "cmp %[xe], %[end]\n\t"
+        "bne 1b"
+        : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [xe] "+r"(xe),
+          [we] "+r"(we), [ae] "=&r"(ae), [ao] "=&r"(ao), [be] "=&r"(be), [bo] "=&r"(bo),
+          [t] "=&r"(t), [u] "=&r"(u)
+        : [end] "r"(end)
+        : "cc", "memory");
+  }
+#else
   while (xe != end) {
     const int32_t ae = xe[0], ao = xe[1], be = xe[2], bo = xe[3];
     xe += 4;
-#if defined(__ARM_FEATURE_DSP)
-    const uint32_t c = unas_load4(w), d = unas_load4(w + 4);
-    w += 8;
-    int32_t t = unas_even16(c), u = unas_odd16(c);
-    s00 = __smlad(ae, t, s00);
-    s00 = __smlad(ao, u, s00);
-    s10 = __smlad(be, t, s10);
-    s10 = __smlad(bo, u, s10);
-    t = unas_even16(d);
-    u = unas_odd16(d);
-    s01 = __smlad(ae, t, s01);
-    s01 = __smlad(ao, u, s01);
-    s11 = __smlad(be, t, s11);
-    s11 = __smlad(bo, u, s11);
-#else
-    const int32_t a[4] = {(int16_t)ae, (int16_t)ao, (int16_t)(ae >> 16), (int16_t)(ao >> 16)};
-    const int32_t b[4] = {(int16_t)be, (int16_t)bo, (int16_t)(be >> 16), (int16_t)(bo >> 16)};
-    for (int32_t i = 0; i < 4; ++i) {
-      s00 += a[i] * w[i];
-      s01 += a[i] * w[4 + i];
-      s10 += b[i] * w[i];
-      s11 += b[i] * w[4 + i];
-    }
-    w += 8;
-#endif
+    int32_t t = we[0], u = we[1];
+    s00 = unas_smlad16(ae, t, s00);
+    s00 = unas_smlad16(ao, u, s00);
+    s10 = unas_smlad16(be, t, s10);
+    s10 = unas_smlad16(bo, u, s10);
+    t = we[2];
+    u = we[3];
+    we += 4;
+    s01 = unas_smlad16(ae, t, s01);
+    s01 = unas_smlad16(ao, u, s01);
+    s11 = unas_smlad16(be, t, s11);
+    s11 = unas_smlad16(bo, u, s11);
   }
+#endif
   acc[0] = s00;
   acc[1] = s01;
   acc[2] = s10;
@@ -358,11 +382,11 @@ static inline int32_t unas_rqf_act(const unas_rqf *r, int32_t acc, int32_t lo, i
  * (both results are equal, so the second store repeats the first). */
 static void unas_channel_pairs(const unas_conv_params *p, const int32_t *xe, int32_t groups,
                                int8_t *oa, int8_t *ob) {
-  const int8_t *w = p->packed;
+  const int32_t *w = (const int32_t *)(const void *)p->packed;
   const int32_t *bias = p->bias;
   const unas_rqf *r = p->rq;
   const int32_t lo = p->act_min, hi = p->act_max, pairs = p->out_c >> 1;
-  for (int32_t j = 0; j < pairs; ++j, w += 8 * groups, bias += 2, r += 2, oa += 2, ob += 2) {
+  for (int32_t j = 0; j < pairs; ++j, w += 4 * groups, bias += 2, r += 2, oa += 2, ob += 2) {
     int32_t acc[4] = {bias[0], bias[1], bias[0], bias[1]};
     unas_expanded2x2(xe, w, groups, acc);
     oa[0] = (int8_t)unas_rqf_act(r, acc[0], lo, hi);

@@ -171,11 +171,13 @@ typedef struct {
   const int32_t *bias_raw; /* the model's bias (border pixels of k x k convolutions) */
   const int32_t *mult;    /* per output channel */
   const int32_t *shift;   /* per output channel */
-  /* Optional (NULL: the generic path with weights/mult/shift). Both set: channel pairs
-   * (2j, 2j + 1) interleaved four taps at a time, [ceil(out_c / 2)][K4 / 4][2][4] with
-   * K = k_h * k_w * in_c rounded up to K4 = a multiple of 4, zero padded (a missing last channel
-   * is zeros), and rq[out_c] constants for unas_rqf_apply. unas_conv2d_1x1_s8 and
-   * unas_conv2d_patch_s8 use them. */
+  /* Optional (NULL: the generic path with weights/mult/shift). Both set: rq[out_c] constants
+   * for unas_rqf_apply, and the filter with channel pairs (2j, 2j + 1) interleaved four taps at
+   * a time, K = k_h * k_w * in_c zero padded to K4 (a multiple of 4), a missing last channel
+   * zeros. Two layouts: where K4 <= UNAS_PATCH_MAX (unas_conv2d_patch_s8, and
+   * unas_conv2d_1x1_s8 when in_c <= UNAS_PATCH_MAX) the taps are sign-extended int16 pairs,
+   * 4-byte aligned words [ceil(out_c / 2)][K4 / 4][4]: (t0, t2), (t1, t3) of channel 2j, then of
+   * 2j + 1 (SXTB16 order, low half first); otherwise int8 [ceil(out_c / 2)][K4 / 4][2][4]. */
   const int8_t *packed;
   const unas_rqf *rq;
 } unas_conv_params;
