@@ -377,6 +377,39 @@ static inline int32_t unas_rqf_act(const unas_rqf *r, int32_t acc, int32_t lo, i
   return above < hi ? above : hi;
 }
 
+/* Requantises accumulators a (stored at oa) and b (at ob) of one channel with constants r,
+ * clamped to [lo, hi]: the constants are loaded once for both (two LDRD on Cortex-M). */
+__attribute__((always_inline)) static inline void unas_rqf_store2(
+    const unas_rqf *r, int32_t a, int32_t b, int32_t lo, int32_t hi, int8_t *oa, int8_t *ob) {
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+  int32_t m, klo, khi, sh, t, h;
+  __asm__(
+      "ldrd %[m], %[klo], [%[r]]\n\t"
+      "ldrd %[khi], %[sh], [%[r], #8]\n\t"
+      "and %[t], %[a], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[a], asr #31\n\t"
+      "smlal %[t], %[h], %[a], %[m]\n\t"
+      "asr %[a], %[h], %[sh]\n\t"
+      "and %[t], %[b], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[b], asr #31\n\t"
+      "smlal %[t], %[h], %[b], %[m]\n\t"
+      "asr %[b], %[h], %[sh]"
+      : [a] "+&r"(a), [b] "+&r"(b), [m] "=&r"(m), [klo] "=&r"(klo), [khi] "=&r"(khi),
+        [sh] "=&r"(sh), [t] "=&r"(t), [h] "=&r"(h)
+      : [r] "r"(r)
+      : "cc", "memory");
+#else
+  a = unas_rqf_apply(r, a);
+  b = unas_rqf_apply(r, b);
+#endif
+  a = a > lo ? a : lo;
+  b = b > lo ? b : lo;
+  *oa = (int8_t)(a < hi ? a : hi);
+  *ob = (int8_t)(b < hi ? b : hi);
+}
+
 /* Every channel pair against one expanded pixel pair; channel c of pixel a goes to oa[c], of
  * pixel b to ob[c]. For a single last pixel the caller passes the same pixel twice and oa == ob
  * (both results are equal, so the second store repeats the first). */
@@ -389,16 +422,13 @@ static void unas_channel_pairs(const unas_conv_params *p, const int32_t *xe, int
   for (int32_t j = 0; j < pairs; ++j, w += 4 * groups, bias += 2, r += 2, oa += 2, ob += 2) {
     int32_t acc[4] = {bias[0], bias[1], bias[0], bias[1]};
     unas_expanded2x2(xe, w, groups, acc);
-    oa[0] = (int8_t)unas_rqf_act(r, acc[0], lo, hi);
-    oa[1] = (int8_t)unas_rqf_act(r + 1, acc[1], lo, hi);
-    ob[0] = (int8_t)unas_rqf_act(r, acc[2], lo, hi);
-    ob[1] = (int8_t)unas_rqf_act(r + 1, acc[3], lo, hi);
+    unas_rqf_store2(r, acc[0], acc[2], lo, hi, oa, ob);
+    unas_rqf_store2(r + 1, acc[1], acc[3], lo, hi, oa + 1, ob + 1);
   }
   if (p->out_c & 1) {  /* the last channel: its packed partner is zeros */
     int32_t acc[4] = {bias[0], 0, bias[0], 0};
     unas_expanded2x2(xe, w, groups, acc);
-    oa[0] = (int8_t)unas_rqf_act(r, acc[0], lo, hi);
-    ob[0] = (int8_t)unas_rqf_act(r, acc[2], lo, hi);
+    unas_rqf_store2(r, acc[0], acc[2], lo, hi, oa, ob);
   }
 }
 
