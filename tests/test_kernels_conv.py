@@ -102,6 +102,8 @@ CASES = [
     (6, 7, 5, 7, 3, 1, 1, 1, "left"),     # left shift: generic k x k kernel
     (5, 6, 20, 6, 3, 1, 1, 1, "mixed"),   # K = 180 > patch: direct kernel with rq
     (9, 9, 8, 4, 5, 2, 2, 1, "normal"),   # K = 200, stride 2, borders
+    (7, 6, 17, 5, 3, 1, 1, 1, "normal"),  # K = 153, odd channels: border pairs of the top row
+    (6, 9, 16, 3, 3, 2, 1, 2, "normal"),  # K = 144, dilation 2: single-pixel path
 ]
 
 

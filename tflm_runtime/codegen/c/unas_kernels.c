@@ -109,23 +109,56 @@ __attribute__((always_inline)) static inline void unas_store2x2(
 }
 
 
-/* Two horizontally adjacent output pixels whose k x k windows both lie inside the image
- * (dilation 1 along x): each filter row is one contiguous run of k_w * c_in bytes for both, so
- * output channels go two at a time through the 2 x 2 block with the folded bias. */
-static void unas_conv_pair_inside(const unas_conv_params *p, const int8_t *x0, int8_t *out0) {
+/* Sum of n int8 values (the weights of the taps a border pixel uses). */
+static int32_t unas_sum_s8(const int8_t *w, int32_t n) {
+  int32_t sum = 0, i = 0;
+#if defined(__ARM_FEATURE_DSP)
+  for (; i + 4 <= n; i += 4) {
+    const uint32_t v = unas_load4(w + i);
+    sum = __smlad(unas_even16(v), 0x00010001, sum);
+    sum = __smlad(unas_odd16(v), 0x00010001, sum);
+  }
+#endif
+  for (; i < n; ++i) sum += w[i];
+  return sum;
+}
+
+/* Taps [ky_lo, ky_hi) x [kx_lo, kx_hi) of a k x k window (dilation 1 along x), the same for two
+ * horizontally adjacent output pixels. */
+typedef struct {
+  int32_t ky_lo, ky_hi, kx_lo, kx_hi;
+} unas_taps;
+
+/* Two horizontally adjacent output pixels that use the same taps (both inside the image, or both
+ * cut by the top/bottom edge): each filter row's taps are one contiguous run of bytes for both,
+ * so output channels go two at a time through the 2 x 2 block. Inside the image the folded bias
+ * applies; otherwise the model's bias minus in_zp times the weights used, as TFLM skips the
+ * outside taps. x0 points at pixel 0's first used tap. */
+static void unas_conv_pair(const unas_conv_params *p, const unas_taps *t, const int8_t *x0,
+                           int8_t *out0) {
   const int32_t c_in = p->in_c;
   const int32_t k = p->k_h * p->k_w * c_in;
-  const int32_t run = p->k_w * c_in;
+  const int32_t run = (t->kx_hi - t->kx_lo) * c_in, row_w = p->k_w * c_in;
   const int32_t x_pitch = p->stride_w * c_in;
   const int32_t row_pitch = p->dil_h * p->in_w * c_in;
+  const int32_t full = run == row_w && t->ky_hi - t->ky_lo == p->k_h;
+  const int32_t *bias = full ? p->bias : p->bias_raw;
   int8_t *out1 = out0 + p->out_c;
-  const int8_t *w = p->weights;
+  const int8_t *w = p->weights + (t->ky_lo * p->k_w + t->kx_lo) * c_in;
   int32_t oc = 0;
   for (; oc + 2 <= p->out_c; oc += 2, w += 2 * k) {
-    int32_t acc[4] = {p->bias[oc], p->bias[oc + 1], p->bias[oc], p->bias[oc + 1]};
-    const int8_t *x = x0;
-    for (int32_t ky = 0; ky < p->k_h; ++ky, x += row_pitch) {
-      unas_dot2x2_s8(x, x_pitch, w + ky * run, k, run, acc);
+    int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
+    const int8_t *x = x0, *wr = w;
+    for (int32_t ky = t->ky_lo; ky < t->ky_hi; ++ky, x += row_pitch, wr += row_w) {
+      unas_dot2x2_s8(x, x_pitch, wr, k, run, acc);
+      if (!full) {
+        const int32_t s0 = p->in_zp * unas_sum_s8(wr, run);
+        const int32_t s1 = p->in_zp * unas_sum_s8(wr + k, run);
+        acc[0] -= s0;
+        acc[2] -= s0;
+        acc[1] -= s1;
+        acc[3] -= s1;
+      }
     }
     if (p->rq) {
       unas_store2x2(p, acc, oc, 1, 1, out0);
@@ -142,11 +175,16 @@ static void unas_conv_pair_inside(const unas_conv_params *p, const int8_t *x0, i
     *out1++ = unas_rq_apply(&r1, acc[3]);
   }
   if (oc < p->out_c) {
-    int32_t a0 = p->bias[oc], a1 = p->bias[oc];
-    const int8_t *x = x0;
-    for (int32_t ky = 0; ky < p->k_h; ++ky, x += row_pitch) {
-      a0 += unas_dot_s8(w + ky * run, x, run);
-      a1 += unas_dot_s8(w + ky * run, x + x_pitch, run);
+    int32_t a0 = bias[oc], a1 = bias[oc];
+    const int8_t *x = x0, *wr = w;
+    for (int32_t ky = t->ky_lo; ky < t->ky_hi; ++ky, x += row_pitch, wr += row_w) {
+      a0 += unas_dot_s8(wr, x, run);
+      a1 += unas_dot_s8(wr, x + x_pitch, run);
+      if (!full) {
+        const int32_t s = p->in_zp * unas_sum_s8(wr, run);
+        a0 -= s;
+        a1 -= s;
+      }
     }
     *out0 = unas_requant(a0, p, oc);
     *out1 = unas_requant(a1, p, oc);
@@ -171,11 +209,13 @@ void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
       int32_t kx_lo, kx_hi;
       unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
       const int32_t full = rows_full && kx_lo == 0 && kx_hi == p->k_w;
-      if (full && p->dil_w == 1 && ox + 1 < p->out_w) {
+      if (p->dil_w == 1 && ox + 1 < p->out_w && ky_lo < ky_hi && kx_lo < kx_hi) {
         int32_t kx_lo1, kx_hi1;
         unas_tap_range(ix0 + p->stride_w, 1, p->k_w, p->in_w, &kx_lo1, &kx_hi1);
-        if (kx_lo1 == 0 && kx_hi1 == p->k_w) {
-          unas_conv_pair_inside(p, in + (iy0 * p->in_w + ix0) * c_in, out);
+        if (kx_lo1 == kx_lo && kx_hi1 == kx_hi) {
+          const unas_taps taps = {ky_lo, ky_hi, kx_lo, kx_hi};
+          const int32_t iy = iy0 + ky_lo * p->dil_h;
+          unas_conv_pair(p, &taps, in + (iy * p->in_w + ix0 + kx_lo) * c_in, out);
           out += 2 * p->out_c;
           ++ox;
           continue;
@@ -201,10 +241,7 @@ void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
               for (int32_t j = 0; j < lanes; ++j) acc[j] += unas_dot_s8(w + j * k + w_off, x, run);
             }
             if (!full) {
-              for (int32_t j = 0; j < lanes; ++j) {
-                const int8_t *wj = w + j * k + w_off;
-                for (int32_t i = 0; i < run; ++i) wsum[j] += wj[i];
-              }
+              for (int32_t j = 0; j < lanes; ++j) wsum[j] += unas_sum_s8(w + j * k + w_off, run);
             }
           }
         }
