@@ -93,6 +93,39 @@ static inline int8_t unas_rq_apply(const unas_rq *r, int32_t acc) {
 
 /* ---- convolution ---- */
 
+/* Requantises accumulators a (stored at oa) and b (at ob) of one channel with constants r,
+ * clamped to [lo, hi]: the constants are loaded once for both (two LDRD on Cortex-M). */
+__attribute__((always_inline)) static inline void unas_rqf_store2(
+    const unas_rqf *r, int32_t a, int32_t b, int32_t lo, int32_t hi, int8_t *oa, int8_t *ob) {
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+  int32_t m, klo, khi, sh, t, h;
+  __asm__(
+      "ldrd %[m], %[klo], [%[r]]\n\t"
+      "ldrd %[khi], %[sh], [%[r], #8]\n\t"
+      "and %[t], %[a], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[a], asr #31\n\t"
+      "smlal %[t], %[h], %[a], %[m]\n\t"
+      "asr %[a], %[h], %[sh]\n\t"
+      "and %[t], %[b], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[b], asr #31\n\t"
+      "smlal %[t], %[h], %[b], %[m]\n\t"
+      "asr %[b], %[h], %[sh]"
+      : [a] "+&r"(a), [b] "+&r"(b), [m] "=&r"(m), [klo] "=&r"(klo), [khi] "=&r"(khi),
+        [sh] "=&r"(sh), [t] "=&r"(t), [h] "=&r"(h)
+      : [r] "r"(r)
+      : "cc", "memory");
+#else
+  a = unas_rqf_apply(r, a);
+  b = unas_rqf_apply(r, b);
+#endif
+  a = a > lo ? a : lo;
+  b = b > lo ? b : lo;
+  *oa = (int8_t)(a < hi ? a : hi);
+  *ob = (int8_t)(b < hi ? b : hi);
+}
+
 /* Requantises and stores a 2 x 2 block: channels oc, oc + 1 (two_ch) of pixels o, o + out_c
  * (two_px). */
 __attribute__((always_inline)) static inline void unas_store2x2(
@@ -123,136 +156,90 @@ static int32_t unas_sum_s8(const int8_t *w, int32_t n) {
   return sum;
 }
 
-/* Taps [ky_lo, ky_hi) x [kx_lo, kx_hi) of a k x k window (dilation 1 along x), the same for two
- * horizontally adjacent output pixels. */
+/* Taps [ky_lo, ky_hi) x [kx_lo, kx_hi) of a k x k window that lie inside the image. */
 typedef struct {
   int32_t ky_lo, ky_hi, kx_lo, kx_hi;
 } unas_taps;
 
-/* Two horizontally adjacent output pixels that use the same taps (both inside the image, or both
- * cut by the top/bottom edge): each filter row's taps are one contiguous run of bytes for both,
- * so output channels go two at a time through the 2 x 2 block. Inside the image the folded bias
- * applies; otherwise the model's bias minus in_zp times the weights used, as TFLM skips the
- * outside taps. x0 points at pixel 0's first used tap. */
-static void unas_conv_pair(const unas_conv_params *p, const unas_taps *t, const int8_t *x0,
-                           int8_t *out0) {
-  const int32_t c_in = p->in_c;
-  const int32_t k = p->k_h * p->k_w * c_in;
-  const int32_t run = (t->kx_hi - t->kx_lo) * c_in, row_w = p->k_w * c_in;
-  const int32_t x_pitch = p->stride_w * c_in;
-  const int32_t row_pitch = p->dil_h * p->in_w * c_in;
-  const int32_t full = run == row_w && t->ky_hi - t->ky_lo == p->k_h;
+/* One output pixel, or two horizontally adjacent ones that use the same taps (x1 = x0 + x_pitch;
+ * for one pixel x_pitch is 0 and out1 == out0, so the duplicate result is stored twice in the
+ * same place). Each filter row's used taps are one contiguous run of bytes (dilation 1 along x)
+ * or one run of in_c bytes per tap, so output channels go two at a time through the 2 x 2 block
+ * (a missing last partner repeats the channel). A window inside the image uses the folded bias;
+ * otherwise the model's bias minus in_zp times the weights used, as TFLM skips outside taps.
+ * x0 points at the first used tap of pixel 0. */
+static void unas_conv_pixels(const unas_conv_params *p, const unas_taps *t, const int8_t *x0,
+                             int32_t x_pitch, int8_t *out0, int8_t *out1) {
+  const int32_t c_in = p->in_c, out_c = p->out_c;
+  const int32_t k = p->k_h * p->k_w * c_in, row_w = p->k_w * c_in;
+  const int32_t dense = p->dil_w == 1;
+  const int32_t runs = dense ? 1 : t->kx_hi - t->kx_lo;
+  const int32_t run = dense ? (t->kx_hi - t->kx_lo) * c_in : c_in;
+  const int32_t x_step = p->dil_w * c_in, row_pitch = p->dil_h * p->in_w * c_in;
+  const int32_t full = t->ky_lo == 0 && t->ky_hi == p->k_h && t->kx_lo == 0 && t->kx_hi == p->k_w;
   const int32_t *bias = full ? p->bias : p->bias_raw;
-  int8_t *out1 = out0 + p->out_c;
   const int8_t *w = p->weights + (t->ky_lo * p->k_w + t->kx_lo) * c_in;
-  int32_t oc = 0;
-  for (; oc + 2 <= p->out_c; oc += 2, w += 2 * k) {
-    int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
+  for (int32_t oc = 0; oc < out_c; oc += 2, w += 2 * k) {
+    const int32_t two = oc + 1 < out_c;
+    const int32_t b0 = bias[oc], b1 = bias[oc + two];
+    int32_t acc[4] = {b0, b1, b0, b1};
     const int8_t *x = x0, *wr = w;
     for (int32_t ky = t->ky_lo; ky < t->ky_hi; ++ky, x += row_pitch, wr += row_w) {
-      unas_dot2x2_s8(x, x_pitch, wr, k, run, acc);
-      if (!full) {
-        const int32_t s0 = p->in_zp * unas_sum_s8(wr, run);
-        const int32_t s1 = p->in_zp * unas_sum_s8(wr + k, run);
-        acc[0] -= s0;
-        acc[2] -= s0;
-        acc[1] -= s1;
-        acc[3] -= s1;
+      for (int32_t r = 0; r < runs; ++r) {
+        unas_dot2x2_s8(x + r * x_step, x_pitch, wr + r * c_in, two ? k : 0, run, acc);
+        if (!full) {
+          const int32_t s0 = p->in_zp * unas_sum_s8(wr + r * c_in, run);
+          const int32_t s1 = two ? p->in_zp * unas_sum_s8(wr + k + r * c_in, run) : s0;
+          acc[0] -= s0;
+          acc[2] -= s0;
+          acc[1] -= s1;
+          acc[3] -= s1;
+        }
       }
     }
     if (p->rq) {
-      unas_store2x2(p, acc, oc, 1, 1, out0);
-      out0 += 2;
-      out1 += 2;
-      continue;
-    }
-    unas_rq r0, r1;
-    unas_rq_init(&r0, p, oc);
-    unas_rq_init(&r1, p, oc + 1);
-    *out0++ = unas_rq_apply(&r0, acc[0]);
-    *out0++ = unas_rq_apply(&r1, acc[1]);
-    *out1++ = unas_rq_apply(&r0, acc[2]);
-    *out1++ = unas_rq_apply(&r1, acc[3]);
-  }
-  if (oc < p->out_c) {
-    int32_t a0 = bias[oc], a1 = bias[oc];
-    const int8_t *x = x0, *wr = w;
-    for (int32_t ky = t->ky_lo; ky < t->ky_hi; ++ky, x += row_pitch, wr += row_w) {
-      a0 += unas_dot_s8(wr, x, run);
-      a1 += unas_dot_s8(wr, x + x_pitch, run);
-      if (!full) {
-        const int32_t s = p->in_zp * unas_sum_s8(wr, run);
-        a0 -= s;
-        a1 -= s;
+      unas_rqf_store2(p->rq + oc, acc[0], acc[2], p->act_min, p->act_max, out0 + oc, out1 + oc);
+      if (two) {
+        unas_rqf_store2(p->rq + oc + 1, acc[1], acc[3], p->act_min, p->act_max, out0 + oc + 1,
+                        out1 + oc + 1);
+      }
+    } else {
+      out0[oc] = unas_requant(acc[0], p, oc);
+      out1[oc] = unas_requant(acc[2], p, oc);
+      if (two) {
+        out0[oc + 1] = unas_requant(acc[1], p, oc + 1);
+        out1[oc + 1] = unas_requant(acc[3], p, oc + 1);
       }
     }
-    *out0 = unas_requant(a0, p, oc);
-    *out1 = unas_requant(a1, p, oc);
   }
 }
 
 /* Direct convolution, no im2col buffer: for each filter row inside the image the kw*Cin input
- * bytes are contiguous in NHWC (dilation 1), as are the filter's, so each row is one dot product
- * (four output channels at a time). Taps outside the image are skipped, as in TFLM; the input
- * offset is applied through the sum of the weights actually used. Pairs of interior pixels take
- * the 2 x 2 block path. */
+ * bytes are contiguous in NHWC (dilation 1), as are the filter's, so each row is one dot product.
+ * Horizontally adjacent pixels with the same taps go in pairs (every interior pixel, and the
+ * rows cut by the top or bottom edge); the others one at a time. Taps outside the image are
+ * skipped, as in TFLM. */
 void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
-  const int32_t c_in = p->in_c;
-  const int32_t k = p->k_h * p->k_w * c_in;
+  const int32_t c_in = p->in_c, out_c = p->out_c;
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_t;
-    int32_t ky_lo, ky_hi;
-    unas_tap_range(iy0, p->dil_h, p->k_h, p->in_h, &ky_lo, &ky_hi);
-    const int32_t rows_full = ky_lo == 0 && ky_hi == p->k_h;
+    unas_taps t;
+    unas_tap_range(iy0, p->dil_h, p->k_h, p->in_h, &t.ky_lo, &t.ky_hi);
     for (int32_t ox = 0; ox < p->out_w; ++ox) {
       const int32_t ix0 = ox * p->stride_w - p->pad_l;
-      int32_t kx_lo, kx_hi;
-      unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
-      const int32_t full = rows_full && kx_lo == 0 && kx_hi == p->k_w;
-      if (p->dil_w == 1 && ox + 1 < p->out_w && ky_lo < ky_hi && kx_lo < kx_hi) {
-        int32_t kx_lo1, kx_hi1;
-        unas_tap_range(ix0 + p->stride_w, 1, p->k_w, p->in_w, &kx_lo1, &kx_hi1);
-        if (kx_lo1 == kx_lo && kx_hi1 == kx_hi) {
-          const unas_taps taps = {ky_lo, ky_hi, kx_lo, kx_hi};
-          const int32_t iy = iy0 + ky_lo * p->dil_h;
-          unas_conv_pair(p, &taps, in + (iy * p->in_w + ix0 + kx_lo) * c_in, out);
-          out += 2 * p->out_c;
-          ++ox;
-          continue;
-        }
+      unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &t.kx_lo, &t.kx_hi);
+      int32_t pair = 0;
+      if (ox + 1 < p->out_w) {
+        int32_t lo1, hi1;
+        unas_tap_range(ix0 + p->stride_w, p->dil_w, p->k_w, p->in_w, &lo1, &hi1);
+        pair = lo1 == t.kx_lo && hi1 == t.kx_hi;
       }
-      const int32_t run = p->dil_w == 1 ? (kx_hi - kx_lo) * c_in : c_in;
-      const int32_t runs_per_row = p->dil_w == 1 ? 1 : kx_hi - kx_lo;
-      const int8_t *w = p->weights;
-      int32_t oc = 0;
-      for (; oc < p->out_c; oc += 4) {
-        const int32_t lanes = p->out_c - oc < 4 ? p->out_c - oc : 4;
-        int32_t acc[4] = {0, 0, 0, 0};
-        int32_t wsum[4] = {0, 0, 0, 0};
-        for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
-          const int32_t iy = iy0 + ky * p->dil_h;
-          for (int32_t r = 0; r < runs_per_row; ++r) {
-            const int32_t kx = kx_lo + r;
-            const int8_t *x = in + (iy * p->in_w + ix0 + kx * p->dil_w) * c_in;
-            const int32_t w_off = (ky * p->k_w + kx) * c_in;
-            if (lanes == 4) {
-              unas_dot4_s8(x, w + w_off, run, acc, k);
-            } else {
-              for (int32_t j = 0; j < lanes; ++j) acc[j] += unas_dot_s8(w + j * k + w_off, x, run);
-            }
-            if (!full) {
-              for (int32_t j = 0; j < lanes; ++j) wsum[j] += unas_sum_s8(w + j * k + w_off, run);
-            }
-          }
-        }
-        w += 4 * k;
-        for (int32_t j = 0; j < lanes; ++j) {
-          /* p->bias is folded for the full window: bias - in_zp * sum(all weights) */
-          const int32_t v = full ? p->bias[oc + j] + acc[j]
-                                 : p->bias_raw[oc + j] + acc[j] - p->in_zp * wsum[j];
-          *out++ = unas_requant(v, p, oc + j);
-        }
-      }
+      const int32_t empty = t.ky_lo >= t.ky_hi || t.kx_lo >= t.kx_hi;
+      const int8_t *x0 = empty ? in
+          : in + ((iy0 + t.ky_lo * p->dil_h) * p->in_w + ix0 + t.kx_lo * p->dil_w) * c_in;
+      unas_conv_pixels(p, &t, x0, pair ? p->stride_w * c_in : 0, out, pair ? out + out_c : out);
+      out += pair ? 2 * out_c : out_c;
+      ox += pair;
     }
   }
 }
@@ -412,39 +399,6 @@ static inline int32_t unas_rqf_act(const unas_rqf *r, int32_t acc, int32_t lo, i
   const int32_t v = unas_rqf_apply(r, acc);
   const int32_t above = v > lo ? v : lo;
   return above < hi ? above : hi;
-}
-
-/* Requantises accumulators a (stored at oa) and b (at ob) of one channel with constants r,
- * clamped to [lo, hi]: the constants are loaded once for both (two LDRD on Cortex-M). */
-__attribute__((always_inline)) static inline void unas_rqf_store2(
-    const unas_rqf *r, int32_t a, int32_t b, int32_t lo, int32_t hi, int8_t *oa, int8_t *ob) {
-#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
-  int32_t m, klo, khi, sh, t, h;
-  __asm__(
-      "ldrd %[m], %[klo], [%[r]]\n\t"
-      "ldrd %[khi], %[sh], [%[r], #8]\n\t"
-      "and %[t], %[a], #0x80000000\n\t"
-      "adds %[t], %[t], %[klo]\n\t"
-      "adc %[h], %[khi], %[a], asr #31\n\t"
-      "smlal %[t], %[h], %[a], %[m]\n\t"
-      "asr %[a], %[h], %[sh]\n\t"
-      "and %[t], %[b], #0x80000000\n\t"
-      "adds %[t], %[t], %[klo]\n\t"
-      "adc %[h], %[khi], %[b], asr #31\n\t"
-      "smlal %[t], %[h], %[b], %[m]\n\t"
-      "asr %[b], %[h], %[sh]"
-      : [a] "+&r"(a), [b] "+&r"(b), [m] "=&r"(m), [klo] "=&r"(klo), [khi] "=&r"(khi),
-        [sh] "=&r"(sh), [t] "=&r"(t), [h] "=&r"(h)
-      : [r] "r"(r)
-      : "cc", "memory");
-#else
-  a = unas_rqf_apply(r, a);
-  b = unas_rqf_apply(r, b);
-#endif
-  a = a > lo ? a : lo;
-  b = b > lo ? b : lo;
-  *oa = (int8_t)(a < hi ? a : hi);
-  *ob = (int8_t)(b < hi ? b : hi);
 }
 
 /* Every channel pair against one expanded pixel pair; channel c of pixel a goes to oa[c], of
