@@ -126,20 +126,6 @@ __attribute__((always_inline)) static inline void unas_rqf_store2(
   *ob = (int8_t)(b < hi ? b : hi);
 }
 
-/* Requantises and stores a 2 x 2 block: channels oc, oc + 1 (two_ch) of pixels o, o + out_c
- * (two_px). */
-__attribute__((always_inline)) static inline void unas_store2x2(
-    const unas_conv_params *p, const int32_t *acc, int32_t oc, int32_t two_ch, int32_t two_px,
-    int8_t *o) {
-  const unas_rqf *r = p->rq + oc;
-  const int32_t lo = p->act_min, hi = p->act_max, out_c = p->out_c;
-  o[0] = unas_clamp_s8(unas_rqf_apply(r, acc[0]), lo, hi);
-  if (two_ch) o[1] = unas_clamp_s8(unas_rqf_apply(r + 1, acc[1]), lo, hi);
-  if (two_px) {
-    o[out_c] = unas_clamp_s8(unas_rqf_apply(r, acc[2]), lo, hi);
-    if (two_ch) o[out_c + 1] = unas_clamp_s8(unas_rqf_apply(r + 1, acc[3]), lo, hi);
-  }
-}
 
 
 /* Sum of n int8 values (the weights of the taps a border pixel uses). */
@@ -454,7 +440,11 @@ static void unas_conv1x1_packed(const unas_conv_params *p, const int8_t *in, int
           acc[2] += b * c;
           acc[3] += b * d;
         }
-        unas_store2x2(p, acc, oc, two_ch, two_px, o);
+        int8_t *o1 = two_px ? o + out_c : o;  /* a lone last pixel: pitch 0, stored twice */
+        unas_rqf_store2(p->rq + oc, acc[0], acc[2], p->act_min, p->act_max, o, o1);
+        if (two_ch) {
+          unas_rqf_store2(p->rq + oc + 1, acc[1], acc[3], p->act_min, p->act_max, o + 1, o1 + 1);
+        }
       }
     }
   }
