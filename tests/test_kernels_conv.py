@@ -7,18 +7,34 @@ DSP path is compared with the host build on the emulated board by tests/test_boa
 from __future__ import annotations
 
 import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_codegen_kernels import KERNELS, _c_array, mbqm, reference_conv, run_c
 
-from test_codegen_kernels import (_c_array, kernels_object, mbqm, reference_conv,  # noqa: F401
-                                  run_c)
-from tflm_runtime.codegen.lowering import (conv_kernel, expanded_layout, fast_requant_constants,
-                                          pack_channel_pairs, pack_channel_pairs_int16)
+from tflm_runtime.codegen.lowering import (
+    conv_kernel,
+    expanded_layout,
+    fast_requant_constants,
+    pack_channel_pairs,
+    pack_channel_pairs_int16,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc missing")
+
+
+@pytest.fixture(scope="module")
+def kernels_object(tmp_path_factory) -> Path:
+    """unas_kernels.c compiled once for the host (portable C path)."""
+    obj = tmp_path_factory.mktemp("kernels") / "unas_kernels.o"
+    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-c",
+                    str(KERNELS / "unas_kernels.c"), "-o", str(obj)],
+                   check=True, capture_output=True, text=True)
+    return obj
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -117,10 +133,11 @@ def test_conv_kernels_with_generator_constants_match_tflm(case, kernels_object, 
     w = rng.integers(-127, 128, size=(out_c, k, k, in_c), dtype=np.int64)
     bias = rng.integers(-20000, 20000, size=out_c, dtype=np.int64)
     mult, shift = _quantization(rng, out_c, k * k * in_c, shifts)
-    c = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, k_h=k,
-             k_w=k, stride_h=stride, stride_w=stride, dil_h=dil, dil_w=dil, pad_t=pad, pad_l=pad,
-             in_zp=int(rng.integers(-128, 128)), out_zp=int(rng.integers(-20, 20)),
-             act_min=int(rng.choice([-128, -5])), act_max=int(rng.choice([127, 100])))
+    c = {"in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w,
+         "out_c": out_c, "k_h": k, "k_w": k, "stride_h": stride, "stride_w": stride,
+         "dil_h": dil, "dil_w": dil, "pad_t": pad, "pad_l": pad,
+         "in_zp": int(rng.integers(-128, 128)), "out_zp": int(rng.integers(-20, 20)),
+         "act_min": int(rng.choice([-128, -5])), "act_max": int(rng.choice([127, 100]))}
     rq = fast_requant_constants(list(zip(mult.tolist(), shift.tolist())), c["out_zp"])
     assert (rq is None) == (shifts == "left")
     kernel = conv_kernel(k, k, in_c, rq is not None)
@@ -131,7 +148,7 @@ def test_conv_kernels_with_generator_constants_match_tflm(case, kernels_object, 
              _c_array("b", "int32_t", folded), _c_array("braw", "int32_t", bias),
              _c_array("m", "int32_t", mult), _c_array("s", "int32_t", shift)]
     extra = ""
-    if packed and expanded_layout(kernel, k, k, in_c):
+    if packed and expanded_layout(kernel, in_c):
         decls.append(_c_array("wx", "int32_t", pack_channel_pairs_int16(w)))
         extra += ", .packed = (const int8_t *)wx"
     elif packed:

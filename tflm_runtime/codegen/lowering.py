@@ -181,11 +181,10 @@ def pack_channel_pairs_int16(weights: np.ndarray) -> np.ndarray:
     return np.where(words >= 1 << 31, words - (1 << 32), words).astype(np.int32)
 
 
-def expanded_layout(kernel: str, k_h: int, k_w: int, in_c: int) -> bool:
+def expanded_layout(kernel: str, in_c: int) -> bool:
     """Whether ``kernel`` reads ``packed`` in the int16 layout (see unas_kernels.h)."""
-    taps = -(-k_h * k_w * in_c // 4) * 4
     return kernel == "unas_conv2d_patch_s8" or (kernel == "unas_conv2d_1x1_s8"
-                                                and in_c <= PATCH_MAX_BYTES and taps > 0)
+                                                and in_c <= PATCH_MAX_BYTES)
 
 
 def _rqf_array(name: str, constants: list[tuple[int, int, int, int]], out: LoweredOp) -> str:
@@ -218,12 +217,12 @@ def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     d_h, d_w = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
     act_min, act_max = _activation(ctx)
     out = LoweredOp()
-    pairs = q.conv_multipliers(x, w, y, out_c)
-    rq = fast_requant_constants(pairs, y.zero_point)
+    multipliers = q.conv_multipliers(x, w, y, out_c)
+    rq = fast_requant_constants(multipliers, y.zero_point)
     kernel = conv_kernel(k_h, k_w, in_c, rq is not None)
     packed = rq is not None and kernel != "unas_conv2d_s8"
     weights = packed_name = rq_name = "0"
-    if packed and expanded_layout(kernel, k_h, k_w, in_c):  # replaces the plain filter
+    if packed and expanded_layout(kernel, in_c):  # replaces the plain filter
         words = out.const_array(f"{name}_wx", "int32_t", pack_channel_pairs_int16(w.data))
         packed_name = f"(const int8_t *){words}"
     elif packed:
@@ -236,7 +235,7 @@ def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     out.const_array(f"{name}_b", "int32_t", _folded_bias(ctx, raw_bias, w.data, x.zero_point))
     if kernel == "unas_conv2d_s8":  # border pixels of a k x k window need the unfolded bias
         out.const_array(f"{name}_braw", "int32_t", raw_bias)
-    mult, shift = _mult_arrays(name, pairs, out)
+    mult, shift = _mult_arrays(name, multipliers, out)
     fields = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
                   k_h=k_h, k_w=k_w, stride_h=s_h, stride_w=s_w, dil_h=d_h, dil_w=d_w,
                   pad_t=_padding(s_h, d_h, in_h, k_h, out_h),
