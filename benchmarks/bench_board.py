@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import re
 import shlex
 import sys
@@ -29,6 +28,7 @@ from tqdm import tqdm
 from tflm_runtime.board import (BoardMeasurement, ModelDoesNotFitError, generate_model_sources,
                                 measure_c_model)
 from unas.errors import UnasError
+from unas.search.files import atomic_write_bytes, atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CPUS = ("cortex-m4", "cortex-m7")
@@ -220,11 +220,12 @@ def cost_model_fit(rows: list[ModelRow], cpu: str) -> tuple[dict[str, float], fl
     return dict(zip((*FEATURES, "constant"), map(float, coefficients))), r2
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(data)
-    os.replace(handle.name, path)
+def output_paths(out: Path) -> tuple[Path, Path]:
+    """(report .md, plot .png) for ``--out``: a ``.md`` file (the plot goes next to it, same stem)
+    or a folder (``board.md`` and ``board.png`` inside it)."""
+    if out.suffix.lower() == ".md":
+        return out, out.with_suffix(".png")
+    return out / "board.md", out / "board.png"
 
 
 def plot(rows: list[ModelRow], path: Path) -> None:
@@ -252,7 +253,7 @@ def plot(rows: list[ModelRow], path: Path) -> None:
     figure.tight_layout()
     with tempfile.TemporaryDirectory() as temporary:
         figure.savefig(Path(temporary) / "plot.png", dpi=120)
-        _atomic_write(path, (Path(temporary) / "plot.png").read_bytes())
+        atomic_write_bytes(path, (Path(temporary) / "plot.png").read_bytes())
     plt.close(figure)
 
 
@@ -388,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--random", type=int, default=50, help="random CNN architectures")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="report file (.md; the plot is written next to it as .png) or a "
+                             "folder for board.md and board.png (default: benchmarks/results)")
     parser.add_argument("--code-version", default=None,
                         help="commit measured, when run from an exported snapshot (default: git)")
     args = parser.parse_args(argv)
@@ -423,12 +426,12 @@ def main(argv: list[str] | None = None) -> int:
     except UnasError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    png = args.out / "board.png"
+    markdown, png = output_paths(args.out)
     if random_rows:
         plot(random_rows, png)
     text = report(fixed, random_rows, skipped, command.strip(), png.name,
                   args.code_version or code_version(), failures)
-    _atomic_write(args.out / "board.md", text.encode())
+    atomic_write_text(markdown, text)
     print(text)
     return 0
 

@@ -166,7 +166,9 @@ def test_header_api_and_manifest(comparisons):
     assert manifest["sources"] == ["model.c", "unas_kernels.c", "unas_fused.c"]
     assert all((gen.out_dir / f).exists() for f in manifest["sources"] + manifest["headers"])
     source = (gen.out_dir / "model.c").read_text()
-    assert "malloc" not in source and "static const int8_t op0_w" in source
+    assert "malloc" not in source  # the filter: plain int8, or packed for the SMLAD kernels
+    assert any(f"static const {t} op0_{n}[" in source
+               for t, n in (("int8_t", "w"), ("int8_t", "wp"), ("int32_t", "wx")))
 
 
 def test_cli_verbose_plan_and_unsupported_operator(zoo, tmp_path, rng):

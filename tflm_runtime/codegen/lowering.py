@@ -133,6 +133,77 @@ def _activation(ctx: OpContext) -> tuple[int, int]:
         raise ctx.fail(f"fused activation {act} is not supported") from None
 
 
+#: Largest right shift whose output zero point folds into unas_rqf's 64-bit constant.
+_RQF_MAX_RIGHT_SHIFT = 22
+#: Bytes of one gathered input window in unas_conv2d_patch_s8 (UNAS_PATCH_MAX in unas_kernels.h).
+PATCH_MAX_BYTES = 128
+
+
+def fast_requant_constants(pairs: list[tuple[int, int]],
+                           out_zp: int) -> list[tuple[int, int, int, int]] | None:
+    """Per channel ``(mult, lo, hi, shift)`` of ``unas_rqf`` (see unas_kernels.h): TFLM's
+    ``out_zp + MultiplyByQuantizedMultiplier(acc, mult, s)`` as ``hi32(acc * mult + (hi:lo) -
+    [acc < 0] 2^31) >> shift``, exact for every int32 ``acc``. ``None`` when some channel has a
+    right shift outside [1, 22] (a left shift, or a scale so small that the zero point does not
+    fold): the kernels then requantise generically."""
+    constants = []
+    for mult, shift in pairs:
+        right = 1 if mult == 0 else -shift  # a zero multiplier gives 0 for any shift
+        if not 1 <= right <= _RQF_MAX_RIGHT_SHIFT:
+            return None
+        k = (1 << 30) + (1 << (30 + right)) + out_zp * (1 << (31 + right))
+        lo = k & 0xFFFFFFFF
+        constants.append((mult, lo - (1 << 32) if lo >= 1 << 31 else lo, k >> 32, right - 1))
+    return constants
+
+
+def pack_channel_pairs(weights: np.ndarray) -> np.ndarray:
+    """Filter ``[out_c][...]`` in the layout of ``unas_conv_params.packed``: channels 2j and 2j+1
+    interleaved four taps at a time, taps zero-padded to a multiple of 4, a missing last channel
+    zero. Returns int8 ``[ceil(out_c / 2)][K4 / 4][2][4]``."""
+    flat = np.asarray(weights, dtype=np.int8).reshape(weights.shape[0], -1)
+    out_c, k = flat.shape
+    k4 = -(-k // 4) * 4
+    padded = np.zeros((out_c + out_c % 2, k4), dtype=np.int8)
+    padded[:out_c, :k] = flat
+    return padded.reshape(-1, 2, k4 // 4, 4).transpose(0, 2, 1, 3).copy()
+
+
+def pack_channel_pairs_int16(weights: np.ndarray) -> np.ndarray:
+    """Filter ``[out_c][...]`` in the int16 layout of ``unas_conv_params.packed`` (what
+    ``unas_expand_pair`` does to inputs): per channel pair and group of four taps, the words
+    (t0, t2), (t1, t3) of channel 2j, then of 2j+1, each word low half first. Returns int32
+    ``[ceil(out_c / 2)][K4 / 4][4]``."""
+    pairs = pack_channel_pairs(weights).astype(np.int64)  # [pairs][groups][2][4]
+    low = pairs[..., [0, 1]] & 0xFFFF                      # taps 0, 1
+    high = pairs[..., [2, 3]] << 16                         # taps 2, 3
+    words = (low | high).reshape(pairs.shape[0], pairs.shape[1], 4)
+    return np.where(words >= 1 << 31, words - (1 << 32), words).astype(np.int32)
+
+
+def expanded_layout(kernel: str, in_c: int) -> bool:
+    """Whether ``kernel`` reads ``packed`` in the int16 layout (see unas_kernels.h)."""
+    return kernel == "unas_conv2d_patch_s8" or (kernel == "unas_conv2d_1x1_s8"
+                                                and in_c <= PATCH_MAX_BYTES)
+
+
+def _rqf_array(name: str, constants: list[tuple[int, int, int, int]], out: LoweredOp) -> str:
+    rows = ",\n  ".join("{" + ", ".join(str(v) for v in c) + "}" for c in constants)
+    out.decls.append(f"static const unas_rqf {name}[{len(constants)}] = {{\n  {rows}\n}};")
+    out.const_bytes += 16 * len(constants)
+    return name
+
+
+def conv_kernel(k_h: int, k_w: int, in_c: int, fast: bool) -> str:
+    """The kernel that runs a CONV_2D: 1x1, a gathered-window (patch) kernel for small filters
+    when the fast requantisation applies, else the direct k x k kernel."""
+    if k_h * k_w == 1:
+        return "unas_conv2d_1x1_s8"
+    if fast and -(-k_h * k_w * in_c // 4) * 4 <= PATCH_MAX_BYTES:
+        return "unas_conv2d_patch_s8"
+    return "unas_conv2d_s8"
+
+
 def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     x, w, y = ctx.tensor(0), _weights(ctx, 1), ctx.output
     _require_int8(ctx, x, y)
@@ -146,24 +217,36 @@ def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     d_h, d_w = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
     act_min, act_max = _activation(ctx)
     out = LoweredOp()
-    out.const_array(f"{name}_w", "int8_t", w.data)
+    multipliers = q.conv_multipliers(x, w, y, out_c)
+    rq = fast_requant_constants(multipliers, y.zero_point)
+    kernel = conv_kernel(k_h, k_w, in_c, rq is not None)
+    packed = rq is not None and kernel != "unas_conv2d_s8"
+    weights = packed_name = rq_name = "0"
+    if packed and expanded_layout(kernel, in_c):  # replaces the plain filter
+        words = out.const_array(f"{name}_wx", "int32_t", pack_channel_pairs_int16(w.data))
+        packed_name = f"(const int8_t *){words}"
+    elif packed:
+        packed_name = out.const_array(f"{name}_wp", "int8_t", pack_channel_pairs(w.data))
+    else:
+        weights = out.const_array(f"{name}_w", "int8_t", w.data)
+    if rq is not None:
+        rq_name = _rqf_array(f"{name}_rq", rq, out)
     raw_bias = _bias(ctx, 2, out_c)
     out.const_array(f"{name}_b", "int32_t", _folded_bias(ctx, raw_bias, w.data, x.zero_point))
-    pointwise = k_h * k_w == 1
-    if not pointwise:  # border pixels of a k x k window need the unfolded bias
+    if kernel == "unas_conv2d_s8":  # border pixels of a k x k window need the unfolded bias
         out.const_array(f"{name}_braw", "int32_t", raw_bias)
-    mult, shift = _mult_arrays(name, q.conv_multipliers(x, w, y, out_c), out)
+    mult, shift = _mult_arrays(name, multipliers, out)
     fields = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
                   k_h=k_h, k_w=k_w, stride_h=s_h, stride_w=s_w, dil_h=d_h, dil_w=d_w,
                   pad_t=_padding(s_h, d_h, in_h, k_h, out_h),
                   pad_l=_padding(s_w, d_w, in_w, k_w, out_w),
                   in_zp=x.zero_point, out_zp=y.zero_point, act_min=act_min, act_max=act_max,
-                  weights=f"{name}_w", bias=f"{name}_b",
-                  bias_raw=f"{name}_b" if pointwise else f"{name}_braw", mult=mult, shift=shift)
+                  weights=weights, bias=f"{name}_b",
+                  bias_raw=f"{name}_braw" if kernel == "unas_conv2d_s8" else f"{name}_b",
+                  mult=mult, shift=shift, packed=packed_name, rq=rq_name)
     out.decls.append(_struct("unas_conv_params", f"{name}_p", fields))
-    out.const_bytes += 4 * 18 + 4 * 5
+    out.const_bytes += 4 * 18 + 4 * 7
     src, dst = ctx.pointer(ctx.op.inputs[0]), ctx.pointer(ctx.op.outputs[0])
-    kernel = "unas_conv2d_1x1_s8" if pointwise else "unas_conv2d_s8"
     out.body.append(f"{kernel}(&{name}_p, {src}, {dst});")
     return out
 

@@ -93,160 +93,453 @@ static inline int8_t unas_rq_apply(const unas_rq *r, int32_t acc) {
 
 /* ---- convolution ---- */
 
-/* Two horizontally adjacent output pixels whose k x k windows both lie inside the image
- * (dilation 1 along x): each filter row is one contiguous run of k_w * c_in bytes for both, so
- * output channels go two at a time through the 2 x 2 block with the folded bias. */
-static void unas_conv_pair_inside(const unas_conv_params *p, const int8_t *x0, int8_t *out0) {
-  const int32_t c_in = p->in_c;
-  const int32_t k = p->k_h * p->k_w * c_in;
-  const int32_t run = p->k_w * c_in;
-  const int32_t x_pitch = p->stride_w * c_in;
-  const int32_t row_pitch = p->dil_h * p->in_w * c_in;
-  int8_t *out1 = out0 + p->out_c;
-  const int8_t *w = p->weights;
-  int32_t oc = 0;
-  for (; oc + 2 <= p->out_c; oc += 2, w += 2 * k) {
-    int32_t acc[4] = {p->bias[oc], p->bias[oc + 1], p->bias[oc], p->bias[oc + 1]};
-    const int8_t *x = x0;
-    for (int32_t ky = 0; ky < p->k_h; ++ky, x += row_pitch) {
-      unas_dot2x2_s8(x, x_pitch, w + ky * run, k, run, acc);
-    }
-    unas_rq r0, r1;
-    unas_rq_init(&r0, p, oc);
-    unas_rq_init(&r1, p, oc + 1);
-    *out0++ = unas_rq_apply(&r0, acc[0]);
-    *out0++ = unas_rq_apply(&r1, acc[1]);
-    *out1++ = unas_rq_apply(&r0, acc[2]);
-    *out1++ = unas_rq_apply(&r1, acc[3]);
+/* Requantises accumulators a (stored at oa) and b (at ob) of one channel with constants r,
+ * clamped to [lo, hi]: the constants are loaded once for both (two LDRD on Cortex-M). */
+__attribute__((always_inline)) static inline void unas_rqf_store2(
+    const unas_rqf *r, int32_t a, int32_t b, int32_t lo, int32_t hi, int8_t *oa, int8_t *ob) {
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+  int32_t m, klo, khi, sh, t, h;
+  __asm__(
+      "ldrd %[m], %[klo], [%[r]]\n\t"
+      "ldrd %[khi], %[sh], [%[r], #8]\n\t"
+      "and %[t], %[a], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[a], asr #31\n\t"
+      "smlal %[t], %[h], %[a], %[m]\n\t"
+      "asr %[a], %[h], %[sh]\n\t"
+      "and %[t], %[b], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[b], asr #31\n\t"
+      "smlal %[t], %[h], %[b], %[m]\n\t"
+      "asr %[b], %[h], %[sh]"
+      : [a] "+&r"(a), [b] "+&r"(b), [m] "=&r"(m), [klo] "=&r"(klo), [khi] "=&r"(khi),
+        [sh] "=&r"(sh), [t] "=&r"(t), [h] "=&r"(h)
+      : [r] "r"(r)
+      : "cc", "memory");
+#else
+  a = unas_rqf_apply(r, a);
+  b = unas_rqf_apply(r, b);
+#endif
+  a = a > lo ? a : lo;
+  b = b > lo ? b : lo;
+  *oa = (int8_t)(a < hi ? a : hi);
+  *ob = (int8_t)(b < hi ? b : hi);
+}
+
+
+
+/* Sum of n int8 values (the weights of the taps a border pixel uses). */
+static int32_t unas_sum_s8(const int8_t *w, int32_t n) {
+  int32_t sum = 0, i = 0;
+#if defined(__ARM_FEATURE_DSP)
+  for (; i + 4 <= n; i += 4) {
+    const uint32_t v = unas_load4(w + i);
+    sum = __smlad(unas_even16(v), 0x00010001, sum);
+    sum = __smlad(unas_odd16(v), 0x00010001, sum);
   }
-  if (oc < p->out_c) {
-    int32_t a0 = p->bias[oc], a1 = p->bias[oc];
-    const int8_t *x = x0;
-    for (int32_t ky = 0; ky < p->k_h; ++ky, x += row_pitch) {
-      a0 += unas_dot_s8(w + ky * run, x, run);
-      a1 += unas_dot_s8(w + ky * run, x + x_pitch, run);
+#endif
+  for (; i < n; ++i) sum += w[i];
+  return sum;
+}
+
+/* Taps [ky_lo, ky_hi) x [kx_lo, kx_hi) of a k x k window that lie inside the image. */
+typedef struct {
+  int32_t ky_lo, ky_hi, kx_lo, kx_hi;
+} unas_taps;
+
+/* One output pixel, or two horizontally adjacent ones that use the same taps (x1 = x0 + x_pitch;
+ * for one pixel x_pitch is 0 and out1 == out0, so the duplicate result is stored twice in the
+ * same place). Each filter row's used taps are one contiguous run of bytes (dilation 1 along x)
+ * or one run of in_c bytes per tap, so output channels go two at a time through the 2 x 2 block
+ * (a missing last partner repeats the channel). A window inside the image uses the folded bias;
+ * otherwise the model's bias minus in_zp times the weights used, as TFLM skips outside taps.
+ * x0 points at the first used tap of pixel 0. */
+static void unas_conv_pixels(const unas_conv_params *p, const unas_taps *t, const int8_t *x0,
+                             int32_t x_pitch, int8_t *out0, int8_t *out1) {
+  const int32_t c_in = p->in_c, out_c = p->out_c;
+  const int32_t k = p->k_h * p->k_w * c_in, row_w = p->k_w * c_in;
+  const int32_t dense = p->dil_w == 1;
+  const int32_t runs = dense ? 1 : t->kx_hi - t->kx_lo;
+  const int32_t run = dense ? (t->kx_hi - t->kx_lo) * c_in : c_in;
+  const int32_t x_step = p->dil_w * c_in, row_pitch = p->dil_h * p->in_w * c_in;
+  const int32_t full = t->ky_lo == 0 && t->ky_hi == p->k_h && t->kx_lo == 0 && t->kx_hi == p->k_w;
+  const int32_t *bias = full ? p->bias : p->bias_raw;
+  const int8_t *w = p->weights + (t->ky_lo * p->k_w + t->kx_lo) * c_in;
+  for (int32_t oc = 0; oc < out_c; oc += 2, w += 2 * k) {
+    const int32_t two = oc + 1 < out_c;
+    const int32_t b0 = bias[oc], b1 = bias[oc + two];
+    int32_t acc[4] = {b0, b1, b0, b1};
+    const int8_t *x = x0, *wr = w;
+    for (int32_t ky = t->ky_lo; ky < t->ky_hi; ++ky, x += row_pitch, wr += row_w) {
+      for (int32_t r = 0; r < runs; ++r) {
+        unas_dot2x2_s8(x + r * x_step, x_pitch, wr + r * c_in, two ? k : 0, run, acc);
+        if (!full) {
+          const int32_t s0 = p->in_zp * unas_sum_s8(wr + r * c_in, run);
+          const int32_t s1 = two ? p->in_zp * unas_sum_s8(wr + k + r * c_in, run) : s0;
+          acc[0] -= s0;
+          acc[2] -= s0;
+          acc[1] -= s1;
+          acc[3] -= s1;
+        }
+      }
     }
-    *out0 = unas_requant(a0, p, oc);
-    *out1 = unas_requant(a1, p, oc);
+    if (p->rq) {
+      unas_rqf_store2(p->rq + oc, acc[0], acc[2], p->act_min, p->act_max, out0 + oc, out1 + oc);
+      if (two) {
+        unas_rqf_store2(p->rq + oc + 1, acc[1], acc[3], p->act_min, p->act_max, out0 + oc + 1,
+                        out1 + oc + 1);
+      }
+    } else {
+      out0[oc] = unas_requant(acc[0], p, oc);
+      out1[oc] = unas_requant(acc[2], p, oc);
+      if (two) {
+        out0[oc + 1] = unas_requant(acc[1], p, oc + 1);
+        out1[oc + 1] = unas_requant(acc[3], p, oc + 1);
+      }
+    }
   }
 }
 
 /* Direct convolution, no im2col buffer: for each filter row inside the image the kw*Cin input
- * bytes are contiguous in NHWC (dilation 1), as are the filter's, so each row is one dot product
- * (four output channels at a time). Taps outside the image are skipped, as in TFLM; the input
- * offset is applied through the sum of the weights actually used. Pairs of interior pixels take
- * the 2 x 2 block path. */
+ * bytes are contiguous in NHWC (dilation 1), as are the filter's, so each row is one dot product.
+ * Horizontally adjacent pixels with the same taps go in pairs (every interior pixel, and the
+ * rows cut by the top or bottom edge); the others one at a time. Taps outside the image are
+ * skipped, as in TFLM. */
 void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
-  const int32_t c_in = p->in_c;
-  const int32_t k = p->k_h * p->k_w * c_in;
+  const int32_t c_in = p->in_c, out_c = p->out_c;
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_t;
-    int32_t ky_lo, ky_hi;
-    unas_tap_range(iy0, p->dil_h, p->k_h, p->in_h, &ky_lo, &ky_hi);
-    const int32_t rows_full = ky_lo == 0 && ky_hi == p->k_h;
+    unas_taps t;
+    unas_tap_range(iy0, p->dil_h, p->k_h, p->in_h, &t.ky_lo, &t.ky_hi);
     for (int32_t ox = 0; ox < p->out_w; ++ox) {
       const int32_t ix0 = ox * p->stride_w - p->pad_l;
-      int32_t kx_lo, kx_hi;
-      unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
-      const int32_t full = rows_full && kx_lo == 0 && kx_hi == p->k_w;
-      if (full && p->dil_w == 1 && ox + 1 < p->out_w) {
-        int32_t kx_lo1, kx_hi1;
-        unas_tap_range(ix0 + p->stride_w, 1, p->k_w, p->in_w, &kx_lo1, &kx_hi1);
-        if (kx_lo1 == 0 && kx_hi1 == p->k_w) {
-          unas_conv_pair_inside(p, in + (iy0 * p->in_w + ix0) * c_in, out);
-          out += 2 * p->out_c;
-          ++ox;
-          continue;
-        }
+      unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &t.kx_lo, &t.kx_hi);
+      int32_t pair = 0;
+      if (ox + 1 < p->out_w) {
+        int32_t lo1, hi1;
+        unas_tap_range(ix0 + p->stride_w, p->dil_w, p->k_w, p->in_w, &lo1, &hi1);
+        pair = lo1 == t.kx_lo && hi1 == t.kx_hi;
       }
-      const int32_t run = p->dil_w == 1 ? (kx_hi - kx_lo) * c_in : c_in;
-      const int32_t runs_per_row = p->dil_w == 1 ? 1 : kx_hi - kx_lo;
-      const int8_t *w = p->weights;
-      int32_t oc = 0;
-      for (; oc < p->out_c; oc += 4) {
-        const int32_t lanes = p->out_c - oc < 4 ? p->out_c - oc : 4;
-        int32_t acc[4] = {0, 0, 0, 0};
-        int32_t wsum[4] = {0, 0, 0, 0};
-        for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
-          const int32_t iy = iy0 + ky * p->dil_h;
-          for (int32_t r = 0; r < runs_per_row; ++r) {
-            const int32_t kx = kx_lo + r;
-            const int8_t *x = in + (iy * p->in_w + ix0 + kx * p->dil_w) * c_in;
-            const int32_t w_off = (ky * p->k_w + kx) * c_in;
-            if (lanes == 4) {
-              unas_dot4_s8(x, w + w_off, run, acc, k);
-            } else {
-              for (int32_t j = 0; j < lanes; ++j) acc[j] += unas_dot_s8(w + j * k + w_off, x, run);
-            }
-            if (!full) {
-              for (int32_t j = 0; j < lanes; ++j) {
-                const int8_t *wj = w + j * k + w_off;
-                for (int32_t i = 0; i < run; ++i) wsum[j] += wj[i];
-              }
-            }
-          }
-        }
-        w += 4 * k;
-        for (int32_t j = 0; j < lanes; ++j) {
-          /* p->bias is folded for the full window: bias - in_zp * sum(all weights) */
-          const int32_t v = full ? p->bias[oc + j] + acc[j]
-                                 : p->bias_raw[oc + j] + acc[j] - p->in_zp * wsum[j];
-          *out++ = unas_requant(v, p, oc + j);
-        }
-      }
+      const int32_t empty = t.ky_lo >= t.ky_hi || t.kx_lo >= t.kx_hi;
+      const int8_t *x0 = empty ? in
+          : in + ((iy0 + t.ky_lo * p->dil_h) * p->in_w + ix0 + t.kx_lo * p->dil_w) * c_in;
+      unas_conv_pixels(p, &t, x0, pair ? p->stride_w * c_in : 0, out, pair ? out + out_c : out);
+      out += pair ? 2 * out_c : out_c;
+      ox += pair;
     }
   }
 }
 
-/* 1x1 convolution as a matrix product, output channels two at a time (outermost, so each pair's
- * requantisation is set up once) against pixels two at a time (x pitch = stride_w * in_c),
- * through the 2 x 2 block. With stride 1 the whole image is one row of out_h * out_w pixels.
- * The output never overlaps the input (convolutions are not planned in place). */
-void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
-  const int32_t k = p->in_c, out_c = p->out_c;
+/* ---- packed 2 x 2 block (p->packed, p->rq) ---- */
+
+/* acc[0] += x0.w0, acc[1] += x0.w1, acc[2] += x1.w0, acc[3] += x1.w1 over n4 bytes (a multiple
+ * of 4), x1 = x0 + x_pitch, w packed: four taps of channel 0, then the same four of channel 1.
+ * One pointer walks both weight rows, so the loop body is 4 loads, 8 SXTB16 and 8 SMLAD. */
+__attribute__((always_inline)) static inline void unas_packed2x2(
+    const int8_t *x0, int32_t x_pitch, const int8_t *w, int32_t n4, int32_t *acc) {
+  int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
+  const int8_t *const end = x0 + n4;
+#if defined(__ARM_FEATURE_DSP)
+  while (x0 != end) {
+    const uint32_t b = unas_load4(x0 + x_pitch), a = unas_load4(x0);
+    const uint32_t c = unas_load4(w), d = unas_load4(w + 4);
+    x0 += 4;
+    w += 8;
+    const int32_t ce = unas_even16(c), co = unas_odd16(c);
+    const int32_t ae = unas_even16(a), ao = unas_odd16(a);
+    s00 = __smlad(ae, ce, s00);
+    s00 = __smlad(ao, co, s00);
+    const int32_t be = unas_even16(b), bo = unas_odd16(b);
+    s10 = __smlad(be, ce, s10);
+    s10 = __smlad(bo, co, s10);
+    const int32_t de = unas_even16(d), dd = unas_odd16(d);
+    s01 = __smlad(ae, de, s01);
+    s01 = __smlad(ao, dd, s01);
+    s11 = __smlad(be, de, s11);
+    s11 = __smlad(bo, dd, s11);
+  }
+#else
+  for (; x0 != end; x0 += 4, w += 8) {
+    for (int32_t i = 0; i < 4; ++i) {
+      const int32_t a = x0[i], b = x0[x_pitch + i], c = w[i], d = w[4 + i];
+      s00 += a * c;
+      s01 += a * d;
+      s10 += b * c;
+      s11 += b * d;
+    }
+  }
+#endif
+  acc[0] = s00;
+  acc[1] = s01;
+  acc[2] = s10;
+  acc[3] = s11;
+}
+
+/* ---- int16-expanded pixel pairs ---- */
+
+/* Two pixels' taps sign-extended once, then reused by every channel pair: for each group of four
+ * taps, four words: taps (0, 2) and (1, 3) of pixel a as int16 pairs (what SXTB16 gives), then
+ * the same of pixel b. Taps n .. n4 - 1 of the last group are zero. */
+static inline int32_t unas_pack16(int32_t lo, int32_t hi) {
+  return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFFu));
+}
+
+static void unas_expand_pair(const int8_t *a, const int8_t *b, int32_t n, int32_t *dst) {
+  const int32_t n4 = n & ~3;
+  int32_t i = 0;
+  for (; i < n4; i += 4, dst += 4) {
+#if defined(__ARM_FEATURE_DSP)
+    const uint32_t wa = unas_load4(a + i), wb = unas_load4(b + i);
+    dst[0] = unas_even16(wa);
+    dst[1] = unas_odd16(wa);
+    dst[2] = unas_even16(wb);
+    dst[3] = unas_odd16(wb);
+#else
+    dst[0] = unas_pack16(a[i], a[i + 2]);
+    dst[1] = unas_pack16(a[i + 1], a[i + 3]);
+    dst[2] = unas_pack16(b[i], b[i + 2]);
+    dst[3] = unas_pack16(b[i + 1], b[i + 3]);
+#endif
+  }
+  if (i < n) {
+    int32_t ta[4] = {0, 0, 0, 0}, tb[4] = {0, 0, 0, 0};
+    for (int32_t j = 0; i + j < n; ++j) {
+      ta[j] = a[i + j];
+      tb[j] = b[i + j];
+    }
+    dst[0] = unas_pack16(ta[0], ta[2]);
+    dst[1] = unas_pack16(ta[1], ta[3]);
+    dst[2] = unas_pack16(tb[0], tb[2]);
+    dst[3] = unas_pack16(tb[1], tb[3]);
+  }
+}
+
+/* SMLAD: acc + lo16(x) * lo16(y) + hi16(x) * hi16(y). */
+static inline int32_t unas_smlad16(int32_t x, int32_t y, int32_t acc) {
+#if defined(__ARM_FEATURE_DSP)
+  return __smlad(x, y, acc);
+#else
+  return acc + (int16_t)x * (int16_t)y + (x >> 16) * (y >> 16);
+#endif
+}
+
+/* acc[0] += a.w0, acc[1] += a.w1, acc[2] += b.w0, acc[3] += b.w1 over `groups` groups of four
+ * taps: xe from unas_expand_pair, we the channel pair expanded the same way by the generator.
+ * Per group 4 LDRD and 8 SMLAD, nothing to unpack. */
+__attribute__((always_inline)) static inline void unas_expanded2x2(
+    const int32_t *xe, const int32_t *we, int32_t groups, int32_t *acc) {
+  int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
+  const int32_t *const end = xe + 4 * groups;
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+  /* 14 instructions per group: GCC would load the words one at a time */
+  if (groups > 0) {
+    int32_t ae, ao, be, bo, t, u;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrd %[ae], %[ao], [%[xe]], #8\n\t"
+        "ldrd %[be], %[bo], [%[xe]], #8\n\t"
+        "ldrd %[t], %[u], [%[we]], #8\n\t"
+        "smlad %[s00], %[ae], %[t], %[s00]\n\t"
+        "smlad %[s00], %[ao], %[u], %[s00]\n\t"
+        "smlad %[s10], %[be], %[t], %[s10]\n\t"
+        "smlad %[s10], %[bo], %[u], %[s10]\n\t"
+        "ldrd %[t], %[u], [%[we]], #8\n\t"
+        "smlad %[s01], %[ae], %[t], %[s01]\n\t"
+        "smlad %[s01], %[ao], %[u], %[s01]\n\t"
+        "smlad %[s11], %[be], %[t], %[s11]\n\t"
+        "smlad %[s11], %[bo], %[u], %[s11]\n\t"
+        "cmp %[xe], %[end]\n\t"
+        "bne 1b"
+        : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [xe] "+r"(xe),
+          [we] "+r"(we), [ae] "=&r"(ae), [ao] "=&r"(ao), [be] "=&r"(be), [bo] "=&r"(bo),
+          [t] "=&r"(t), [u] "=&r"(u)
+        : [end] "r"(end)
+        : "cc", "memory");
+  }
+#else
+  while (xe != end) {
+    const int32_t ae = xe[0], ao = xe[1], be = xe[2], bo = xe[3];
+    xe += 4;
+    int32_t t = we[0], u = we[1];
+    s00 = unas_smlad16(ae, t, s00);
+    s00 = unas_smlad16(ao, u, s00);
+    s10 = unas_smlad16(be, t, s10);
+    s10 = unas_smlad16(bo, u, s10);
+    t = we[2];
+    u = we[3];
+    we += 4;
+    s01 = unas_smlad16(ae, t, s01);
+    s01 = unas_smlad16(ao, u, s01);
+    s11 = unas_smlad16(be, t, s11);
+    s11 = unas_smlad16(bo, u, s11);
+  }
+#endif
+  acc[0] = s00;
+  acc[1] = s01;
+  acc[2] = s10;
+  acc[3] = s11;
+}
+
+/* Requantised output of channel constants r for accumulator acc, clamped to [lo, hi]. */
+static inline int32_t unas_rqf_act(const unas_rqf *r, int32_t acc, int32_t lo, int32_t hi) {
+  const int32_t v = unas_rqf_apply(r, acc);
+  const int32_t above = v > lo ? v : lo;
+  return above < hi ? above : hi;
+}
+
+/* Every channel pair against one expanded pixel pair; channel c of pixel a goes to oa[c], of
+ * pixel b to ob[c]. For a single last pixel the caller passes the same pixel twice and oa == ob
+ * (both results are equal, so the second store repeats the first). */
+static void unas_channel_pairs(const unas_conv_params *p, const int32_t *xe, int32_t groups,
+                               int8_t *oa, int8_t *ob) {
+  const int32_t *w = (const int32_t *)(const void *)p->packed;
+  const int32_t *bias = p->bias;
+  const unas_rqf *r = p->rq;
+  const int32_t lo = p->act_min, hi = p->act_max, pairs = p->out_c >> 1;
+  for (int32_t j = 0; j < pairs; ++j, w += 4 * groups, bias += 2, r += 2, oa += 2, ob += 2) {
+    int32_t acc[4] = {bias[0], bias[1], bias[0], bias[1]};
+    unas_expanded2x2(xe, w, groups, acc);
+    unas_rqf_store2(r, acc[0], acc[2], lo, hi, oa, ob);
+    unas_rqf_store2(r + 1, acc[1], acc[3], lo, hi, oa + 1, ob + 1);
+  }
+  if (p->out_c & 1) {  /* the last channel: its packed partner is zeros */
+    int32_t acc[4] = {bias[0], 0, bias[0], 0};
+    unas_expanded2x2(xe, w, groups, acc);
+    unas_rqf_store2(r, acc[0], acc[2], lo, hi, oa, ob);
+  }
+}
+
+/* 1x1 convolution with packed weights: channel pairs outermost, pixels two at a time
+ * (x pitch = stride_w * in_c); with stride 1 the whole image is one row of out_h * out_w pixels.
+ * The last in_c % 4 taps are read byte by byte (the input row may end there). */
+static void unas_conv1x1_packed(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  const int32_t k = p->in_c, k4 = k & ~3, tail = k & 3, out_c = p->out_c;
+  const int32_t pair_bytes = 2 * ((k + 3) & ~3);
   const int32_t flat = p->stride_h == 1 && p->stride_w == 1 && p->in_w == p->out_w;
   const int32_t rows = flat ? 1 : p->out_h;
   const int32_t cols = flat ? p->out_h * p->out_w : p->out_w;
   const int32_t x_pitch = p->stride_w * k;
   const int32_t row_pitch = p->stride_h * p->in_w * k;
-  const int8_t *w = p->weights;
-  int32_t oc = 0;
-  for (; oc + 2 <= out_c; oc += 2, w += 2 * k) {
-    unas_rq r0, r1;
-    unas_rq_init(&r0, p, oc);
-    unas_rq_init(&r1, p, oc + 1);
-    const int32_t b0 = p->bias[oc], b1 = p->bias[oc + 1];
-    int8_t *o = out + oc;
+  const int8_t *w = p->packed;
+  for (int32_t oc = 0; oc < out_c; oc += 2, w += pair_bytes) {
+    const int32_t two_ch = oc + 1 < out_c;
+    const int32_t b0 = p->bias[oc], b1 = two_ch ? p->bias[oc + 1] : 0;
     for (int32_t oy = 0; oy < rows; ++oy) {
       const int8_t *x = in + oy * row_pitch;
-      int32_t ox = 0;
-      for (; ox + 2 <= cols; ox += 2, x += 2 * x_pitch, o += 2 * out_c) {
+      int8_t *o = out + oy * cols * out_c + oc;
+      for (int32_t ox = 0; ox < cols; ox += 2, x += 2 * x_pitch, o += 2 * out_c) {
+        const int32_t two_px = ox + 1 < cols;
+        const int32_t pitch = two_px ? x_pitch : 0;
         int32_t acc[4] = {b0, b1, b0, b1};
-        unas_dot2x2_body(x, x_pitch, w, k, k, acc);
-        o[0] = unas_rq_apply(&r0, acc[0]);
-        o[1] = unas_rq_apply(&r1, acc[1]);
-        o[out_c] = unas_rq_apply(&r0, acc[2]);
-        o[out_c + 1] = unas_rq_apply(&r1, acc[3]);
-      }
-      if (ox < cols) {
-        int32_t acc[4] = {b0, 0, b1, 0};  /* one pixel: both weight rows against x */
-        unas_dot2x2_s8(w, k, x, 0, k, acc);
-        o[0] = unas_rq_apply(&r0, acc[0]);
-        o[1] = unas_rq_apply(&r1, acc[2]);
-        o += out_c;
+        unas_packed2x2(x, pitch, w, k4, acc);
+        for (int32_t i = 0; i < tail; ++i) {
+          const int32_t a = x[k4 + i], b = x[pitch + k4 + i];
+          const int32_t c = w[2 * k4 + i], d = w[2 * k4 + 4 + i];
+          acc[0] += a * c;
+          acc[1] += a * d;
+          acc[2] += b * c;
+          acc[3] += b * d;
+        }
+        int8_t *o1 = two_px ? o + out_c : o;  /* a lone last pixel: pitch 0, stored twice */
+        unas_rqf_store2(p->rq + oc, acc[0], acc[2], p->act_min, p->act_max, o, o1);
+        if (two_ch) {
+          unas_rqf_store2(p->rq + oc + 1, acc[1], acc[3], p->act_min, p->act_max, o + 1, o1 + 1);
+        }
       }
     }
   }
-  if (oc < out_c) {
-    unas_rq r0;
-    unas_rq_init(&r0, p, oc);
-    int8_t *o = out + oc;
-    for (int32_t oy = 0; oy < rows; ++oy) {
-      const int8_t *x = in + oy * row_pitch;
-      for (int32_t ox = 0; ox < cols; ++ox, x += x_pitch, o += out_c) {
-        *o = unas_rq_apply(&r0, p->bias[oc] + unas_dot_s8(w, x, k));
+}
+
+/* 1x1 convolution. With p->packed and p->rq (what the generator emits) the packed 2 x 2 block;
+ * otherwise one dot product per output (plain [out_c][in_c] weights, generic requantisation).
+ * The output never overlaps the input (convolutions are not planned in place). */
+void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  if (p->packed && p->rq && p->in_c <= UNAS_PATCH_MAX) {
+    /* pixel pairs outermost (pairs may span rows): each pair is sign-extended once for all
+     * channel pairs */
+    int32_t xe[UNAS_PATCH_MAX];  /* 2 pixels x in_c taps as int16 */
+    const int32_t k = p->in_c, pixels = p->out_h * p->out_w;
+    const int32_t x_pitch = p->stride_w * k, row_pitch = p->stride_h * p->in_w * k;
+    const int8_t *row = in;
+    int32_t ox = 0;
+    for (int32_t pix = 0; pix < pixels; pix += 2, out += 2 * p->out_c) {
+      const int8_t *xa = row + ox * x_pitch, *xb = xa;
+      if (++ox == p->out_w) ox = 0, row += row_pitch;
+      const int32_t two_px = pix + 1 < pixels;
+      if (two_px) {
+        xb = row + ox * x_pitch;
+        if (++ox == p->out_w) ox = 0, row += row_pitch;
+      }
+      unas_expand_pair(xa, xb, k, xe);
+      unas_channel_pairs(p, xe, (k + 3) >> 2, out, two_px ? out + p->out_c : out);
+    }
+    return;
+  }
+  if (p->packed && p->rq) {
+    unas_conv1x1_packed(p, in, out);
+    return;
+  }
+  const int32_t k = p->in_c;
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      const int8_t *x = in + (oy * p->stride_h * p->in_w + ox * p->stride_w) * k;
+      for (int32_t oc = 0; oc < p->out_c; ++oc) {
+        *out++ = unas_requant(p->bias[oc] + unas_dot_s8(p->weights + oc * k, x, k), p, oc);
       }
     }
+  }
+}
+
+/* The k_h x k_w x in_c input window of output pixel (oy, ox), in filter order, into dst; taps
+ * outside the image read as in_zp (they add nothing with the folded bias, as TFLM skips them);
+ * bytes k .. k4 - 1 are zero. */
+static void unas_patch_gather(const unas_conv_params *p, const int8_t *in, int32_t oy,
+                              int32_t ox, int8_t *dst, int32_t k4) {
+  const int32_t c_in = p->in_c, run = p->k_w * c_in;
+  const int32_t iy0 = oy * p->stride_h - p->pad_t, ix0 = ox * p->stride_w - p->pad_l;
+  int32_t kx_lo, kx_hi;
+  unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
+  const int32_t row_inside = p->dil_w == 1 && kx_lo == 0 && kx_hi == p->k_w;
+  int8_t *const start = dst;
+  for (int32_t ky = 0; ky < p->k_h; ++ky, dst += run) {
+    const int32_t iy = iy0 + ky * p->dil_h;
+    if (iy < 0 || iy >= p->in_h) {
+      memset(dst, p->in_zp, (size_t)run);
+      continue;
+    }
+    const int8_t *src = in + (iy * p->in_w + ix0) * c_in;
+    if (row_inside) {
+      for (int32_t i = 0; i < run; ++i) dst[i] = src[i];
+      continue;
+    }
+    for (int32_t kx = 0; kx < p->k_w; ++kx) {
+      int8_t *d = dst + kx * c_in;
+      if (kx < kx_lo || kx >= kx_hi) {
+        memset(d, p->in_zp, (size_t)c_in);
+      } else {
+        memcpy(d, src + kx * p->dil_w * c_in, (size_t)c_in);
+      }
+    }
+  }
+  for (int8_t *d = start + p->k_h * run; d < start + k4; ++d) *d = 0;
+}
+
+void unas_conv2d_patch_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  int8_t patch[2 * UNAS_PATCH_MAX] __attribute__((aligned(4)));
+  int32_t xe[UNAS_PATCH_MAX];  /* the two windows as int16 */
+  const int32_t k4 = (p->k_h * p->k_w * p->in_c + 3) & ~3;
+  const int32_t out_c = p->out_c, pixels = p->out_h * p->out_w;
+  int32_t oy = 0, ox = 0;
+  for (int32_t pix = 0; pix < pixels; pix += 2, out += 2 * out_c) {
+    unas_patch_gather(p, in, oy, ox, patch, k4);
+    if (++ox == p->out_w) ox = 0, ++oy;
+    const int32_t two_px = pix + 1 < pixels;
+    if (two_px) {
+      unas_patch_gather(p, in, oy, ox, patch + UNAS_PATCH_MAX, k4);
+      if (++ox == p->out_w) ox = 0, ++oy;
+    }
+    unas_expand_pair(patch, patch + (two_px ? UNAS_PATCH_MAX : 0), k4, xe);
+    unas_channel_pairs(p, xe, k4 >> 2, out, two_px ? out + out_c : out);
   }
 }
 

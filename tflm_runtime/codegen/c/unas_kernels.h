@@ -139,17 +139,47 @@ static inline void unas_dot4_s8(const int8_t *x, const int8_t *w, int32_t n, int
 void unas_dot2x2_s8(const int8_t *x0, int32_t x_pitch, const int8_t *w0, int32_t w_pitch,
                     int32_t n, int32_t *acc);
 
+/* ---- requantisation with generator-computed constants ---- */
+
+/* One output channel's requantisation folded into one multiply-accumulate and one shift
+ * (computed by the generator, tflm_runtime/codegen/lowering.py: fast_requant_constants):
+ * out_zp + MultiplyByQuantizedMultiplier(acc, mult, -(shift + 1)) ==
+ *   hi32(acc * mult + (hi:lo) - (acc < 0 ? 2^31 : 0)) >> shift
+ * with (hi:lo) = 2^30 + 2^(31 + shift) + out_zp * 2^(32 + shift), exact for every int32 acc
+ * when TFLM's right shift r = shift + 1 lies in [1, 22] (or mult is 0). The two roundings of TFLM
+ * (doubling high multiply, then rounding divide by 2^r, halves away from zero) nest into one
+ * floor division because floor(floor(a / b) + c) / d) == floor((a + b c) / (b d)). */
+typedef struct {
+  int32_t mult, lo, hi, shift;
+} unas_rqf;
+
+static inline int32_t unas_rqf_apply(const unas_rqf *c, int32_t acc) {
+  const int64_t k = (int64_t)((uint64_t)(uint32_t)c->hi << 32 | (uint32_t)c->lo);
+  const int64_t sign = (int32_t)((uint32_t)acc & 0x80000000u); /* -2^31 or 0 */
+  const int64_t t = (int64_t)acc * c->mult + (k + sign);
+  return (int32_t)(t >> 32) >> c->shift;
+}
+
 /* ---- parameter blocks ---- */
 
 typedef struct {
   int32_t in_h, in_w, in_c, out_h, out_w, out_c;
   int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
   int32_t in_zp, out_zp, act_min, act_max;
-  const int8_t *weights;  /* [out_c][k_h][k_w][in_c] */
+  const int8_t *weights;  /* [out_c][k_h][k_w][in_c]; unused (may be NULL) when packed is set */
   const int32_t *bias;    /* folded: bias[oc] - in_zp * sum(weights[oc]) */
   const int32_t *bias_raw; /* the model's bias (border pixels of k x k convolutions) */
   const int32_t *mult;    /* per output channel */
   const int32_t *shift;   /* per output channel */
+  /* Optional (NULL: the generic path with weights/mult/shift). Both set: rq[out_c] constants
+   * for unas_rqf_apply, and the filter with channel pairs (2j, 2j + 1) interleaved four taps at
+   * a time, K = k_h * k_w * in_c zero padded to K4 (a multiple of 4), a missing last channel
+   * zeros. Two layouts: where K4 <= UNAS_PATCH_MAX (unas_conv2d_patch_s8, and
+   * unas_conv2d_1x1_s8 when in_c <= UNAS_PATCH_MAX) the taps are sign-extended int16 pairs,
+   * 4-byte aligned words [ceil(out_c / 2)][K4 / 4][4]: (t0, t2), (t1, t3) of channel 2j, then of
+   * 2j + 1 (SXTB16 order, low half first); otherwise int8 [ceil(out_c / 2)][K4 / 4][2][4]. */
+  const int8_t *packed;
+  const unas_rqf *rq;
 } unas_conv_params;
 
 typedef struct {
@@ -206,6 +236,12 @@ typedef struct {
 
 void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
 void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
+/* k x k convolution whose filter (k_h * k_w * in_c rounded up to 4) fits UNAS_PATCH_MAX bytes:
+ * two output pixels' input windows are gathered into a stack buffer (taps outside the image
+ * hold in_zp, so the folded bias serves every pixel), then the packed 2 x 2 block. Requires
+ * p->packed and p->rq. */
+#define UNAS_PATCH_MAX 128
+void unas_conv2d_patch_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
 void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out);
 void unas_dwconv_inplace_s8(const unas_dwconv_params *p, int8_t *buf, int8_t *scratch);
 void unas_fc_s8(const unas_fc_params *p, const int8_t *in, int8_t *out);

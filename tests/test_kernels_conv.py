@@ -1,0 +1,185 @@
+"""The dense convolution kernels with the generator's packed weights and folded requantisation
+(unas_conv2d_1x1_s8, unas_conv2d_patch_s8, unas_conv2d_s8 with ``rq``) on awkward shapes: odd
+channel counts and widths, Cin = 1 / 3, strides, dilation, padding, multiplier shifts of both
+signs (a left shift falls back to the generic path), saturation and zero multipliers. Host gcc
+(portable C) against a Python transcription of TFLite Micro's reference arithmetic; the Cortex-M
+DSP path is compared with the host build on the emulated board by tests/test_board_codegen.py."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_codegen_kernels import KERNELS, _c_array, mbqm, reference_conv, run_c
+
+from tflm_runtime.codegen.lowering import (
+    conv_kernel,
+    expanded_layout,
+    fast_requant_constants,
+    pack_channel_pairs,
+    pack_channel_pairs_int16,
+)
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc missing")
+
+
+@pytest.fixture(scope="module")
+def kernels_object(tmp_path_factory) -> Path:
+    """unas_kernels.c compiled once for the host (portable C path)."""
+    obj = tmp_path_factory.mktemp("kernels") / "unas_kernels.o"
+    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-c",
+                    str(KERNELS / "unas_kernels.c"), "-o", str(obj)],
+                   check=True, capture_output=True, text=True)
+    return obj
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def _rqf_fast(acc: int, mult: int, lo: int, hi: int, shift: int) -> int:
+    """unas_rqf_apply in Python (arbitrary precision, so it checks the 64-bit formula)."""
+    return ((acc * mult + (hi << 32) + (lo & 0xFFFFFFFF) - (2**31 if acc < 0 else 0)) >> 32) >> shift
+
+
+@settings(max_examples=400, deadline=None)
+@given(acc=st.integers(INT32_MIN, INT32_MAX), mult=st.integers(2**30, 2**31 - 1),
+       right=st.integers(1, 22), zp=st.integers(-128, 127))
+def test_folded_requantisation_equals_tflm(acc, mult, right, zp):
+    (constants,) = fast_requant_constants([(mult, -right)], zp)
+    assert _rqf_fast(acc, *constants) == mbqm(acc, mult, -right) + zp
+
+
+@settings(max_examples=200, deadline=None)
+@given(acc=st.integers(-(2**16), 2**16), right=st.integers(1, 12), zp=st.integers(-128, 127))
+def test_folded_requantisation_rounds_ties_like_tflm(acc, right, zp):
+    """mult = 2^30 makes x = acc / 2 exactly, so halves of 2^right occur often."""
+    (constants,) = fast_requant_constants([(2**30, -right)], zp)
+    assert _rqf_fast(acc, *constants) == mbqm(acc, 2**30, -right) + zp
+
+
+def test_fast_requantisation_refuses_left_and_tiny_shifts():
+    assert fast_requant_constants([(2**30, -3), (2**30, 1)], 0) is None      # left shift
+    assert fast_requant_constants([(2**30, -3), (2**30, 0)], 0) is None      # r = 0
+    assert fast_requant_constants([(2**30, -23)], 0) is None                 # zp does not fold
+    assert fast_requant_constants([(0, 0), (2**30, -5)], 3) is not None       # zero multiplier
+
+
+def test_packing_interleaves_channel_pairs_four_taps_at_a_time():
+    w = np.arange(3 * 6, dtype=np.int8).reshape(3, 6)  # 3 channels, 6 taps -> K4 = 8
+    packed = pack_channel_pairs(w)
+    assert packed.shape == (2, 2, 2, 4)
+    assert packed[0, 0].tolist() == [[0, 1, 2, 3], [6, 7, 8, 9]]
+    assert packed[0, 1].tolist() == [[4, 5, 0, 0], [10, 11, 0, 0]]
+    assert packed[1, 0].tolist() == [[12, 13, 14, 15], [0, 0, 0, 0]]
+
+
+def test_int16_packing_is_sxtb16_order_low_half_first():
+    w = np.array([[1, -2, 3, -4, 5], [-1, 2, -3, 4, -5], [7, 7, 7, 7, 7]], dtype=np.int8)
+    words = pack_channel_pairs_int16(w)
+    assert words.shape == (2, 2, 4) and words.dtype == np.int32
+    halves = words.view(np.int16).reshape(2, 2, 4, 2)  # little-endian: low half first
+    assert halves[0, 0].tolist() == [[1, 3], [-2, -4], [-1, -3], [2, 4]]
+    assert halves[0, 1].tolist() == [[5, 0], [0, 0], [-5, 0], [0, 0]]
+    assert halves[1, 0].tolist() == [[7, 7], [7, 7], [0, 0], [0, 0]]
+
+
+def _quantization(rng, out_c, depth, shifts):
+    mult = rng.integers(2**30, 2**31 - 1, size=out_c, dtype=np.int64)
+    base = int(np.ceil(np.log2(max(depth, 1)))) + 6
+    if shifts == "mixed":      # right shifts from 1 (saturating) to well above the product
+        shift = -rng.integers(1, base + 3, size=out_c)
+    elif shifts == "left":     # one channel scales up: generic requantisation
+        shift = -rng.integers(base - 2, base + 2, size=out_c)
+        shift[0] = 1
+    else:
+        shift = -rng.integers(base - 2, base + 2, size=out_c)
+    if out_c > 2:
+        mult[1], shift[1] = 0, 0   # a dead channel: TFLM's zero multiplier
+    return mult, shift
+
+
+# in_h, in_w, in_c, out_c, k, stride, pad, dilation, shifts
+CASES = [
+    (5, 5, 3, 5, 1, 1, 0, 1, "normal"),   # 1x1, odd pixels and channels, depth < 4
+    (4, 6, 16, 8, 1, 1, 0, 1, "mixed"),   # 1x1 multiple of 4, saturating shifts
+    (7, 5, 9, 3, 1, 2, 0, 1, "normal"),   # strided 1x1 (rows), odd depth
+    (3, 7, 6, 1, 1, 1, 0, 1, "normal"),   # a single output channel
+    (4, 4, 5, 4, 1, 1, 0, 1, "left"),     # left shift: generic 1x1
+    (3, 5, 131, 5, 1, 1, 0, 1, "normal"), # in_c > 128: int8 packed 1x1, depth tail
+    (5, 5, 130, 3, 1, 2, 0, 1, "mixed"),  # same, strided
+    (9, 9, 1, 7, 3, 1, 1, 1, "normal"),   # Cin = 1 first layer, same padding: patch kernel
+    (8, 7, 1, 6, 5, 2, 2, 1, "mixed"),    # Cin = 1, 5x5 stride 2
+    (9, 11, 3, 5, 3, 2, 1, 1, "normal"),  # Cin = 3 (RGB stem), odd width
+    (7, 7, 2, 3, 3, 1, 2, 2, "normal"),   # dilation 2, taps outside the image
+    (6, 5, 1, 4, 7, 1, 3, 1, "normal"),   # 7x7 larger than the image
+    (6, 7, 5, 7, 3, 1, 1, 1, "left"),     # left shift: generic k x k kernel
+    (5, 6, 20, 6, 3, 1, 1, 1, "mixed"),   # K = 180 > patch: direct kernel with rq
+    (9, 9, 8, 4, 5, 2, 2, 1, "normal"),   # K = 200, stride 2, borders
+    (7, 6, 17, 5, 3, 1, 1, 1, "normal"),  # K = 153, odd channels: border pairs of the top row
+    (6, 9, 16, 3, 3, 2, 1, 2, "normal"),  # K = 144, dilation 2: single-pixel path
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_conv_kernels_with_generator_constants_match_tflm(case, kernels_object, tmp_path):
+    in_h, in_w, in_c, out_c, k, stride, pad, dil, shifts = case
+    rng = np.random.default_rng(CASES.index(case))
+    span = dil * (k - 1) + 1
+    out_h, out_w = (in_h + 2 * pad - span) // stride + 1, (in_w + 2 * pad - span) // stride + 1
+    x = rng.integers(-128, 128, size=(in_h, in_w, in_c), dtype=np.int64)
+    w = rng.integers(-127, 128, size=(out_c, k, k, in_c), dtype=np.int64)
+    bias = rng.integers(-20000, 20000, size=out_c, dtype=np.int64)
+    mult, shift = _quantization(rng, out_c, k * k * in_c, shifts)
+    c = {"in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w,
+         "out_c": out_c, "k_h": k, "k_w": k, "stride_h": stride, "stride_w": stride,
+         "dil_h": dil, "dil_w": dil, "pad_t": pad, "pad_l": pad,
+         "in_zp": int(rng.integers(-128, 128)), "out_zp": int(rng.integers(-20, 20)),
+         "act_min": int(rng.choice([-128, -5])), "act_max": int(rng.choice([127, 100]))}
+    rq = fast_requant_constants(list(zip(mult.tolist(), shift.tolist())), c["out_zp"])
+    assert (rq is None) == (shifts == "left")
+    kernel = conv_kernel(k, k, in_c, rq is not None)
+    packed = kernel != "unas_conv2d_s8" and rq is not None
+    folded = bias - c["in_zp"] * w.reshape(out_c, -1).sum(axis=1)
+    fields = ", ".join(f".{name} = {value}" for name, value in c.items())
+    decls = [_c_array("x", "int8_t", x), _c_array("w", "int8_t", w),
+             _c_array("b", "int32_t", folded), _c_array("braw", "int32_t", bias),
+             _c_array("m", "int32_t", mult), _c_array("s", "int32_t", shift)]
+    extra = ""
+    if packed and expanded_layout(kernel, in_c):
+        decls.append(_c_array("wx", "int32_t", pack_channel_pairs_int16(w)))
+        extra += ", .packed = (const int8_t *)wx"
+    elif packed:
+        decls.append(_c_array("wp", "int8_t", pack_channel_pairs(w)))
+        extra += ", .packed = wp"
+    if rq is not None:
+        rows = ", ".join("{" + ", ".join(map(str, r)) + "}" for r in rq)
+        decls.append(f"static const unas_rqf rq[] = {{{rows}}};")
+        extra += ", .rq = rq"
+    decls.append(f"static const unas_conv_params p = {{{fields}, .weights = w, .bias = b, "
+                 f".bias_raw = braw, .mult = m, .shift = s{extra}}};")
+    got = run_c(kernels_object, tmp_path, decls, f"{kernel}(&p, x, out);", out_h * out_w * out_c)
+    expected = reference_conv_dilated(x, w, bias, mult, shift, c)
+    assert np.array_equal(got, expected.ravel())
+
+
+def reference_conv_dilated(x, w, bias, mult, shift, c) -> np.ndarray:
+    """TFLM reference int8 CONV_2D with dilation (taps outside the image skipped)."""
+    if c["dil_h"] == 1 and c["dil_w"] == 1:
+        return reference_conv(x, w, bias, mult, shift, c)
+    out = np.zeros((c["out_h"], c["out_w"], c["out_c"]), dtype=np.int8)
+    for oy in range(c["out_h"]):
+        for ox in range(c["out_w"]):
+            for oc in range(c["out_c"]):
+                acc = int(bias[oc])
+                for ky in range(c["k_h"]):
+                    iy = oy * c["stride_h"] - c["pad_t"] + ky * c["dil_h"]
+                    for kx in range(c["k_w"]):
+                        ix = ox * c["stride_w"] - c["pad_l"] + kx * c["dil_w"]
+                        if 0 <= iy < c["in_h"] and 0 <= ix < c["in_w"]:
+                            acc += int(np.dot(w[oc, ky, kx], x[iy, ix] - c["in_zp"]))
+                v = mbqm(acc, int(mult[oc]), int(shift[oc])) + c["out_zp"]
+                out[oy, ox, oc] = min(max(v, c["act_min"]), c["act_max"])
+    return out
