@@ -17,15 +17,10 @@ consumers' steps):
 """
 from __future__ import annotations
 
-from unas.resources.segment import Plan, Segment
+from unas.resources.segment import Plan, Segment, job_priority as _priority
 
 
 Job = tuple[tuple[int, int], int, int]  # (priority, rise above the start, net change)
-
-
-def _priority(rise: int, net: int) -> tuple[int, int]:
-    """Jobs that free memory first (smallest rise first), then the others by largest drop."""
-    return (0, rise) if net <= 0 else (1, net - rise)
 
 
 def chain_jobs(start: int, steps: list[tuple[int, int]]) -> list[Job]:

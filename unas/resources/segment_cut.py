@@ -62,20 +62,23 @@ class CutBound:
     def _min_live(self, inside: int, outside: int) -> int:
         """Least live bytes of a downset containing ``inside`` and disjoint from ``outside``: the
         minimum cut of the network reduced to the undecided tensors (tensors inside with no
-        undecided consumer cost a constant or nothing), by shortest augmenting paths."""
-        seg = self.seg
-        free = ((1 << self.n) - 1) & ~inside & ~outside
-        constant = 0
-        cap: dict[tuple, int] = {}
-        adj: dict = {"s": [], "t": []}
+        undecided consumer cost a constant or nothing), by shortest augmenting paths.
 
-        def edge(a: object, b: object, c: int) -> None:
-            if (a, b) not in cap:
-                adj.setdefault(a, []).append(b)
-                adj.setdefault(b, []).append(a)
-                cap[(a, b)] = 0
-                cap.setdefault((b, a), 0)
-            cap[(a, b)] += c
+        Vertices: 0 = source, 1 = sink, ``2 + t`` = "t executed", ``2 + n + t`` = "t freed"."""
+        seg, n, inf = self.seg, self.n, self.inf
+        free = ((1 << n) - 1) & ~inside & ~outside
+        constant = 0
+        adj: list[list[int]] = [[] for _ in range(2 + 2 * n)]
+        head: list[int] = []  # edge e goes to head[e]; e ^ 1 is its reverse
+        cap: list[int] = []
+
+        def edge(a: int, b: int, c: int) -> None:
+            adj[a].append(len(head))
+            head.append(b)
+            cap.append(c)
+            adj[b].append(len(head))
+            head.append(a)
+            cap.append(0)
 
         for t in _bits(inside | free):
             size, succ = seg.sizes[t], seg.succ_mask[t]
@@ -85,39 +88,43 @@ class CutBound:
                 if inside >> t & 1:
                     constant += size
                 else:
-                    edge(("x", t), "t", size)
+                    edge(2 + t, 1, size)
                 continue
             if not succ & free:
                 continue  # every consumer already in the downset: freed at no cost
-            edge("s" if inside >> t & 1 else ("x", t), ("y", t), size)
+            edge(0 if inside >> t & 1 else 2 + t, 2 + n + t, size)
             for c in _bits(succ & free):
-                edge(("y", t), ("x", c), self.inf)
+                edge(2 + n + t, 2 + c, inf)
         for c in _bits(free):
             for p in seg.preds[c]:
                 if free >> p & 1:
-                    edge(("x", c), ("x", p), self.inf)
+                    edge(2 + c, 2 + p, inf)
         flow = 0
         while True:  # shortest augmenting paths (Edmonds-Karp)
-            parent = {"s": None}
-            queue = ["s"]
+            via = [-1] * len(adj)
+            via[0] = -2
+            queue = [0]
             for node in queue:
-                if node == "t":
-                    break
-                for nxt in adj.get(node, ()):
-                    if nxt not in parent and cap[(node, nxt)] > 0:
-                        parent[nxt] = node
+                for e in adj[node]:
+                    nxt = head[e]
+                    if via[nxt] == -1 and cap[e] > 0:
+                        via[nxt] = e
                         queue.append(nxt)
-            if "t" not in parent:
+                if via[1] != -1:
+                    break
+            if via[1] == -1:
                 return constant + flow
-            push, node = self.inf, "t"
-            while parent[node] is not None:
-                push = min(push, cap[(parent[node], node)])
-                node = parent[node]
-            node = "t"
-            while parent[node] is not None:
-                cap[(parent[node], node)] -= push
-                cap[(node, parent[node])] += push
-                node = parent[node]
+            push, node = inf, 1
+            while node:
+                e = via[node]
+                push = min(push, cap[e])
+                node = head[e ^ 1]
+            node = 1
+            while node:
+                e = via[node]
+                cap[e] -= push
+                cap[e ^ 1] += push
+                node = head[e ^ 1]
             flow += push
 
     def at(self, done: int, bound: int) -> int:

@@ -104,7 +104,7 @@ def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
         ops = list(range(seg.n_inputs, len(seg.sizes)))
         costs = [apply_unit(seg, single_unit(seg, v), start, start_live)[0] for v in ops]
         return max([start_peak, *costs]), ops
-    plan = build_plan(seg)
+    plan = build_plan(seg, merge=refined)
     upper, greedy_units = _greedy(seg, plan.units, start, start_live)
     greedy_order = [v for unit in greedy_units for v in unit.nodes]
     if len(plan.units) <= 1:
