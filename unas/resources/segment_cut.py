@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from unas.resources.segment import Plan, Segment, Unit
 
+IMPOSSIBLE = 1 << 62  # the value of a case that no order can meet
+
 
 def _bits(mask: int) -> list[int]:
     """Positions of the set bits of ``mask``, ascending."""
@@ -158,9 +160,23 @@ class CutBound:
     def _cut_value(self, unit: Unit, done: int, bound: int) -> int | None:
         """The cut bound of ``unit`` (not yet run) from downset ``done``, or None when it cannot
         beat ``bound`` (the cut is at most the live bytes of ``done`` plus ``unit``'s ancestors)."""
+        return self.value_with(unit, done, 0, bound)
+
+    def value_with(self, unit: Unit, inside: int, outside: int, bound: int) -> int | None:
+        """Least working set (offset included) while ``unit`` runs from a downset that contains
+        ``inside`` and none of ``outside`` (both closed here: ancestors join ``inside``, and
+        ``unit`` with every descendant joins ``outside``), or None when that is at most ``bound``;
+        :data:`IMPOSSIBLE` when no such downset exists (no order runs ``unit`` there)."""
         seg = self.seg
         x = unit.nodes[0]
-        inside = done | self.ancestors[x]
+        inside |= self.ancestors[x]
+        outside |= unit.mask
+        for v in _bits(inside):
+            inside |= self.ancestors[v]
+        for v in _bits(outside | self.below[x]):
+            outside |= self.below[v]
+        if inside & outside:
+            return IMPOSSIBLE
         if unit.static:
             rel = unit.rel_peak
         else:
@@ -170,4 +186,5 @@ class CutBound:
                 rel = max(seg.sizes[src], rel) - seg.sizes[src]
         if rel + self._live(inside) + seg.offset <= bound:
             return None
-        return rel + self._min_live(inside, self.below[x] | unit.mask) + seg.offset
+        value = rel + self._min_live(inside, outside) + seg.offset
+        return value if value > bound else None

@@ -18,6 +18,7 @@ import heapq
 from unas.resources.segment import Plan, Segment, Unit, apply_unit, build_plan, single_unit
 from unas.resources.segment_bounds import Bounds
 from unas.resources.segment_cut import CutBound
+from unas.resources.segment_last import LastConsumerBound
 
 
 CUT_AFTER = 100  # states popped before the min-cut bound is worth its cost (fork-joins)
@@ -126,6 +127,7 @@ def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
         if refined and pops == (CUT_AFTER if bounds.merge is not None else CUT_AFTER_GENERAL):
             cut = CutBound(seg, plan)
             lower = cut.at(start, heap[0][0])  # bounds every completion of every state
+            lower = LastConsumerBound(cut).at(start, lower)
             if upper <= lower:
                 return upper, greedy_order
             heap = [(max(lower, entry[0]),) + entry[1:] for entry in heap]
