@@ -18,6 +18,7 @@ consumers' steps):
 from __future__ import annotations
 
 from unas.resources.segment import Plan, Segment, job_priority as _priority
+from unas.resources.segment_tree import forest_peak, group_children
 
 
 Job = tuple[tuple[int, int], int, int]  # (priority, rise above the start, net change)
@@ -113,6 +114,7 @@ class Bounds:
                            for u in range(len(plan.units))]
         self.by_cap = sorted(range(len(plan.units)), key=lambda u: -self.unit_cap[u])
         self.relaxed = _relaxed_sequences(seg, plan)
+        self.children = group_children(seg, plan)
 
     def at(self, positions: tuple[int, ...]) -> int:
         """Lower bound (offset included) on the peak of every completion from ``positions``."""
@@ -124,8 +126,9 @@ class Bounds:
             rest = [jobs[i][positions[g]] for i, g in enumerate(groups)]
             bound = merge_peak(held, rest, base)
         base, held, jobs = self.relaxed
-        bound = max(bound, merge_peak([held[g][j] for g, j in enumerate(positions)],
-                                      [jobs[g][j] for g, j in enumerate(positions)], base))
+        bound = max(bound, forest_peak([held[g][j] for g, j in enumerate(positions)],
+                                       [jobs[g][j] for g, j in enumerate(positions)],
+                                       self.children, base))
         after_start, unit_group, unit_index = self.after_start, plan.unit_group, self.unit_index
         values = [self.floor[g][j] for g, j in enumerate(positions)]
         begun = [j > 0 or not units for j, units in zip(positions, plan.group_units)]

@@ -42,6 +42,7 @@ class CutBound:
         self.calls = self.raised = 0  # uses of :meth:`at_critical`, and how many raised the bound
         self.critical: list[Unit] = []  # the units with the largest cuts in the last :meth:`at`
         self.inf = sum(seg.sizes) + 1
+        self.memo: dict[tuple[int, int], int] = {}  # (inside, outside) -> least live bytes
         self.ancestors = [0] * n
         for v in range(n):
             mask = 0
@@ -67,6 +68,14 @@ class CutBound:
         undecided consumer cost a constant or nothing), by shortest augmenting paths.
 
         Vertices: 0 = source, 1 = sink, ``2 + t`` = "t executed", ``2 + n + t`` = "t freed"."""
+        key = (inside, outside)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = value = self._max_flow(inside, outside)
+        return value
+
+    def _max_flow(self, inside: int, outside: int) -> int:
+        """:meth:`_min_live` without the memo."""
         seg, n, inf = self.seg, self.n, self.inf
         free = ((1 << n) - 1) & ~inside & ~outside
         constant = 0

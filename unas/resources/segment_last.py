@@ -1,34 +1,37 @@
 """Last-consumer lower bound: a case split on which pending consumer of a shared tensor runs last.
 
-A tensor ``t`` that several operators still need stays live until the last of them runs. For a
-consumer ``u`` of ``t`` (the first operator of a unit) every order either runs ``u`` last, or some
-other consumer ``L`` last:
+A tensor ``t`` that several operators still need stays live until the last of them runs. Every
+order runs exactly one of its pending consumers ``C`` last; for each candidate ``L`` in ``C`` a
+lower bound ``V(L)`` on the orders that run ``L`` last is the largest of
 
-* ``u`` last: while ``u`` runs, the executed downset already holds every other consumer of ``t``
-  (and what they need), so the working set is at least the min-cut bound of ``u``
-  (:meth:`unas.resources.segment_cut.CutBound.value_with`) with those consumers inside;
-* ``L`` last (``L != u``): take a unit ``A`` that needs ``u``'s output (the next unit of ``u``'s
-  chain, or a consumer of it). Either ``A`` runs before ``L`` (the cut bound of ``A`` with ``u``
-  inside and ``L`` outside: ``t`` is still live) or after it (the cut bound of ``L`` with ``u`` and
-  every other consumer inside and ``A`` outside: ``u``'s output is still held).
+* the min-cut bound of ``L`` (:meth:`unas.resources.segment_cut.CutBound.value_with`) with every
+  other consumer already executed (``L`` runs last, so the others and what they need are done);
+* for every other consumer ``x`` and a unit ``A`` that needs ``x``'s output (the next unit of
+  ``x``'s chain, or a consumer of it): ``min(A before L, A after L)``, where *A before L* is the
+  cut bound of ``A`` with ``x`` executed and ``L`` not (so ``t`` is still live), and *A after L*
+  is the cut bound of ``L`` with ``x`` and the other consumers executed and ``A`` not (so ``x``'s
+  output is still held).
 
-So ``min(u last, min over L of min(A before L, A after L))`` bounds every completion, for every
-``u``, and the largest of these is the bound. This is what the CNN space's branchy blocks need:
+``min over L of V(L)`` bounds every completion. This is what the CNN space's branchy blocks need:
 all their branches start from one tensor, and a branch whose first operator produces a large
-tensor must either run last (with every other branch parked) or run while that tensor is live.
+tensor must either run last (with every other branch parked) or shrink its output while that
+tensor is live, or hold it while the last branch starts.
 """
 from __future__ import annotations
 
 from unas.resources.segment import Unit
-from unas.resources.segment_cut import IMPOSSIBLE, CutBound, _bits
+from unas.resources.segment_cut import CutBound, _bits
 
 
 class LastConsumerBound:
-    """Precomputed consumers and follow-up units; :meth:`at` evaluates the bound for a downset."""
+    """Consumers of shared tensors and the units that follow them; :meth:`at` evaluates the
+    bound for a downset, :meth:`at_critical` for the tensor that gave it last time."""
 
     def __init__(self, cut: CutBound) -> None:
         seg, plan = cut.seg, cut.plan
         self.cut = cut
+        self.critical: int | None = None  # the shared tensor that raised the last :meth:`at`
+        self.calls = self.raised = 0  # uses of :meth:`at_critical`, and how many raised the bound
         self.unit_of = {unit.nodes[0]: unit for unit in plan.units if not unit.static}
         self.shared = [t for t in range(len(seg.sizes))
                        if not seg.pinned[t] and seg.succ_mask[t].bit_count() >= 2
@@ -48,40 +51,56 @@ class LastConsumerBound:
 
     def at(self, done: int, bound: int) -> int:
         """Lower bound (offset included) on every completion from downset ``done``, at least
-        ``bound``."""
-        seg = self.cut.seg
+        ``bound``; remembers the tensor that raised it most for :meth:`at_critical`."""
+        self.critical = None
         for t in self.shared:
-            pending = seg.succ_mask[t] & ~done
-            if pending.bit_count() < 2:
-                continue
-            consumers = sorted(_bits(pending), key=lambda c: -seg.sizes[c])
-            for u in consumers:
-                bound = max(bound, self._case_split(u, consumers, done, bound))
+            value = self._split(t, done, bound, exact=True)
+            if value > bound:
+                bound, self.critical = value, t
         return bound
 
-    def _case_split(self, u: int, consumers: list[int], done: int, bound: int) -> int:
-        """min(``u`` last, some other consumer last), or ``bound`` when that cannot beat it."""
-        cut, unit = self.cut, self.unit_of[u]
-        others = sum(1 << c for c in consumers if c != u)
-        value = cut.value_with(unit, done | others, 0, bound)
-        if value is None:
+    def at_critical(self, done: int, bound: int) -> int:
+        """Whether the split of the tensor that raised :meth:`at` most beats ``bound`` (the
+        search passes the state's key): a value above ``bound`` if so, else ``bound``. Used
+        while it keeps paying off (raising at least 1 in 10 of at least 20 states)."""
+        if self.critical is None or self.calls >= 20 and self.raised * 10 < self.calls:
             return bound
-        best_after = bound
-        for follow in self.after[u]:
-            worst = value  # the least bound over the cases where some other consumer is last
-            for last in consumers:
-                if last == u:
-                    continue
-                before = cut.value_with(follow, done | unit.mask, 1 << last, bound)
-                if before is None:
-                    worst = None
-                    break
-                after = cut.value_with(self.unit_of[last], done | unit.mask | others & ~(1 << last)
-                                       | (1 << u), follow.mask, bound)
-                if after is None:
-                    worst = None
-                    break
-                worst = min(worst, before, after)
-            if worst is not None:
-                best_after = max(best_after, worst)
-        return min(value, best_after) if best_after > bound else bound
+        self.calls += 1
+        value = self._split(self.critical, done, bound, exact=False)
+        self.raised += value > bound
+        return value
+
+    def _split(self, t: int, done: int, bound: int, exact: bool) -> int:
+        """min over the pending consumers ``L`` of ``t`` of V(L) when that is above ``bound``,
+        else ``bound``. ``exact=False`` stops each V(L) at its first term above ``bound``."""
+        seg, cut = self.cut.seg, self.cut
+        pending = seg.succ_mask[t] & ~done
+        if pending.bit_count() < 2:
+            return bound
+        consumers = sorted(_bits(pending), key=lambda c: seg.sizes[c])
+        result = None
+        for last in consumers:
+            others = pending & ~(1 << last)
+            unit = self.unit_of[last]
+            value = cut.value_with(unit, done | others, 0, bound)  # None: at most bound
+            worst = bound if value is None else value
+            if (exact or worst <= bound) and (result is None or worst < result):
+                for x in consumers:
+                    if x == last:
+                        continue
+                    for follow in self.after[x]:
+                        before = cut.value_with(follow, done | 1 << x, 1 << last, worst)
+                        if before is None:
+                            continue
+                        after = cut.value_with(unit, done | others, follow.mask, worst)
+                        if after is None:
+                            continue
+                        worst = min(before, after)
+                        if not exact:
+                            break
+                    if not exact and worst > bound or result is not None and worst >= result:
+                        break  # enough to know V(last) beats bound, or cannot lower the minimum
+            if worst <= bound:
+                return bound  # this consumer may run last within the bound
+            result = worst if result is None else min(result, worst)
+        return bound if result is None else result

@@ -115,6 +115,7 @@ def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
     lower = max(start_peak, bounds.at(start_pos))
     if upper <= lower:
         return upper, greedy_order
+    last = None  # the last-consumer bound, computed with the min-cut one
     cut = None  # the min-cut bound: exact far more often, but a max-flow per unit, so only
     pops = 0    # computed once the search has popped CUT_AFTER states without finishing
     best = {start: start_peak}
@@ -127,7 +128,8 @@ def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
         if refined and pops == (CUT_AFTER if bounds.merge is not None else CUT_AFTER_GENERAL):
             cut = CutBound(seg, plan)
             lower = cut.at(start, heap[0][0])  # bounds every completion of every state
-            lower = LastConsumerBound(cut).at(start, lower)
+            last = LastConsumerBound(cut)
+            lower = last.at(start, lower)
             if upper <= lower:
                 return upper, greedy_order
             heap = [(max(lower, entry[0]),) + entry[1:] for entry in heap]
@@ -139,6 +141,8 @@ def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
             bound = bounds.at(positions)
             if cut is not None and bound <= key:
                 bound = cut.at_critical(done, bound)
+            if last is not None and bound <= key:
+                bound = max(bound, last.at_critical(done, key))
             if bound > key:
                 if bound < upper:
                     heapq.heappush(heap, (bound, neg_depth, done, peak, live, positions, True))
