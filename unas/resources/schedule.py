@@ -47,20 +47,28 @@ def min_peak_schedule(graph: nx.DiGraph, size_attr: str = "bytes", *,
     succs = [tuple(index[s] for s in graph.successors(n)) for n in names]
     last_use = [max(s, default=_NEVER) for s in succs]
     cuts = _cut_positions(preds, succs)
-    order: list[int] = []
-    peak = 0
+    segments: list[tuple[int, Segment, list[int]]] = []
     live: set[int] = set()
     lo = 0
     for hi in cuts + ([len(names) - 1] if cuts[-1:] != [len(names) - 1] else []):
         seg, local = _segment(graph, names, index, sizes, preds, succs, last_use, live, lo, hi)
-        seg_peak, seg_order = solve_segment(seg, refined)
-        peak = max(peak, seg_peak)
-        order.extend(local[i] for i in range(seg.n_inputs) if local[i] >= lo)  # graph inputs
-        order.extend(local[i] for i in seg_order)
+        segments.append((lo, seg, local))
         for node in range(lo, hi + 1):
             live.add(node)
         live = {t for t in live if last_use[t] > hi}
         lo = hi + 1
+    # Smallest segments first: their peaks are a floor that no other segment has to get under.
+    peak = 0
+    solved: list[list[int]] = [[] for _ in segments]
+    for i in sorted(range(len(segments)), key=lambda i: len(segments[i][1].sizes)):
+        seg = segments[i][1]
+        floor = peak if refined and not any(seg.inplace) else 0
+        seg_peak, solved[i] = solve_segment(seg, refined, floor=floor)
+        peak = max(peak, seg_peak)
+    order: list[int] = []
+    for (lo, seg, local), seg_order in zip(segments, solved):
+        order.extend(local[i] for i in range(seg.n_inputs) if local[i] >= lo)  # graph inputs
+        order.extend(local[i] for i in seg_order)
     return Schedule(tuple(names[i] for i in order), peak)
 
 

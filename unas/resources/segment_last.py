@@ -5,12 +5,13 @@ order runs exactly one of its pending consumers ``C`` last; for each candidate `
 lower bound ``V(L)`` on the orders that run ``L`` last is the largest of
 
 * the min-cut bound of ``L`` (:meth:`unas.resources.segment_cut.CutBound.value_with`) with every
-  other consumer already executed (``L`` runs last, so the others and what they need are done);
+  other consumer already executed (``L`` runs last, so the others and what they need are done),
+  and the same for the units that need ``L``'s output;
 * for every other consumer ``x`` and a unit ``A`` that needs ``x``'s output (the next unit of
   ``x``'s chain, or a consumer of it): ``min(A before L, A after L)``, where *A before L* is the
   cut bound of ``A`` with ``x`` executed and ``L`` not (so ``t`` is still live), and *A after L*
   is the cut bound of ``L`` with ``x`` and the other consumers executed and ``A`` not (so ``x``'s
-  output is still held).
+  output is still held) and the cut bound of ``A`` with every consumer executed.
 
 ``min over L of V(L)`` bounds every completion. This is what the CNN space's branchy blocks need:
 all their branches start from one tensor, and a branch whose first operator produces a large
@@ -78,12 +79,17 @@ class LastConsumerBound:
         if pending.bit_count() < 2:
             return bound
         consumers = sorted(_bits(pending), key=lambda c: seg.sizes[c])
+        everyone = done | pending
         result = None
         for last in consumers:
             others = pending & ~(1 << last)
             unit = self.unit_of[last]
-            value = cut.value_with(unit, done | others, 0, bound)  # None: at most bound
-            worst = bound if value is None else value
+            worst = bound  # V(last) so far
+            for candidate, inside, outside in [(unit, done | others, 0)] + [
+                    (follow, everyone, 0) for follow in self.after[last]]:
+                value = cut.value_with(candidate, inside, outside, worst)  # None: at most worst
+                if value is not None:
+                    worst = value
             if (exact or worst <= bound) and (result is None or worst < result):
                 for x in consumers:
                     if x == last:
@@ -92,10 +98,12 @@ class LastConsumerBound:
                         before = cut.value_with(follow, done | 1 << x, 1 << last, worst)
                         if before is None:
                             continue
-                        after = cut.value_with(unit, done | others, follow.mask, worst)
-                        if after is None:
+                        late = cut.value_with(unit, done | others, follow.mask, worst)
+                        held = cut.value_with(follow, everyone, 0, worst if late is None else late)
+                        late = held if held is not None else late  # A after L: every consumer ran
+                        if late is None:
                             continue
-                        worst = min(before, after)
+                        worst = min(before, late)
                         if not exact:
                             break
                     if not exact and worst > bound or result is not None and worst >= result:

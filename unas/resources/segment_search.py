@@ -91,8 +91,10 @@ def _moves(seg: Segment, plan: Plan, positions: tuple[int, ...], done: int, live
     return moves
 
 
-def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
-    """Minimum peak (including ``offset``) and an order of the segment's operators achieving it.
+def solve_segment(seg: Segment, refined: bool = True, floor: int = 0) -> tuple[int, list[int]]:
+    """Minimum peak (including ``offset``) and an order of the segment's operators achieving it;
+    when that minimum is below ``floor``, ``floor`` and an order whose peak is at most ``floor``
+    (what the rest of the graph needs anyway).
 
     ``refined=False`` runs the plain search (free moves only within the peak already paid, forced
     bound without the tensors unstarted branches wait on): same result, slower; the tests compare
@@ -100,13 +102,14 @@ def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
     """
     start = (1 << seg.n_inputs) - 1
     start_live = sum(seg.sizes[:seg.n_inputs])
-    start_peak = start_live + seg.offset
+    start_peak = max(start_live + seg.offset, floor)
     if len(seg.sizes) - seg.n_inputs <= 1:  # nothing to choose (a chain of cuts ends up here)
         ops = list(range(seg.n_inputs, len(seg.sizes)))
         costs = [apply_unit(seg, single_unit(seg, v), start, start_live)[0] for v in ops]
         return max([start_peak, *costs]), ops
     plan = build_plan(seg, merge=refined)
     upper, greedy_units = _greedy(seg, plan.units, start, start_live)
+    upper = max(upper, floor)
     greedy_order = [v for unit in greedy_units for v in unit.nodes]
     if len(plan.units) <= 1:
         return upper, greedy_order
