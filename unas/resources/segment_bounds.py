@@ -116,8 +116,9 @@ class Bounds:
         self.relaxed = _relaxed_sequences(seg, plan)
         self.children = group_children(seg, plan)
 
-    def at(self, positions: tuple[int, ...]) -> int:
-        """Lower bound (offset included) on the peak of every completion from ``positions``."""
+    def at(self, positions: tuple[int, ...], enough: int | None = None) -> int:
+        """Lower bound (offset included) on the peak of every completion from ``positions``;
+        with ``enough``, only the cheap (merge and tree) part when that is above it."""
         plan = self.plan
         bound = 0
         if self.merge is not None:
@@ -129,6 +130,8 @@ class Bounds:
         bound = max(bound, forest_peak([held[g][j] for g, j in enumerate(positions)],
                                        [jobs[g][j] for g, j in enumerate(positions)],
                                        self.children, base))
+        if enough is not None and bound + self.seg.offset > enough:
+            return bound + self.seg.offset
         after_start, unit_group, unit_index = self.after_start, plan.unit_group, self.unit_index
         values = [self.floor[g][j] for g, j in enumerate(positions)]
         begun = [j > 0 or not units for j, units in zip(positions, plan.group_units)]

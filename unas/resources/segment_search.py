@@ -123,8 +123,8 @@ def solve_segment(seg: Segment, refined: bool = True, floor: int = 0) -> tuple[i
     pops = 0    # computed once the search has popped CUT_AFTER states without finishing
     best = {start: start_peak}
     parent: dict[int, tuple[int, list[Unit]]] = {}
-    # (key, -depth, downset, peak, live, positions, bound evaluated)
-    heap = [(lower, 0, start, start_peak, start_live, start_pos, True)]
+    # (key, -depth, downset, peak, live, positions, bound evaluated: 0 no, 1 the cheap part, 2 all)
+    heap = [(lower, 0, start, start_peak, start_live, start_pos, 2)]
     goal = (1 << len(seg.sizes)) - 1
     while heap:
         pops += 1
@@ -140,15 +140,16 @@ def solve_segment(seg: Segment, refined: bool = True, floor: int = 0) -> tuple[i
         key, neg_depth, done, peak, live, positions, evaluated = heapq.heappop(heap)
         if peak > best[done]:
             continue  # superseded by a cheaper way to reach the same downset
-        if not evaluated:
-            bound = bounds.at(positions)
-            if cut is not None and bound <= key:
+        if evaluated < 2:  # the cheap part first: the rest only if that does not beat the key
+            bound = bounds.at(positions, key if evaluated == 0 else None)
+            if bound <= key and cut is not None:
                 bound = cut.at_critical(done, bound)
-            if last is not None and bound <= key:
+            if bound <= key and last is not None:
                 bound = max(bound, last.at_critical(done, key))
             if bound > key:
                 if bound < upper:
-                    heapq.heappush(heap, (bound, neg_depth, done, peak, live, positions, True))
+                    heapq.heappush(heap, (bound, neg_depth, done, peak, live, positions,
+                                          evaluated + 1))
                 continue
         if done == goal:
             order: list[int] = []
@@ -169,5 +170,5 @@ def solve_segment(seg: Segment, refined: bool = True, floor: int = 0) -> tuple[i
             new_pos = positions[:g] + (positions[g] + len(run),) + positions[g + 1:]
             n_nodes = sum(len(unit.nodes) for unit in run)
             heapq.heappush(heap, (max(key, new_peak), neg_depth - n_nodes, nxt, new_peak,
-                                  new_live, new_pos, False))
+                                  new_live, new_pos, 0))
     return upper, greedy_order
