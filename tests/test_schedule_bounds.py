@@ -118,6 +118,10 @@ def test_forest_merge_is_best_order_of_a_forest(chains, random):
         parent = random.randint(child + 1, len(chains))  # len(chains): no parent
         if parent < len(chains):
             children[parent].append(child)
+    below = [set() for _ in chains]  # a parent waits for its children's whole subtrees
+    for g, kids in enumerate(children):
+        for c in kids:
+            below[g] |= {c} | below[c]
     memo = {}
 
     def best(pos: tuple, held: tuple) -> int:
@@ -126,7 +130,7 @@ def test_forest_merge_is_best_order_of_a_forest(chains, random):
         if (pos, held) not in memo:
             results = []
             for i, seq in enumerate(seqs):
-                if pos[i] == len(seq) or any(pos[c] < len(seqs[c]) for c in children[i]):
+                if pos[i] == len(seq) or any(pos[c] < len(seqs[c]) for c in below[i]):
                     continue
                 working, after = seq[pos[i]]
                 here = 3 + sum(held) - held[i] + working

@@ -154,9 +154,13 @@ class LastConsumerBound:
         result = None
         for choice in range(1 << len(big)):
             before = [x for i, x in enumerate(big) if choice >> i & 1]
-            ran = sum(follow[x].mask for x in before)
-            value = cut.value_with(unit, done | others | ran,
-                                   sum(follow[x].mask for x in big if x not in before), bound)
+            ran = waits = 0  # follow-ups run before ``last``, and those after it
+            for x in big:
+                if x in before:
+                    ran |= follow[x].mask
+                else:
+                    waits |= follow[x].mask
+            value = cut.value_with(unit, done | others | ran, waits, bound)
             value = bound if value is None else value
             if before and (result is None or value < result):
                 heads = sum(1 << x for x in before)
