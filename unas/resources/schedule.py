@@ -5,7 +5,9 @@ every node): any topological order runs everything before such a cut first, so t
 consecutive cuts (the *segments*) are independent problems, each solved exactly by
 :func:`unas.resources.segment_search.solve_segment`. Tensors crossing a segment enter it as inputs
 live from its start, or as a constant offset when no operator in it consumes them. A chain is all
-cuts and needs no search at all; a μNAS CNN splits into its few branchy blocks.
+cuts and needs no search at all; a μNAS CNN splits into its few branchy blocks. Segments are
+solved smallest first; one without in-place operators whose optimum is below the peak the others
+already need only has to stay under it (the graph's peak is exact either way).
 
 >>> from unas.resources.graph import new_graph, add_op
 >>> g = new_graph()
@@ -32,7 +34,8 @@ def min_peak_schedule(graph: nx.DiGraph, size_attr: str = "bytes", *,
                       refined: bool = True) -> Schedule:
     """The topological order with the smallest peak working set (exact), and that peak.
 
-    ``refined=False`` solves the segments with the plain search (same peak, slower; for tests).
+    A segment without in-place operators whose own optimum is below the graph's peak gets an order
+    that stays under that peak (not necessarily its own best). ``refined=False`` solves the segments with the plain search (same peak, slower; for tests).
 
     Raises :class:`unas.errors.ArchitectureError` for a cyclic graph or a node without ``size_attr``.
     """

@@ -1,9 +1,9 @@
 """Lower bounds on the peak of any completion of a partly executed segment.
 
 The state of a segment is the position of every group (how many of its units have run). Three
-admissible bounds are combined (the *relaxed sequences* bound of :func:`_relaxed_sequences`
-applies the merge below to every group of any segment, counting shared tensors only at their
-consumers' steps):
+admissible bounds are combined (the *tree* bound of :mod:`unas.resources.segment_tree` orders the
+sequences of :func:`_relaxed_sequences`, one per group of any segment, counting shared tensors
+only at their consumers' steps, as a forest under the joins' precedence):
 
 * *forced*: some remaining unit must still run, and while it runs every group whose last tensor it
   (or one of its descendants) consumes holds at least the smallest resident it can still reach;

@@ -5,11 +5,17 @@ function of the downset) whose moves are the units of :func:`unas.resources.segm
 
 * the key of a state is ``max(peak so far, lower bound)``, so the first complete state popped is
   optimal; bounds come from :class:`unas.resources.segment_bounds.Bounds` and are evaluated lazily
-  (a child first inherits its parent's key, the bound is computed when it reaches the top);
+  (a child first inherits its parent's key; when it reaches the top it gets the cheap tree and
+  merge bounds, and only when those do not beat its key the forced one too); once the search has
+  popped a few states, the min-cut (:mod:`unas.resources.segment_cut`) and last-consumer
+  (:mod:`unas.resources.segment_last`) bounds of the start raise every key, and their critical
+  parts are re-evaluated per state while that pays off;
 * free moves: a unit whose working set is within the peak already paid and which does not grow the
   live bytes can always be run first (exchange argument), so such states get one successor;
 * a greedy order gives an upper bound: states that cannot beat it are dropped, and when no state
-  can, the greedy order is optimal.
+  can, the greedy order is optimal;
+* a ``floor`` (the peak the rest of the graph needs anyway) is paid from the start: the search
+  then only has to find an order under it, or prove the segment needs more.
 """
 from __future__ import annotations
 
