@@ -119,6 +119,13 @@ class Bounds:
     def at(self, positions: tuple[int, ...], enough: int | None = None) -> int:
         """Lower bound (offset included) on the peak of every completion from ``positions``;
         with ``enough``, only the cheap (merge and tree) part when that is above it."""
+        bound = self.cheap(positions)
+        if enough is not None and bound > enough:
+            return bound
+        return self.forced(positions, bound)
+
+    def cheap(self, positions: tuple[int, ...]) -> int:
+        """The merge (fork-joins) and tree bounds (offset included)."""
         plan = self.plan
         bound = 0
         if self.merge is not None:
@@ -130,8 +137,12 @@ class Bounds:
         bound = max(bound, forest_peak([held[g][j] for g, j in enumerate(positions)],
                                        [jobs[g][j] for g, j in enumerate(positions)],
                                        self.children, base))
-        if enough is not None and bound + self.seg.offset > enough:
-            return bound + self.seg.offset
+        return bound + self.seg.offset
+
+    def forced(self, positions: tuple[int, ...], bound: int) -> int:
+        """The forced-resident bound (offset included), or ``bound`` when that is higher."""
+        plan = self.plan
+        bound -= self.seg.offset
         after_start, unit_group, unit_index = self.after_start, plan.unit_group, self.unit_index
         values = [self.floor[g][j] for g, j in enumerate(positions)]
         begun = [j > 0 or not units for j, units in zip(positions, plan.group_units)]

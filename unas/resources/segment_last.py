@@ -85,8 +85,8 @@ class LastConsumerBound:
     def at_critical(self, done: int, bound: int) -> int:
         """Whether the split of the tensor that raised :meth:`at` most beats ``bound`` (the
         search passes the state's key): a value above ``bound`` if so, else ``bound``. Used
-        while it keeps paying off (raising at least 1 in 10 states, once 8 have been tried)."""
-        if self.critical is None or self.calls >= 8 and self.raised * 10 < self.calls:
+        while it keeps paying off (raising at least 1 in 3 states, once 8 have been tried)."""
+        if self.critical is None or self.calls >= 8 and self.raised * 3 < self.calls:
             return bound
         self.calls += 1
         seg = self.cut.seg

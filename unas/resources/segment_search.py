@@ -6,7 +6,8 @@ function of the downset) whose moves are the units of :func:`unas.resources.segm
 * the key of a state is ``max(peak so far, lower bound)``, so the first complete state popped is
   optimal; bounds come from :class:`unas.resources.segment_bounds.Bounds` and are evaluated lazily
   (a child first inherits its parent's key; when it reaches the top it gets the cheap tree and
-  merge bounds, and only when those do not beat its key the forced one too); once the search has
+  merge bounds, and the forced one too when those do not beat its key, in the refined search
+  only while that raises at least 1 in 3 such states); once the search has
   popped a few states, the min-cut (:mod:`unas.resources.segment_cut`) and last-consumer
   (:mod:`unas.resources.segment_last`) bounds of the start raise every key, and their critical
   parts are re-evaluated per state while that pays off;
@@ -125,6 +126,7 @@ def solve_segment(seg: Segment, refined: bool = True, floor: int = 0) -> tuple[i
     if upper <= lower:
         return upper, greedy_order
     last = None  # the last-consumer bound, computed with the min-cut one
+    forced_calls = forced_raised = 0  # second-stage evaluations, and how many beat the key
     cut = None  # the min-cut bound: exact far more often, but a max-flow per unit, so only
     pops = 0    # computed once the search has popped CUT_AFTER states without finishing
     best = {start: start_peak}
@@ -146,8 +148,17 @@ def solve_segment(seg: Segment, refined: bool = True, floor: int = 0) -> tuple[i
         key, neg_depth, done, peak, live, positions, evaluated = heapq.heappop(heap)
         if peak > best[done]:
             continue  # superseded by a cheaper way to reach the same downset
-        if evaluated < 2:  # the cheap part first: the rest only if that does not beat the key
-            bound = bounds.at(positions, key if evaluated == 0 else None)
+        if evaluated < 2:  # the cheap bounds first, the forced one only if they do not beat the
+            # key (in the refined search only while it pays off: the cut and last-consumer bounds
+            # often do its job for less)
+            forced = not refined or forced_calls < 20 or forced_raised * 3 >= forced_calls
+            complete = evaluated == 1 or not forced  # nothing left for a later pop
+            bound = bounds.cheap(positions) if evaluated == 0 else key
+            if bound <= key and forced:  # only whether it beats the key matters from here on
+                bound = bounds.forced(positions, key)
+                complete = True
+                forced_calls += 1
+                forced_raised += bound > key
             if bound <= key and cut is not None:
                 bound = cut.at_critical(done, bound)
             if bound <= key and last is not None:
@@ -155,7 +166,7 @@ def solve_segment(seg: Segment, refined: bool = True, floor: int = 0) -> tuple[i
             if bound > key:
                 if bound < upper:
                     heapq.heappush(heap, (bound, neg_depth, done, peak, live, positions,
-                                          evaluated + 1))
+                                          2 if complete else 1))
                 continue
         if done == goal:
             order: list[int] = []

@@ -20,21 +20,22 @@ from unas.resources.segment import Plan, Segment, job_priority
 Job = tuple[tuple[int, int], int, int]  # (priority, rise above the start, net change)
 
 
-def canonical(jobs: list[Job]) -> list[Job]:
+def canonical(jobs: list[Job], start: list[Job] | None = None) -> list[Job]:
     """Jobs run in this order, with neighbours whose priority is out of order merged into one
-    (rise ``max(r1, n1 + r2)``, net ``n1 + n2``), so the priorities no longer decrease.
+    (rise ``max(r1, n1 + r2)``, net ``n1 + n2``), so the priorities no longer decrease; ``start``
+    is a canonical list run before them (extended in place).
 
     >>> canonical([((1, -5), 9, 4), ((0, 2), 2, -4)])
     [((0, 9), 9, 0)]
     """
-    stack: list[tuple[int, int]] = []
-    for _, rise, net in jobs:
-        stack.append((rise, net))
-        while len(stack) >= 2 and job_priority(*stack[-1]) < job_priority(*stack[-2]):
-            rise2, net2 = stack.pop()
-            rise1, net1 = stack.pop()
-            stack.append((max(rise1, net1 + rise2), net1 + net2))
-    return [(job_priority(rise, net), rise, net) for rise, net in stack]
+    stack = [] if start is None else start
+    for job in jobs:
+        while stack and job[0] < stack[-1][0]:
+            _, rise1, net1 = stack.pop()
+            rise, net = max(rise1, net1 + job[1]), net1 + job[2]
+            job = (job_priority(rise, net), rise, net)
+        stack.append(job)
+    return stack
 
 
 def forest_peak(held: list[int], jobs: list[list[Job]], children: list[list[int]],
@@ -51,8 +52,8 @@ def forest_peak(held: list[int], jobs: list[list[Job]], children: list[list[int]
     for g, own in enumerate(jobs):
         kids = [job for c in children[g] for job in merged[c]]
         if kids:
-            kids.sort(key=lambda job: job[0])
-            merged.append(canonical(kids + own) if own else kids)
+            kids.sort(key=lambda job: job[0])  # canonical: every child's list is in order
+            merged.append(canonical(own, kids) if own else kids)
         else:
             merged.append(own)
     has_parent = {c for kids in children for c in kids}
