@@ -157,13 +157,23 @@ class Bounds:
             deep: list[int] = []  # unstarted forced groups whose inputs have not started either
             for f, inputs, grand in self.unit_waiting[u]:
                 if not begun[f]:
-                    t = next((h for h in inputs if begun[h]), -1)
+                    t = -1
+                    for h in inputs:
+                        if begun[h]:
+                            t = h
+                            break
                     if t >= 0:  # f has not started: t is still live, or f holds something
                         waiting[t] = waiting.get(t, 0) + after_start[f]
                         continue
                     for h, h_inputs in grand:  # f waits on h, which has not started either
-                        t = idle[h][0] if h in idle else next(
-                            (k for k in h_inputs if begun[k]), -1)
+                        if h in idle:
+                            t = idle[h][0]
+                        else:
+                            t = -1
+                            for k in h_inputs:
+                                if begun[k]:
+                                    t = k
+                                    break
                         if t >= 0:
                             idle[h] = (t, idle.get(h, (t, 0))[1] + after_start[f])
                             break
