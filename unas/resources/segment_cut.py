@@ -43,6 +43,7 @@ class CutBound:
         self.critical: list[Unit] = []  # the units with the largest cuts in the last :meth:`at`
         self.inf = sum(seg.sizes) + 1
         self.memo: dict[tuple[int, int], int] = {}  # (inside, outside) -> least live bytes
+        self.closed: dict[tuple[int, int, int], tuple[int, int, int, int] | None] = {}
         self.ancestors = [0] * n
         for v in range(n):
             mask = 0
@@ -171,11 +172,9 @@ class CutBound:
         beat ``bound`` (the cut is at most the live bytes of ``done`` plus ``unit``'s ancestors)."""
         return self.value_with(unit, done, 0, bound)
 
-    def value_with(self, unit: Unit, inside: int, outside: int, bound: int) -> int | None:
-        """Least working set (offset included) while ``unit`` runs from a downset that contains
-        ``inside`` and none of ``outside`` (both closed here: ancestors join ``inside``, and
-        ``unit`` with every descendant joins ``outside``), or None when that is at most ``bound``;
-        :data:`IMPOSSIBLE` when no such downset exists (no order runs ``unit`` there)."""
+    def _close(self, unit: Unit, inside: int, outside: int) -> tuple[int, int, int, int] | None:
+        """(working-set increase of ``unit``, closed inside, closed outside, live bytes of the
+        closed inside) for :meth:`value_with`, or None when the two sets meet."""
         seg = self.seg
         x = unit.nodes[0]
         inside |= self.ancestors[x]
@@ -185,7 +184,7 @@ class CutBound:
         for v in _bits(outside | self.below[x]):
             outside |= self.below[v]
         if inside & outside:
-            return IMPOSSIBLE
+            return None
         if unit.static:
             rel = unit.rel_peak
         else:
@@ -193,7 +192,22 @@ class CutBound:
             src = seg.first_in[x]
             if seg.inplace[x] and src >= 0 and not seg.pinned[src]:
                 rel = max(seg.sizes[src], rel) - seg.sizes[src]
-        if rel + self._live(inside) + seg.offset <= bound:
+        return rel, inside, outside, self._live(inside)
+
+    def value_with(self, unit: Unit, inside: int, outside: int, bound: int) -> int | None:
+        """Least working set (offset included) while ``unit`` runs from a downset that contains
+        ``inside`` and none of ``outside`` (both closed here: ancestors join ``inside``, and
+        ``unit`` with every descendant joins ``outside``), or None when that is at most ``bound``;
+        :data:`IMPOSSIBLE` when no such downset exists (no order runs ``unit`` there)."""
+        key = (unit.mask, inside, outside)
+        if key not in self.closed:
+            self.closed[key] = self._close(unit, inside, outside)
+        closed = self.closed[key]
+        if closed is None:
+            return IMPOSSIBLE
+        rel, inside, outside, live = closed
+        if rel + live + self.seg.offset <= bound:
             return None
+        seg = self.seg
         value = rel + self._min_live(inside, outside) + seg.offset
         return value if value > bound else None
