@@ -35,7 +35,8 @@ def min_peak_schedule(graph: nx.DiGraph, size_attr: str = "bytes", *,
     """The topological order with the smallest peak working set (exact), and that peak.
 
     A segment without in-place operators whose own optimum is below the graph's peak gets an order
-    that stays under that peak (not necessarily its own best). ``refined=False`` solves the segments with the plain search (same peak, slower; for tests).
+    that stays under that peak (not necessarily its own best). ``refined=False`` solves the
+    segments with the plain search (same peak, slower; for tests).
 
     Raises :class:`unas.errors.ArchitectureError` for a cyclic graph or a node without ``size_attr``.
     """

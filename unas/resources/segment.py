@@ -143,7 +143,8 @@ def build_plan(seg: Segment, merge: bool = True) -> Plan:
                 peak = max(peak, rel_live + rel)
                 rel_live += change
             jobs.append((peak, rel_live, chain[lo + 1:hi + 1]))
-            while merge and len(jobs) >= 2 and job_priority(*jobs[-1][:2]) < job_priority(*jobs[-2][:2]):
+            while (merge and len(jobs) >= 2
+                   and job_priority(*jobs[-1][:2]) < job_priority(*jobs[-2][:2])):
                 rise2, net2, nodes2 = jobs.pop()
                 rise1, net1, nodes1 = jobs.pop()
                 jobs.append((max(rise1, net1 + rise2), net1 + net2, nodes1 + nodes2))

@@ -15,10 +15,10 @@ lower bound ``V(L)`` on the orders that run ``L`` last is the largest of
 
 ``min over L of V(L)`` bounds every completion. At the start of a search the ``L`` that gives the
 minimum is split once more, by which of the largest other consumers shrink their output before
-``L`` runs (:meth:`LastConsumerBound._subsets`), until the minimum stops rising. This is what the CNN space's branchy blocks need:
-all their branches start from one tensor, and a branch whose first operator produces a large
-tensor must either run last (with every other branch parked) or shrink its output while that
-tensor is live, or hold it while the last branch starts.
+``L`` runs (:meth:`LastConsumerBound._subsets`), until the minimum stops rising. This is what
+the CNN space's branchy blocks need: all their branches start from one tensor, and a branch whose
+first operator produces a large tensor must either run last (with every other branch parked) or
+shrink its output while that tensor is live, or hold it while the last branch starts.
 """
 from __future__ import annotations
 
