@@ -110,7 +110,8 @@ def cnn_graphs(count: int, rng: np.random.Generator,
 
 
 def measure(name: str, graphs: list[nx.DiGraph], brute_graphs: int, cap: float,
-            repeat: int = 1) -> str:
+            repeat: int = 1, peaks: list[str] | None = None) -> str:
+    """One table row for ``graphs``; appends ``name<TAB>index<TAB>peak`` lines to ``peaks``."""
     times, cpu_times, ratios, hits, savings = [], [], [], 0, 0
     for i, graph in enumerate(tqdm(graphs, desc=name, file=sys.stderr)):
         best_cpu = best_wall = None
@@ -122,6 +123,8 @@ def measure(name: str, graphs: list[nx.DiGraph], brute_graphs: int, cap: float,
             best_cpu = cpu if best_cpu is None else min(best_cpu, cpu)
             best_wall = elapsed if best_wall is None else min(best_wall, elapsed)
         elapsed = best_wall
+        if peaks is not None:
+            peaks.append(f"{name}\t{i}\t{schedule.peak_bytes}")
         cpu_times.append(best_cpu)
         times.append(elapsed)
         savings += schedule.peak_bytes < peak_of_order(graph, list(graph))
@@ -158,6 +161,8 @@ def main() -> None:
                         help="H,W,C of the CNN-space graphs (set a)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="solve every graph this many times and keep the least time")
+    parser.add_argument("--peaks", default=None,
+                        help="write every graph's optimal peak to this file (set, index, peak)")
     args = parser.parse_args()
     try:
         shape = tuple(int(d) for d in args.input_shape.split(","))
@@ -172,18 +177,23 @@ def main() -> None:
             "median wall ms | max wall ms | optimal < default order | brute-forced | "
             "median speed-up (capped runs: at least) | cap hits |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    peaks: list[str] = []
     cnn = cnn_graphs(args.archs, rng, shape)
     if cnn:
         rows.append(measure(f"CNN space {'x'.join(map(str, shape))} (seed {args.seed})", cnn,
-                            args.brute_graphs, args.cap, args.repeat))
+                            args.brute_graphs, args.cap, args.repeat, peaks))
     wide = [wide_graph(rng) for _ in range(args.wide)]
     if wide:
-        rows.append(measure("wide 4-8 branches", wide, args.brute_graphs, args.cap, args.repeat))
+        rows.append(measure("wide 4-8 branches", wide, args.brute_graphs, args.cap, args.repeat,
+                            peaks))
     six = [wide_graph(rng, 6, 6) for _ in range(args.six)]
     if six:
         rows.append(measure("6 branches x 6 convs", six, args.brute_graphs, args.cap,
-                            args.repeat))
+                            args.repeat, peaks))
     print("\n".join(rows))
+    if args.peaks:
+        from unas.search.files import atomic_write_text
+        atomic_write_text(args.peaks, "".join(line + "\n" for line in peaks))
 
 
 if __name__ == "__main__":
