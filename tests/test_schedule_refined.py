@@ -74,9 +74,9 @@ def _segments(graph: nx.DiGraph) -> list:
     seen = []
     original = schedule.solve_segment
 
-    def capture(seg, refined=True):
+    def capture(seg, refined=True, floor=0):
         seen.append(seg)
-        return original(seg, refined)
+        return original(seg, refined, floor)
 
     schedule.solve_segment = capture
     try:

@@ -5,7 +5,9 @@ every node): any topological order runs everything before such a cut first, so t
 consecutive cuts (the *segments*) are independent problems, each solved exactly by
 :func:`unas.resources.segment_search.solve_segment`. Tensors crossing a segment enter it as inputs
 live from its start, or as a constant offset when no operator in it consumes them. A chain is all
-cuts and needs no search at all; a μNAS CNN splits into its few branchy blocks.
+cuts and needs no search at all; a μNAS CNN splits into its few branchy blocks. Segments are
+solved smallest first; one without in-place operators whose optimum is below the peak the others
+already need only has to stay under it (the graph's peak is exact either way).
 
 >>> from unas.resources.graph import new_graph, add_op
 >>> g = new_graph()
@@ -32,7 +34,9 @@ def min_peak_schedule(graph: nx.DiGraph, size_attr: str = "bytes", *,
                       refined: bool = True) -> Schedule:
     """The topological order with the smallest peak working set (exact), and that peak.
 
-    ``refined=False`` solves the segments with the plain search (same peak, slower; for tests).
+    A segment without in-place operators whose own optimum is below the graph's peak gets an order
+    that stays under that peak (not necessarily its own best). ``refined=False`` solves the
+    segments with the plain search (same peak, slower; for tests).
 
     Raises :class:`unas.errors.ArchitectureError` for a cyclic graph or a node without ``size_attr``.
     """
@@ -47,20 +51,28 @@ def min_peak_schedule(graph: nx.DiGraph, size_attr: str = "bytes", *,
     succs = [tuple(index[s] for s in graph.successors(n)) for n in names]
     last_use = [max(s, default=_NEVER) for s in succs]
     cuts = _cut_positions(preds, succs)
-    order: list[int] = []
-    peak = 0
+    segments: list[tuple[int, Segment, list[int]]] = []
     live: set[int] = set()
     lo = 0
     for hi in cuts + ([len(names) - 1] if cuts[-1:] != [len(names) - 1] else []):
         seg, local = _segment(graph, names, index, sizes, preds, succs, last_use, live, lo, hi)
-        seg_peak, seg_order = solve_segment(seg, refined)
-        peak = max(peak, seg_peak)
-        order.extend(local[i] for i in range(seg.n_inputs) if local[i] >= lo)  # graph inputs
-        order.extend(local[i] for i in seg_order)
+        segments.append((lo, seg, local))
         for node in range(lo, hi + 1):
             live.add(node)
         live = {t for t in live if last_use[t] > hi}
         lo = hi + 1
+    # Smallest segments first: their peaks are a floor that no other segment has to get under.
+    peak = 0
+    solved: list[list[int]] = [[] for _ in segments]
+    for i in sorted(range(len(segments)), key=lambda i: len(segments[i][1].sizes)):
+        seg = segments[i][1]
+        floor = peak if refined and not any(seg.inplace) else 0
+        seg_peak, solved[i] = solve_segment(seg, refined, floor=floor)
+        peak = max(peak, seg_peak)
+    order: list[int] = []
+    for (lo, seg, local), seg_order in zip(segments, solved):
+        order.extend(local[i] for i in range(seg.n_inputs) if local[i] >= lo)  # graph inputs
+        order.extend(local[i] for i in seg_order)
     return Schedule(tuple(names[i] for i in order), peak)
 
 

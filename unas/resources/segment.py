@@ -106,8 +106,16 @@ def single_unit(seg: Segment, node: int) -> Unit:
     return Unit((node,), 1 << node, need, False, 0, 0)
 
 
-def build_plan(seg: Segment) -> Plan:
-    """Single operators, with chain interiors grouped into static units between pause points."""
+def job_priority(rise: int, net: int) -> tuple[int, int]:
+    """Order of the best interleaving of independent sequences: jobs that free memory first
+    (smallest rise first), then the others by largest drop (Abdel-Wahab & Kameda 1978)."""
+    return (0, rise) if net <= 0 else (1, net - rise)
+
+
+def build_plan(seg: Segment, merge: bool = True) -> Plan:
+    """Single operators, with chain interiors grouped into static units between pause points;
+    ``merge`` also joins neighbouring static units whose :func:`job_priority` is out of order
+    (exchange argument in ``docs/resources.md``: some optimal order runs them back to back)."""
     links = chain_links(seg)
     linked_to = set(links.values())
     units: list[Unit] = []
@@ -127,18 +135,28 @@ def build_plan(seg: Segment) -> Plan:
         unit_group.append(group)
         units.append(single_unit(seg, start))
         pauses = pause_points([seg.sizes[c] for c in chain])
-        residents.append([0] + [seg.sizes[chain[p]] for p in pauses])
+        jobs: list[tuple[int, int, list[int]]] = []  # (rise, net change, chain nodes)
         for lo, hi in zip(pauses, pauses[1:]):
             rel_live, peak = 0, 0
             for pos in range(lo + 1, hi + 1):
                 rel, change = _chain_step(seg, chain[pos - 1], chain[pos])
                 peak = max(peak, rel_live + rel)
                 rel_live += change
-            nodes = tuple(chain[lo + 1:hi + 1])
+            jobs.append((peak, rel_live, chain[lo + 1:hi + 1]))
+            while (merge and len(jobs) >= 2
+                   and job_priority(*jobs[-1][:2]) < job_priority(*jobs[-2][:2])):
+                rise2, net2, nodes2 = jobs.pop()
+                rise1, net1, nodes1 = jobs.pop()
+                jobs.append((max(rise1, net1 + rise2), net1 + net2, nodes1 + nodes2))
+        held = seg.sizes[start]
+        residents.append([0, held])
+        for rise, net, nodes in jobs:
             group_units[group].append(len(units))
             unit_group.append(group)
-            units.append(Unit(nodes, sum(1 << v for v in nodes), 1 << chain[lo], True, peak,
-                              rel_live))
+            units.append(Unit(tuple(nodes), sum(1 << v for v in nodes),
+                              1 << seg.preds[nodes[0]][0], True, rise, net))
+            held += net
+            residents[-1].append(held)
     return Plan(units, unit_group, group_units, residents, group_end)
 
 

@@ -1,9 +1,9 @@
 """Lower bounds on the peak of any completion of a partly executed segment.
 
 The state of a segment is the position of every group (how many of its units have run). Three
-admissible bounds are combined (the *relaxed sequences* bound of :func:`_relaxed_sequences`
-applies the merge below to every group of any segment, counting shared tensors only at their
-consumers' steps):
+admissible bounds are combined (the *tree* bound of :mod:`unas.resources.segment_tree` orders the
+sequences of :func:`_relaxed_sequences`, one per group of any segment, counting shared tensors
+only at their consumers' steps, as a forest under the joins' precedence):
 
 * *forced*: some remaining unit must still run, and while it runs every group whose last tensor it
   (or one of its descendants) consumes holds at least the smallest resident it can still reach;
@@ -17,15 +17,11 @@ consumers' steps):
 """
 from __future__ import annotations
 
-from unas.resources.segment import Plan, Segment
+from unas.resources.segment import Plan, Segment, job_priority as _priority
+from unas.resources.segment_tree import forest_peak, group_children
 
 
 Job = tuple[tuple[int, int], int, int]  # (priority, rise above the start, net change)
-
-
-def _priority(rise: int, net: int) -> tuple[int, int]:
-    """Jobs that free memory first (smallest rise first), then the others by largest drop."""
-    return (0, rise) if net <= 0 else (1, net - rise)
 
 
 def chain_jobs(start: int, steps: list[tuple[int, int]]) -> list[Job]:
@@ -118,9 +114,18 @@ class Bounds:
                            for u in range(len(plan.units))]
         self.by_cap = sorted(range(len(plan.units)), key=lambda u: -self.unit_cap[u])
         self.relaxed = _relaxed_sequences(seg, plan)
+        self.children = group_children(seg, plan)
 
-    def at(self, positions: tuple[int, ...]) -> int:
-        """Lower bound (offset included) on the peak of every completion from ``positions``."""
+    def at(self, positions: tuple[int, ...], enough: int | None = None) -> int:
+        """Lower bound (offset included) on the peak of every completion from ``positions``;
+        with ``enough``, only the cheap (merge and tree) part when that is above it."""
+        bound = self.cheap(positions)
+        if enough is not None and bound > enough:
+            return bound
+        return self.forced(positions, bound)
+
+    def cheap(self, positions: tuple[int, ...]) -> int:
+        """The merge (fork-joins) and tree bounds (offset included)."""
         plan = self.plan
         bound = 0
         if self.merge is not None:
@@ -129,8 +134,15 @@ class Bounds:
             rest = [jobs[i][positions[g]] for i, g in enumerate(groups)]
             bound = merge_peak(held, rest, base)
         base, held, jobs = self.relaxed
-        bound = max(bound, merge_peak([held[g][j] for g, j in enumerate(positions)],
-                                      [jobs[g][j] for g, j in enumerate(positions)], base))
+        bound = max(bound, forest_peak([held[g][j] for g, j in enumerate(positions)],
+                                       [jobs[g][j] for g, j in enumerate(positions)],
+                                       self.children, base))
+        return bound + self.seg.offset
+
+    def forced(self, positions: tuple[int, ...], bound: int) -> int:
+        """The forced-resident bound (offset included), or ``bound`` when that is higher."""
+        plan = self.plan
+        bound -= self.seg.offset
         after_start, unit_group, unit_index = self.after_start, plan.unit_group, self.unit_index
         values = [self.floor[g][j] for g, j in enumerate(positions)]
         begun = [j > 0 or not units for j, units in zip(positions, plan.group_units)]
@@ -145,13 +157,23 @@ class Bounds:
             deep: list[int] = []  # unstarted forced groups whose inputs have not started either
             for f, inputs, grand in self.unit_waiting[u]:
                 if not begun[f]:
-                    t = next((h for h in inputs if begun[h]), -1)
+                    t = -1
+                    for h in inputs:
+                        if begun[h]:
+                            t = h
+                            break
                     if t >= 0:  # f has not started: t is still live, or f holds something
                         waiting[t] = waiting.get(t, 0) + after_start[f]
                         continue
                     for h, h_inputs in grand:  # f waits on h, which has not started either
-                        t = idle[h][0] if h in idle else next(
-                            (k for k in h_inputs if begun[k]), -1)
+                        if h in idle:
+                            t = idle[h][0]
+                        else:
+                            t = -1
+                            for k in h_inputs:
+                                if begun[k]:
+                                    t = k
+                                    break
                         if t >= 0:
                             idle[h] = (t, idle.get(h, (t, 0))[1] + after_start[f])
                             break

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from unas.resources.segment import Plan, Segment, Unit
 
+IMPOSSIBLE = 1 << 62  # the value of a case that no order can meet
+
 
 def _bits(mask: int) -> list[int]:
     """Positions of the set bits of ``mask``, ascending."""
@@ -40,6 +42,8 @@ class CutBound:
         self.calls = self.raised = 0  # uses of :meth:`at_critical`, and how many raised the bound
         self.critical: list[Unit] = []  # the units with the largest cuts in the last :meth:`at`
         self.inf = sum(seg.sizes) + 1
+        self.memo: dict[tuple[int, int], int] = {}  # (inside, outside) -> least live bytes
+        self.closed: dict[tuple[int, int, int], tuple[int, int, int, int] | None] = {}
         self.ancestors = [0] * n
         for v in range(n):
             mask = 0
@@ -62,20 +66,31 @@ class CutBound:
     def _min_live(self, inside: int, outside: int) -> int:
         """Least live bytes of a downset containing ``inside`` and disjoint from ``outside``: the
         minimum cut of the network reduced to the undecided tensors (tensors inside with no
-        undecided consumer cost a constant or nothing), by shortest augmenting paths."""
-        seg = self.seg
-        free = ((1 << self.n) - 1) & ~inside & ~outside
-        constant = 0
-        cap: dict[tuple, int] = {}
-        adj: dict = {"s": [], "t": []}
+        undecided consumer cost a constant or nothing), by shortest augmenting paths.
 
-        def edge(a: object, b: object, c: int) -> None:
-            if (a, b) not in cap:
-                adj.setdefault(a, []).append(b)
-                adj.setdefault(b, []).append(a)
-                cap[(a, b)] = 0
-                cap.setdefault((b, a), 0)
-            cap[(a, b)] += c
+        Vertices: 0 = source, 1 = sink, ``2 + t`` = "t executed", ``2 + n + t`` = "t freed"."""
+        key = (inside, outside)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = value = self._max_flow(inside, outside)
+        return value
+
+    def _max_flow(self, inside: int, outside: int) -> int:
+        """:meth:`_min_live` without the memo."""
+        seg, n, inf = self.seg, self.n, self.inf
+        free = ((1 << n) - 1) & ~inside & ~outside
+        constant = 0
+        adj: list[list[int]] = [[] for _ in range(2 + 2 * n)]
+        head: list[int] = []  # edge e goes to head[e]; e ^ 1 is its reverse
+        cap: list[int] = []
+
+        def edge(a: int, b: int, c: int) -> None:
+            adj[a].append(len(head))
+            head.append(b)
+            cap.append(c)
+            adj[b].append(len(head))
+            head.append(a)
+            cap.append(0)
 
         for t in _bits(inside | free):
             size, succ = seg.sizes[t], seg.succ_mask[t]
@@ -85,39 +100,43 @@ class CutBound:
                 if inside >> t & 1:
                     constant += size
                 else:
-                    edge(("x", t), "t", size)
+                    edge(2 + t, 1, size)
                 continue
             if not succ & free:
                 continue  # every consumer already in the downset: freed at no cost
-            edge("s" if inside >> t & 1 else ("x", t), ("y", t), size)
+            edge(0 if inside >> t & 1 else 2 + t, 2 + n + t, size)
             for c in _bits(succ & free):
-                edge(("y", t), ("x", c), self.inf)
+                edge(2 + n + t, 2 + c, inf)
         for c in _bits(free):
             for p in seg.preds[c]:
                 if free >> p & 1:
-                    edge(("x", c), ("x", p), self.inf)
+                    edge(2 + c, 2 + p, inf)
         flow = 0
         while True:  # shortest augmenting paths (Edmonds-Karp)
-            parent = {"s": None}
-            queue = ["s"]
+            via = [-1] * len(adj)
+            via[0] = -2
+            queue = [0]
             for node in queue:
-                if node == "t":
-                    break
-                for nxt in adj.get(node, ()):
-                    if nxt not in parent and cap[(node, nxt)] > 0:
-                        parent[nxt] = node
+                for e in adj[node]:
+                    nxt = head[e]
+                    if via[nxt] == -1 and cap[e] > 0:
+                        via[nxt] = e
                         queue.append(nxt)
-            if "t" not in parent:
+                if via[1] != -1:
+                    break
+            if via[1] == -1:
                 return constant + flow
-            push, node = self.inf, "t"
-            while parent[node] is not None:
-                push = min(push, cap[(parent[node], node)])
-                node = parent[node]
-            node = "t"
-            while parent[node] is not None:
-                cap[(parent[node], node)] -= push
-                cap[(node, parent[node])] += push
-                node = parent[node]
+            push, node = inf, 1
+            while node:
+                e = via[node]
+                push = min(push, cap[e])
+                node = head[e ^ 1]
+            node = 1
+            while node:
+                e = via[node]
+                cap[e] -= push
+                cap[e ^ 1] += push
+                node = head[e ^ 1]
             flow += push
 
     def at(self, done: int, bound: int) -> int:
@@ -151,9 +170,21 @@ class CutBound:
     def _cut_value(self, unit: Unit, done: int, bound: int) -> int | None:
         """The cut bound of ``unit`` (not yet run) from downset ``done``, or None when it cannot
         beat ``bound`` (the cut is at most the live bytes of ``done`` plus ``unit``'s ancestors)."""
+        return self.value_with(unit, done, 0, bound)
+
+    def _close(self, unit: Unit, inside: int, outside: int) -> tuple[int, int, int, int] | None:
+        """(working-set increase of ``unit``, closed inside, closed outside, live bytes of the
+        closed inside) for :meth:`value_with`, or None when the two sets meet."""
         seg = self.seg
         x = unit.nodes[0]
-        inside = done | self.ancestors[x]
+        inside |= self.ancestors[x]
+        outside |= unit.mask
+        for v in _bits(inside):
+            inside |= self.ancestors[v]
+        for v in _bits(outside | self.below[x]):
+            outside |= self.below[v]
+        if inside & outside:
+            return None
         if unit.static:
             rel = unit.rel_peak
         else:
@@ -161,6 +192,22 @@ class CutBound:
             src = seg.first_in[x]
             if seg.inplace[x] and src >= 0 and not seg.pinned[src]:
                 rel = max(seg.sizes[src], rel) - seg.sizes[src]
-        if rel + self._live(inside) + seg.offset <= bound:
+        return rel, inside, outside, self._live(inside)
+
+    def value_with(self, unit: Unit, inside: int, outside: int, bound: int) -> int | None:
+        """Least working set (offset included) while ``unit`` runs from a downset that contains
+        ``inside`` and none of ``outside`` (both closed here: ancestors join ``inside``, and
+        ``unit`` with every descendant joins ``outside``), or None when that is at most ``bound``;
+        :data:`IMPOSSIBLE` when no such downset exists (no order runs ``unit`` there)."""
+        key = (unit.mask, inside, outside)
+        if key not in self.closed:
+            self.closed[key] = self._close(unit, inside, outside)
+        closed = self.closed[key]
+        if closed is None:
+            return IMPOSSIBLE
+        rel, inside, outside, live = closed
+        if rel + live + self.seg.offset <= bound:
             return None
-        return rel + self._min_live(inside, self.below[x] | unit.mask) + seg.offset
+        seg = self.seg
+        value = rel + self._min_live(inside, outside) + seg.offset
+        return value if value > bound else None

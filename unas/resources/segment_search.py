@@ -5,11 +5,18 @@ function of the downset) whose moves are the units of :func:`unas.resources.segm
 
 * the key of a state is ``max(peak so far, lower bound)``, so the first complete state popped is
   optimal; bounds come from :class:`unas.resources.segment_bounds.Bounds` and are evaluated lazily
-  (a child first inherits its parent's key, the bound is computed when it reaches the top);
+  (a child first inherits its parent's key; when it reaches the top it gets the cheap tree and
+  merge bounds, and the forced one too when those do not beat its key, in the refined search
+  only while that raises at least 1 in 3 such states); once the search has
+  popped a few states, the min-cut (:mod:`unas.resources.segment_cut`) and last-consumer
+  (:mod:`unas.resources.segment_last`) bounds of the start raise every key, and their critical
+  parts are re-evaluated per state while that pays off;
 * free moves: a unit whose working set is within the peak already paid and which does not grow the
   live bytes can always be run first (exchange argument), so such states get one successor;
 * a greedy order gives an upper bound: states that cannot beat it are dropped, and when no state
-  can, the greedy order is optimal.
+  can, the greedy order is optimal;
+* a ``floor`` (the peak the rest of the graph needs anyway) is paid from the start: the search
+  then only has to find an order under it, or prove the segment needs more.
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ import heapq
 from unas.resources.segment import Plan, Segment, Unit, apply_unit, build_plan, single_unit
 from unas.resources.segment_bounds import Bounds
 from unas.resources.segment_cut import CutBound
+from unas.resources.segment_last import LastConsumerBound
 
 
 CUT_AFTER = 100  # states popped before the min-cut bound is worth its cost (fork-joins)
@@ -90,8 +98,10 @@ def _moves(seg: Segment, plan: Plan, positions: tuple[int, ...], done: int, live
     return moves
 
 
-def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
-    """Minimum peak (including ``offset``) and an order of the segment's operators achieving it.
+def solve_segment(seg: Segment, refined: bool = True, floor: int = 0) -> tuple[int, list[int]]:
+    """Minimum peak (including ``offset``) and an order of the segment's operators achieving it;
+    when that minimum is below ``floor``, ``floor`` and an order whose peak is at most ``floor``
+    (what the rest of the graph needs anyway).
 
     ``refined=False`` runs the plain search (free moves only within the peak already paid, forced
     bound without the tensors unstarted branches wait on): same result, slower; the tests compare
@@ -99,13 +109,14 @@ def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
     """
     start = (1 << seg.n_inputs) - 1
     start_live = sum(seg.sizes[:seg.n_inputs])
-    start_peak = start_live + seg.offset
+    start_peak = max(start_live + seg.offset, floor)
     if len(seg.sizes) - seg.n_inputs <= 1:  # nothing to choose (a chain of cuts ends up here)
         ops = list(range(seg.n_inputs, len(seg.sizes)))
         costs = [apply_unit(seg, single_unit(seg, v), start, start_live)[0] for v in ops]
         return max([start_peak, *costs]), ops
-    plan = build_plan(seg)
+    plan = build_plan(seg, merge=refined)
     upper, greedy_units = _greedy(seg, plan.units, start, start_live)
+    upper = max(upper, floor)
     greedy_order = [v for unit in greedy_units for v in unit.nodes]
     if len(plan.units) <= 1:
         return upper, greedy_order
@@ -114,18 +125,22 @@ def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
     lower = max(start_peak, bounds.at(start_pos))
     if upper <= lower:
         return upper, greedy_order
+    last = None  # the last-consumer bound, computed with the min-cut one
+    forced_calls = forced_raised = 0  # second-stage evaluations, and how many beat the key
     cut = None  # the min-cut bound: exact far more often, but a max-flow per unit, so only
     pops = 0    # computed once the search has popped CUT_AFTER states without finishing
     best = {start: start_peak}
     parent: dict[int, tuple[int, list[Unit]]] = {}
-    # (key, -depth, downset, peak, live, positions, bound evaluated)
-    heap = [(lower, 0, start, start_peak, start_live, start_pos, True)]
+    # (key, -depth, downset, peak, live, positions, bound evaluated: 0 no, 1 the cheap part, 2 all)
+    heap = [(lower, 0, start, start_peak, start_live, start_pos, 2)]
     goal = (1 << len(seg.sizes)) - 1
     while heap:
         pops += 1
         if refined and pops == (CUT_AFTER if bounds.merge is not None else CUT_AFTER_GENERAL):
             cut = CutBound(seg, plan)
             lower = cut.at(start, heap[0][0])  # bounds every completion of every state
+            last = LastConsumerBound(cut)
+            lower = last.at(start, lower)
             if upper <= lower:
                 return upper, greedy_order
             heap = [(max(lower, entry[0]),) + entry[1:] for entry in heap]
@@ -133,13 +148,25 @@ def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
         key, neg_depth, done, peak, live, positions, evaluated = heapq.heappop(heap)
         if peak > best[done]:
             continue  # superseded by a cheaper way to reach the same downset
-        if not evaluated:
-            bound = bounds.at(positions)
-            if cut is not None and bound <= key:
+        if evaluated < 2:  # the cheap bounds first, the forced one only if they do not beat the
+            # key (in the refined search only while it pays off: the cut and last-consumer bounds
+            # often do its job for less)
+            forced = not refined or forced_calls < 20 or forced_raised * 3 >= forced_calls
+            complete = evaluated == 1 or not forced  # nothing left for a later pop
+            bound = bounds.cheap(positions) if evaluated == 0 else key
+            if bound <= key and forced:  # only whether it beats the key matters from here on
+                bound = bounds.forced(positions, key)
+                complete = True
+                forced_calls += 1
+                forced_raised += bound > key
+            if bound <= key and cut is not None:
                 bound = cut.at_critical(done, bound)
+            if bound <= key and last is not None:
+                bound = max(bound, last.at_critical(done, key))
             if bound > key:
                 if bound < upper:
-                    heapq.heappush(heap, (bound, neg_depth, done, peak, live, positions, True))
+                    heapq.heappush(heap, (bound, neg_depth, done, peak, live, positions,
+                                          2 if complete else 1))
                 continue
         if done == goal:
             order: list[int] = []
@@ -160,5 +187,5 @@ def solve_segment(seg: Segment, refined: bool = True) -> tuple[int, list[int]]:
             new_pos = positions[:g] + (positions[g] + len(run),) + positions[g + 1:]
             n_nodes = sum(len(unit.nodes) for unit in run)
             heapq.heappush(heap, (max(key, new_peak), neg_depth - n_nodes, nxt, new_peak,
-                                  new_live, new_pos, False))
+                                  new_live, new_pos, 0))
     return upper, greedy_order
