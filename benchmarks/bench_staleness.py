@@ -259,19 +259,46 @@ def table(results: dict[tuple[int, str], list[Quality]], label: str) -> list[str
     return lines
 
 
+def model_description(config: str) -> str:
+    """What the numbers below the command are (written with them)."""
+    return (
+        f"The real search (`AgingEvolution`) on `{config}`'s search space, bounds and exact "
+        "resource model; no training: a candidate's error is the fixed surrogate "
+        f"`{ERROR_FLOOR} + {1 - ERROR_FLOOR:.2f} / (1 + sqrt(MACs / {MACS_SCALE:g}) * "
+        f"sqrt(size / {SIZE_SCALE:g}))` plus a fixed per-architecture offset in "
+        f"±{HASH_OFFSET / 2:g} (a hash of its JSON), and it trains for "
+        f"`(1 + MACs / {DURATION_BASE_MACS:g}) * lognormal(0, {DURATION_SIGMA})` virtual "
+        "seconds (drawn from its seed) on one of N virtual workers, so results come back in "
+        "the order they finish, as from N real workers. Each row is one search of K proposals "
+        "per seed (its whole result), compared per seed with the serial search (N = 1) of the "
+        "same seed: mean ± std over seeds, how many seeds were better/equal/worse than serial, "
+        "and the two-sided Wilcoxon signed-rank p. *best error in bounds*: lowest surrogate "
+        "error among trained candidates within the three resource bounds; *best scalarised "
+        "objective*: the search's own `max_i λ_i min(f_i / b_i, cap)` minimised over the "
+        "trained candidates, averaged over 200 fixed λ ~ U(0, 1)^4 (the R2 indicator). "
+        "Lower is better for both. *plain*: the asynchronous rule without "
+        "`count_in_flight`; *counted*: the default (in-flight children join the parent sample "
+        "with their exact resources and their parent's error, random proposals until "
+        "`initial_population` results are in). *random search*: `algorithm: random`, serial.")
+
+
 def _comparable(records: list[EvaluationRecord]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.to_dict().items() if k != "wall_time_s"} for r in records]
 
 
 def section_of(text: str, heading: str) -> str | None:
-    """The ``## `` section of ``text`` titled ``heading`` (up to the next one), if any."""
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
-    if start is None:
-        return None
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-               len(lines))
-    return "\n".join(lines[start:end]).rstrip() + "\n"
+    """The ``## `` sections of ``text`` titled ``heading`` or ``heading: <title>``
+    (``--title``), each up to the next ``## ``, in order; ``None`` if there is none."""
+    lines, chunks, i = text.splitlines(), [], 0
+    while i < len(lines):
+        if lines[i].strip() == heading or lines[i].startswith(heading + ": "):
+            end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("## ")),
+                       len(lines))
+            chunks.append("\n".join(lines[i:end]).rstrip())
+            i = end
+        else:
+            i += 1
+    return "\n\n".join(chunks) + "\n" if chunks else None
 
 
 def replace_section(text: str, heading: str, section: str) -> str:
@@ -296,6 +323,8 @@ def main() -> int:
                         help="K: one search of K proposals per K (the whole search's result)")
     parser.add_argument("--population", default="",
                         help="also run with population_size,sample_size,initial_population[,K]")
+    parser.add_argument("--title", default="",
+                        help="write a section of its own, headed by the section title + this")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args()
     cfg = load_config(ROOT / args.config if not Path(args.config).is_absolute() else args.config)
@@ -345,15 +374,17 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     cpu = time.process_time() - cpu_start
     command = "python benchmarks/bench_staleness.py " + " ".join(sys.argv[1:])
+    heading = f"{SECTION}: {args.title}" if args.title else SECTION
     text = "\n".join([
-        SECTION, "",
+        heading, "",
         f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
         f"{platform.machine()}, {args.seeds} seeds per N, {cpu:.0f} s CPU in all.", "",
         f"Command: `{command.strip()}`", "",
+        model_description(args.config), "",
         *sections]).rstrip() + "\n"
     output = Path(args.output)
     old = output.read_text() if output.exists() else ""
-    atomic_write_text(output, replace_section(old, SECTION, text))
+    atomic_write_text(output, replace_section(old, heading, text))
     print(text)
     return 0
 

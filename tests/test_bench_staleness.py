@@ -89,3 +89,6 @@ def test_the_benchmark_replaces_only_its_own_section():
     assert updated == f"# Title\n\nintro\n\n## A\na\n\n{SECTION}\n\nnew\n\n## B\nb\n"
     assert section_of(updated, SECTION) == f"{SECTION}\n\nnew\n"
     assert replace_section("# T\n", SECTION, f"{SECTION}\nx\n") == f"# T\n\n{SECTION}\nx\n"
+    titled = replace_section(updated, f"{SECTION}: more seeds", f"{SECTION}: more seeds\nm\n")
+    assert section_of(titled, SECTION) == f"{SECTION}\n\nnew\n\n{SECTION}: more seeds\nm\n"
+    assert section_of("# T\n\n## A\na\n", SECTION) is None
