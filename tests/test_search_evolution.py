@@ -423,8 +423,7 @@ def test_in_flight_children_stand_in_with_exact_resources_and_their_parent_s_err
         search.run(FakeExecutor(capacity=4), on_progress=stop_with_children_in_flight)
     members = search._members()
     in_flight = [m for m in members if m.id in search.pending]
-    assert in_flight and len(members) <= 6
-    assert [m.id for m in members[-len(in_flight):]] == [m.id for m in in_flight]  # newest last
+    assert in_flight and members[:-len(in_flight)] == [search.records[i] for i in search.population]
     for member in in_flight:
         pending = search.pending[member.id]
         assert member.objectives.as_tuple()[1:] == tuple(float(v) for v in pending.resources)
@@ -432,8 +431,6 @@ def test_in_flight_children_stand_in_with_exact_resources_and_their_parent_s_err
         expected = parent.objectives.error if parent is not None else \
             next(m for m in in_flight if m.id == pending.parent).objectives.error
         assert member.objectives.error == expected
-    finished = [m.id for m in members if m.id not in search.pending]
-    assert finished == list(search.population)[-len(finished):]  # the oldest finished aged out
     search.count_in_flight = False
     assert [m.id for m in search._members()] == list(search.population)
 

@@ -262,13 +262,14 @@ class AgingEvolution:
 
     def _members(self) -> list[EvaluationRecord]:
         """What parents are sampled from: the population, and with ``count_in_flight`` the
-        in-flight children too (:meth:`_in_flight_members`), keeping the newest
-        ``population_size``. The serial search has every earlier child in its population when
-        it proposes; with N in flight the N - 1 newest are missing, and with a population not
-        much larger than N the sample would come from stale members only."""
+        in-flight children after it (:meth:`_in_flight_members`). The serial search has every
+        earlier child in its population when it proposes; with N in flight the N - 1 newest are
+        missing, and with a population not much larger than N the sample would come from stale
+        members only. The stand-ins are added, not swapped for finished members: aging out
+        measured results in favour of guesses did worse (``benchmarks/results/parallel.md``)."""
         members = [self.records[i] for i in self.population]
         if self.count_in_flight and self.pending:
-            members = (members + self._in_flight_members())[-self.settings.population_size:]
+            members += self._in_flight_members()
         return members
 
     def _random_phase(self, rid: int) -> bool:
