@@ -265,8 +265,8 @@ class AgingEvolution:
         in-flight children after it (:meth:`_in_flight_members`). The serial search has every
         earlier child in its population when it proposes; with N in flight the N - 1 newest are
         missing, and with a population not much larger than N the sample would come from stale
-        members only. The stand-ins are added, not swapped for finished members: aging out
-        measured results in favour of guesses did worse (``benchmarks/results/parallel.md``)."""
+        members only. The stand-ins are added, not swapped for finished members, so no
+        measured result leaves the sample for a guess."""
         members = [self.records[i] for i in self.population]
         if self.count_in_flight and self.pending:
             members += self._in_flight_members()
