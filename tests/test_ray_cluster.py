@@ -36,6 +36,7 @@ from unas.search.executor import EvalResult, EvalTask  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 90
+RAY_CLI = [sys.executable, "-m", "ray.scripts.scripts"]  # `ray`, of this interpreter
 
 
 def _free_port() -> int:
@@ -88,7 +89,7 @@ def cluster():
     try:
         head_log = root / "head.log"
         processes.append(subprocess.Popen(
-            ["ray", "start", "--head", f"--port={gcs_port}",
+            [*RAY_CLI, "start", "--head", f"--port={gcs_port}",
              f"--ray-client-server-port={client_port}", "--include-dashboard=false",
              f"--dashboard-agent-listen-port={_free_port()}", f"--temp-dir={root / 'head'}",
              *common], env=env, cwd="/tmp", stdout=head_log.open("w"), stderr=subprocess.STDOUT))
@@ -96,7 +97,7 @@ def cluster():
         host = re.search(r"--address='?([0-9.]+):", text).group(1)  # the head's own address
         worker_log = root / "worker.log"
         processes.append(subprocess.Popen(
-            ["ray", "start", f"--address={host}:{gcs_port}",
+            [*RAY_CLI, "start", f"--address={host}:{gcs_port}",
              f"--dashboard-agent-listen-port={_free_port()}", f"--temp-dir={root / 'worker'}",
              *common], env=env, cwd="/tmp", stdout=worker_log.open("w"),
             stderr=subprocess.STDOUT))
