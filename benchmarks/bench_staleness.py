@@ -31,8 +31,6 @@ import dataclasses
 import datetime
 import hashlib
 import heapq
-import json
-import os
 import platform
 import shutil
 import sys
