@@ -34,10 +34,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_staleness import SECTION as STALENESS  # noqa: E402
+from benchmarks.bench_staleness import replace_section, section_of  # noqa: E402
 from unas.config import ExperimentConfig, load_config  # noqa: E402
 from unas.search.backends import make_executor  # noqa: E402
 from unas.search.evolution import AgingEvolution  # noqa: E402
 from unas.search.executor import EvalResult, EvalTask, Executor  # noqa: E402
+from unas.search.files import atomic_write_text  # noqa: E402
 from unas.search.ray_runtime import default_num_workers, local_cpu_count  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -330,10 +333,10 @@ def main() -> int:
     command = "python benchmarks/bench_parallel.py " + " ".join(sys.argv[1:])
     text = report(runs, args, cores, (loads[0], loads[1]), command.strip(), fixed)
     output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, output)
+    kept = section_of(output.read_text(), STALENESS) if output.exists() else None
+    if kept:  # written by bench_staleness.py: not this run's to drop
+        text = replace_section(text, STALENESS, kept)
+    atomic_write_text(output, text)
     print(text)
     return 0
 

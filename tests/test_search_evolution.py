@@ -5,11 +5,15 @@ The end-to-end tests with the real space, trainer and serial executor are in tes
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from search_spaces.base import Architecture, SearchSpace
 from unas.config import ObjectiveBounds, PruningConfig, SearchConfig
@@ -103,9 +107,11 @@ def make_search(tmp_path, **overrides: Any) -> AgingEvolution:
     measure = overrides.pop("measure", toy_measure)
     space = overrides.pop("space", ToySpace())
     prune = overrides.pop("prune", None)
-    settings = SearchConfig(**{**dict(population_size=8, sample_size=3, initial_population=8,
-                                      rounds=30, seed=7), **overrides})
-    return AgingEvolution(space, settings, bounds, pruning, measure, tmp_path, prune=prune)
+    count_in_flight = overrides.pop("count_in_flight", True)
+    search = SearchConfig(**{**dict(population_size=8, sample_size=3, initial_population=8,
+                                    rounds=30, seed=7), **overrides})
+    return AgingEvolution(space, search, bounds, pruning, measure, tmp_path, prune=prune,
+                          count_in_flight=count_in_flight)
 
 
 def comparable(records) -> list[dict[str, Any]]:
@@ -396,3 +402,63 @@ def test_a_result_is_reused_only_for_the_same_pruning_target(tmp_path):
     assert reused, "the toy space repeats architectures, so some results must be reused"
     for r in reused:
         assert r.pruning_target == by_id[r.reused_from].pruning_target
+
+
+# ------------------------------------------------------------------------------- N in flight
+LOOSE = replace(BOUNDS, peak_memory_bytes=10**6, model_size_bytes=10**6, macs=10**9)
+
+
+class StopHere(Exception):
+    """Stops a search mid-run so its state can be looked at."""
+
+
+def test_in_flight_children_stand_in_with_exact_resources_and_their_parent_s_error(tmp_path):
+    search = make_search(tmp_path, bounds=LOOSE, initial_population=4, population_size=6)
+
+    def stop_with_children_in_flight(s: AgingEvolution) -> None:
+        if s.finished >= 12 and any(p.parent is not None for p in s.pending.values()):
+            raise StopHere
+
+    with pytest.raises(StopHere):
+        search.run(FakeExecutor(capacity=4), on_progress=stop_with_children_in_flight)
+    members = search._members()
+    in_flight = [m for m in members if m.id in search.pending]
+    assert in_flight and members[:-len(in_flight)] == [search.records[i] for i in search.population]
+    for member in in_flight:
+        pending = search.pending[member.id]
+        assert member.objectives.as_tuple()[1:] == tuple(float(v) for v in pending.resources)
+        parent = search.records.get(pending.parent)
+        expected = parent.objectives.error if parent is not None else \
+            next(m for m in in_flight if m.id == pending.parent).objectives.error
+        assert member.objectives.error == expected
+    search.count_in_flight = False
+    assert [m.id for m in search._members()] == list(search.population)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(min_value=0, max_value=10**6))
+def test_with_one_in_flight_counting_in_flight_changes_nothing(seed):
+    with tempfile.TemporaryDirectory() as root:
+        runs = [comparable(make_search(Path(root) / str(flag), seed=seed, bounds=LOOSE,
+                                       count_in_flight=flag).run(FakeExecutor()))
+                for flag in (True, False)]
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("count_in_flight", [True, False])
+def test_children_are_bred_from_the_initial_population_s_results(tmp_path, count_in_flight):
+    finished_when_mutating: list[int] = []
+
+    class Watching(ToySpace):
+        def mutate(self, arch, rng):
+            finished_when_mutating.append(search.finished)
+            return super().mutate(arch, rng)
+
+    search = make_search(tmp_path, space=Watching(), bounds=LOOSE, initial_population=8,
+                         count_in_flight=count_in_flight)
+    search.run(FakeExecutor(capacity=4))
+    first_child = min(finished_when_mutating)
+    if count_in_flight:
+        assert first_child >= 8  # random proposals go on until 8 results are in
+    else:
+        assert first_child == 8 - 4 + 1  # plain asynchronous rule: bred from 5 results

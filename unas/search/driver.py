@@ -61,7 +61,8 @@ def prepare_output(cfg: ExperimentConfig, out_dir: Path, resume: bool) -> bool:
 def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, resume: bool = False,
                    evaluator: EvaluatorFactory | None = None, progress: bool = True) -> AgingEvolution:
     """Run (or continue) the search ``cfg`` describes; returns the finished search."""
-    out = Path(out_dir or cfg.output_dir)
+    # Absolute: workers on a joined Ray cluster do not run in this process's folder.
+    out = Path(out_dir or cfg.output_dir).absolute()
     prepare_output(cfg, out, resume)
     input_shape, num_classes = dataset_shapes(cfg)
     atomic_write_json(out / CONFIG_SNAPSHOT, {

@@ -84,12 +84,18 @@ class AgingEvolution:
 
     ``measure`` maps an architecture to its ``(peak_memory_bytes, model_size_bytes, macs)``;
     it must not need TensorFlow. Everything the search writes lives in ``out_dir``.
+
+    ``count_in_flight`` (default) makes a search with several candidates in flight propose
+    like the serial one would (:meth:`_members`, :meth:`_random_phase`); with one in flight it
+    changes nothing. ``False`` is the plain asynchronous rule (kept for comparison in
+    ``benchmarks/bench_staleness.py``).
     """
 
     def __init__(self, space: SearchSpace, settings: SearchConfig, bounds: ObjectiveBounds,
                  pruning: PruningConfig, measure: MeasureFn, out_dir: str | Path,
-                 prune: PruneFn | None = None) -> None:
+                 prune: PruneFn | None = None, count_in_flight: bool = True) -> None:
         self.space = space
+        self.count_in_flight = count_in_flight
         self.prune = prune
         self.settings = settings
         self.bounds = bounds
@@ -182,10 +188,10 @@ class AgingEvolution:
         text = architecture_from_json(arch_dict).to_json()
         return text if target is None else f"{text}@pruned:{target!r}"
 
-    def _arch(self, record_id: int) -> Architecture:
-        if record_id not in self._archs:
-            self._archs[record_id] = architecture_from_json(self.records[record_id].arch)
-        return self._archs[record_id]
+    def _arch(self, record: EvaluationRecord) -> Architecture:
+        if record.id not in self._archs:
+            self._archs[record.id] = architecture_from_json(record.arch)
+        return self._archs[record.id]
 
     def _emit(self, record: EvaluationRecord) -> None:
         """Write ``record`` (unless it is being replayed from the log) and apply it."""
@@ -229,22 +235,68 @@ class AgingEvolution:
         step = self.rng.normal(0.0, self.settings.sparsity_mutation_std)
         return float(np.clip(parent.pruning_target + step, lo, hi))
 
+    def _in_flight_members(self) -> list[EvaluationRecord]:
+        """In-flight children as stand-in population members, oldest first: their exact
+        resources (known before training) and their parent's error (a child of an in-flight
+        parent inherits that parent's stand-in error). Random proposals have no estimate and
+        children of skipped or failed parents none either: they are left out."""
+        errors: dict[int, float] = {}
+        members = []
+        for pending in self.pending.values():
+            if pending.parent is None:
+                continue
+            if pending.parent in errors:
+                error = errors[pending.parent]
+            else:
+                parent = self.records.get(pending.parent)
+                if parent is None or not parent.ok or parent.objectives is None:
+                    continue
+                error = parent.objectives.error
+            errors[pending.task.id] = error
+            members.append(EvaluationRecord(
+                id=pending.task.id, round=pending.round, arch=pending.task.arch,
+                status=STATUS_OK, seed=pending.task.seed, parent=pending.parent,
+                pruning_target=pending.task.pruning_target,
+                objectives=Objectives(error, *pending.resources)))
+        return members
+
+    def _members(self) -> list[EvaluationRecord]:
+        """What parents are sampled from: the population, and with ``count_in_flight`` the
+        in-flight children after it (:meth:`_in_flight_members`). The serial search has every
+        earlier child in its population when it proposes; with N in flight the N - 1 newest are
+        missing, and with a population not much larger than N the sample would come from stale
+        members only. The stand-ins are added, not swapped for finished members, so no
+        measured result leaves the sample for a guess."""
+        members = [self.records[i] for i in self.population]
+        if self.count_in_flight and self.pending:
+            members += self._in_flight_members()
+        return members
+
+    def _random_phase(self, rid: int) -> bool:
+        """Whether proposal ``rid`` is a random architecture. The first ``initial_population``
+        proposals are; with ``count_in_flight`` random ones continue until that many results
+        are in (with N in flight the first child would otherwise be bred from the first
+        ``initial_population - N + 1`` results only). Serially both rules agree."""
+        return (self.settings.algorithm == "random" or rid < self.settings.initial_population
+                or not self.population
+                or (self.count_in_flight and self.finished < self.settings.initial_population))
+
     def _select_parent(self) -> EvaluationRecord:
         """The sample winner under this round's random scalarisation."""
-        ids = list(self.population)
-        size = min(self.settings.sample_size, len(ids))
-        sample = [ids[i] for i in self.rng.choice(len(ids), size=size, replace=False)]
+        members = self._members()
+        size = min(self.settings.sample_size, len(members))
+        sample = [members[i] for i in self.rng.choice(len(members), size=size, replace=False)]
         weights = sample_weights(self.rng)
-        values = np.array([self.records[i].objectives.as_tuple() for i in sample])  # type: ignore[union-attr]
+        values = np.array([m.objectives.as_tuple() for m in sample])  # type: ignore[union-attr]
         cap = self.settings.objective_cap
         scaled = normalise(values, self.bounds.as_tuple(), cap)
         goal = scalarise(scaled, weights)
         # A skipped (untrained) candidate loses to every trained one (their goals are <= cap);
         # among skipped ones the smallest weighted resource excess wins, so the search still
         # walks towards the bounds when it only has oversized candidates to pick from.
-        skipped = np.array([self.records[i].status.startswith("skipped") for i in sample])
+        skipped = np.array([m.status.startswith("skipped") for m in sample])
         goal[skipped] = cap + scalarise(scaled[skipped][:, 1:], weights[1:])
-        return self.records[sample[int(np.argmin(goal))]]
+        return sample[int(np.argmin(goal))]
 
     def _propose(self) -> None:
         """Make the next proposal: a record right away, or a task to train."""
@@ -253,13 +305,11 @@ class AgingEvolution:
         seed = int(self.rng.integers(0, 2**31 - 1))
         parent: EvaluationRecord | None = None
         try:
-            random_phase = (self.settings.algorithm == "random"
-                            or rid < self.settings.initial_population or not self.population)
-            if random_phase:
+            if self._random_phase(rid):
                 arch = self.space.random_architecture(self.rng)
             else:
                 parent = self._select_parent()
-                arch = self.space.mutate(self._arch(parent.id), self.rng)
+                arch = self.space.mutate(self._arch(parent), self.rng)
         except Exception as err:  # noqa: BLE001 - a broken morphism must not stop the search
             self._emit(EvaluationRecord(id=rid, round=rid, arch={}, seed=seed,
                                         parent=None if parent is None else parent.id,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -133,11 +134,24 @@ class RaySession:
             self.connected_here = False
 
 
-def _project_packages() -> list[str]:
-    import search_spaces
-    import unas
+SHIPPED_PACKAGES = ("unas", "search_spaces")
+"""The project's packages a joined cluster's workers get with the job."""
 
-    return [str(Path(unas.__file__).parent), str(Path(search_spaces.__file__).parent)]
+
+def stage_project_code(into: Path) -> Path:
+    """Copy :data:`SHIPPED_PACKAGES` (as this process imported them, without byte code) into
+    ``into``: the ``working_dir`` shipped to a joined cluster's workers.
+
+    A ``working_dir`` rather than ``py_modules``: Ray puts the search process's current folder
+    first on every worker's ``sys.path`` unless the job has a ``working_dir``, so a worker on a
+    machine that has an older checkout at that same path would import that one instead of the
+    shipped code."""
+    import importlib
+
+    for name in SHIPPED_PACKAGES:
+        source = Path(importlib.import_module(name).__file__).parent
+        shutil.copytree(source, into / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return into
 
 
 def connect_ray(address: str | None, temp_root: str | Path | None = None,
@@ -147,7 +161,9 @@ def connect_ray(address: str | None, temp_root: str | Path | None = None,
     If Ray is already initialised in this process, that connection is used as it is (and left
     open on :meth:`RaySession.close`). ``temp_root`` is where the local cluster keeps its files;
     ``num_cpus`` caps the local cluster's CPUs (default: this process's cores). ``ship_code``
-    sends the ``unas`` and ``search_spaces`` packages to a joined cluster's workers.
+    sends the ``unas`` and ``search_spaces`` packages to a joined cluster's workers (their
+    ``working_dir``, see :func:`stage_project_code`: workers start in a copy of it, so paths
+    handed to them must be absolute).
     """
     quiet_environment(local=address is None)
     import ray
@@ -174,10 +190,10 @@ def connect_ray(address: str | None, temp_root: str | Path | None = None,
                          _node_ip_address="127.0.0.1", _temp_dir=str(temp_dir), **common)
             else:
                 runtime_env: dict[str, Any] = {"env_vars": dict(QUIET_ENVIRONMENT)}
-                if ship_code:
-                    runtime_env["py_modules"] = _project_packages()
-                    runtime_env["excludes"] = ["__pycache__", "*.pyc"]
-                ray.init(address=address, runtime_env=runtime_env, **common)
+                with tempfile.TemporaryDirectory(prefix="unas-code-") as staging:
+                    if ship_code:  # uploaded by ray.init: the copy is not needed afterwards
+                        runtime_env["working_dir"] = str(stage_project_code(Path(staging)))
+                    ray.init(address=address, runtime_env=runtime_env, **common)
     except ConnectionError as err:
         raise RayStartError(f"execution.address: cannot join the Ray cluster at {address!r} "
                             f"({' '.join(str(err).split())[:200]})") from None
