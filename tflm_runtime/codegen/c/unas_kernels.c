@@ -331,7 +331,213 @@ static void unas_dwconv_dm1_s8(const unas_dwconv_params *p, const int8_t *in, in
   }
 }
 
+/* ---- depthwise convolution with generation-time precomputation (depth multiplier 1) ---- */
+
+/* 16-bit lane arithmetic: the DSP instructions on Cortex-M, their exact portable equivalents
+ * elsewhere, so the host build runs (and the tests check) the same lanes and weight layouts. */
+#if defined(__ARM_FEATURE_DSP)
+static inline int32_t unas_dw_even(uint32_t x) { return __sxtb16((int32_t)x); }
+static inline int32_t unas_dw_odd(uint32_t x) { return unas_odd16(x); }
+static inline int32_t unas_dw_sub16(int32_t a, int32_t b) { return __ssub16(a, b); }
+static inline int32_t unas_dw_smlad(int32_t a, int32_t b, int32_t acc) {
+  return __smlad(a, b, acc);
+}
+static inline int32_t unas_dw_smlabb(int32_t a, int32_t b, int32_t acc) {
+  return __smlabb(a, b, acc);
+}
+static inline int32_t unas_dw_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return __smlatt(a, b, acc);
+}
+#else
+static inline int32_t unas_dw_lo(int32_t x) { return (int16_t)(x & 0xFFFF); }
+static inline int32_t unas_dw_hi(int32_t x) { return x >> 16; }
+static inline int32_t unas_dw_pack(int32_t lo, int32_t hi) {
+  return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFFu));
+}
+static inline int32_t unas_dw_even(uint32_t x) {
+  return unas_dw_pack((int8_t)(x & 0xFFu), (int8_t)((x >> 16) & 0xFFu));
+}
+static inline int32_t unas_dw_odd(uint32_t x) { return unas_dw_even(x >> 8); }
+static inline int32_t unas_dw_sub16(int32_t a, int32_t b) {
+  return unas_dw_pack(unas_dw_lo(a) - unas_dw_lo(b), unas_dw_hi(a) - unas_dw_hi(b));
+}
+static inline int32_t unas_dw_smlad(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_dw_lo(a) * unas_dw_lo(b)) +
+                   (uint32_t)(unas_dw_hi(a) * unas_dw_hi(b)));
+}
+static inline int32_t unas_dw_smlabb(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_dw_lo(a) * unas_dw_lo(b)));
+}
+static inline int32_t unas_dw_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_dw_hi(a) * unas_dw_hi(b)));
+}
+#endif
+
+/* Requantisation of one output channel (the generator's proven-exact unas_dw_rq when it wrote
+ * one, else MultiplyByQuantizedMultiplier), clamped. */
+static inline int8_t unas_dw_out(const unas_dwconv_params *p, int32_t acc, int32_t c,
+                                 int32_t out_zp, int32_t lo, int32_t hi) {
+  const int32_t v = p->rq != 0 ? unas_dw_rq(acc, p->rq + 4 * c)
+                               : unas_mbqm(acc, p->mult[c], p->shift[c]);
+  return unas_dw_clamp(v + out_zp, lo, hi);
+}
+
+/* acc[0..3] += taps of channels c..c+3 over rows x cols of the window: x steps x_row per row and
+ * x_col per column; w = this channel group's widened taps (even (c0, c2), odd (c1, c3)), w_row
+ * int32 per filter row. border: inputs minus the zero point (zp2 in both lanes); otherwise the
+ * zero point is folded into the bias. Called with literal sizes so the compiler unrolls it. */
+__attribute__((always_inline)) static inline void unas_dw_taps4(
+    const int8_t *x, int32_t x_row, int32_t x_col, const int32_t *w, int32_t w_row,
+    int32_t rows, int32_t cols, int32_t border, int32_t zp2, int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  for (int32_t ky = 0; ky < rows; ++ky, x += x_row, w += w_row) {
+    for (int32_t kx = 0; kx < cols; ++kx) {
+      const uint32_t v = unas_load4(x + kx * x_col);
+      int32_t e = unas_dw_even(v), o = unas_dw_odd(v);
+      if (border) {
+        e = unas_dw_sub16(e, zp2);
+        o = unas_dw_sub16(o, zp2);
+      }
+      const int32_t we = w[2 * kx], wo = w[2 * kx + 1];
+      a0 = unas_dw_smlabb(e, we, a0);
+      a2 = unas_dw_smlatt(e, we, a2);
+      a1 = unas_dw_smlabb(o, wo, a1);
+      a3 = unas_dw_smlatt(o, wo, a3);
+    }
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+
+/* One scalar channel of one output pixel, taps outside the image skipped (as TFLM). */
+static inline int32_t unas_dw_border1(const unas_dwconv_params *p, const int8_t *x, int32_t x_row,
+                                      int32_t x_col, int32_t c, int32_t ky_lo, int32_t ky_hi,
+                                      int32_t kx_lo, int32_t kx_hi) {
+  int32_t acc = p->bias[c];
+  for (int32_t ky = ky_lo; ky < ky_hi; ++ky, x += x_row) {
+    const int8_t *w = p->weights + (ky * p->k_w + kx_lo) * p->out_c + c;
+    for (int32_t kx = 0; kx < kx_hi - kx_lo; ++kx) {
+      acc += (int32_t)w[kx * p->out_c] * ((int32_t)x[kx * x_col] - p->in_zp);
+    }
+  }
+  return acc;
+}
+
+/* Not in place, in_c >= 4 (UNAS_DW_WIDE_GROUPS): every output pixel takes its channels four at a
+ * time, one word of input per tap feeding SMLABB/SMLATT against two pre-widened weight words;
+ * channels past the last multiple of four go one by one. */
+static void unas_dw_groups_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
+  const int32_t c_count = p->in_c, k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w;
+  const int32_t x_row = p->in_w * c_count, out_zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+  const int32_t zp2 = (int32_t)(((uint32_t)p->in_zp << 16) | ((uint32_t)p->in_zp & 0xFFFFu));
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_t;
+    int32_t ky_lo, ky_hi;
+    unas_tap_range(iy0, 1, k_h, p->in_h, &ky_lo, &ky_hi);
+    for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      const int32_t ix0 = ox * p->stride_w - p->pad_l;
+      int32_t kx_lo, kx_hi;
+      unas_tap_range(ix0, 1, k_w, p->in_w, &kx_lo, &kx_hi);
+      const int32_t inside = ky_lo == 0 && ky_hi == k_h && kx_lo == 0 && kx_hi == k_w;
+      const int8_t *x = in + ((iy0 + ky_lo) * p->in_w + ix0 + kx_lo) * c_count;
+      int8_t *o = out + (oy * p->out_w + ox) * c_count;
+      const int32_t *w = p->wide + 2 * (ky_lo * k_w + kx_lo);
+      int32_t c = 0;
+      for (; c + 4 <= c_count; c += 4, w += 2 * taps) {
+        int32_t acc[4];
+        if (inside) {
+          memcpy(acc, p->folded + c, sizeof acc);
+          if (k_h == 3 && k_w == 3) {
+            unas_dw_taps4(x + c, x_row, c_count, w, 2 * 3, 3, 3, 0, 0, acc);
+          } else if (k_h == 5 && k_w == 5) {
+            unas_dw_taps4(x + c, x_row, c_count, w, 2 * 5, 5, 5, 0, 0, acc);
+          } else if (k_h == 7 && k_w == 7) {
+            unas_dw_taps4(x + c, x_row, c_count, w, 2 * 7, 7, 7, 0, 0, acc);
+          } else {
+            unas_dw_taps4(x + c, x_row, c_count, w, 2 * k_w, k_h, k_w, 0, 0, acc);
+          }
+        } else {
+          memcpy(acc, p->bias + c, sizeof acc);
+          unas_dw_taps4(x + c, x_row, c_count, w, 2 * k_w, ky_hi - ky_lo, kx_hi - kx_lo, 1,
+                        zp2, acc);
+        }
+        for (int32_t j = 0; j < 4; ++j) o[c + j] = unas_dw_out(p, acc[j], c + j, out_zp, lo, hi);
+      }
+      for (; c < c_count; ++c) {
+        const int32_t acc = unas_dw_border1(p, x + c, x_row, c_count, c, ky_lo, ky_hi, kx_lo,
+                                            kx_hi);
+        o[c] = unas_dw_out(p, acc, c, out_zp, lo, hi);
+      }
+    }
+  }
+}
+
+/* Sum of a k_h x k_w window of one contiguous channel plane (UNAS_DW_WIDE_ROWS): each filter row
+ * is (k_w + 3) / 4 words of four pixels, each word two SMLADs against the row's widened taps
+ * (even (t0, t2), odd (t1, t3); taps past k_w are zero, so the extra pixels read add nothing). */
+__attribute__((always_inline)) static inline int32_t unas_dw_plane_window(
+    const int8_t *x, int32_t x_row, const int32_t *w, int32_t k_h, int32_t words, int32_t acc) {
+  for (int32_t ky = 0; ky < k_h; ++ky, x += x_row, w += 2 * words) {
+    for (int32_t j = 0; j < words; ++j) {
+      const uint32_t v = unas_load4(x + 4 * j);
+      acc = unas_dw_smlad(unas_dw_even(v), w[2 * j], acc);
+      acc = unas_dw_smlad(unas_dw_odd(v), w[2 * j + 1], acc);
+    }
+  }
+  return acc;
+}
+
+/* Channel c computed from its plane (in_h x in_w contiguous bytes) into dst, dst_pitch bytes
+ * between output pixels. Interior pixels whose word reads stay inside the plane take the SMLAD
+ * rows; the rest skip the taps outside the image, as TFLM does. */
+static void unas_dw_plane_s8(const unas_dwconv_params *p, const int8_t *plane, int32_t c,
+                             int8_t *dst, int32_t dst_pitch) {
+  const int32_t k_h = p->k_h, k_w = p->k_w, words = (k_w + 3) / 4, in_w = p->in_w;
+  const int32_t last_read = p->in_h * in_w - 4 * words;  /* last safe start of a row's words */
+  const int32_t *w = p->wide + 2 * words * k_h * c;
+  const int32_t folded = p->folded[c], out_zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_t;
+    int32_t ky_lo, ky_hi;
+    unas_tap_range(iy0, 1, k_h, p->in_h, &ky_lo, &ky_hi);
+    const int32_t rows_inside = ky_lo == 0 && ky_hi == k_h;
+    for (int32_t ox = 0; ox < p->out_w; ++ox, dst += dst_pitch) {
+      const int32_t ix0 = ox * p->stride_w - p->pad_l;
+      int32_t kx_lo, kx_hi;
+      unas_tap_range(ix0, 1, k_w, in_w, &kx_lo, &kx_hi);
+      const int32_t start = iy0 * in_w + ix0;
+      int32_t acc;
+      if (rows_inside && kx_lo == 0 && kx_hi == k_w && start + (k_h - 1) * in_w <= last_read) {
+        const int8_t *x = plane + start;
+        if (k_h == 3 && words == 1) {
+          acc = unas_dw_plane_window(x, in_w, w, 3, 1, folded);
+        } else if (k_h == 5 && words == 2) {
+          acc = unas_dw_plane_window(x, in_w, w, 5, 2, folded);
+        } else if (k_h == 7 && words == 2) {
+          acc = unas_dw_plane_window(x, in_w, w, 7, 2, folded);
+        } else {
+          acc = unas_dw_plane_window(x, in_w, w, k_h, words, folded);
+        }
+      } else {
+        acc = unas_dw_border1(p, plane + (iy0 + ky_lo) * in_w + ix0 + kx_lo, in_w, 1, c, ky_lo,
+                              ky_hi, kx_lo, kx_hi);
+      }
+      *dst = unas_dw_out(p, acc, c, out_zp, lo, hi);
+    }
+  }
+}
+
 void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
+  if (p->wide_layout == UNAS_DW_WIDE_GROUPS) {
+    unas_dw_groups_s8(p, in, out);
+    return;
+  }
+  if (p->wide_layout == UNAS_DW_WIDE_ROWS) {  /* one channel: the input is its plane */
+    unas_dw_plane_s8(p, in, 0, out, 1);
+    return;
+  }
   if (p->depth_mult == 1 && p->dil_h == 1 && p->dil_w == 1) {
     unas_dwconv_dm1_s8(p, in, out);
     return;
@@ -382,6 +588,15 @@ static inline int32_t unas_window_sum(const int8_t *row, int32_t pitch, const in
  * take a fast path with the input offset folded into the bias; border pixels skip the taps that
  * fall outside, as TFLM does. */
 void unas_dwconv_inplace_s8(const unas_dwconv_params *p, int8_t *buf, int8_t *plane) {
+  if (p->wide_layout == UNAS_DW_WIDE_ROWS) {
+    const int32_t c_count = p->in_c, pixels = p->in_h * p->in_w;
+    for (int32_t c = 0; c < c_count; ++c) {
+      const int8_t *src = buf + c;
+      for (int32_t i = 0; i < pixels; ++i, src += c_count) plane[i] = *src;
+      unas_dw_plane_s8(p, plane, c, buf + c, c_count);
+    }
+    return;
+  }
   const int32_t c_count = p->in_c;
   const int32_t pixels = p->in_h * p->in_w;
   const int32_t taps = p->k_h * p->k_w;
@@ -476,7 +691,86 @@ void unas_fc_s8(const unas_fc_params *p, const int8_t *in, int8_t *out) {
 
 /* ---- pooling ---- */
 
+#if defined(__ARM_FEATURE_DSP)
+/* Per signed byte max / min of four int8 lanes (SSUB8 sets one GE flag per byte, SEL picks). */
+static inline uint32_t unas_max4(uint32_t a, uint32_t b) {
+  uint32_t r;
+  __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+  return r;
+}
+static inline uint32_t unas_min4(uint32_t a, uint32_t b) {
+  uint32_t r;
+  __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+  return r;
+}
+/* acc's two int16 lanes += bytes 0 and 2 (even) / 1 and 3 (odd) of x, sign-extended. */
+static inline int32_t unas_sxtab16_even(int32_t acc, uint32_t x) { return __sxtab16(acc, (int32_t)x); }
+static inline int32_t unas_sxtab16_odd(int32_t acc, uint32_t x) {
+  int32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+  return r;
+}
+#endif
+
+/* Sums of channels [c, c + 4) over the pixels at x, x + pitch, ... (n of them) into s[0..3].
+ * On DSP cores two SXTAB16 per word accumulate int16 lanes, flushed every 256 pixels (256 * 128
+ * still fits an int16 lane). */
+static inline void unas_sum4(const int8_t *x, int32_t pitch, int32_t n, int32_t *s) {
+#if defined(__ARM_FEATURE_DSP)
+  while (n > 0) {
+    const int32_t chunk = n < 256 ? n : 256;
+    int32_t even = 0, odd = 0;
+    for (int32_t i = 0; i < chunk; ++i, x += pitch) {
+      const uint32_t w = unas_load4(x);
+      even = unas_sxtab16_even(even, w);
+      odd = unas_sxtab16_odd(odd, w);
+    }
+    s[0] += (int16_t)(even & 0xFFFF);
+    s[1] += (int16_t)(odd & 0xFFFF);
+    s[2] += even >> 16;
+    s[3] += odd >> 16;
+    n -= chunk;
+  }
+#else
+  for (int32_t i = 0; i < n; ++i, x += pitch) {
+    s[0] += x[0];
+    s[1] += x[1];
+    s[2] += x[2];
+    s[3] += x[3];
+  }
+#endif
+}
+
+/* Max of channels [c, c + 4) over an f_h x f_w window (rows row_pitch apart), clamped to the
+ * activation range, written to o[0..3]. */
+static inline void unas_max4_window(const int8_t *x, int32_t row_pitch, int32_t col_pitch,
+                                    int32_t rows, int32_t cols, int32_t lo, int32_t hi, int8_t *o) {
+#if defined(__ARM_FEATURE_DSP)
+  uint32_t best = 0x80808080u;
+  for (int32_t fy = 0; fy < rows; ++fy, x += row_pitch) {
+    for (int32_t fx = 0; fx < cols; ++fx) best = unas_max4(unas_load4(x + fx * col_pitch), best);
+  }
+  best = unas_max4(best, (uint32_t)(uint8_t)lo * 0x01010101u);
+  best = unas_min4(best, (uint32_t)(uint8_t)hi * 0x01010101u);
+  memcpy(o, &best, 4);
+#else
+  int32_t b[4] = {-128, -128, -128, -128};
+  for (int32_t fy = 0; fy < rows; ++fy, x += row_pitch) {
+    for (int32_t fx = 0; fx < cols; ++fx) {
+      for (int32_t j = 0; j < 4; ++j) {
+        const int32_t v = x[fx * col_pitch + j];
+        b[j] = v > b[j] ? v : b[j];
+      }
+    }
+  }
+  for (int32_t j = 0; j < 4; ++j) o[j] = unas_clamp_s8(b[j], lo, hi);
+#endif
+}
+
+/* Both pooling kernels: channels four at a time (one word per tap), the rest one by one; taps
+ * outside the image are skipped, as in TFLM. */
 void unas_maxpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
+  const int32_t c_count = p->channels, row_pitch = p->in_w * c_count;
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_t;
     int32_t fy_lo, fy_hi;
@@ -485,12 +779,17 @@ void unas_maxpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
       const int32_t ix0 = ox * p->stride_w - p->pad_l;
       int32_t fx_lo, fx_hi;
       unas_tap_range(ix0, 1, p->f_w, p->in_w, &fx_lo, &fx_hi);
-      for (int32_t c = 0; c < p->channels; ++c) {
+      const int8_t *x = in + ((iy0 + fy_lo) * p->in_w + ix0 + fx_lo) * c_count;
+      const int32_t rows = fy_hi - fy_lo, cols = fx_hi - fx_lo;
+      int32_t c = 0;
+      for (; c + 4 <= c_count; c += 4, out += 4) {
+        unas_max4_window(x + c, row_pitch, c_count, rows, cols, p->act_min, p->act_max, out);
+      }
+      for (; c < c_count; ++c) {
         int32_t best = -128;
-        for (int32_t fy = fy_lo; fy < fy_hi; ++fy) {
-          const int8_t *row = in + ((iy0 + fy) * p->in_w + ix0) * p->channels + c;
-          for (int32_t fx = fx_lo; fx < fx_hi; ++fx) {
-            const int32_t v = row[fx * p->channels];
+        for (int32_t fy = 0; fy < rows; ++fy) {
+          for (int32_t fx = 0; fx < cols; ++fx) {
+            const int32_t v = x[fy * row_pitch + fx * c_count + c];
             best = v > best ? v : best;
           }
         }
@@ -500,7 +799,14 @@ void unas_maxpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
   }
 }
 
+/* TFLM's rounded average of an in-bounds window sum, clamped. */
+static inline int8_t unas_average(int32_t sum, int32_t count, int32_t lo, int32_t hi) {
+  if (count > 0) sum = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+  return unas_clamp_s8(sum, lo, hi);
+}
+
 void unas_avgpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
+  const int32_t c_count = p->channels, row_pitch = p->in_w * c_count;
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_t;
     int32_t fy_lo, fy_hi;
@@ -509,17 +815,20 @@ void unas_avgpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
       const int32_t ix0 = ox * p->stride_w - p->pad_l;
       int32_t fx_lo, fx_hi;
       unas_tap_range(ix0, 1, p->f_w, p->in_w, &fx_lo, &fx_hi);
-      const int32_t count = (fy_hi - fy_lo) * (fx_hi - fx_lo);
-      for (int32_t c = 0; c < p->channels; ++c) {
-        int32_t acc = 0;
-        for (int32_t fy = fy_lo; fy < fy_hi; ++fy) {
-          const int8_t *row = in + ((iy0 + fy) * p->in_w + ix0) * p->channels + c;
-          for (int32_t fx = fx_lo; fx < fx_hi; ++fx) acc += row[fx * p->channels];
+      const int8_t *x = in + ((iy0 + fy_lo) * p->in_w + ix0 + fx_lo) * c_count;
+      const int32_t rows = fy_hi - fy_lo, cols = fx_hi - fx_lo, count = rows * cols;
+      int32_t c = 0;
+      for (; c + 4 <= c_count; c += 4) {
+        int32_t s[4] = {0, 0, 0, 0};
+        for (int32_t fy = 0; fy < rows; ++fy) unas_sum4(x + fy * row_pitch + c, c_count, cols, s);
+        for (int32_t j = 0; j < 4; ++j) *out++ = unas_average(s[j], count, p->act_min, p->act_max);
+      }
+      for (; c < c_count; ++c) {
+        int32_t sum = 0;
+        for (int32_t fy = 0; fy < rows; ++fy) {
+          for (int32_t fx = 0; fx < cols; ++fx) sum += x[fy * row_pitch + fx * c_count + c];
         }
-        if (count > 0) {
-          acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-        }
-        *out++ = unas_clamp_s8(acc, p->act_min, p->act_max);
+        *out++ = unas_average(sum, count, p->act_min, p->act_max);
       }
     }
   }
@@ -527,7 +836,33 @@ void unas_avgpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
 
 /* ---- element-wise ---- */
 
+/* Element-wise int8 -> int8 ADD through the generator's two 256-entry tables of rescaled inputs
+ * (two loads instead of two MultiplyByQuantizedMultiplier per element), then one output
+ * requantisation. out may equal in1 or in2 (in place): element i is read before it is written. */
+static void unas_add_tables_s8(const unas_add_params *p, const uint8_t *in1, const uint8_t *in2,
+                               int8_t *out) {
+  const int32_t *t1 = p->table1, *t2 = p->table2, *rq = p->out_rq;
+  const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
+  const int32_t n = p->size;
+  if (rq != 0) {
+    const int32_t mult = rq[0], lsh = rq[1], half = rq[2], rsh = rq[3];
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t v = unas_dw_rq4(t1[in1[i]] + t2[in2[i]], mult, lsh, half, rsh) + zp;
+      out[i] = unas_dw_clamp(v, lo, hi);
+    }
+    return;
+  }
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t v = unas_mbqm(t1[in1[i]] + t2[in2[i]], p->out_mult, p->out_shift) + zp;
+    out[i] = unas_clamp_s8(v, lo, hi);
+  }
+}
+
 void unas_add_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
+  if (p->table1 != 0 && p->table2 != 0) {
+    unas_add_tables_s8(p, (const uint8_t *)in1, (const uint8_t *)in2, out);
+    return;
+  }
   /* out may equal in1 or in2 (in place): element i is read before it is written */
   for (int32_t i = 0; i < p->size; ++i) {
     const int32_t a = (p->in1_offset + in1[i]) * (1 << p->left_shift);
@@ -564,9 +899,35 @@ void unas_dequantize_s8_f32(int32_t n, double scale, int32_t zp, const int8_t *i
 
 /* ---- reductions ---- */
 
+static inline int8_t unas_mean_out(int32_t sum, const unas_mean_params *p) {
+  const int32_t acc = unas_mbqm(sum - p->in_zp * p->count, p->mult, p->shift);
+  return unas_clamp_s8(acc + p->out_zp, -128, 127);
+}
+
+/* Global average pooling (MEAN over H and W of a 1 x H x W x C tensor): per-channel integer sums,
+ * channels four at a time, one requantisation per output. */
+static void unas_mean_hw_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
+  const int32_t c_count = p->dims[3], pixels = p->dims[1] * p->dims[2];
+  int32_t c = 0;
+  for (; c + 4 <= c_count; c += 4) {
+    int32_t s[4] = {0, 0, 0, 0};
+    unas_sum4(in + c, c_count, pixels, s);
+    for (int32_t j = 0; j < 4; ++j) out[c + j] = unas_mean_out(s[j], p);
+  }
+  for (; c < c_count; ++c) {
+    int32_t sum = 0;
+    for (int32_t i = 0; i < pixels; ++i) sum += in[i * c_count + c];
+    out[c] = unas_mean_out(sum, p);
+  }
+}
+
 void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
   const int32_t *d = p->dims;
   const int32_t *r = p->reduce;
+  if (d[0] == 1 && r[1] && r[2] && !r[3]) {
+    unas_mean_hw_s8(p, in, out);
+    return;
+  }
   for (int32_t i0 = 0; i0 < (r[0] ? 1 : d[0]); ++i0)
   for (int32_t i1 = 0; i1 < (r[1] ? 1 : d[1]); ++i1)
   for (int32_t i2 = 0; i2 < (r[2] ? 1 : d[2]); ++i2)
@@ -580,9 +941,7 @@ void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
       const int32_t a2 = r[2] ? j2 : i2, a3 = r[3] ? j3 : i3;
       sum += in[((a0 * d[1] + a1) * d[2] + a2) * d[3] + a3];
     }
-    int32_t acc = sum - p->in_zp * p->count;
-    acc = unas_mbqm(acc, p->mult, p->shift);
-    *out++ = unas_clamp_s8(acc + p->out_zp, -128, 127);
+    *out++ = unas_mean_out(sum, p);
   }
 }
 
