@@ -5,8 +5,8 @@ the generator precomputes equals what the C kernel (and TFLM) would compute at r
 
     >>> multiply_by_quantized_multiplier(1000, 1 << 30, -1)
     250
-    >>> fast_requantization(1 << 30, -3, 5000)
-    (1073741824, 1, 4, 3)
+    >>> fast_requantization(1 << 30, -3, 5000, out_zp=-2)
+    (1073741824, 1, -12, 3)
 """
 from __future__ import annotations
 
@@ -42,20 +42,22 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
         saturating_rounding_doubling_high_mul(_wrap32(x << left), multiplier), right)
 
 
-def fast_requantization(multiplier: int, shift: int, bound: int) -> tuple[int, int, int, int] | None:
-    """``(mult, left + 1, half, right)`` for the C helper ``unas_dw_rq`` when it equals
-    ``MultiplyByQuantizedMultiplier`` for every accumulator with ``|acc| <= bound``; else None.
+def fast_requantization(multiplier: int, shift: int, bound: int,
+                        out_zp: int = 0) -> tuple[int, int, int, int] | None:
+    """``(mult, left + 1, nudge, right)`` for the C helper ``unas_dw_rq``, which returns
+    ``MultiplyByQuantizedMultiplier(acc, multiplier, shift) + out_zp`` when ``|acc| <= bound``;
+    None when it cannot promise that.
 
     It needs ``acc << (left + 1)`` to fit in int32 (SMMULR of the doubled value is the doubling
-    high multiply), a right shift of at least 1, and no int32 overflow when the rounding half is
-    added to the high product."""
+    high multiply), a right shift of at least 1, and no int32 overflow when the nudge (rounding
+    half plus ``out_zp << right``) is added to the high product."""
     left, right = max(shift, 0), max(-shift, 0)
     if right < 1 or right > 31 or multiplier < 0:
         return None
     if bound << (left + 1) > INT32_MAX:
         return None
     high = ((bound << left) * multiplier >> 31) + 1  # |SaturatingRoundingDoublingHighMul|
-    half = 1 << (right - 1)
-    if high + half > INT32_MAX:
+    nudge = (1 << (right - 1)) + (out_zp << right)
+    if high + abs(nudge) + 1 > INT32_MAX:
         return None
-    return multiplier, left + 1, half, right
+    return multiplier, left + 1, nudge, right

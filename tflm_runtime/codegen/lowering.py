@@ -209,7 +209,8 @@ def _widen_rows(taps: np.ndarray) -> np.ndarray:
 
 
 def _depthwise_requantization(pairs: list[tuple[int, int]], bias: np.ndarray,
-                              folded: np.ndarray, taps: np.ndarray) -> list[int] | None:
+                              folded: np.ndarray, taps: np.ndarray,
+                              out_zp: int) -> list[int] | None:
     """Per-channel ``unas_dw_rq`` blocks when every channel's accumulator bound allows them
     (interior: folded bias + taps on int8 inputs; border: bias + taps on input - zero point)."""
     weight_l1 = np.abs(taps).sum(axis=0)
@@ -217,7 +218,7 @@ def _depthwise_requantization(pairs: list[tuple[int, int]], bias: np.ndarray,
     for c, (mult, shift) in enumerate(pairs):
         bound = max(abs(int(folded[c])) + 128 * int(weight_l1[c]),
                     abs(int(bias[c])) + 255 * int(weight_l1[c]))
-        rq = fp.fast_requantization(mult, shift, bound)
+        rq = fp.fast_requantization(mult, shift, bound, out_zp)
         if rq is None:
             return None
         blocks.extend(rq)
@@ -259,7 +260,7 @@ def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
         widened = _widen_groups(taps) if layout == "GROUPS" else _widen_rows(taps)
         fields["wide"] = out.const_array(f"{name}_wide", "int32_t", widened)
         fields["folded"] = out.const_array(f"{name}_fb", "int32_t", folded)
-        rq = _depthwise_requantization(pairs, bias, folded, taps.reshape(-1, out_c))
+        rq = _depthwise_requantization(pairs, bias, folded, taps.reshape(-1, out_c), y.zero_point)
         if rq is not None:
             fields["rq"] = out.const_array(f"{name}_rq", "int32_t", rq)
     out.decls.append(_struct("unas_dwconv_params", f"{name}_p", fields))
@@ -354,7 +355,8 @@ def lower_add(ctx: OpContext, name: str) -> LoweredOp:
     if tables[1] != tables[0]:
         fields["table2"] = out.const_array(f"{name}_t2", "int32_t", tables[1])
     bound = max(map(abs, tables[0])) + max(map(abs, tables[1]))
-    rq = fp.fast_requantization(params["out_mult"], params["out_shift"], bound)
+    rq = fp.fast_requantization(params["out_mult"], params["out_shift"], bound,
+                                params["out_offset"])
     if rq is not None:
         fields["out_rq"] = out.const_array(f"{name}_rq", "int32_t", list(rq))
     out.decls.append(_struct("unas_add_params", f"{name}_p", fields))

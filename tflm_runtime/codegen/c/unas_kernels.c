@@ -373,36 +373,89 @@ static inline int32_t unas_dw_smlatt(int32_t a, int32_t b, int32_t acc) {
 }
 #endif
 
+#if defined(__ARM_FEATURE_DSP)
+static inline int32_t unas_dw_sat8(int32_t v) { return __ssat(v, 8); }
+#else
+static inline int32_t unas_dw_sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
+#endif
+
 /* Requantisation of one output channel (the generator's proven-exact unas_dw_rq when it wrote
  * one, else MultiplyByQuantizedMultiplier), clamped. */
-static inline int8_t unas_dw_out(const unas_dwconv_params *p, int32_t acc, int32_t c,
-                                 int32_t out_zp, int32_t lo, int32_t hi) {
+static inline int8_t unas_dw_out(const unas_dwconv_params *p, int32_t acc, int32_t c) {
   const int32_t v = p->rq != 0 ? unas_dw_rq(acc, p->rq + 4 * c)
-                               : unas_mbqm(acc, p->mult[c], p->shift[c]);
-  return unas_dw_clamp(v + out_zp, lo, hi);
+                               : unas_mbqm(acc, p->mult[c], p->shift[c]) + p->out_zp;
+  return unas_dw_clamp(v, p->act_min, p->act_max);
 }
 
-/* acc[0..3] += taps of channels c..c+3 over rows x cols of the window: x steps x_row per row and
- * x_col per column; w = this channel group's widened taps (even (c0, c2), odd (c1, c3)), w_row
- * int32 per filter row. border: inputs minus the zero point (zp2 in both lanes); otherwise the
- * zero point is folded into the bias. Called with literal sizes so the compiler unrolls it. */
-__attribute__((always_inline)) static inline void unas_dw_taps4(
-    const int8_t *x, int32_t x_row, int32_t x_col, const int32_t *w, int32_t w_row,
-    int32_t rows, int32_t cols, int32_t border, int32_t zp2, int32_t *acc) {
+/* Outputs of channels c..c+3 from their accumulators. Kept out of line: the tap loops around it
+ * need every register, and here each channel's {mult, shift, nudge, right} loads in one go. */
+__attribute__((noinline)) static void unas_dw_out4(const unas_dwconv_params *p, const int32_t *acc,
+                                                   int32_t c, int8_t *o) {
+  const int32_t *rq = p->rq;
+  if (rq == 0) {
+    for (int32_t j = 0; j < 4; ++j) o[j] = unas_dw_out(p, acc[j], c + j);
+    return;
+  }
+  rq += 4 * c;
+  const int32_t lo = p->act_min, hi = p->act_max;
+  const int32_t v0 = unas_dw_sat8(unas_dw_rq(acc[0], rq));
+  const int32_t v1 = unas_dw_sat8(unas_dw_rq(acc[1], rq + 4));
+  const int32_t v2 = unas_dw_sat8(unas_dw_rq(acc[2], rq + 8));
+  const int32_t v3 = unas_dw_sat8(unas_dw_rq(acc[3], rq + 12));
+  if (lo == -128 && hi == 127) {
+    o[0] = (int8_t)v0;
+    o[1] = (int8_t)v1;
+    o[2] = (int8_t)v2;
+    o[3] = (int8_t)v3;
+  } else {
+    o[0] = unas_dw_clamp(v0, lo, hi);
+    o[1] = unas_dw_clamp(v1, lo, hi);
+    o[2] = unas_dw_clamp(v2, lo, hi);
+    o[3] = unas_dw_clamp(v3, lo, hi);
+  }
+}
+
+/* One tap of four channels: x word against the even (c0, c2) and odd (c1, c3) weight pairs. */
+#define UNAS_DW_TAP4(v, we, wo)                                              \
+  do {                                                                      \
+    const int32_t e_ = unas_dw_even(v), o_ = unas_dw_odd(v);                \
+    a0 = unas_dw_smlabb(e_, (we), a0);                                      \
+    a2 = unas_dw_smlatt(e_, (we), a2);                                      \
+    a1 = unas_dw_smlabb(o_, (wo), a1);                                      \
+    a3 = unas_dw_smlatt(o_, (wo), a3);                                      \
+  } while (0)
+
+/* acc[0..3] += a whole k_h x K window of channels c..c+3 (interior pixel, zero point folded into
+ * the bias): x steps x_row per row and x_col per column, w = this group's widened taps. K is a
+ * literal at every call, so each filter row unrolls. */
+__attribute__((always_inline)) static inline void unas_dw_window4(
+    const int8_t *x, int32_t x_row, int32_t x_col, const int32_t *w, int32_t k_h, int32_t K,
+    int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  for (int32_t ky = 0; ky < k_h; ++ky, x += x_row, w += 2 * K) {
+#pragma GCC unroll 8
+    for (int32_t kx = 0; kx < K; ++kx) UNAS_DW_TAP4(unas_load4(x + kx * x_col), w[2 * kx], w[2 * kx + 1]);
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+
+/* acc[0..3] += the in-image rows x cols taps of channels c..c+3 of a border pixel, inputs minus
+ * the zero point (zp2 in both int16 lanes); w_row int32 per filter row. */
+static inline void unas_dw_border4(const int8_t *x, int32_t x_row, int32_t x_col, const int32_t *w,
+                                   int32_t w_row, int32_t rows, int32_t cols, int32_t zp2,
+                                   int32_t *acc) {
   int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
   for (int32_t ky = 0; ky < rows; ++ky, x += x_row, w += w_row) {
     for (int32_t kx = 0; kx < cols; ++kx) {
       const uint32_t v = unas_load4(x + kx * x_col);
-      int32_t e = unas_dw_even(v), o = unas_dw_odd(v);
-      if (border) {
-        e = unas_dw_sub16(e, zp2);
-        o = unas_dw_sub16(o, zp2);
-      }
-      const int32_t we = w[2 * kx], wo = w[2 * kx + 1];
-      a0 = unas_dw_smlabb(e, we, a0);
-      a2 = unas_dw_smlatt(e, we, a2);
-      a1 = unas_dw_smlabb(o, wo, a1);
-      a3 = unas_dw_smlatt(o, wo, a3);
+      const int32_t e = unas_dw_sub16(unas_dw_even(v), zp2), o = unas_dw_sub16(unas_dw_odd(v), zp2);
+      a0 = unas_dw_smlabb(e, w[2 * kx], a0);
+      a2 = unas_dw_smlatt(e, w[2 * kx], a2);
+      a1 = unas_dw_smlabb(o, w[2 * kx + 1], a1);
+      a3 = unas_dw_smlatt(o, w[2 * kx + 1], a3);
     }
   }
   acc[0] = a0;
@@ -425,61 +478,96 @@ static inline int32_t unas_dw_border1(const unas_dwconv_params *p, const int8_t 
   return acc;
 }
 
-/* Not in place, in_c >= 4 (UNAS_DW_WIDE_GROUPS): every output pixel takes its channels four at a
- * time, one word of input per tap feeding SMLABB/SMLATT against two pre-widened weight words;
- * channels past the last multiple of four go one by one. */
+/* Output columns [*lo, *hi) whose k-tap window (stride s, padding pad) lies inside [0, size). */
+static void unas_dw_inside(int32_t k, int32_t s, int32_t pad, int32_t size, int32_t out,
+                           int32_t *lo, int32_t *hi) {
+  *lo = (pad + s - 1) / s;
+  *hi = size - k + pad < 0 ? 0 : (size - k + pad) / s + 1;
+  *hi = *hi < out ? *hi : out;
+  *lo = *lo < *hi ? *lo : *hi;
+}
+
+/* All channel groups of one interior pixel, the kernel size a literal. */
+__attribute__((always_inline)) static inline void unas_dw_pixel4(
+    const unas_dwconv_params *p, const int8_t *x, int8_t *o, int32_t k_h, int32_t K) {
+  const int32_t c_count = p->in_c, x_row = p->in_w * c_count;
+  const int32_t *w = p->wide;
+  for (int32_t c = 0; c + 4 <= c_count; c += 4, w += 2 * k_h * K) {
+    int32_t acc[4];
+    memcpy(acc, p->folded + c, sizeof acc);
+    unas_dw_window4(x + c, x_row, c_count, w, k_h, K, acc);
+    unas_dw_out4(p, acc, c, o + c);
+  }
+}
+
+/* Not in place, in_c >= 4 (UNAS_DW_WIDE_GROUPS): each output pixel takes its channels four at a
+ * time, one input word per tap feeding SMLABB/SMLATT against two pre-widened weight words
+ * (interior pixels: the whole window, zero point folded into the bias; border pixels: the taps
+ * inside the image minus the zero point); channels past the last multiple of four one by one. */
 static void unas_dw_groups_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
   const int32_t c_count = p->in_c, k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w;
-  const int32_t x_row = p->in_w * c_count, out_zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+  const int32_t x_row = p->in_w * c_count, tail = c_count & ~3;
   const int32_t zp2 = (int32_t)(((uint32_t)p->in_zp << 16) | ((uint32_t)p->in_zp & 0xFFFFu));
+  int32_t ox_lo, ox_hi, oy_lo, oy_hi;
+  unas_dw_inside(k_w, p->stride_w, p->pad_l, p->in_w, p->out_w, &ox_lo, &ox_hi);
+  unas_dw_inside(k_h, p->stride_h, p->pad_t, p->in_h, p->out_h, &oy_lo, &oy_hi);
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_t;
     int32_t ky_lo, ky_hi;
     unas_tap_range(iy0, 1, k_h, p->in_h, &ky_lo, &ky_hi);
+    const int32_t rows_inside = oy >= oy_lo && oy < oy_hi;
     for (int32_t ox = 0; ox < p->out_w; ++ox) {
       const int32_t ix0 = ox * p->stride_w - p->pad_l;
+      int8_t *o = out + (oy * p->out_w + ox) * c_count;
+      if (rows_inside && ox >= ox_lo && ox < ox_hi) {
+        const int8_t *x = in + (iy0 * p->in_w + ix0) * c_count;
+        if (k_h == 3 && k_w == 3) {
+          unas_dw_pixel4(p, x, o, 3, 3);
+        } else if (k_h == 5 && k_w == 5) {
+          unas_dw_pixel4(p, x, o, 5, 5);
+        } else if (k_h == 7 && k_w == 7) {
+          unas_dw_pixel4(p, x, o, 7, 7);
+        } else {
+          for (int32_t c = 0; c < tail; c += 4) {  /* other sizes: the border loop, full range */
+            int32_t acc[4];
+            memcpy(acc, p->bias + c, sizeof acc);
+            unas_dw_border4(x + c, x_row, c_count, p->wide + (c / 4) * 2 * taps, 2 * k_w, k_h,
+                            k_w, zp2, acc);
+            unas_dw_out4(p, acc, c, o + c);
+          }
+        }
+        for (int32_t c = tail; c < c_count; ++c) {
+          o[c] = unas_dw_out(p, unas_dw_border1(p, x + c, x_row, c_count, c, 0, k_h, 0, k_w), c);
+        }
+        continue;
+      }
       int32_t kx_lo, kx_hi;
       unas_tap_range(ix0, 1, k_w, p->in_w, &kx_lo, &kx_hi);
-      const int32_t inside = ky_lo == 0 && ky_hi == k_h && kx_lo == 0 && kx_hi == k_w;
       const int8_t *x = in + ((iy0 + ky_lo) * p->in_w + ix0 + kx_lo) * c_count;
-      int8_t *o = out + (oy * p->out_w + ox) * c_count;
       const int32_t *w = p->wide + 2 * (ky_lo * k_w + kx_lo);
-      int32_t c = 0;
-      for (; c + 4 <= c_count; c += 4, w += 2 * taps) {
+      for (int32_t c = 0; c < tail; c += 4, w += 2 * taps) {
         int32_t acc[4];
-        if (inside) {
-          memcpy(acc, p->folded + c, sizeof acc);
-          if (k_h == 3 && k_w == 3) {
-            unas_dw_taps4(x + c, x_row, c_count, w, 2 * 3, 3, 3, 0, 0, acc);
-          } else if (k_h == 5 && k_w == 5) {
-            unas_dw_taps4(x + c, x_row, c_count, w, 2 * 5, 5, 5, 0, 0, acc);
-          } else if (k_h == 7 && k_w == 7) {
-            unas_dw_taps4(x + c, x_row, c_count, w, 2 * 7, 7, 7, 0, 0, acc);
-          } else {
-            unas_dw_taps4(x + c, x_row, c_count, w, 2 * k_w, k_h, k_w, 0, 0, acc);
-          }
-        } else {
-          memcpy(acc, p->bias + c, sizeof acc);
-          unas_dw_taps4(x + c, x_row, c_count, w, 2 * k_w, ky_hi - ky_lo, kx_hi - kx_lo, 1,
-                        zp2, acc);
-        }
-        for (int32_t j = 0; j < 4; ++j) o[c + j] = unas_dw_out(p, acc[j], c + j, out_zp, lo, hi);
+        memcpy(acc, p->bias + c, sizeof acc);
+        unas_dw_border4(x + c, x_row, c_count, w, 2 * k_w, ky_hi - ky_lo, kx_hi - kx_lo, zp2,
+                        acc);
+        unas_dw_out4(p, acc, c, o + c);
       }
-      for (; c < c_count; ++c) {
-        const int32_t acc = unas_dw_border1(p, x + c, x_row, c_count, c, ky_lo, ky_hi, kx_lo,
-                                            kx_hi);
-        o[c] = unas_dw_out(p, acc, c, out_zp, lo, hi);
+      for (int32_t c = tail; c < c_count; ++c) {
+        o[c] = unas_dw_out(p, unas_dw_border1(p, x + c, x_row, c_count, c, ky_lo, ky_hi, kx_lo,
+                                              kx_hi), c);
       }
     }
   }
 }
 
-/* Sum of a k_h x k_w window of one contiguous channel plane (UNAS_DW_WIDE_ROWS): each filter row
- * is (k_w + 3) / 4 words of four pixels, each word two SMLADs against the row's widened taps
- * (even (t0, t2), odd (t1, t3); taps past k_w are zero, so the extra pixels read add nothing). */
-__attribute__((always_inline)) static inline int32_t unas_dw_plane_window(
-    const int8_t *x, int32_t x_row, const int32_t *w, int32_t k_h, int32_t words, int32_t acc) {
-  for (int32_t ky = 0; ky < k_h; ++ky, x += x_row, w += 2 * words) {
+/* Sum of a k_h-row window of one contiguous channel plane (UNAS_DW_WIDE_ROWS): each filter row
+ * is `words` words of four pixels, each word two SMLADs against the row's widened taps
+ * (even (t0, t2), odd (t1, t3); taps past k_w are zero, so the extra pixels read add nothing).
+ * words is a literal at every call, so each row unrolls. */
+__attribute__((always_inline)) static inline int32_t unas_dw_plane_rows(
+    const int8_t *x, int32_t x_row, const int32_t *w, int32_t rows, int32_t words, int32_t acc) {
+  for (int32_t ky = 0; ky < rows; ++ky, x += x_row, w += 2 * words) {
+#pragma GCC unroll 2
     for (int32_t j = 0; j < words; ++j) {
       const uint32_t v = unas_load4(x + 4 * j);
       acc = unas_dw_smlad(unas_dw_even(v), w[2 * j], acc);
@@ -489,42 +577,63 @@ __attribute__((always_inline)) static inline int32_t unas_dw_plane_window(
   return acc;
 }
 
+/* The same rows with the zero point subtracted (border pixels whose columns are all inside). */
+static int32_t unas_dw_plane_rows_zp(const int8_t *x, int32_t x_row, const int32_t *w,
+                                     int32_t rows, int32_t words, int32_t zp2, int32_t acc) {
+  for (int32_t ky = 0; ky < rows; ++ky, x += x_row, w += 2 * words) {
+    for (int32_t j = 0; j < words; ++j) {
+      const uint32_t v = unas_load4(x + 4 * j);
+      acc = unas_dw_smlad(unas_dw_sub16(unas_dw_even(v), zp2), w[2 * j], acc);
+      acc = unas_dw_smlad(unas_dw_sub16(unas_dw_odd(v), zp2), w[2 * j + 1], acc);
+    }
+  }
+  return acc;
+}
+
 /* Channel c computed from its plane (in_h x in_w contiguous bytes) into dst, dst_pitch bytes
- * between output pixels. Interior pixels whose word reads stay inside the plane take the SMLAD
- * rows; the rest skip the taps outside the image, as TFLM does. */
+ * between output pixels. Pixels whose window columns are all inside and whose word reads stay
+ * inside the plane take the SMLAD rows (over the rows inside the image); the rest skip the taps
+ * outside the image one by one, as TFLM does. */
 static void unas_dw_plane_s8(const unas_dwconv_params *p, const int8_t *plane, int32_t c,
                              int8_t *dst, int32_t dst_pitch) {
   const int32_t k_h = p->k_h, k_w = p->k_w, words = (k_w + 3) / 4, in_w = p->in_w;
   const int32_t last_read = p->in_h * in_w - 4 * words;  /* last safe start of a row's words */
   const int32_t *w = p->wide + 2 * words * k_h * c;
-  const int32_t folded = p->folded[c], out_zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+  const int32_t folded = p->folded[c], bias = p->bias[c];
+  const int32_t zp2 = (int32_t)(((uint32_t)p->in_zp << 16) | ((uint32_t)p->in_zp & 0xFFFFu));
+  int32_t ox_lo, ox_hi, oy_lo, oy_hi;
+  unas_dw_inside(k_w, p->stride_w, p->pad_l, in_w, p->out_w, &ox_lo, &ox_hi);
+  unas_dw_inside(k_h, p->stride_h, p->pad_t, p->in_h, p->out_h, &oy_lo, &oy_hi);
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_t;
     int32_t ky_lo, ky_hi;
     unas_tap_range(iy0, 1, k_h, p->in_h, &ky_lo, &ky_hi);
-    const int32_t rows_inside = ky_lo == 0 && ky_hi == k_h;
+    const int32_t rows_inside = oy >= oy_lo && oy < oy_hi;
+    const int32_t last_row = (iy0 + ky_hi - 1) * in_w;
     for (int32_t ox = 0; ox < p->out_w; ++ox, dst += dst_pitch) {
       const int32_t ix0 = ox * p->stride_w - p->pad_l;
-      int32_t kx_lo, kx_hi;
-      unas_tap_range(ix0, 1, k_w, in_w, &kx_lo, &kx_hi);
-      const int32_t start = iy0 * in_w + ix0;
       int32_t acc;
-      if (rows_inside && kx_lo == 0 && kx_hi == k_w && start + (k_h - 1) * in_w <= last_read) {
-        const int8_t *x = plane + start;
-        if (k_h == 3 && words == 1) {
-          acc = unas_dw_plane_window(x, in_w, w, 3, 1, folded);
+      if (ox >= ox_lo && ox < ox_hi && last_row + ix0 <= last_read) {
+        const int8_t *x = plane + iy0 * in_w + ix0;
+        if (!rows_inside) {
+          acc = unas_dw_plane_rows_zp(x + ky_lo * in_w, in_w, w + 2 * words * ky_lo,
+                                      ky_hi - ky_lo, words, zp2, bias);
+        } else if (k_h == 3 && words == 1) {
+          acc = unas_dw_plane_rows(x, in_w, w, 3, 1, folded);
         } else if (k_h == 5 && words == 2) {
-          acc = unas_dw_plane_window(x, in_w, w, 5, 2, folded);
+          acc = unas_dw_plane_rows(x, in_w, w, 5, 2, folded);
         } else if (k_h == 7 && words == 2) {
-          acc = unas_dw_plane_window(x, in_w, w, 7, 2, folded);
+          acc = unas_dw_plane_rows(x, in_w, w, 7, 2, folded);
         } else {
-          acc = unas_dw_plane_window(x, in_w, w, k_h, words, folded);
+          acc = unas_dw_plane_rows_zp(x, in_w, w, k_h, words, zp2, bias);
         }
       } else {
+        int32_t kx_lo, kx_hi;
+        unas_tap_range(ix0, 1, k_w, in_w, &kx_lo, &kx_hi);
         acc = unas_dw_border1(p, plane + (iy0 + ky_lo) * in_w + ix0 + kx_lo, in_w, 1, c, ky_lo,
                               ky_hi, kx_lo, kx_hi);
       }
-      *dst = unas_dw_out(p, acc, c, out_zp, lo, hi);
+      *dst = unas_dw_out(p, acc, c);
     }
   }
 }
@@ -845,9 +954,9 @@ static void unas_add_tables_s8(const unas_add_params *p, const uint8_t *in1, con
   const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
   const int32_t n = p->size;
   if (rq != 0) {
-    const int32_t mult = rq[0], lsh = rq[1], half = rq[2], rsh = rq[3];
+    const int32_t mult = rq[0], lsh = rq[1], nudge = rq[2], rsh = rq[3];
     for (int32_t i = 0; i < n; ++i) {
-      const int32_t v = unas_dw_rq4(t1[in1[i]] + t2[in2[i]], mult, lsh, half, rsh) + zp;
+      const int32_t v = unas_dw_rq4(t1[in1[i]] + t2[in2[i]], mult, lsh, nudge, rsh);
       out[i] = unas_dw_clamp(v, lo, hi);
     }
     return;

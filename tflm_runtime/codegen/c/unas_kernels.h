@@ -164,8 +164,8 @@ typedef struct {
    * general path). wide: weights pre-widened to int16 pairs, laid out for the kernel that runs
    * (UNAS_DW_WIDE_GROUPS: [in_c / 4][k_h * k_w][even (c0, c2), odd (c1, c3)];
    * UNAS_DW_WIDE_ROWS: [in_c][k_h][(k_w + 3) / 4][even (t0, t2), odd (t1, t3)] per 4 taps).
-   * folded: bias - in_zp * sum(taps) per channel. rq: per-channel unas_dw_rq (NULL: the
-   * MultiplyByQuantizedMultiplier path over mult/shift). */
+   * folded: bias - in_zp * sum(taps) per channel. rq: per-channel unas_dw_rq blocks, output
+   * zero point included (NULL: MultiplyByQuantizedMultiplier over mult/shift, then out_zp). */
   int32_t wide_layout;
   const int32_t *wide;
   const int32_t *folded;
@@ -174,12 +174,13 @@ typedef struct {
 
 enum { UNAS_DW_WIDE_NONE = 0, UNAS_DW_WIDE_GROUPS = 1, UNAS_DW_WIDE_ROWS = 2 };
 
-/* Requantisation in four int32 per channel {mult, left + 1, half, right}, for accumulators the
+/* Requantisation in four int32 per channel {mult, left + 1, nudge, right}, for accumulators the
  * generator proved small enough (|acc| << (left + 1) fits in int32) and right shifts >= 1:
  * SaturatingRoundingDoublingHighMul(acc << left, mult) == SMMULR(acc << (left + 1), mult), and
- * RoundingDivideByPOT(x, right) == (x + half + (x < 0 ? -1 : 0)) >> right with
- * half = 2^(right - 1): exactly TFLM's MultiplyByQuantizedMultiplier. */
-static inline int32_t unas_dw_rq4(int32_t acc, int32_t mult, int32_t lsh, int32_t half,
+ * RoundingDivideByPOT(x, right) + out_zp == (x + nudge + (x < 0 ? -1 : 0)) >> right with
+ * nudge = 2^(right - 1) + (out_zp << right): exactly TFLM's MultiplyByQuantizedMultiplier plus the
+ * output zero point (adding a multiple of 2^right before the floor shift adds it after). */
+static inline int32_t unas_dw_rq4(int32_t acc, int32_t mult, int32_t lsh, int32_t nudge,
                                   int32_t rsh) {
   const int32_t a = (int32_t)((uint32_t)acc << lsh);
   int32_t hi;
@@ -188,7 +189,7 @@ static inline int32_t unas_dw_rq4(int32_t acc, int32_t mult, int32_t lsh, int32_
 #else
   hi = (int32_t)(((int64_t)a * mult + ((int64_t)1 << 31)) >> 32);
 #endif
-  return (hi + half + (hi >> 31)) >> rsh;
+  return (hi + nudge + (hi >> 31)) >> rsh;
 }
 
 static inline int32_t unas_dw_rq(int32_t acc, const int32_t *rq) {
@@ -225,7 +226,8 @@ typedef struct {
   int32_t act_min, act_max;
   /* Optional (NULL = per-element arithmetic): table1[(uint8_t)x] = the rescaled first input
    * (MultiplyByQuantizedMultiplier((in1_offset + x) << left_shift, in1_mult, in1_shift)),
-   * table2 likewise; out_rq = the output's unas_dw_rq block (NULL: out_mult/out_shift). */
+   * table2 likewise; out_rq = the output's unas_dw_rq block with out_offset included
+   * (NULL: out_mult/out_shift). */
   const int32_t *table1;
   const int32_t *table2;
   const int32_t *out_rq;
