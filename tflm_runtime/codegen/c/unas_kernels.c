@@ -850,18 +850,16 @@ static inline void unas_sum4(const int8_t *x, int32_t pitch, int32_t n, int32_t 
 #endif
 }
 
-/* Max of channels [c, c + 4) over an f_h x f_w window (rows row_pitch apart), clamped to the
- * activation range, written to o[0..3]. */
-static inline void unas_max4_window(const int8_t *x, int32_t row_pitch, int32_t col_pitch,
-                                    int32_t rows, int32_t cols, int32_t lo, int32_t hi, int8_t *o) {
+/* Max of channels [c, c + 4) over a rows x cols window (rows row_pitch apart, columns col_pitch
+ * apart) as four int8 lanes, starting from -128 in every lane. */
+static inline uint32_t unas_max4_window(const int8_t *x, int32_t row_pitch, int32_t col_pitch,
+                                        int32_t rows, int32_t cols) {
 #if defined(__ARM_FEATURE_DSP)
   uint32_t best = 0x80808080u;
   for (int32_t fy = 0; fy < rows; ++fy, x += row_pitch) {
     for (int32_t fx = 0; fx < cols; ++fx) best = unas_max4(unas_load4(x + fx * col_pitch), best);
   }
-  best = unas_max4(best, (uint32_t)(uint8_t)lo * 0x01010101u);
-  best = unas_min4(best, (uint32_t)(uint8_t)hi * 0x01010101u);
-  memcpy(o, &best, 4);
+  return best;
 #else
   int32_t b[4] = {-128, -128, -128, -128};
   for (int32_t fy = 0; fy < rows; ++fy, x += row_pitch) {
@@ -872,14 +870,36 @@ static inline void unas_max4_window(const int8_t *x, int32_t row_pitch, int32_t 
       }
     }
   }
-  for (int32_t j = 0; j < 4; ++j) o[j] = unas_clamp_s8(b[j], lo, hi);
+  return (uint32_t)(uint8_t)b[0] | (uint32_t)(uint8_t)b[1] << 8 | (uint32_t)(uint8_t)b[2] << 16 |
+         (uint32_t)(uint8_t)b[3] << 24;
 #endif
 }
 
+/* Four lanes clamped to [lo, hi] (bytes replicated in lo4, hi4) and stored. */
+static inline void unas_store4_clamped(uint32_t v, uint32_t lo4, uint32_t hi4, int32_t clamp,
+                                       int8_t *o) {
+#if defined(__ARM_FEATURE_DSP)
+  if (clamp) v = unas_min4(unas_max4(v, lo4), hi4);
+#else
+  if (clamp) {
+    for (int32_t j = 0; j < 32; j += 8) {
+      const int32_t lane = (int8_t)((v >> j) & 0xFFu);
+      const int32_t lo = (int8_t)((lo4 >> j) & 0xFFu), hi = (int8_t)((hi4 >> j) & 0xFFu);
+      const int32_t c = lane < lo ? lo : (lane > hi ? hi : lane);
+      v = (v & ~(0xFFu << j)) | ((uint32_t)(uint8_t)c << j);
+    }
+  }
+#endif
+  memcpy(o, &v, 4);
+}
+
 /* Both pooling kernels: channels four at a time (one word per tap), the rest one by one; taps
- * outside the image are skipped, as in TFLM. */
+ * outside the image are skipped, as in TFLM. Full 2 x 2 windows (the common stride-2 pool)
+ * take an unrolled path. */
 void unas_maxpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
-  const int32_t c_count = p->channels, row_pitch = p->in_w * c_count;
+  const int32_t c_count = p->channels, row_pitch = p->in_w * c_count, tail = c_count & ~3;
+  const int32_t lo = p->act_min, hi = p->act_max, clamp = lo != -128 || hi != 127;
+  const uint32_t lo4 = (uint32_t)(uint8_t)lo * 0x01010101u, hi4 = (uint32_t)(uint8_t)hi * 0x01010101u;
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_t;
     int32_t fy_lo, fy_hi;
@@ -891,18 +911,41 @@ void unas_maxpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
       const int8_t *x = in + ((iy0 + fy_lo) * p->in_w + ix0 + fx_lo) * c_count;
       const int32_t rows = fy_hi - fy_lo, cols = fx_hi - fx_lo;
       int32_t c = 0;
-      for (; c + 4 <= c_count; c += 4, out += 4) {
-        unas_max4_window(x + c, row_pitch, c_count, rows, cols, p->act_min, p->act_max, out);
+      if (rows == 2 && cols == 2) {
+        for (; c < tail; c += 4, out += 4) {
+          const int8_t *xc = x + c;
+#if defined(__ARM_FEATURE_DSP)
+          const uint32_t v = unas_max4(unas_max4(unas_load4(xc), unas_load4(xc + c_count)),
+                                       unas_max4(unas_load4(xc + row_pitch),
+                                                 unas_load4(xc + row_pitch + c_count)));
+#else
+          const uint32_t v = unas_max4_window(xc, row_pitch, c_count, 2, 2);
+#endif
+          unas_store4_clamped(v, lo4, hi4, clamp, out);
+        }
+      } else {
+        for (; c < tail; c += 4, out += 4) {
+          unas_store4_clamped(unas_max4_window(x + c, row_pitch, c_count, rows, cols), lo4, hi4,
+                              clamp, out);
+        }
       }
       for (; c < c_count; ++c) {
         int32_t best = -128;
-        for (int32_t fy = 0; fy < rows; ++fy) {
-          for (int32_t fx = 0; fx < cols; ++fx) {
-            const int32_t v = x[fy * row_pitch + fx * c_count + c];
-            best = v > best ? v : best;
+        if (rows == 2 && cols == 2) {
+          const int8_t *xc = x + c;
+          const int32_t a = xc[0] > xc[c_count] ? xc[0] : xc[c_count];
+          const int32_t b = xc[row_pitch] > xc[row_pitch + c_count] ? xc[row_pitch]
+                                                                    : xc[row_pitch + c_count];
+          best = a > b ? a : b;
+        } else {
+          for (int32_t fy = 0; fy < rows; ++fy) {
+            for (int32_t fx = 0; fx < cols; ++fx) {
+              const int32_t v = x[fy * row_pitch + fx * c_count + c];
+              best = v > best ? v : best;
+            }
           }
         }
-        *out++ = unas_clamp_s8(best, p->act_min, p->act_max);
+        *out++ = unas_clamp_s8(best, lo, hi);
       }
     }
   }
