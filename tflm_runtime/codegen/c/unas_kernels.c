@@ -252,85 +252,6 @@ void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out
 
 /* ---- depthwise convolution ---- */
 
-/* Taps of one channel over a k_h x k_w window inside the image: x steps x_col bytes per column
- * and x_row per row, w steps w_col per tap (NHWC input, [k_h][k_w][C] filter). Called with literal
- * kernel sizes so the compiler unrolls it. */
-static inline int32_t unas_dw_window(const int8_t *x, int32_t x_row, int32_t x_col,
-                                     const int8_t *w, int32_t w_col, int32_t k_h, int32_t k_w) {
-  int32_t acc = 0;
-  for (int32_t ky = 0; ky < k_h; ++ky, x += x_row, w += k_w * w_col) {
-    for (int32_t kx = 0; kx < k_w; ++kx) acc += (int32_t)w[kx * w_col] * x[kx * x_col];
-  }
-  return acc;
-}
-
-/* Interior pixels of channels [c0, c0 + n) with the input offset folded into the bias. */
-static void unas_dw_interior(const unas_dwconv_params *p, const int8_t *x, const int8_t *w,
-                             const int32_t *folded, int32_t c0, int32_t n, int8_t *o) {
-  const int32_t c_count = p->in_c, x_row = p->in_w * c_count;
-  for (int32_t j = 0; j < n; ++j) {
-    int32_t acc;
-    if (p->k_h == 3 && p->k_w == 3) {
-      acc = unas_dw_window(x + j, x_row, c_count, w + j, c_count, 3, 3);
-    } else if (p->k_h == 5 && p->k_w == 5) {
-      acc = unas_dw_window(x + j, x_row, c_count, w + j, c_count, 5, 5);
-    } else if (p->k_h == 7 && p->k_w == 7) {
-      acc = unas_dw_window(x + j, x_row, c_count, w + j, c_count, 7, 7);
-    } else {
-      acc = unas_dw_window(x + j, x_row, c_count, w + j, c_count, p->k_h, p->k_w);
-    }
-    const int32_t c = c0 + j;
-    const int32_t v = unas_mbqm(acc + folded[j], p->mult[c], p->shift[c]) + p->out_zp;
-    o[j] = unas_clamp_s8(v, p->act_min, p->act_max);
-  }
-}
-
-/* Depth multiplier 1, no dilation: channels in blocks of 32 whose folded biases
- * (bias - in_zp * sum of the channel's taps) are computed once; pixels whose window lies inside
- * the image use them, border pixels skip the outside taps as TFLM does. */
-static void unas_dwconv_dm1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
-  enum { BLOCK = 32 };
-  const int32_t c_count = p->in_c, taps = p->k_h * p->k_w;
-  int32_t folded[BLOCK];
-  for (int32_t c0 = 0; c0 < c_count; c0 += BLOCK) {
-    const int32_t n = c_count - c0 < BLOCK ? c_count - c0 : BLOCK;
-    for (int32_t j = 0; j < n; ++j) {
-      int32_t wsum = 0;
-      for (int32_t t = 0; t < taps; ++t) wsum += p->weights[t * c_count + c0 + j];
-      folded[j] = p->bias[c0 + j] - p->in_zp * wsum;
-    }
-    for (int32_t oy = 0; oy < p->out_h; ++oy) {
-      const int32_t iy0 = oy * p->stride_h - p->pad_t;
-      int32_t ky_lo, ky_hi;
-      unas_tap_range(iy0, 1, p->k_h, p->in_h, &ky_lo, &ky_hi);
-      for (int32_t ox = 0; ox < p->out_w; ++ox) {
-        const int32_t ix0 = ox * p->stride_w - p->pad_l;
-        int32_t kx_lo, kx_hi;
-        unas_tap_range(ix0, 1, p->k_w, p->in_w, &kx_lo, &kx_hi);
-        int8_t *o = out + (oy * p->out_w + ox) * c_count + c0;
-        if (ky_lo == 0 && ky_hi == p->k_h && kx_lo == 0 && kx_hi == p->k_w) {
-          unas_dw_interior(p, in + (iy0 * p->in_w + ix0) * c_count + c0, p->weights + c0,
-                           folded, c0, n, o);
-          continue;
-        }
-        for (int32_t j = 0; j < n; ++j) {
-          const int32_t c = c0 + j;
-          int32_t acc = p->bias[c];
-          for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
-            const int8_t *row = in + ((iy0 + ky) * p->in_w + ix0) * c_count + c;
-            const int8_t *wrow = p->weights + ky * p->k_w * c_count + c;
-            for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
-              acc += (int32_t)wrow[kx * c_count] * ((int32_t)row[kx * c_count] - p->in_zp);
-            }
-          }
-          const int32_t v = unas_mbqm(acc, p->mult[c], p->shift[c]) + p->out_zp;
-          o[j] = unas_clamp_s8(v, p->act_min, p->act_max);
-        }
-      }
-    }
-  }
-}
-
 /* ---- depthwise convolution with generation-time precomputation (depth multiplier 1) ---- */
 
 /* 16-bit lane arithmetic: the DSP instructions on Cortex-M, their exact portable equivalents
@@ -380,8 +301,9 @@ static inline int32_t unas_dw_sat8(int32_t v) { return v < -128 ? -128 : (v > 12
 #endif
 
 /* Requantisation of one output channel (the generator's proven-exact unas_dw_rq when it wrote
- * one, else MultiplyByQuantizedMultiplier), clamped. */
-static inline int8_t unas_dw_out(const unas_dwconv_params *p, int32_t acc, int32_t c) {
+ * one, else MultiplyByQuantizedMultiplier), clamped. Out of line: border and tail outputs only;
+ * the hot loops requantise inline. */
+__attribute__((noinline)) static int8_t unas_dw_out(const unas_dwconv_params *p, int32_t acc, int32_t c) {
   const int32_t v = p->rq != 0 ? unas_dw_rq(acc, p->rq + 4 * c)
                                : unas_mbqm(acc, p->mult[c], p->shift[c]) + p->out_zp;
   return unas_dw_clamp(v, p->act_min, p->act_max);
@@ -525,10 +447,8 @@ static void unas_dw_groups_s8(const unas_dwconv_params *p, const int8_t *in, int
           unas_dw_pixel4(p, x, o, 3, 3);
         } else if (k_h == 5 && k_w == 5) {
           unas_dw_pixel4(p, x, o, 5, 5);
-        } else if (k_h == 7 && k_w == 7) {
-          unas_dw_pixel4(p, x, o, 7, 7);
-        } else {
-          for (int32_t c = 0; c < tail; c += 4) {  /* other sizes: the border loop, full range */
+        } else {  /* other sizes (code size): the border loop over the full window */
+          for (int32_t c = 0; c < tail; c += 4) {
             int32_t acc[4];
             memcpy(acc, p->bias + c, sizeof acc);
             unas_dw_border4(x + c, x_row, c_count, p->wide + (c / 4) * 2 * taps, 2 * k_w, k_h,
@@ -601,6 +521,10 @@ static void unas_dw_plane_s8(const unas_dwconv_params *p, const int8_t *plane, i
   const int32_t *w = p->wide + 2 * words * k_h * c;
   const int32_t folded = p->folded[c], bias = p->bias[c];
   const int32_t zp2 = (int32_t)(((uint32_t)p->in_zp << 16) | ((uint32_t)p->in_zp & 0xFFFFu));
+  /* this channel's requantisation in registers (NULL rq: the general path per output) */
+  const int32_t *rq = p->rq != 0 ? p->rq + 4 * c : 0;
+  const int32_t mult = rq ? rq[0] : 0, lsh = rq ? rq[1] : 0, nudge = rq ? rq[2] : 0;
+  const int32_t rsh = rq ? rq[3] : 0, lo = p->act_min, hi = p->act_max;
   int32_t ox_lo, ox_hi, oy_lo, oy_hi;
   unas_dw_inside(k_w, p->stride_w, p->pad_l, in_w, p->out_w, &ox_lo, &ox_hi);
   unas_dw_inside(k_h, p->stride_h, p->pad_t, p->in_h, p->out_h, &oy_lo, &oy_hi);
@@ -633,7 +557,8 @@ static void unas_dw_plane_s8(const unas_dwconv_params *p, const int8_t *plane, i
         acc = unas_dw_border1(p, plane + (iy0 + ky_lo) * in_w + ix0 + kx_lo, in_w, 1, c, ky_lo,
                               ky_hi, kx_lo, kx_hi);
       }
-      *dst = unas_dw_out(p, acc, c);
+      *dst = rq ? unas_dw_clamp(unas_dw_rq4(acc, mult, lsh, nudge, rsh), lo, hi)
+                : unas_dw_out(p, acc, c);
     }
   }
 }
@@ -645,10 +570,6 @@ void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) 
   }
   if (p->wide_layout == UNAS_DW_WIDE_ROWS) {  /* one channel: the input is its plane */
     unas_dw_plane_s8(p, in, 0, out, 1);
-    return;
-  }
-  if (p->depth_mult == 1 && p->dil_h == 1 && p->dil_w == 1) {
-    unas_dwconv_dm1_s8(p, in, out);
     return;
   }
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -678,95 +599,39 @@ void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) 
   }
 }
 
-/* Sum of w[ky][kx] * row[ky * pitch + kx] over a k_h x k_w window that lies inside the image
- * (dilation 1). Called with literal kernel sizes so the compiler unrolls it. */
-static inline int32_t unas_window_sum(const int8_t *row, int32_t pitch, const int8_t *w,
-                                      int32_t k_h, int32_t k_w) {
-  int32_t acc = 0;
-  for (int32_t ky = 0; ky < k_h; ++ky) {
-    for (int32_t kx = 0; kx < k_w; ++kx) acc += (int32_t)w[ky * k_w + kx] * row[kx];
-    row += pitch;
-  }
-  return acc;
-}
-
 /* MCUNet's in-place depthwise convolution (depth multiplier 1): channel c of the input is copied
  * to scratch (in_h * in_w bytes), then channel c of the output overwrites it in buf. In NHWC the
  * output elements of channel c sit at offsets = c (mod C) of the same buffer, which only ever hold
- * channel c of the input, so no other channel is disturbed. Interior pixels (window fully inside)
- * take a fast path with the input offset folded into the bias; border pixels skip the taps that
- * fall outside, as TFLM does. */
+ * channel c of the input, so no other channel is disturbed. With the generator's widened rows
+ * (UNAS_DW_WIDE_ROWS) each channel runs unas_dw_plane_s8; otherwise (dilation) every output skips
+ * the taps that fall outside, as TFLM does. */
 void unas_dwconv_inplace_s8(const unas_dwconv_params *p, int8_t *buf, int8_t *plane) {
-  if (p->wide_layout == UNAS_DW_WIDE_ROWS) {
-    const int32_t c_count = p->in_c, pixels = p->in_h * p->in_w;
-    for (int32_t c = 0; c < c_count; ++c) {
-      const int8_t *src = buf + c;
-      for (int32_t i = 0; i < pixels; ++i, src += c_count) plane[i] = *src;
-      unas_dw_plane_s8(p, plane, c, buf + c, c_count);
-    }
-    return;
-  }
-  const int32_t c_count = p->in_c;
-  const int32_t pixels = p->in_h * p->in_w;
-  const int32_t taps = p->k_h * p->k_w;
-  const int32_t dense = p->dil_h == 1 && p->dil_w == 1 && taps <= 64;
-  int8_t wk[64];  /* this channel's filter taps, contiguous */
-  /* output rows/cols whose window lies fully inside the input */
-  int32_t oy_lo = 0, oy_hi = 0, ox_lo = 0, ox_hi = 0;
-  if (dense) {
-    oy_lo = (p->pad_t + p->stride_h - 1) / p->stride_h;
-    ox_lo = (p->pad_l + p->stride_w - 1) / p->stride_w;
-    oy_hi = p->in_h - p->k_h + p->pad_t < 0 ? 0 : (p->in_h - p->k_h + p->pad_t) / p->stride_h + 1;
-    ox_hi = p->in_w - p->k_w + p->pad_l < 0 ? 0 : (p->in_w - p->k_w + p->pad_l) / p->stride_w + 1;
-    oy_hi = oy_hi < p->out_h ? oy_hi : p->out_h;
-    ox_hi = ox_hi < p->out_w ? ox_hi : p->out_w;
-  }
+  const int32_t c_count = p->in_c, pixels = p->in_h * p->in_w;
   for (int32_t c = 0; c < c_count; ++c) {
-    for (int32_t i = 0; i < pixels; ++i) plane[i] = buf[i * c_count + c];
-    const int32_t bias = p->bias[c], mult = p->mult[c], shift = p->shift[c];
-    int32_t wsum = 0;
-    if (dense) {
-      for (int32_t t = 0; t < taps; ++t) {
-        wk[t] = p->weights[t * c_count + c];
-        wsum += wk[t];
-      }
+    const int8_t *src = buf + c;
+    for (int32_t i = 0; i < pixels; ++i, src += c_count) plane[i] = *src;
+    if (p->wide_layout == UNAS_DW_WIDE_ROWS) {
+      unas_dw_plane_s8(p, plane, c, buf + c, c_count);
+      continue;
     }
-    const int32_t folded = bias - p->in_zp * wsum;
+    int8_t *dst = buf + c;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_t;
       int32_t ky_lo, ky_hi;
       unas_tap_range(iy0, p->dil_h, p->k_h, p->in_h, &ky_lo, &ky_hi);
-      const int32_t row_inside = dense && oy >= oy_lo && oy < oy_hi;
-      int8_t *dst = buf + oy * p->out_w * c_count + c;
       for (int32_t ox = 0; ox < p->out_w; ++ox, dst += c_count) {
         const int32_t ix0 = ox * p->stride_w - p->pad_l;
-        int32_t acc;
-        if (row_inside && ox >= ox_lo && ox < ox_hi) {
-          const int8_t *row = plane + iy0 * p->in_w + ix0;
-          if (p->k_h == 3 && p->k_w == 3) {
-            acc = unas_window_sum(row, p->in_w, wk, 3, 3);
-          } else if (p->k_h == 5 && p->k_w == 5) {
-            acc = unas_window_sum(row, p->in_w, wk, 5, 5);
-          } else if (p->k_h == 7 && p->k_w == 7) {
-            acc = unas_window_sum(row, p->in_w, wk, 7, 7);
-          } else {
-            acc = unas_window_sum(row, p->in_w, wk, p->k_h, p->k_w);
-          }
-          acc += folded;
-        } else {
-          int32_t kx_lo, kx_hi;
-          unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
-          acc = bias;
-          for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
-            const int8_t *row = plane + (iy0 + ky * p->dil_h) * p->in_w + ix0;
-            const int8_t *wrow = p->weights + ky * p->k_w * c_count + c;
-            for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
-              acc += (int32_t)wrow[kx * c_count] * ((int32_t)row[kx * p->dil_w] - p->in_zp);
-            }
+        int32_t kx_lo, kx_hi;
+        unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
+        int32_t acc = p->bias[c];
+        for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
+          const int8_t *row = plane + (iy0 + ky * p->dil_h) * p->in_w + ix0;
+          const int8_t *wrow = p->weights + ky * p->k_w * c_count + c;
+          for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
+            acc += (int32_t)wrow[kx * c_count] * ((int32_t)row[kx * p->dil_w] - p->in_zp);
           }
         }
-        acc = unas_mbqm(acc, mult, shift) + p->out_zp;
-        *dst = unas_clamp_s8(acc, p->act_min, p->act_max);
+        *dst = unas_dw_out(p, acc, c);
       }
     }
   }
@@ -1011,19 +876,7 @@ static void unas_add_tables_s8(const unas_add_params *p, const uint8_t *in1, con
 }
 
 void unas_add_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
-  if (p->table1 != 0 && p->table2 != 0) {
-    unas_add_tables_s8(p, (const uint8_t *)in1, (const uint8_t *)in2, out);
-    return;
-  }
-  /* out may equal in1 or in2 (in place): element i is read before it is written */
-  for (int32_t i = 0; i < p->size; ++i) {
-    const int32_t a = (p->in1_offset + in1[i]) * (1 << p->left_shift);
-    const int32_t b = (p->in2_offset + in2[i]) * (1 << p->left_shift);
-    const int32_t sa = unas_mbqm(a, p->in1_mult, p->in1_shift);
-    const int32_t sb = unas_mbqm(b, p->in2_mult, p->in2_shift);
-    const int32_t raw = unas_mbqm(sa + sb, p->out_mult, p->out_shift) + p->out_offset;
-    out[i] = unas_clamp_s8(raw, p->act_min, p->act_max);
-  }
+  unas_add_tables_s8(p, (const uint8_t *)in1, (const uint8_t *)in2, out);
 }
 
 void unas_requantize_s8(int32_t n, int32_t in_zp, int32_t out_zp, int32_t mult, int32_t shift,
@@ -1073,6 +926,17 @@ static void unas_mean_hw_s8(const unas_mean_params *p, const int8_t *in, int8_t 
   }
 }
 
+/* Offset of the n-th element of the sub-box whose extents are ext[] (row-major), in a tensor with
+ * element strides stride[]. */
+static int32_t unas_box_offset(int32_t n, const int32_t *ext, const int32_t *stride) {
+  int32_t offset = 0;
+  for (int32_t k = 3; k >= 0; --k) {
+    offset += (n % ext[k]) * stride[k];
+    n /= ext[k];
+  }
+  return offset;
+}
+
 void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
   const int32_t *d = p->dims;
   const int32_t *r = p->reduce;
@@ -1080,20 +944,19 @@ void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
     unas_mean_hw_s8(p, in, out);
     return;
   }
-  for (int32_t i0 = 0; i0 < (r[0] ? 1 : d[0]); ++i0)
-  for (int32_t i1 = 0; i1 < (r[1] ? 1 : d[1]); ++i1)
-  for (int32_t i2 = 0; i2 < (r[2] ? 1 : d[2]); ++i2)
-  for (int32_t i3 = 0; i3 < (r[3] ? 1 : d[3]); ++i3) {
+  /* any other axes: kept axes span the outputs, reduced axes each output's box */
+  const int32_t stride[4] = {d[1] * d[2] * d[3], d[2] * d[3], d[3], 1};
+  int32_t kept[4], reduced[4], outputs = 1;
+  for (int32_t k = 0; k < 4; ++k) {
+    kept[k] = r[k] ? 1 : d[k];
+    reduced[k] = r[k] ? d[k] : 1;
+    outputs *= kept[k];
+  }
+  for (int32_t o = 0; o < outputs; ++o) {
+    const int8_t *base = in + unas_box_offset(o, kept, stride);
     int32_t sum = 0;
-    for (int32_t j0 = 0; j0 < (r[0] ? d[0] : 1); ++j0)
-    for (int32_t j1 = 0; j1 < (r[1] ? d[1] : 1); ++j1)
-    for (int32_t j2 = 0; j2 < (r[2] ? d[2] : 1); ++j2)
-    for (int32_t j3 = 0; j3 < (r[3] ? d[3] : 1); ++j3) {
-      const int32_t a0 = r[0] ? j0 : i0, a1 = r[1] ? j1 : i1;
-      const int32_t a2 = r[2] ? j2 : i2, a3 = r[3] ? j3 : i3;
-      sum += in[((a0 * d[1] + a1) * d[2] + a2) * d[3] + a3];
-    }
-    *out++ = unas_mean_out(sum, p);
+    for (int32_t j = 0; j < p->count; ++j) sum += base[unas_box_offset(j, reduced, stride)];
+    out[o] = unas_mean_out(sum, p);
   }
 }
 

@@ -224,10 +224,10 @@ typedef struct {
   int32_t in2_offset, in2_mult, in2_shift;
   int32_t out_offset, out_mult, out_shift;
   int32_t act_min, act_max;
-  /* Optional (NULL = per-element arithmetic): table1[(uint8_t)x] = the rescaled first input
+  /* table1[(uint8_t)x] = the rescaled first input
    * (MultiplyByQuantizedMultiplier((in1_offset + x) << left_shift, in1_mult, in1_shift)),
-   * table2 likewise; out_rq = the output's unas_dw_rq block with out_offset included
-   * (NULL: out_mult/out_shift). */
+   * table2 likewise (the generator computes both); out_rq = the output's unas_dw_rq block with
+   * out_offset included (NULL: out_mult/out_shift). */
   const int32_t *table1;
   const int32_t *table2;
   const int32_t *out_rq;
