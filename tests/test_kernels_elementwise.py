@@ -145,6 +145,8 @@ def test_each_depthwise_case_runs_the_kernel_it_is_meant_to(comparisons):
         source = _source(comparisons, name)
         if name.startswith("groups_"):
             assert ".wide_layout = UNAS_DW_WIDE_GROUPS" in source, name
+            # channels a multiple of four: no int8 copy of the weights (all taps widened)
+            assert (".weights = 0," in source) == name.endswith(("c8_relu6", "c4_tiny")), name
         elif name.startswith("plane_"):
             assert ".wide_layout = UNAS_DW_WIDE_ROWS" in source, name
             assert "unas_dwconv_s8(" in source, name
@@ -177,7 +179,8 @@ def test_saturating_add_reaches_the_activation_bounds(comparisons, zoo):
 @needs_gcc
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None
                     or shutil.which("qemu-system-arm") is None, reason="board toolchain missing")
-@pytest.mark.parametrize("name", ["groups_k5_s2_same_c13", "plane_k7_s2_same_small",
+@pytest.mark.parametrize("name", ["groups_k5_s2_same_c13", "groups_k3_s1_same_c8_relu6",
+                                  "plane_k7_s2_same_small",
                                   "inplace_k7_s2_c9", "groups_k2_s1_same_c9", "add_tables",
                                   "pools_c5", "pools_c9", "mean_hw_300_pixels"])
 def test_dsp_path_on_the_board_matches_tflm(zoo, tmp_path, name):

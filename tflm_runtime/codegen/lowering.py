@@ -238,7 +238,6 @@ def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
     d_h, d_w = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
     act_min, act_max = _activation(ctx)
     out = LoweredOp()
-    out.const_array(f"{name}_w", "int8_t", w.data)
     bias = _bias(ctx, 2, out_c)
     out.const_array(f"{name}_b", "int32_t", bias)
     pairs = q.conv_multipliers(x, w, y, out_c)
@@ -263,6 +262,10 @@ def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
         rq = _depthwise_requantization(pairs, bias, folded, taps.reshape(-1, out_c), y.zero_point)
         if rq is not None:
             fields["rq"] = out.const_array(f"{name}_rq", "int32_t", rq)
+    if layout == "GROUPS" and in_c % 4 == 0:
+        fields["weights"] = "0"  # every tap is read from the widened copy: no int8 copy in Flash
+    else:
+        out.const_array(f"{name}_w", "int8_t", w.data)
     out.decls.append(_struct("unas_dwconv_params", f"{name}_p", fields))
     out.const_bytes += 4 * 20 + 4 * 7
     src, dst = ctx.pointer(ctx.op.inputs[0]), ctx.pointer(ctx.op.outputs[0])

@@ -303,7 +303,8 @@ static inline int32_t unas_dw_sat8(int32_t v) { return v < -128 ? -128 : (v > 12
 /* Requantisation of one output channel (the generator's proven-exact unas_dw_rq when it wrote
  * one, else MultiplyByQuantizedMultiplier), clamped. Out of line: border and tail outputs only;
  * the hot loops requantise inline. */
-__attribute__((noinline)) static int8_t unas_dw_out(const unas_dwconv_params *p, int32_t acc, int32_t c) {
+__attribute__((noinline)) static int8_t unas_dw_out(const unas_dwconv_params *p, int32_t acc,
+                                                   int32_t c) {
   const int32_t v = p->rq != 0 ? unas_dw_rq(acc, p->rq + 4 * c)
                                : unas_mbqm(acc, p->mult[c], p->shift[c]) + p->out_zp;
   return unas_dw_clamp(v, p->act_min, p->act_max);
@@ -356,7 +357,9 @@ __attribute__((always_inline)) static inline void unas_dw_window4(
   int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
   for (int32_t ky = 0; ky < k_h; ++ky, x += x_row, w += 2 * K) {
 #pragma GCC unroll 8
-    for (int32_t kx = 0; kx < K; ++kx) UNAS_DW_TAP4(unas_load4(x + kx * x_col), w[2 * kx], w[2 * kx + 1]);
+    for (int32_t kx = 0; kx < K; ++kx) {
+      UNAS_DW_TAP4(unas_load4(x + kx * x_col), w[2 * kx], w[2 * kx + 1]);
+    }
   }
   acc[0] = a0;
   acc[1] = a1;
@@ -678,7 +681,9 @@ static inline uint32_t unas_min4(uint32_t a, uint32_t b) {
   return r;
 }
 /* acc's two int16 lanes += bytes 0 and 2 (even) / 1 and 3 (odd) of x, sign-extended. */
-static inline int32_t unas_sxtab16_even(int32_t acc, uint32_t x) { return __sxtab16(acc, (int32_t)x); }
+static inline int32_t unas_sxtab16_even(int32_t acc, uint32_t x) {
+  return __sxtab16(acc, (int32_t)x);
+}
 static inline int32_t unas_sxtab16_odd(int32_t acc, uint32_t x) {
   int32_t r;
   __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
@@ -764,7 +769,8 @@ static inline void unas_store4_clamped(uint32_t v, uint32_t lo4, uint32_t hi4, i
 void unas_maxpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
   const int32_t c_count = p->channels, row_pitch = p->in_w * c_count, tail = c_count & ~3;
   const int32_t lo = p->act_min, hi = p->act_max, clamp = lo != -128 || hi != 127;
-  const uint32_t lo4 = (uint32_t)(uint8_t)lo * 0x01010101u, hi4 = (uint32_t)(uint8_t)hi * 0x01010101u;
+  const uint32_t lo4 = (uint32_t)(uint8_t)lo * 0x01010101u;
+  const uint32_t hi4 = (uint32_t)(uint8_t)hi * 0x01010101u;
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_t;
     int32_t fy_lo, fy_hi;

@@ -156,7 +156,7 @@ typedef struct {
   int32_t in_h, in_w, in_c, out_h, out_w, out_c, depth_mult;
   int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
   int32_t in_zp, out_zp, act_min, act_max;
-  const int8_t *weights;  /* [k_h][k_w][out_c] */
+  const int8_t *weights;  /* [k_h][k_w][out_c]; NULL when `wide` groups cover every channel */
   const int32_t *bias;    /* [out_c], not folded */
   const int32_t *mult;
   const int32_t *shift;
