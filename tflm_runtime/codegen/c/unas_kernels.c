@@ -311,7 +311,7 @@ __attribute__((noinline)) static int8_t unas_dw_out(const unas_dwconv_params *p,
 }
 
 /* Outputs of channels c..c+3 from their accumulators. Kept out of line: the tap loops around it
- * need every register, and here each channel's {mult, shift, nudge, right} loads in one go. */
+ * need every register; here each channel's {mult, left + 1, nudge, right} block is loaded. */
 __attribute__((noinline)) static void unas_dw_out4(const unas_dwconv_params *p, const int32_t *acc,
                                                    int32_t c, int8_t *o) {
   const int32_t *rq = p->rq;
