@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tflm_runtime.codegen import fixed_point as fp
 from tflm_runtime.codegen import quantization as q
 from tflm_runtime.tflite_model import Operator, Tensor, TfliteModel
 from unas.errors import UnsupportedOperatorError
@@ -251,6 +252,62 @@ def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     return out
 
 
+def _depthwise_layout(in_c: int, out_c: int, d_h: int, d_w: int, in_place: bool) -> str:
+    """Which precomputed kernel a depthwise convolution runs: GROUPS (four channels per input
+    word), ROWS (one channel plane at a time: in place, or a single channel), or NONE."""
+    if out_c != in_c or d_h != 1 or d_w != 1:
+        return "NONE"
+    if in_place or in_c == 1:
+        return "ROWS"
+    return "GROUPS" if in_c >= 4 else "NONE"
+
+
+def _pack16(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """int32 words holding two int16 lanes (lo in bits 0-15), as SXTB16 lays them out."""
+    word = ((hi.astype(np.int64) & 0xFFFF) << 16) | (lo.astype(np.int64) & 0xFFFF)
+    return np.where(word >= 1 << 31, word - (1 << 32), word)
+
+
+def _widen_groups(taps: np.ndarray) -> np.ndarray:
+    """[k_h][k_w][C] taps -> [C // 4][k_h * k_w][even (c0, c2), odd (c1, c3)] int16 pairs."""
+    k_h, k_w, c = taps.shape
+    groups = taps.reshape(k_h * k_w, c)[:, :c - c % 4].reshape(k_h * k_w, c // 4, 4)
+    groups = groups.transpose(1, 0, 2)  # [group][tap][lane]
+    even = _pack16(groups[..., 0], groups[..., 2])
+    odd = _pack16(groups[..., 1], groups[..., 3])
+    return np.stack([even, odd], axis=-1)
+
+
+def _widen_rows(taps: np.ndarray) -> np.ndarray:
+    """[k_h][k_w][C] taps -> [C][k_h][ceil(k_w / 4)][even (t0, t2), odd (t1, t3)] int16 pairs,
+    zero past k_w."""
+    k_h, k_w, c = taps.shape
+    words = (k_w + 3) // 4
+    padded = np.zeros((c, k_h, 4 * words), dtype=np.int64)
+    padded[:, :, :k_w] = taps.transpose(2, 0, 1)
+    quads = padded.reshape(c, k_h, words, 4)
+    even = _pack16(quads[..., 0], quads[..., 2])
+    odd = _pack16(quads[..., 1], quads[..., 3])
+    return np.stack([even, odd], axis=-1)
+
+
+def _depthwise_requantization(pairs: list[tuple[int, int]], bias: np.ndarray,
+                              folded: np.ndarray, taps: np.ndarray,
+                              out_zp: int) -> list[int] | None:
+    """Per-channel ``unas_dw_rq`` blocks when every channel's accumulator bound allows them
+    (interior: folded bias + taps on int8 inputs; border: bias + taps on input - zero point)."""
+    weight_l1 = np.abs(taps).sum(axis=0)
+    blocks: list[int] = []
+    for c, (mult, shift) in enumerate(pairs):
+        bound = max(abs(int(folded[c])) + 128 * int(weight_l1[c]),
+                    abs(int(bias[c])) + 255 * int(weight_l1[c]))
+        rq = fp.fast_requantization(mult, shift, bound, out_zp)
+        if rq is None:
+            return None
+        blocks.extend(rq)
+    return blocks
+
+
 def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
     x, w, y = ctx.tensor(0), _weights(ctx, 1), ctx.output
     _require_int8(ctx, x, y)
@@ -264,17 +321,36 @@ def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
     d_h, d_w = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
     act_min, act_max = _activation(ctx)
     out = LoweredOp()
-    out.const_array(f"{name}_w", "int8_t", w.data)
-    out.const_array(f"{name}_b", "int32_t", _bias(ctx, 2, out_c))
-    mult, shift = _mult_arrays(name, q.conv_multipliers(x, w, y, out_c), out)
-    fields = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
-                  depth_mult=out_c // in_c, k_h=k_h, k_w=k_w, stride_h=s_h, stride_w=s_w,
-                  dil_h=d_h, dil_w=d_w, pad_t=_padding(s_h, d_h, in_h, k_h, out_h),
-                  pad_l=_padding(s_w, d_w, in_w, k_w, out_w),
-                  in_zp=x.zero_point, out_zp=y.zero_point, act_min=act_min, act_max=act_max,
-                  weights=f"{name}_w", bias=f"{name}_b", mult=mult, shift=shift)
+    bias = _bias(ctx, 2, out_c)
+    out.const_array(f"{name}_b", "int32_t", bias)
+    pairs = q.conv_multipliers(x, w, y, out_c)
+    mult, shift = _mult_arrays(name, pairs, out)
+    fields: dict[str, object] = dict(
+        in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
+        depth_mult=out_c // in_c, k_h=k_h, k_w=k_w, stride_h=s_h, stride_w=s_w,
+        dil_h=d_h, dil_w=d_w, pad_t=_padding(s_h, d_h, in_h, k_h, out_h),
+        pad_l=_padding(s_w, d_w, in_w, k_w, out_w),
+        in_zp=x.zero_point, out_zp=y.zero_point, act_min=act_min, act_max=act_max,
+        weights=f"{name}_w", bias=f"{name}_b", mult=mult, shift=shift)
+    taps = w.data.reshape(k_h, k_w, out_c).astype(np.int64)
+    folded = bias - x.zero_point * taps.reshape(-1, out_c).sum(axis=0)
+    layout = _depthwise_layout(in_c, out_c, d_h, d_w, ctx.in_place)
+    if np.abs(folded).max(initial=0) >= 1 << 31:
+        layout = "NONE"  # the general kernels apply the input offset per tap instead
+    if layout != "NONE":
+        fields["wide_layout"] = f"UNAS_DW_WIDE_{layout}"
+        widened = _widen_groups(taps) if layout == "GROUPS" else _widen_rows(taps)
+        fields["wide"] = out.const_array(f"{name}_wide", "int32_t", widened)
+        fields["folded"] = out.const_array(f"{name}_fb", "int32_t", folded)
+        rq = _depthwise_requantization(pairs, bias, folded, taps.reshape(-1, out_c), y.zero_point)
+        if rq is not None:
+            fields["rq"] = out.const_array(f"{name}_rq", "int32_t", rq)
+    if layout == "GROUPS" and in_c % 4 == 0:
+        fields["weights"] = "0"  # every tap is read from the widened copy: no int8 copy in Flash
+    else:
+        out.const_array(f"{name}_w", "int8_t", w.data)
     out.decls.append(_struct("unas_dwconv_params", f"{name}_p", fields))
-    out.const_bytes += 4 * 19 + 4 * 4
+    out.const_bytes += 4 * 20 + 4 * 7
     src, dst = ctx.pointer(ctx.op.inputs[0]), ctx.pointer(ctx.op.outputs[0])
     if ctx.in_place:
         out.body.append(f"unas_dwconv_inplace_s8(&{name}_p, {dst}, S);  /* in place */")
@@ -336,16 +412,41 @@ def _operand(ctx: OpContext, position: int, name: str, out: LoweredOp) -> str:
     return f"{name}_c{position}"
 
 
+def _add_table(params: dict[str, int], which: int) -> list[int]:
+    """Input ``which``'s rescaled value for every int8 x, indexed by ``(uint8_t)x``."""
+    offset, mult, shift = (params[f"in{which}_{k}"] for k in ("offset", "mult", "shift"))
+    table = [0] * 256
+    for x in range(-128, 128):
+        table[x & 0xFF] = fp.multiply_by_quantized_multiplier(
+            (offset + x) << params["left_shift"], mult, shift)
+    return table
+
+
 def lower_add(ctx: OpContext, name: str) -> LoweredOp:
     a, b, y = ctx.tensor(0), ctx.tensor(1), ctx.output
     _require_int8(ctx, a, b, y)
     if not (math.prod(a.shape) == math.prod(b.shape) == math.prod(y.shape)):
         raise ctx.fail(f"broadcasting {a.shape} + {b.shape} is not supported")
     act_min, act_max = _activation(ctx)
-    fields = dict(size=math.prod(y.shape), **q.add_params(a, b, y), act_min=act_min,
-                  act_max=act_max)
-    out = LoweredOp([_struct("unas_add_params", f"{name}_p", fields)], [], 4 * 13)
+    params = q.add_params(a, b, y)
+    fields: dict[str, object] = dict(size=math.prod(y.shape), **params, act_min=act_min,
+                                     act_max=act_max)
+    out = LoweredOp()
     pa, pb = _operand(ctx, 0, name, out), _operand(ctx, 1, name, out)
+    # Each input's rescaling depends on one int8 value: 256-entry tables (1 KB of Flash each,
+    # one when both inputs share scale and zero point) replace two multiplies per element.
+    tables = [_add_table(params, i) for i in (1, 2)]
+    fields["table1"] = out.const_array(f"{name}_t1", "int32_t", tables[0])
+    fields["table2"] = fields["table1"]
+    if tables[1] != tables[0]:
+        fields["table2"] = out.const_array(f"{name}_t2", "int32_t", tables[1])
+    bound = max(map(abs, tables[0])) + max(map(abs, tables[1]))
+    rq = fp.fast_requantization(params["out_mult"], params["out_shift"], bound,
+                                params["out_offset"])
+    if rq is not None:
+        fields["out_rq"] = out.const_array(f"{name}_rq", "int32_t", list(rq))
+    out.decls.append(_struct("unas_add_params", f"{name}_p", fields))
+    out.const_bytes += 4 * 14 + 4 * 3
     note = "  /* in place */" if ctx.in_place else ""
     out.body.append(f"unas_add_s8(&{name}_p, {pa}, {pb}, {ctx.pointer(ctx.op.outputs[0])});{note}")
     return out

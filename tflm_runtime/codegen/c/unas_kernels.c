@@ -545,88 +545,327 @@ void unas_conv2d_patch_s8(const unas_conv_params *p, const int8_t *in, int8_t *o
 
 /* ---- depthwise convolution ---- */
 
-/* Taps of one channel over a k_h x k_w window inside the image: x steps x_col bytes per column
- * and x_row per row, w steps w_col per tap (NHWC input, [k_h][k_w][C] filter). Called with literal
- * kernel sizes so the compiler unrolls it. */
-static inline int32_t unas_dw_window(const int8_t *x, int32_t x_row, int32_t x_col,
-                                     const int8_t *w, int32_t w_col, int32_t k_h, int32_t k_w) {
-  int32_t acc = 0;
-  for (int32_t ky = 0; ky < k_h; ++ky, x += x_row, w += k_w * w_col) {
-    for (int32_t kx = 0; kx < k_w; ++kx) acc += (int32_t)w[kx * w_col] * x[kx * x_col];
+/* ---- depthwise convolution with generation-time precomputation (depth multiplier 1) ---- */
+
+/* 16-bit lane arithmetic: the DSP instructions on Cortex-M, their exact portable equivalents
+ * elsewhere, so the host build runs (and the tests check) the same lanes and weight layouts. */
+#if defined(__ARM_FEATURE_DSP)
+static inline int32_t unas_dw_even(uint32_t x) { return __sxtb16((int32_t)x); }
+static inline int32_t unas_dw_odd(uint32_t x) { return unas_odd16(x); }
+static inline int32_t unas_dw_sub16(int32_t a, int32_t b) { return __ssub16(a, b); }
+static inline int32_t unas_dw_smlad(int32_t a, int32_t b, int32_t acc) {
+  return __smlad(a, b, acc);
+}
+static inline int32_t unas_dw_smlabb(int32_t a, int32_t b, int32_t acc) {
+  return __smlabb(a, b, acc);
+}
+static inline int32_t unas_dw_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return __smlatt(a, b, acc);
+}
+#else
+static inline int32_t unas_dw_lo(int32_t x) { return (int16_t)(x & 0xFFFF); }
+static inline int32_t unas_dw_hi(int32_t x) { return x >> 16; }
+static inline int32_t unas_dw_pack(int32_t lo, int32_t hi) {
+  return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFFu));
+}
+static inline int32_t unas_dw_even(uint32_t x) {
+  return unas_dw_pack((int8_t)(x & 0xFFu), (int8_t)((x >> 16) & 0xFFu));
+}
+static inline int32_t unas_dw_odd(uint32_t x) { return unas_dw_even(x >> 8); }
+static inline int32_t unas_dw_sub16(int32_t a, int32_t b) {
+  return unas_dw_pack(unas_dw_lo(a) - unas_dw_lo(b), unas_dw_hi(a) - unas_dw_hi(b));
+}
+static inline int32_t unas_dw_smlad(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_dw_lo(a) * unas_dw_lo(b)) +
+                   (uint32_t)(unas_dw_hi(a) * unas_dw_hi(b)));
+}
+static inline int32_t unas_dw_smlabb(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_dw_lo(a) * unas_dw_lo(b)));
+}
+static inline int32_t unas_dw_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_dw_hi(a) * unas_dw_hi(b)));
+}
+#endif
+
+#if defined(__ARM_FEATURE_DSP)
+static inline int32_t unas_dw_sat8(int32_t v) { return __ssat(v, 8); }
+#else
+static inline int32_t unas_dw_sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
+#endif
+
+/* Requantisation of one output channel (the generator's proven-exact unas_dw_rq when it wrote
+ * one, else MultiplyByQuantizedMultiplier), clamped. Out of line: border and tail outputs only;
+ * the hot loops requantise inline. */
+__attribute__((noinline)) static int8_t unas_dw_out(const unas_dwconv_params *p, int32_t acc,
+                                                   int32_t c) {
+  const int32_t v = p->rq != 0 ? unas_dw_rq(acc, p->rq + 4 * c)
+                               : unas_mbqm(acc, p->mult[c], p->shift[c]) + p->out_zp;
+  return unas_dw_clamp(v, p->act_min, p->act_max);
+}
+
+/* Outputs of channels c..c+3 from their accumulators. Kept out of line: the tap loops around it
+ * need every register; here each channel's {mult, left + 1, nudge, right} block is loaded. */
+__attribute__((noinline)) static void unas_dw_out4(const unas_dwconv_params *p, const int32_t *acc,
+                                                   int32_t c, int8_t *o) {
+  const int32_t *rq = p->rq;
+  if (rq == 0) {
+    for (int32_t j = 0; j < 4; ++j) o[j] = unas_dw_out(p, acc[j], c + j);
+    return;
+  }
+  rq += 4 * c;
+  const int32_t lo = p->act_min, hi = p->act_max;
+  const int32_t v0 = unas_dw_sat8(unas_dw_rq(acc[0], rq));
+  const int32_t v1 = unas_dw_sat8(unas_dw_rq(acc[1], rq + 4));
+  const int32_t v2 = unas_dw_sat8(unas_dw_rq(acc[2], rq + 8));
+  const int32_t v3 = unas_dw_sat8(unas_dw_rq(acc[3], rq + 12));
+  if (lo == -128 && hi == 127) {
+    o[0] = (int8_t)v0;
+    o[1] = (int8_t)v1;
+    o[2] = (int8_t)v2;
+    o[3] = (int8_t)v3;
+  } else {
+    o[0] = unas_dw_clamp(v0, lo, hi);
+    o[1] = unas_dw_clamp(v1, lo, hi);
+    o[2] = unas_dw_clamp(v2, lo, hi);
+    o[3] = unas_dw_clamp(v3, lo, hi);
+  }
+}
+
+/* One tap of four channels: x word against the even (c0, c2) and odd (c1, c3) weight pairs. */
+#define UNAS_DW_TAP4(v, we, wo)                                              \
+  do {                                                                      \
+    const int32_t e_ = unas_dw_even(v), o_ = unas_dw_odd(v);                \
+    a0 = unas_dw_smlabb(e_, (we), a0);                                      \
+    a2 = unas_dw_smlatt(e_, (we), a2);                                      \
+    a1 = unas_dw_smlabb(o_, (wo), a1);                                      \
+    a3 = unas_dw_smlatt(o_, (wo), a3);                                      \
+  } while (0)
+
+/* acc[0..3] += a whole k_h x K window of channels c..c+3 (interior pixel, zero point folded into
+ * the bias): x steps x_row per row and x_col per column, w = this group's widened taps. K is a
+ * literal at every call, so each filter row unrolls. */
+__attribute__((always_inline)) static inline void unas_dw_window4(
+    const int8_t *x, int32_t x_row, int32_t x_col, const int32_t *w, int32_t k_h, int32_t K,
+    int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  for (int32_t ky = 0; ky < k_h; ++ky, x += x_row, w += 2 * K) {
+#pragma GCC unroll 8
+    for (int32_t kx = 0; kx < K; ++kx) {
+      UNAS_DW_TAP4(unas_load4(x + kx * x_col), w[2 * kx], w[2 * kx + 1]);
+    }
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+
+/* acc[0..3] += the in-image rows x cols taps of channels c..c+3 of a border pixel, inputs minus
+ * the zero point (zp2 in both int16 lanes); w_row int32 per filter row. */
+static inline void unas_dw_border4(const int8_t *x, int32_t x_row, int32_t x_col, const int32_t *w,
+                                   int32_t w_row, int32_t rows, int32_t cols, int32_t zp2,
+                                   int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  for (int32_t ky = 0; ky < rows; ++ky, x += x_row, w += w_row) {
+    for (int32_t kx = 0; kx < cols; ++kx) {
+      const uint32_t v = unas_load4(x + kx * x_col);
+      const int32_t e = unas_dw_sub16(unas_dw_even(v), zp2), o = unas_dw_sub16(unas_dw_odd(v), zp2);
+      a0 = unas_dw_smlabb(e, w[2 * kx], a0);
+      a2 = unas_dw_smlatt(e, w[2 * kx], a2);
+      a1 = unas_dw_smlabb(o, w[2 * kx + 1], a1);
+      a3 = unas_dw_smlatt(o, w[2 * kx + 1], a3);
+    }
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+
+/* One scalar channel of one output pixel, taps outside the image skipped (as TFLM). */
+static inline int32_t unas_dw_border1(const unas_dwconv_params *p, const int8_t *x, int32_t x_row,
+                                      int32_t x_col, int32_t c, int32_t ky_lo, int32_t ky_hi,
+                                      int32_t kx_lo, int32_t kx_hi) {
+  int32_t acc = p->bias[c];
+  for (int32_t ky = ky_lo; ky < ky_hi; ++ky, x += x_row) {
+    const int8_t *w = p->weights + (ky * p->k_w + kx_lo) * p->out_c + c;
+    for (int32_t kx = 0; kx < kx_hi - kx_lo; ++kx) {
+      acc += (int32_t)w[kx * p->out_c] * ((int32_t)x[kx * x_col] - p->in_zp);
+    }
   }
   return acc;
 }
 
-/* Interior pixels of channels [c0, c0 + n) with the input offset folded into the bias. */
-static void unas_dw_interior(const unas_dwconv_params *p, const int8_t *x, const int8_t *w,
-                             const int32_t *folded, int32_t c0, int32_t n, int8_t *o) {
+/* Output columns [*lo, *hi) whose k-tap window (stride s, padding pad) lies inside [0, size). */
+static void unas_dw_inside(int32_t k, int32_t s, int32_t pad, int32_t size, int32_t out,
+                           int32_t *lo, int32_t *hi) {
+  *lo = (pad + s - 1) / s;
+  *hi = size - k + pad < 0 ? 0 : (size - k + pad) / s + 1;
+  *hi = *hi < out ? *hi : out;
+  *lo = *lo < *hi ? *lo : *hi;
+}
+
+/* All channel groups of one interior pixel, the kernel size a literal. */
+__attribute__((always_inline)) static inline void unas_dw_pixel4(
+    const unas_dwconv_params *p, const int8_t *x, int8_t *o, int32_t k_h, int32_t K) {
   const int32_t c_count = p->in_c, x_row = p->in_w * c_count;
-  for (int32_t j = 0; j < n; ++j) {
-    int32_t acc;
-    if (p->k_h == 3 && p->k_w == 3) {
-      acc = unas_dw_window(x + j, x_row, c_count, w + j, c_count, 3, 3);
-    } else if (p->k_h == 5 && p->k_w == 5) {
-      acc = unas_dw_window(x + j, x_row, c_count, w + j, c_count, 5, 5);
-    } else if (p->k_h == 7 && p->k_w == 7) {
-      acc = unas_dw_window(x + j, x_row, c_count, w + j, c_count, 7, 7);
-    } else {
-      acc = unas_dw_window(x + j, x_row, c_count, w + j, c_count, p->k_h, p->k_w);
-    }
-    const int32_t c = c0 + j;
-    const int32_t v = unas_mbqm(acc + folded[j], p->mult[c], p->shift[c]) + p->out_zp;
-    o[j] = unas_clamp_s8(v, p->act_min, p->act_max);
+  const int32_t *w = p->wide;
+  for (int32_t c = 0; c + 4 <= c_count; c += 4, w += 2 * k_h * K) {
+    int32_t acc[4];
+    memcpy(acc, p->folded + c, sizeof acc);
+    unas_dw_window4(x + c, x_row, c_count, w, k_h, K, acc);
+    unas_dw_out4(p, acc, c, o + c);
   }
 }
 
-/* Depth multiplier 1, no dilation: channels in blocks of 32 whose folded biases
- * (bias - in_zp * sum of the channel's taps) are computed once; pixels whose window lies inside
- * the image use them, border pixels skip the outside taps as TFLM does. */
-static void unas_dwconv_dm1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
-  enum { BLOCK = 32 };
-  const int32_t c_count = p->in_c, taps = p->k_h * p->k_w;
-  int32_t folded[BLOCK];
-  for (int32_t c0 = 0; c0 < c_count; c0 += BLOCK) {
-    const int32_t n = c_count - c0 < BLOCK ? c_count - c0 : BLOCK;
-    for (int32_t j = 0; j < n; ++j) {
-      int32_t wsum = 0;
-      for (int32_t t = 0; t < taps; ++t) wsum += p->weights[t * c_count + c0 + j];
-      folded[j] = p->bias[c0 + j] - p->in_zp * wsum;
-    }
-    for (int32_t oy = 0; oy < p->out_h; ++oy) {
-      const int32_t iy0 = oy * p->stride_h - p->pad_t;
-      int32_t ky_lo, ky_hi;
-      unas_tap_range(iy0, 1, p->k_h, p->in_h, &ky_lo, &ky_hi);
-      for (int32_t ox = 0; ox < p->out_w; ++ox) {
-        const int32_t ix0 = ox * p->stride_w - p->pad_l;
-        int32_t kx_lo, kx_hi;
-        unas_tap_range(ix0, 1, p->k_w, p->in_w, &kx_lo, &kx_hi);
-        int8_t *o = out + (oy * p->out_w + ox) * c_count + c0;
-        if (ky_lo == 0 && ky_hi == p->k_h && kx_lo == 0 && kx_hi == p->k_w) {
-          unas_dw_interior(p, in + (iy0 * p->in_w + ix0) * c_count + c0, p->weights + c0,
-                           folded, c0, n, o);
-          continue;
-        }
-        for (int32_t j = 0; j < n; ++j) {
-          const int32_t c = c0 + j;
-          int32_t acc = p->bias[c];
-          for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
-            const int8_t *row = in + ((iy0 + ky) * p->in_w + ix0) * c_count + c;
-            const int8_t *wrow = p->weights + ky * p->k_w * c_count + c;
-            for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
-              acc += (int32_t)wrow[kx * c_count] * ((int32_t)row[kx * c_count] - p->in_zp);
-            }
+/* Not in place, in_c >= 4 (UNAS_DW_WIDE_GROUPS): each output pixel takes its channels four at a
+ * time, one input word per tap feeding SMLABB/SMLATT against two pre-widened weight words
+ * (interior pixels: the whole window, zero point folded into the bias; border pixels: the taps
+ * inside the image minus the zero point); channels past the last multiple of four one by one. */
+static void unas_dw_groups_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
+  const int32_t c_count = p->in_c, k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w;
+  const int32_t x_row = p->in_w * c_count, tail = c_count & ~3;
+  const int32_t zp2 = (int32_t)(((uint32_t)p->in_zp << 16) | ((uint32_t)p->in_zp & 0xFFFFu));
+  int32_t ox_lo, ox_hi, oy_lo, oy_hi;
+  unas_dw_inside(k_w, p->stride_w, p->pad_l, p->in_w, p->out_w, &ox_lo, &ox_hi);
+  unas_dw_inside(k_h, p->stride_h, p->pad_t, p->in_h, p->out_h, &oy_lo, &oy_hi);
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_t;
+    int32_t ky_lo, ky_hi;
+    unas_tap_range(iy0, 1, k_h, p->in_h, &ky_lo, &ky_hi);
+    const int32_t rows_inside = oy >= oy_lo && oy < oy_hi;
+    for (int32_t ox = 0; ox < p->out_w; ++ox) {
+      const int32_t ix0 = ox * p->stride_w - p->pad_l;
+      int8_t *o = out + (oy * p->out_w + ox) * c_count;
+      if (rows_inside && ox >= ox_lo && ox < ox_hi) {
+        const int8_t *x = in + (iy0 * p->in_w + ix0) * c_count;
+        if (k_h == 3 && k_w == 3) {
+          unas_dw_pixel4(p, x, o, 3, 3);
+        } else if (k_h == 5 && k_w == 5) {
+          unas_dw_pixel4(p, x, o, 5, 5);
+        } else {  /* other sizes (code size): the border loop over the full window */
+          for (int32_t c = 0; c < tail; c += 4) {
+            int32_t acc[4];
+            memcpy(acc, p->bias + c, sizeof acc);
+            unas_dw_border4(x + c, x_row, c_count, p->wide + (c / 4) * 2 * taps, 2 * k_w, k_h,
+                            k_w, zp2, acc);
+            unas_dw_out4(p, acc, c, o + c);
           }
-          const int32_t v = unas_mbqm(acc, p->mult[c], p->shift[c]) + p->out_zp;
-          o[j] = unas_clamp_s8(v, p->act_min, p->act_max);
         }
+        for (int32_t c = tail; c < c_count; ++c) {
+          o[c] = unas_dw_out(p, unas_dw_border1(p, x + c, x_row, c_count, c, 0, k_h, 0, k_w), c);
+        }
+        continue;
+      }
+      int32_t kx_lo, kx_hi;
+      unas_tap_range(ix0, 1, k_w, p->in_w, &kx_lo, &kx_hi);
+      const int8_t *x = in + ((iy0 + ky_lo) * p->in_w + ix0 + kx_lo) * c_count;
+      const int32_t *w = p->wide + 2 * (ky_lo * k_w + kx_lo);
+      for (int32_t c = 0; c < tail; c += 4, w += 2 * taps) {
+        int32_t acc[4];
+        memcpy(acc, p->bias + c, sizeof acc);
+        unas_dw_border4(x + c, x_row, c_count, w, 2 * k_w, ky_hi - ky_lo, kx_hi - kx_lo, zp2,
+                        acc);
+        unas_dw_out4(p, acc, c, o + c);
+      }
+      for (int32_t c = tail; c < c_count; ++c) {
+        o[c] = unas_dw_out(p, unas_dw_border1(p, x + c, x_row, c_count, c, ky_lo, ky_hi, kx_lo,
+                                              kx_hi), c);
       }
     }
   }
 }
 
+/* Sum of a k_h-row window of one contiguous channel plane (UNAS_DW_WIDE_ROWS): each filter row
+ * is `words` words of four pixels, each word two SMLADs against the row's widened taps
+ * (even (t0, t2), odd (t1, t3); taps past k_w are zero, so the extra pixels read add nothing).
+ * words is a literal at every call, so each row unrolls. */
+__attribute__((always_inline)) static inline int32_t unas_dw_plane_rows(
+    const int8_t *x, int32_t x_row, const int32_t *w, int32_t rows, int32_t words, int32_t acc) {
+  for (int32_t ky = 0; ky < rows; ++ky, x += x_row, w += 2 * words) {
+#pragma GCC unroll 2
+    for (int32_t j = 0; j < words; ++j) {
+      const uint32_t v = unas_load4(x + 4 * j);
+      acc = unas_dw_smlad(unas_dw_even(v), w[2 * j], acc);
+      acc = unas_dw_smlad(unas_dw_odd(v), w[2 * j + 1], acc);
+    }
+  }
+  return acc;
+}
+
+/* The same rows with the zero point subtracted (border pixels whose columns are all inside). */
+static int32_t unas_dw_plane_rows_zp(const int8_t *x, int32_t x_row, const int32_t *w,
+                                     int32_t rows, int32_t words, int32_t zp2, int32_t acc) {
+  for (int32_t ky = 0; ky < rows; ++ky, x += x_row, w += 2 * words) {
+    for (int32_t j = 0; j < words; ++j) {
+      const uint32_t v = unas_load4(x + 4 * j);
+      acc = unas_dw_smlad(unas_dw_sub16(unas_dw_even(v), zp2), w[2 * j], acc);
+      acc = unas_dw_smlad(unas_dw_sub16(unas_dw_odd(v), zp2), w[2 * j + 1], acc);
+    }
+  }
+  return acc;
+}
+
+/* Channel c computed from its plane (in_h x in_w contiguous bytes) into dst, dst_pitch bytes
+ * between output pixels. Pixels whose window columns are all inside and whose word reads stay
+ * inside the plane take the SMLAD rows (over the rows inside the image); the rest skip the taps
+ * outside the image one by one, as TFLM does. */
+static void unas_dw_plane_s8(const unas_dwconv_params *p, const int8_t *plane, int32_t c,
+                             int8_t *dst, int32_t dst_pitch) {
+  const int32_t k_h = p->k_h, k_w = p->k_w, words = (k_w + 3) / 4, in_w = p->in_w;
+  const int32_t last_read = p->in_h * in_w - 4 * words;  /* last safe start of a row's words */
+  const int32_t *w = p->wide + 2 * words * k_h * c;
+  const int32_t folded = p->folded[c], bias = p->bias[c];
+  const int32_t zp2 = (int32_t)(((uint32_t)p->in_zp << 16) | ((uint32_t)p->in_zp & 0xFFFFu));
+  /* this channel's requantisation in registers (NULL rq: the general path per output) */
+  const int32_t *rq = p->rq != 0 ? p->rq + 4 * c : 0;
+  const int32_t mult = rq ? rq[0] : 0, lsh = rq ? rq[1] : 0, nudge = rq ? rq[2] : 0;
+  const int32_t rsh = rq ? rq[3] : 0, lo = p->act_min, hi = p->act_max;
+  int32_t ox_lo, ox_hi, oy_lo, oy_hi;
+  unas_dw_inside(k_w, p->stride_w, p->pad_l, in_w, p->out_w, &ox_lo, &ox_hi);
+  unas_dw_inside(k_h, p->stride_h, p->pad_t, p->in_h, p->out_h, &oy_lo, &oy_hi);
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_t;
+    int32_t ky_lo, ky_hi;
+    unas_tap_range(iy0, 1, k_h, p->in_h, &ky_lo, &ky_hi);
+    const int32_t rows_inside = oy >= oy_lo && oy < oy_hi;
+    const int32_t last_row = (iy0 + ky_hi - 1) * in_w;
+    for (int32_t ox = 0; ox < p->out_w; ++ox, dst += dst_pitch) {
+      const int32_t ix0 = ox * p->stride_w - p->pad_l;
+      int32_t acc;
+      if (ox >= ox_lo && ox < ox_hi && last_row + ix0 <= last_read) {
+        const int8_t *x = plane + iy0 * in_w + ix0;
+        if (!rows_inside) {
+          acc = unas_dw_plane_rows_zp(x + ky_lo * in_w, in_w, w + 2 * words * ky_lo,
+                                      ky_hi - ky_lo, words, zp2, bias);
+        } else if (k_h == 3 && words == 1) {
+          acc = unas_dw_plane_rows(x, in_w, w, 3, 1, folded);
+        } else if (k_h == 5 && words == 2) {
+          acc = unas_dw_plane_rows(x, in_w, w, 5, 2, folded);
+        } else if (k_h == 7 && words == 2) {
+          acc = unas_dw_plane_rows(x, in_w, w, 7, 2, folded);
+        } else {
+          acc = unas_dw_plane_rows_zp(x, in_w, w, k_h, words, zp2, bias);
+        }
+      } else {
+        int32_t kx_lo, kx_hi;
+        unas_tap_range(ix0, 1, k_w, in_w, &kx_lo, &kx_hi);
+        acc = unas_dw_border1(p, plane + (iy0 + ky_lo) * in_w + ix0 + kx_lo, in_w, 1, c, ky_lo,
+                              ky_hi, kx_lo, kx_hi);
+      }
+      *dst = rq ? unas_dw_clamp(unas_dw_rq4(acc, mult, lsh, nudge, rsh), lo, hi)
+                : unas_dw_out(p, acc, c);
+    }
+  }
+}
+
 void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
-  if (p->depth_mult == 1 && p->dil_h == 1 && p->dil_w == 1) {
-    unas_dwconv_dm1_s8(p, in, out);
+  if (p->wide_layout == UNAS_DW_WIDE_GROUPS) {
+    unas_dw_groups_s8(p, in, out);
+    return;
+  }
+  if (p->wide_layout == UNAS_DW_WIDE_ROWS) {  /* one channel: the input is its plane */
+    unas_dw_plane_s8(p, in, 0, out, 1);
     return;
   }
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -656,86 +895,39 @@ void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) 
   }
 }
 
-/* Sum of w[ky][kx] * row[ky * pitch + kx] over a k_h x k_w window that lies inside the image
- * (dilation 1). Called with literal kernel sizes so the compiler unrolls it. */
-static inline int32_t unas_window_sum(const int8_t *row, int32_t pitch, const int8_t *w,
-                                      int32_t k_h, int32_t k_w) {
-  int32_t acc = 0;
-  for (int32_t ky = 0; ky < k_h; ++ky) {
-    for (int32_t kx = 0; kx < k_w; ++kx) acc += (int32_t)w[ky * k_w + kx] * row[kx];
-    row += pitch;
-  }
-  return acc;
-}
-
 /* MCUNet's in-place depthwise convolution (depth multiplier 1): channel c of the input is copied
  * to scratch (in_h * in_w bytes), then channel c of the output overwrites it in buf. In NHWC the
  * output elements of channel c sit at offsets = c (mod C) of the same buffer, which only ever hold
- * channel c of the input, so no other channel is disturbed. Interior pixels (window fully inside)
- * take a fast path with the input offset folded into the bias; border pixels skip the taps that
- * fall outside, as TFLM does. */
+ * channel c of the input, so no other channel is disturbed. With the generator's widened rows
+ * (UNAS_DW_WIDE_ROWS) each channel runs unas_dw_plane_s8; otherwise (dilation) every output skips
+ * the taps that fall outside, as TFLM does. */
 void unas_dwconv_inplace_s8(const unas_dwconv_params *p, int8_t *buf, int8_t *plane) {
-  const int32_t c_count = p->in_c;
-  const int32_t pixels = p->in_h * p->in_w;
-  const int32_t taps = p->k_h * p->k_w;
-  const int32_t dense = p->dil_h == 1 && p->dil_w == 1 && taps <= 64;
-  int8_t wk[64];  /* this channel's filter taps, contiguous */
-  /* output rows/cols whose window lies fully inside the input */
-  int32_t oy_lo = 0, oy_hi = 0, ox_lo = 0, ox_hi = 0;
-  if (dense) {
-    oy_lo = (p->pad_t + p->stride_h - 1) / p->stride_h;
-    ox_lo = (p->pad_l + p->stride_w - 1) / p->stride_w;
-    oy_hi = p->in_h - p->k_h + p->pad_t < 0 ? 0 : (p->in_h - p->k_h + p->pad_t) / p->stride_h + 1;
-    ox_hi = p->in_w - p->k_w + p->pad_l < 0 ? 0 : (p->in_w - p->k_w + p->pad_l) / p->stride_w + 1;
-    oy_hi = oy_hi < p->out_h ? oy_hi : p->out_h;
-    ox_hi = ox_hi < p->out_w ? ox_hi : p->out_w;
-  }
+  const int32_t c_count = p->in_c, pixels = p->in_h * p->in_w;
   for (int32_t c = 0; c < c_count; ++c) {
-    for (int32_t i = 0; i < pixels; ++i) plane[i] = buf[i * c_count + c];
-    const int32_t bias = p->bias[c], mult = p->mult[c], shift = p->shift[c];
-    int32_t wsum = 0;
-    if (dense) {
-      for (int32_t t = 0; t < taps; ++t) {
-        wk[t] = p->weights[t * c_count + c];
-        wsum += wk[t];
-      }
+    const int8_t *src = buf + c;
+    for (int32_t i = 0; i < pixels; ++i, src += c_count) plane[i] = *src;
+    if (p->wide_layout == UNAS_DW_WIDE_ROWS) {
+      unas_dw_plane_s8(p, plane, c, buf + c, c_count);
+      continue;
     }
-    const int32_t folded = bias - p->in_zp * wsum;
+    int8_t *dst = buf + c;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_t;
       int32_t ky_lo, ky_hi;
       unas_tap_range(iy0, p->dil_h, p->k_h, p->in_h, &ky_lo, &ky_hi);
-      const int32_t row_inside = dense && oy >= oy_lo && oy < oy_hi;
-      int8_t *dst = buf + oy * p->out_w * c_count + c;
       for (int32_t ox = 0; ox < p->out_w; ++ox, dst += c_count) {
         const int32_t ix0 = ox * p->stride_w - p->pad_l;
-        int32_t acc;
-        if (row_inside && ox >= ox_lo && ox < ox_hi) {
-          const int8_t *row = plane + iy0 * p->in_w + ix0;
-          if (p->k_h == 3 && p->k_w == 3) {
-            acc = unas_window_sum(row, p->in_w, wk, 3, 3);
-          } else if (p->k_h == 5 && p->k_w == 5) {
-            acc = unas_window_sum(row, p->in_w, wk, 5, 5);
-          } else if (p->k_h == 7 && p->k_w == 7) {
-            acc = unas_window_sum(row, p->in_w, wk, 7, 7);
-          } else {
-            acc = unas_window_sum(row, p->in_w, wk, p->k_h, p->k_w);
-          }
-          acc += folded;
-        } else {
-          int32_t kx_lo, kx_hi;
-          unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
-          acc = bias;
-          for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
-            const int8_t *row = plane + (iy0 + ky * p->dil_h) * p->in_w + ix0;
-            const int8_t *wrow = p->weights + ky * p->k_w * c_count + c;
-            for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
-              acc += (int32_t)wrow[kx * c_count] * ((int32_t)row[kx * p->dil_w] - p->in_zp);
-            }
+        int32_t kx_lo, kx_hi;
+        unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
+        int32_t acc = p->bias[c];
+        for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
+          const int8_t *row = plane + (iy0 + ky * p->dil_h) * p->in_w + ix0;
+          const int8_t *wrow = p->weights + ky * p->k_w * c_count + c;
+          for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
+            acc += (int32_t)wrow[kx * c_count] * ((int32_t)row[kx * p->dil_w] - p->in_zp);
           }
         }
-        acc = unas_mbqm(acc, mult, shift) + p->out_zp;
-        *dst = unas_clamp_s8(acc, p->act_min, p->act_max);
+        *dst = unas_dw_out(p, acc, c);
       }
     }
   }
@@ -769,7 +961,109 @@ void unas_fc_s8(const unas_fc_params *p, const int8_t *in, int8_t *out) {
 
 /* ---- pooling ---- */
 
+#if defined(__ARM_FEATURE_DSP)
+/* Per signed byte max / min of four int8 lanes (SSUB8 sets one GE flag per byte, SEL picks). */
+static inline uint32_t unas_max4(uint32_t a, uint32_t b) {
+  uint32_t r;
+  __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+  return r;
+}
+static inline uint32_t unas_min4(uint32_t a, uint32_t b) {
+  uint32_t r;
+  __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+  return r;
+}
+/* acc's two int16 lanes += bytes 0 and 2 (even) / 1 and 3 (odd) of x, sign-extended. */
+static inline int32_t unas_sxtab16_even(int32_t acc, uint32_t x) {
+  return __sxtab16(acc, (int32_t)x);
+}
+static inline int32_t unas_sxtab16_odd(int32_t acc, uint32_t x) {
+  int32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+  return r;
+}
+#endif
+
+/* Sums of channels [c, c + 4) over the pixels at x, x + pitch, ... (n of them) into s[0..3].
+ * On DSP cores two SXTAB16 per word accumulate int16 lanes, flushed every 256 pixels (256 * 128
+ * still fits an int16 lane). */
+static inline void unas_sum4(const int8_t *x, int32_t pitch, int32_t n, int32_t *s) {
+#if defined(__ARM_FEATURE_DSP)
+  while (n > 0) {
+    const int32_t chunk = n < 256 ? n : 256;
+    int32_t even = 0, odd = 0;
+    for (int32_t i = 0; i < chunk; ++i, x += pitch) {
+      const uint32_t w = unas_load4(x);
+      even = unas_sxtab16_even(even, w);
+      odd = unas_sxtab16_odd(odd, w);
+    }
+    s[0] += (int16_t)(even & 0xFFFF);
+    s[1] += (int16_t)(odd & 0xFFFF);
+    s[2] += even >> 16;
+    s[3] += odd >> 16;
+    n -= chunk;
+  }
+#else
+  for (int32_t i = 0; i < n; ++i, x += pitch) {
+    s[0] += x[0];
+    s[1] += x[1];
+    s[2] += x[2];
+    s[3] += x[3];
+  }
+#endif
+}
+
+/* Max of channels [c, c + 4) over a rows x cols window (rows row_pitch apart, columns col_pitch
+ * apart) as four int8 lanes, starting from -128 in every lane. */
+static inline uint32_t unas_max4_window(const int8_t *x, int32_t row_pitch, int32_t col_pitch,
+                                        int32_t rows, int32_t cols) {
+#if defined(__ARM_FEATURE_DSP)
+  uint32_t best = 0x80808080u;
+  for (int32_t fy = 0; fy < rows; ++fy, x += row_pitch) {
+    for (int32_t fx = 0; fx < cols; ++fx) best = unas_max4(unas_load4(x + fx * col_pitch), best);
+  }
+  return best;
+#else
+  int32_t b[4] = {-128, -128, -128, -128};
+  for (int32_t fy = 0; fy < rows; ++fy, x += row_pitch) {
+    for (int32_t fx = 0; fx < cols; ++fx) {
+      for (int32_t j = 0; j < 4; ++j) {
+        const int32_t v = x[fx * col_pitch + j];
+        b[j] = v > b[j] ? v : b[j];
+      }
+    }
+  }
+  return (uint32_t)(uint8_t)b[0] | (uint32_t)(uint8_t)b[1] << 8 | (uint32_t)(uint8_t)b[2] << 16 |
+         (uint32_t)(uint8_t)b[3] << 24;
+#endif
+}
+
+/* Four lanes clamped to [lo, hi] (bytes replicated in lo4, hi4) and stored. */
+static inline void unas_store4_clamped(uint32_t v, uint32_t lo4, uint32_t hi4, int32_t clamp,
+                                       int8_t *o) {
+#if defined(__ARM_FEATURE_DSP)
+  if (clamp) v = unas_min4(unas_max4(v, lo4), hi4);
+#else
+  if (clamp) {
+    for (int32_t j = 0; j < 32; j += 8) {
+      const int32_t lane = (int8_t)((v >> j) & 0xFFu);
+      const int32_t lo = (int8_t)((lo4 >> j) & 0xFFu), hi = (int8_t)((hi4 >> j) & 0xFFu);
+      const int32_t c = lane < lo ? lo : (lane > hi ? hi : lane);
+      v = (v & ~(0xFFu << j)) | ((uint32_t)(uint8_t)c << j);
+    }
+  }
+#endif
+  memcpy(o, &v, 4);
+}
+
+/* Both pooling kernels: channels four at a time (one word per tap), the rest one by one; taps
+ * outside the image are skipped, as in TFLM. Full 2 x 2 windows (the common stride-2 pool)
+ * take an unrolled path. */
 void unas_maxpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
+  const int32_t c_count = p->channels, row_pitch = p->in_w * c_count, tail = c_count & ~3;
+  const int32_t lo = p->act_min, hi = p->act_max, clamp = lo != -128 || hi != 127;
+  const uint32_t lo4 = (uint32_t)(uint8_t)lo * 0x01010101u;
+  const uint32_t hi4 = (uint32_t)(uint8_t)hi * 0x01010101u;
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_t;
     int32_t fy_lo, fy_hi;
@@ -778,22 +1072,57 @@ void unas_maxpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
       const int32_t ix0 = ox * p->stride_w - p->pad_l;
       int32_t fx_lo, fx_hi;
       unas_tap_range(ix0, 1, p->f_w, p->in_w, &fx_lo, &fx_hi);
-      for (int32_t c = 0; c < p->channels; ++c) {
+      const int8_t *x = in + ((iy0 + fy_lo) * p->in_w + ix0 + fx_lo) * c_count;
+      const int32_t rows = fy_hi - fy_lo, cols = fx_hi - fx_lo;
+      int32_t c = 0;
+      if (rows == 2 && cols == 2) {
+        for (; c < tail; c += 4, out += 4) {
+          const int8_t *xc = x + c;
+#if defined(__ARM_FEATURE_DSP)
+          const uint32_t v = unas_max4(unas_max4(unas_load4(xc), unas_load4(xc + c_count)),
+                                       unas_max4(unas_load4(xc + row_pitch),
+                                                 unas_load4(xc + row_pitch + c_count)));
+#else
+          const uint32_t v = unas_max4_window(xc, row_pitch, c_count, 2, 2);
+#endif
+          unas_store4_clamped(v, lo4, hi4, clamp, out);
+        }
+      } else {
+        for (; c < tail; c += 4, out += 4) {
+          unas_store4_clamped(unas_max4_window(x + c, row_pitch, c_count, rows, cols), lo4, hi4,
+                              clamp, out);
+        }
+      }
+      for (; c < c_count; ++c) {
         int32_t best = -128;
-        for (int32_t fy = fy_lo; fy < fy_hi; ++fy) {
-          const int8_t *row = in + ((iy0 + fy) * p->in_w + ix0) * p->channels + c;
-          for (int32_t fx = fx_lo; fx < fx_hi; ++fx) {
-            const int32_t v = row[fx * p->channels];
-            best = v > best ? v : best;
+        if (rows == 2 && cols == 2) {
+          const int8_t *xc = x + c;
+          const int32_t a = xc[0] > xc[c_count] ? xc[0] : xc[c_count];
+          const int32_t b = xc[row_pitch] > xc[row_pitch + c_count] ? xc[row_pitch]
+                                                                    : xc[row_pitch + c_count];
+          best = a > b ? a : b;
+        } else {
+          for (int32_t fy = 0; fy < rows; ++fy) {
+            for (int32_t fx = 0; fx < cols; ++fx) {
+              const int32_t v = x[fy * row_pitch + fx * c_count + c];
+              best = v > best ? v : best;
+            }
           }
         }
-        *out++ = unas_clamp_s8(best, p->act_min, p->act_max);
+        *out++ = unas_clamp_s8(best, lo, hi);
       }
     }
   }
 }
 
+/* TFLM's rounded average of an in-bounds window sum, clamped. */
+static inline int8_t unas_average(int32_t sum, int32_t count, int32_t lo, int32_t hi) {
+  if (count > 0) sum = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+  return unas_clamp_s8(sum, lo, hi);
+}
+
 void unas_avgpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
+  const int32_t c_count = p->channels, row_pitch = p->in_w * c_count;
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_t;
     int32_t fy_lo, fy_hi;
@@ -802,17 +1131,20 @@ void unas_avgpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
       const int32_t ix0 = ox * p->stride_w - p->pad_l;
       int32_t fx_lo, fx_hi;
       unas_tap_range(ix0, 1, p->f_w, p->in_w, &fx_lo, &fx_hi);
-      const int32_t count = (fy_hi - fy_lo) * (fx_hi - fx_lo);
-      for (int32_t c = 0; c < p->channels; ++c) {
-        int32_t acc = 0;
-        for (int32_t fy = fy_lo; fy < fy_hi; ++fy) {
-          const int8_t *row = in + ((iy0 + fy) * p->in_w + ix0) * p->channels + c;
-          for (int32_t fx = fx_lo; fx < fx_hi; ++fx) acc += row[fx * p->channels];
+      const int8_t *x = in + ((iy0 + fy_lo) * p->in_w + ix0 + fx_lo) * c_count;
+      const int32_t rows = fy_hi - fy_lo, cols = fx_hi - fx_lo, count = rows * cols;
+      int32_t c = 0;
+      for (; c + 4 <= c_count; c += 4) {
+        int32_t s[4] = {0, 0, 0, 0};
+        for (int32_t fy = 0; fy < rows; ++fy) unas_sum4(x + fy * row_pitch + c, c_count, cols, s);
+        for (int32_t j = 0; j < 4; ++j) *out++ = unas_average(s[j], count, p->act_min, p->act_max);
+      }
+      for (; c < c_count; ++c) {
+        int32_t sum = 0;
+        for (int32_t fy = 0; fy < rows; ++fy) {
+          for (int32_t fx = 0; fx < cols; ++fx) sum += x[fy * row_pitch + fx * c_count + c];
         }
-        if (count > 0) {
-          acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-        }
-        *out++ = unas_clamp_s8(acc, p->act_min, p->act_max);
+        *out++ = unas_average(sum, count, p->act_min, p->act_max);
       }
     }
   }
@@ -820,16 +1152,30 @@ void unas_avgpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
 
 /* ---- element-wise ---- */
 
-void unas_add_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
-  /* out may equal in1 or in2 (in place): element i is read before it is written */
-  for (int32_t i = 0; i < p->size; ++i) {
-    const int32_t a = (p->in1_offset + in1[i]) * (1 << p->left_shift);
-    const int32_t b = (p->in2_offset + in2[i]) * (1 << p->left_shift);
-    const int32_t sa = unas_mbqm(a, p->in1_mult, p->in1_shift);
-    const int32_t sb = unas_mbqm(b, p->in2_mult, p->in2_shift);
-    const int32_t raw = unas_mbqm(sa + sb, p->out_mult, p->out_shift) + p->out_offset;
-    out[i] = unas_clamp_s8(raw, p->act_min, p->act_max);
+/* Element-wise int8 -> int8 ADD through the generator's two 256-entry tables of rescaled inputs
+ * (two loads instead of two MultiplyByQuantizedMultiplier per element), then one output
+ * requantisation. out may equal in1 or in2 (in place): element i is read before it is written. */
+static void unas_add_tables_s8(const unas_add_params *p, const uint8_t *in1, const uint8_t *in2,
+                               int8_t *out) {
+  const int32_t *t1 = p->table1, *t2 = p->table2, *rq = p->out_rq;
+  const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
+  const int32_t n = p->size;
+  if (rq != 0) {
+    const int32_t mult = rq[0], lsh = rq[1], nudge = rq[2], rsh = rq[3];
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t v = unas_dw_rq4(t1[in1[i]] + t2[in2[i]], mult, lsh, nudge, rsh);
+      out[i] = unas_dw_clamp(v, lo, hi);
+    }
+    return;
   }
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t v = unas_mbqm(t1[in1[i]] + t2[in2[i]], p->out_mult, p->out_shift) + zp;
+    out[i] = unas_clamp_s8(v, lo, hi);
+  }
+}
+
+void unas_add_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
+  unas_add_tables_s8(p, (const uint8_t *)in1, (const uint8_t *)in2, out);
 }
 
 void unas_requantize_s8(int32_t n, int32_t in_zp, int32_t out_zp, int32_t mult, int32_t shift,
@@ -857,25 +1203,59 @@ void unas_dequantize_s8_f32(int32_t n, double scale, int32_t zp, const int8_t *i
 
 /* ---- reductions ---- */
 
+static inline int8_t unas_mean_out(int32_t sum, const unas_mean_params *p) {
+  const int32_t acc = unas_mbqm(sum - p->in_zp * p->count, p->mult, p->shift);
+  return unas_clamp_s8(acc + p->out_zp, -128, 127);
+}
+
+/* Global average pooling (MEAN over H and W of a 1 x H x W x C tensor): per-channel integer sums,
+ * channels four at a time, one requantisation per output. */
+static void unas_mean_hw_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
+  const int32_t c_count = p->dims[3], pixels = p->dims[1] * p->dims[2];
+  int32_t c = 0;
+  for (; c + 4 <= c_count; c += 4) {
+    int32_t s[4] = {0, 0, 0, 0};
+    unas_sum4(in + c, c_count, pixels, s);
+    for (int32_t j = 0; j < 4; ++j) out[c + j] = unas_mean_out(s[j], p);
+  }
+  for (; c < c_count; ++c) {
+    int32_t sum = 0;
+    for (int32_t i = 0; i < pixels; ++i) sum += in[i * c_count + c];
+    out[c] = unas_mean_out(sum, p);
+  }
+}
+
+/* Offset of the n-th element of the sub-box whose extents are ext[] (row-major), in a tensor with
+ * element strides stride[]. */
+static int32_t unas_box_offset(int32_t n, const int32_t *ext, const int32_t *stride) {
+  int32_t offset = 0;
+  for (int32_t k = 3; k >= 0; --k) {
+    offset += (n % ext[k]) * stride[k];
+    n /= ext[k];
+  }
+  return offset;
+}
+
 void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
   const int32_t *d = p->dims;
   const int32_t *r = p->reduce;
-  for (int32_t i0 = 0; i0 < (r[0] ? 1 : d[0]); ++i0)
-  for (int32_t i1 = 0; i1 < (r[1] ? 1 : d[1]); ++i1)
-  for (int32_t i2 = 0; i2 < (r[2] ? 1 : d[2]); ++i2)
-  for (int32_t i3 = 0; i3 < (r[3] ? 1 : d[3]); ++i3) {
+  if (d[0] == 1 && r[1] && r[2] && !r[3]) {
+    unas_mean_hw_s8(p, in, out);
+    return;
+  }
+  /* any other axes: kept axes span the outputs, reduced axes each output's box */
+  const int32_t stride[4] = {d[1] * d[2] * d[3], d[2] * d[3], d[3], 1};
+  int32_t kept[4], reduced[4], outputs = 1;
+  for (int32_t k = 0; k < 4; ++k) {
+    kept[k] = r[k] ? 1 : d[k];
+    reduced[k] = r[k] ? d[k] : 1;
+    outputs *= kept[k];
+  }
+  for (int32_t o = 0; o < outputs; ++o) {
+    const int8_t *base = in + unas_box_offset(o, kept, stride);
     int32_t sum = 0;
-    for (int32_t j0 = 0; j0 < (r[0] ? d[0] : 1); ++j0)
-    for (int32_t j1 = 0; j1 < (r[1] ? d[1] : 1); ++j1)
-    for (int32_t j2 = 0; j2 < (r[2] ? d[2] : 1); ++j2)
-    for (int32_t j3 = 0; j3 < (r[3] ? d[3] : 1); ++j3) {
-      const int32_t a0 = r[0] ? j0 : i0, a1 = r[1] ? j1 : i1;
-      const int32_t a2 = r[2] ? j2 : i2, a3 = r[3] ? j3 : i3;
-      sum += in[((a0 * d[1] + a1) * d[2] + a2) * d[3] + a3];
-    }
-    int32_t acc = sum - p->in_zp * p->count;
-    acc = unas_mbqm(acc, p->mult, p->shift);
-    *out++ = unas_clamp_s8(acc + p->out_zp, -128, 127);
+    for (int32_t j = 0; j < p->count; ++j) sum += base[unas_box_offset(j, reduced, stride)];
+    out[o] = unas_mean_out(sum, p);
   }
 }
 

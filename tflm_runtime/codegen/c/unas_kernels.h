@@ -186,11 +186,52 @@ typedef struct {
   int32_t in_h, in_w, in_c, out_h, out_w, out_c, depth_mult;
   int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
   int32_t in_zp, out_zp, act_min, act_max;
-  const int8_t *weights;  /* [k_h][k_w][out_c] */
+  const int8_t *weights;  /* [k_h][k_w][out_c]; NULL when `wide` groups cover every channel */
   const int32_t *bias;    /* [out_c], not folded */
   const int32_t *mult;
   const int32_t *shift;
+  /* Optional generation-time precomputation (depth multiplier 1, no dilation; NULL = the
+   * general path). wide: weights pre-widened to int16 pairs, laid out for the kernel that runs
+   * (UNAS_DW_WIDE_GROUPS: [in_c / 4][k_h * k_w][even (c0, c2), odd (c1, c3)];
+   * UNAS_DW_WIDE_ROWS: [in_c][k_h][(k_w + 3) / 4][even (t0, t2), odd (t1, t3)] per 4 taps).
+   * folded: bias - in_zp * sum(taps) per channel. rq: per-channel unas_dw_rq blocks, output
+   * zero point included (NULL: MultiplyByQuantizedMultiplier over mult/shift, then out_zp). */
+  int32_t wide_layout;
+  const int32_t *wide;
+  const int32_t *folded;
+  const int32_t *rq;
 } unas_dwconv_params;
+
+enum { UNAS_DW_WIDE_NONE = 0, UNAS_DW_WIDE_GROUPS = 1, UNAS_DW_WIDE_ROWS = 2 };
+
+/* Requantisation in four int32 per channel {mult, left + 1, nudge, right}, for accumulators the
+ * generator proved small enough (|acc| << (left + 1) fits in int32) and right shifts >= 1:
+ * SaturatingRoundingDoublingHighMul(acc << left, mult) == SMMULR(acc << (left + 1), mult), and
+ * RoundingDivideByPOT(x, right) + out_zp == (x + nudge + (x < 0 ? -1 : 0)) >> right with
+ * nudge = 2^(right - 1) + (out_zp << right): exactly TFLM's MultiplyByQuantizedMultiplier plus the
+ * output zero point (adding a multiple of 2^right before the floor shift adds it after). */
+static inline int32_t unas_dw_rq4(int32_t acc, int32_t mult, int32_t lsh, int32_t nudge,
+                                  int32_t rsh) {
+  const int32_t a = (int32_t)((uint32_t)acc << lsh);
+  int32_t hi;
+#if defined(__ARM_FEATURE_DSP)
+  __asm__("smmulr %0, %1, %2" : "=r"(hi) : "r"(a), "r"(mult));
+#else
+  hi = (int32_t)(((int64_t)a * mult + ((int64_t)1 << 31)) >> 32);
+#endif
+  return (hi + nudge + (hi >> 31)) >> rsh;
+}
+
+static inline int32_t unas_dw_rq(int32_t acc, const int32_t *rq) {
+  return unas_dw_rq4(acc, rq[0], rq[1], rq[2], rq[3]);
+}
+
+/* Clamp to [lo, hi] as two conditional moves. */
+static inline int8_t unas_dw_clamp(int32_t v, int32_t lo, int32_t hi) {
+  v = v < lo ? lo : v;
+  v = v > hi ? hi : v;
+  return (int8_t)v;
+}
 
 typedef struct {
   int32_t rows, depth, units;
@@ -213,6 +254,13 @@ typedef struct {
   int32_t in2_offset, in2_mult, in2_shift;
   int32_t out_offset, out_mult, out_shift;
   int32_t act_min, act_max;
+  /* table1[(uint8_t)x] = the rescaled first input
+   * (MultiplyByQuantizedMultiplier((in1_offset + x) << left_shift, in1_mult, in1_shift)),
+   * table2 likewise (the generator computes both); out_rq = the output's unas_dw_rq block with
+   * out_offset included (NULL: out_mult/out_shift). */
+  const int32_t *table1;
+  const int32_t *table2;
+  const int32_t *out_rq;
 } unas_add_params;
 
 typedef struct {

@@ -1,0 +1,253 @@
+"""The depthwise, ADD, pooling and MEAN kernels (and their generation-time precomputation) against
+TFLite Micro byte for byte on awkward shapes: odd channel counts (four-channel groups plus a tail),
+one-channel planes, strides 1/2, SAME/VALID padding, kernels 1-7, in place and not, depth
+multiplier 2, per-input ADD tables (shared and separate), global MEAN over more than 256
+pixels, saturating outputs, and the fallback when an accumulator is too large for the fast
+requantisation. Host build with ASan/UBSan (portable lane arithmetic, same weight layouts as the
+DSP path); the Cortex-M4 DSP path on the emulated board when its toolchain is installed.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from tflm_runtime.codegen import fixed_point as fp
+
+KERNELS = Path(__file__).resolve().parents[1] / "tflm_runtime" / "codegen" / "c"
+needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+
+
+def _models() -> dict[str, tuple[object, tuple[int, ...]]]:
+    """name -> (keras model, input shape)."""
+    from unas.tfenv import keras, tf
+    layers = keras.layers
+    models: dict[str, tuple[object, tuple[int, ...]]] = {}
+
+    def add(name, shape, body):
+        inputs = keras.Input(shape)
+        models[name] = (keras.Model(inputs, body(inputs)), shape)
+
+    def dw(k, stride=1, padding="same", **kw):
+        return layers.DepthwiseConv2D(k, strides=stride, padding=padding, **kw)
+
+    # four-channel groups (not in place: the concatenation keeps the depthwise input live)
+    def groups(k, stride, padding, channels, activation=None):
+        def body(x):
+            y = layers.Conv2D(channels, 1)(x)
+            z = dw(k, stride, padding, activation=activation)(y)
+            return layers.Concatenate()([layers.Flatten()(y), layers.Flatten()(z)])
+        return body
+    add("groups_k3_s1_same_c8_relu6", (9, 7, 3), groups(3, 1, "same", 8, "relu6"))
+    add("groups_k5_s2_same_c13", (11, 10, 2), groups(5, 2, "same", 13))
+    add("groups_k7_s1_valid_c6", (9, 11, 3), groups(7, 1, "valid", 6))
+    add("groups_k2_s1_same_c9", (6, 5, 2), groups(2, 1, "same", 9))
+    add("groups_k3_s2_valid_c4_tiny", (3, 4, 2), groups(3, 2, "valid", 4))
+    # one channel, not in place (the concatenation keeps the input live): the input is the plane
+    def plane(k, stride=1, padding="same", activation=None):
+        return lambda x: layers.Concatenate()([layers.Flatten()(x), layers.Flatten()(
+            dw(k, stride, padding, activation=activation)(x))])
+    add("plane_k5_s1_same", (9, 11, 1), plane(5, activation="relu"))
+    add("plane_k3_s2_same", (10, 7, 1), plane(3, 2))
+    add("plane_k4_s1_same", (8, 9, 1), plane(4))
+    add("plane_k7_s2_same_small", (5, 6, 1), plane(7, 2))
+
+    # in place: 1x1 expand -> depthwise -> 1x1 project (the depthwise input is the peak)
+    def in_place(k, stride, channels):
+        return lambda x: layers.Conv2D(3, 1)(dw(k, stride, activation="relu6")(
+            layers.Conv2D(channels, 1)(x)))
+    add("inplace_k3_s1_c7", (9, 9, 2), in_place(3, 1, 7))
+    add("inplace_k5_s2_c15", (11, 9, 1), in_place(5, 2, 15))
+    add("inplace_k7_s2_c9", (14, 13, 1), in_place(7, 2, 9))
+    # general kernels (no precomputation)
+    add("dw_c3_then_mult2", (7, 6, 3), lambda x: dw(3, depth_multiplier=2)(dw(3, 2)(x)))
+
+    # ADD: separate tables, a shared table (both inputs the same tensor), fused ReLU, saturation
+    def residual(x):
+        y = layers.Conv2D(5, 3, padding="same", activation="relu")(x)
+        return layers.Add()([y, layers.Conv2D(5, 1)(y)])
+    add("add_tables", (7, 5, 3), residual)
+    add("add_shared_table", (5, 6, 3), lambda x: layers.Add()([layers.Conv2D(7, 1)(x)] * 2))
+    add("add_relu_saturating", (6, 6, 2), lambda x: layers.ReLU()(layers.Add()([
+        layers.Conv2D(6, 1)(x), layers.Conv2D(6, 1, kernel_initializer="ones")(x) * 40.0])))
+    # pooling and MEAN (channel counts: groups of four plus a tail)
+    add("pools_c5", (9, 8, 5), lambda x: layers.GlobalAveragePooling2D()(
+        layers.AveragePooling2D(3, 1, "same")(layers.MaxPooling2D(3, 2, "same")(x))))
+    add("pools_c9", (8, 8, 9), lambda x: layers.AveragePooling2D(2)(layers.MaxPooling2D(2)(x)))
+    add("mean_hw_300_pixels", (20, 15, 6), lambda x: layers.GlobalAveragePooling2D()(x))
+    add("mean_axis1", (4, 6, 5), lambda x: layers.Lambda(lambda t: tf.reduce_mean(t, axis=1))(x))
+    return models
+
+
+def _randomise(model, rng: np.random.Generator) -> None:
+    """Non-trivial weights and biases; a layer named ``*huge_bias*`` gets biases large enough
+    that the fast requantisation cannot be proven exact."""
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if weights:
+            layer.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32")
+                               for w in weights])
+
+
+def _convert(model, shape, rng: np.random.Generator) -> bytes:
+    from unas.export.quantize import keras_to_int8_tflite
+    _randomise(model, rng)
+    return keras_to_int8_tflite(model, rng.normal(size=(16, *shape)).astype("float32"))
+
+
+def _huge_bias_model(rng: np.random.Generator) -> bytes:
+    """Depthwise with tiny weights and large biases: an int32 bias above 2^30."""
+    from unas.export.quantize import keras_to_int8_tflite
+    from unas.tfenv import keras
+    inputs = keras.Input((6, 6, 4))
+    layer = keras.layers.DepthwiseConv2D(3, padding="same")
+    flat = keras.layers.Flatten()
+    model = keras.Model(inputs, keras.layers.Concatenate()([flat(inputs), flat(layer(inputs))]))
+    kernel = rng.normal(scale=8e-6, size=(3, 3, 4, 1)).astype("float32")
+    layer.set_weights([kernel, np.array([3.0, -2.0, 1.0, -4.0], dtype="float32")])
+    return keras_to_int8_tflite(model, rng.normal(size=(16, 6, 6, 4)).astype("float32"))
+
+
+@pytest.fixture(scope="module")
+def zoo() -> dict[str, bytes]:
+    rng = np.random.default_rng(88)
+    blobs = {name: _convert(m, shape, rng) for name, (m, shape) in _models().items()}
+    blobs["dw_huge_bias"] = _huge_bias_model(rng)
+    return blobs
+
+
+@pytest.fixture(scope="module")
+def comparisons(zoo, tmp_path_factory):
+    from tflm_runtime.codegen.verify import compare_with_tflm
+    return compare_with_tflm(zoo, tmp_path_factory.mktemp("elementwise"),
+                             np.random.default_rng(9), samples=6, sanitize=True)
+
+
+def _source(comparisons, name: str) -> str:
+    return (comparisons[name].generated.out_dir / "model.c").read_text()
+
+
+@needs_gcc
+def test_kernels_are_bit_exact_with_tflm(comparisons):
+    failures = {n: c.first_difference for n, c in comparisons.items() if not c.bit_exact}
+    assert not failures
+
+
+@needs_gcc
+def test_each_depthwise_case_runs_the_kernel_it_is_meant_to(comparisons):
+    for name in comparisons:
+        source = _source(comparisons, name)
+        if name.startswith("groups_"):
+            assert ".wide_layout = UNAS_DW_WIDE_GROUPS" in source, name
+            # channels a multiple of four: no int8 copy of the weights (all taps widened)
+            assert (".weights = 0," in source) == name.endswith(("c8_relu6", "c4_tiny")), name
+        elif name.startswith("plane_"):
+            assert ".wide_layout = UNAS_DW_WIDE_ROWS" in source, name
+            assert "unas_dwconv_s8(" in source, name
+        elif name.startswith("inplace_"):
+            assert ".wide_layout = UNAS_DW_WIDE_ROWS" in source, name
+            assert "unas_dwconv_inplace_s8(" in source, name
+        elif name.startswith("dw_") and name != "dw_huge_bias":
+            assert "wide_layout" not in source, name
+    huge = _source(comparisons, "dw_huge_bias")
+    assert ".wide_layout = UNAS_DW_WIDE_GROUPS" in huge and ".rq = " not in huge
+    assert ".rq = " in _source(comparisons, "groups_k3_s1_same_c8_relu6")
+
+
+@needs_gcc
+def test_add_tables_are_shared_when_the_inputs_are_quantised_alike(comparisons):
+    shared = _source(comparisons, "add_shared_table")
+    assert re.search(r"\.table1 = (\w+),\s*\.table2 = \1,", shared)
+    separate = _source(comparisons, "add_tables")
+    assert "_t1[256]" in separate and "_t2[256]" in separate
+
+
+@needs_gcc
+def test_saturating_add_reaches_the_activation_bounds(comparisons, zoo):
+    from tflm_runtime.codegen.verify import run_tflm
+    x = np.random.default_rng(4).integers(-128, 128, size=(16, 6, 6, 2), dtype=np.int8)
+    out = run_tflm(zoo["add_relu_saturating"], x)
+    assert out.max() == 127 and comparisons["add_relu_saturating"].bit_exact
+
+
+@needs_gcc
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None
+                    or shutil.which("qemu-system-arm") is None, reason="board toolchain missing")
+@pytest.mark.parametrize("name", ["groups_k5_s2_same_c13", "groups_k3_s1_same_c8_relu6",
+                                  "plane_k7_s2_same_small",
+                                  "inplace_k7_s2_c9", "groups_k2_s1_same_c9", "add_tables",
+                                  "pools_c5", "pools_c9", "mean_hw_300_pixels"])
+def test_dsp_path_on_the_board_matches_tflm(zoo, tmp_path, name):
+    """SXTB16/SMLAD/SMMULR/SSUB8 code on the emulated Cortex-M4 gives TFLM's bytes."""
+    from tflm_runtime.board import generate_model_sources, measure_c_model
+    from tflm_runtime.codegen.verify import run_tflm
+    from tflm_runtime.tflite_model import parse_tflite
+
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(zoo[name])
+    model = parse_tflite(zoo[name], str(path))
+    shape = model.tensors[model.inputs[0]].shape[1:]
+    x = np.random.default_rng(3).integers(-128, 128, size=(2, *shape), dtype=np.int8)
+    sources = generate_model_sources(path, tmp_path / "c")
+    measured = measure_c_model(sources, cpu="cortex-m4", inputs=x.reshape(2, -1))
+    expected = run_tflm(zoo[name], x).reshape(2, -1)
+    np.testing.assert_array_equal(measured.outputs, expected)
+
+
+def _smmulr(a: int, b: int) -> int:
+    return (a * b + (1 << 31)) >> 32
+
+
+def _fast(acc: int, block: tuple[int, int, int, int]) -> int:
+    """Python transcription of the C helper unas_dw_rq."""
+    mult, lsh, nudge, rsh = block
+    a = fp._wrap32(acc << lsh)
+    hi = _smmulr(a, mult)
+    return (hi + nudge + (-1 if hi < 0 else 0)) >> rsh
+
+
+@settings(max_examples=300, deadline=None)
+@given(mult=st.integers(1 << 30, (1 << 31) - 1), shift=st.integers(-31, 6),
+       bound=st.integers(0, 1 << 29), zp=st.integers(-128, 127), data=st.data())
+def test_fast_requantization_equals_tflm_whenever_it_is_offered(mult, shift, bound, zp, data):
+    block = fp.fast_requantization(mult, shift, bound, zp)
+    assume(block is not None)
+    for acc in (bound, -bound, data.draw(st.integers(-bound, bound))):
+        assert _fast(acc, block) == fp.multiply_by_quantized_multiplier(acc, mult, shift) + zp
+
+
+def test_fast_requantization_refuses_what_it_cannot_promise():
+    assert fp.fast_requantization(1 << 30, 0, 100) is None         # no right shift
+    assert fp.fast_requantization(1 << 30, 2, 1 << 28) is None     # acc << 3 overflows
+    assert fp.fast_requantization(1 << 30, -31, 10, 127) is None   # zero point << 31 overflows
+    assert fp.fast_requantization(1 << 30, -8, 1 << 20, 5) is not None
+
+
+@needs_gcc
+def test_c_requantization_helper_equals_the_python_one(tmp_path):
+    """unas_dw_rq4 compiled for the host on the extremes its preconditions allow."""
+    cases = []
+    for mult, shift, zp in [((1 << 31) - 1, -1, 127), (1 << 30, -20, -128), (1518500250, -5, 3),
+                            (1073741824, -1, 0), (2**31 - 7, -22, -1)]:
+        bound = (1 << (29 - max(shift, 0)))
+        block = fp.fast_requantization(mult, shift, bound, zp)
+        assert block is not None
+        for acc in (bound, -bound, 0, -1, 1, bound // 3, -(bound // 7)):
+            cases.append((acc, block, fp.multiply_by_quantized_multiplier(acc, mult, shift) + zp))
+    lines = [f"  printf(\"%d\\n\", (int)unas_dw_rq4({acc}, {b[0]}, {b[1]}, {b[2]}, {b[3]}));"
+             for acc, b, _ in cases]
+    source = tmp_path / "rq.c"
+    source.write_text("\n".join(['#include <stdio.h>', '#include "unas_kernels.h"',
+                                 "int main(void) {", *lines, "  return 0;", "}"]))
+    binary = tmp_path / "rq"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
+                    "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-I",
+                    str(KERNELS), str(source), "-o", str(binary)], check=True, capture_output=True)
+    got = subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout.split()
+    assert [int(v) for v in got] == [expected for _, _, expected in cases]
