@@ -193,8 +193,9 @@ def kernel_totals(rows: list[ModelRow], cpu: str) -> dict[str, tuple[int, int, i
         run = row.layers[cpu]
         for count, name in zip(run.layer_instructions[0], run.layer_names or ()):
             kernel = name.split()[0]
-            index = _OP_INDEX.search(name)
-            macs = row.op_macs.get(int(index.group(1)), 0) if index else 0
+            # a fused block's label names every operator it runs ("#5 (CONV_2D #4 -> ...)")
+            indices = {int(i) for i in _OP_INDEX.findall(name)}
+            macs = sum(row.op_macs.get(i, 0) for i in indices)
             entry = totals.setdefault(kernel, [0, 0, 0])
             entry[0] += 1
             entry[1] += count

@@ -27,3 +27,22 @@ def test_r_squared_of_an_exact_line_is_one(slope: float, intercept: float) -> No
     fitted_slope, fitted_intercept, r2 = r_squared(x, slope * x + intercept)
     assert np.isclose(fitted_slope, slope) and np.isclose(fitted_intercept, intercept, atol=1e-3)
     assert np.isclose(r2, 1.0)
+
+
+def test_kernel_totals_count_every_operator_of_a_fused_block() -> None:
+    from types import SimpleNamespace
+
+    from benchmarks.bench_board import ModelRow, kernel_totals
+    from tflm_runtime.board.instrument import _label
+    names = (
+        _label("/* step 0: CONV_2D #0 -> (1, 4, 4, 8) at arena 0 (c) */",
+               "unas_conv2d_1x1_s8(&op0_p, A(0), A(64));", 0),
+        _label("/* step 1: FUSED_BLOCK #2 (CONV_2D #1 -> DEPTHWISE_CONV_2D #2 -> CONV_2D #3) -> "
+               "(1, 4, 4, 8) at arena 0, rows at 128 (f) */",
+               "unas_fused_block_s8(&op2f_p, A(64), A(0), A(128));", 1))
+    assert names[1].startswith("unas_fused_block_s8 FUSED_BLOCK #2 (CONV_2D #1")
+    run = SimpleNamespace(layer_instructions=[[100, 900]], layer_names=names)
+    row = ModelRow("m", 60, 0, {}, {0: 10, 1: 20, 2: 5, 3: 25}, {}, {"cortex-m4": run})
+    totals = kernel_totals([row], "cortex-m4")
+    assert totals["unas_conv2d_1x1_s8"] == (1, 100, 10)
+    assert totals["unas_fused_block_s8"] == (1, 900, 50)

@@ -16,7 +16,8 @@ from tflm_runtime.board.errors import BoardError
 
 HOOK = "MODEL_LAYER_HOOK"
 _INVOKE = re.compile(r"void\s+model_invoke\s*\(\s*void\s*\)\s*\{")
-_STEP_COMMENT = re.compile(r"/\*\s*step\s+\d+:\s*(\w+\s+#\d+)")
+#: "CONV_2D #3", or for a fused block "FUSED_BLOCK #5 (CONV_2D #4 -> DEPTHWISE_CONV_2D #5 -> ...)"
+_STEP_COMMENT = re.compile(r"/\*\s*step\s+\d+:\s*(\w+\s+#\d+(?:\s*\([^)]*\))?)")
 _CALL = re.compile(r"^\s*(\w+)\s*\(")
 
 
