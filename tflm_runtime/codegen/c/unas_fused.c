@@ -3,11 +3,108 @@
 
 #include <string.h>
 
+/* 16-bit lane arithmetic: the DSP instructions on Cortex-M, their exact portable equivalents
+ * elsewhere (so the host build runs the same lanes and weight layout). */
+#if defined(__ARM_FEATURE_DSP)
+static inline int32_t unas_fused_even(uint32_t x) { return unas_even16(x); }
+static inline int32_t unas_fused_odd(uint32_t x) { return unas_odd16(x); }
+static inline int32_t unas_fused_sub16(int32_t a, int32_t b) { return __ssub16(a, b); }
+static inline int32_t unas_fused_smlabb(int32_t a, int32_t b, int32_t acc) {
+  return __smlabb(a, b, acc);
+}
+static inline int32_t unas_fused_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return __smlatt(a, b, acc);
+}
+#else
+static inline int32_t unas_fused_lo(int32_t x) { return (int16_t)(x & 0xFFFF); }
+static inline int32_t unas_fused_hi(int32_t x) { return x >> 16; }
+static inline int32_t unas_fused_pack(int32_t lo, int32_t hi) {
+  return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFFu));
+}
+static inline int32_t unas_fused_even(uint32_t x) {
+  return unas_fused_pack((int8_t)(x & 0xFFu), (int8_t)((x >> 16) & 0xFFu));
+}
+static inline int32_t unas_fused_odd(uint32_t x) { return unas_fused_even(x >> 8); }
+static inline int32_t unas_fused_sub16(int32_t a, int32_t b) {
+  return unas_fused_pack(unas_fused_lo(a) - unas_fused_lo(b), unas_fused_hi(a) - unas_fused_hi(b));
+}
+static inline int32_t unas_fused_smlabb(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_fused_lo(a) * unas_fused_lo(b)));
+}
+static inline int32_t unas_fused_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_fused_hi(a) * unas_fused_hi(b)));
+}
+#endif
+
+/* One tap of four channels: input word v against the even (c0, c2) / odd (c1, c3) weight pairs. */
+#define UNAS_FUSED_TAP4(e, o, we, wo)        \
+  do {                                      \
+    a0 = unas_fused_smlabb((e), (we), a0);  \
+    a2 = unas_fused_smlatt((e), (we), a2);  \
+    a1 = unas_fused_smlabb((o), (wo), a1);  \
+    a3 = unas_fused_smlatt((o), (wo), a3);  \
+  } while (0)
+
+/* acc[0..3] += a whole k_h x K window of four channels (inside the image; the input offset is in
+ * the folded bias): rows[ky] + x_off is the window's first tap of channel c in row ky, taps step
+ * x_col bytes; w = the group's widened taps. K is a literal at the unrolled calls. */
+__attribute__((always_inline)) static inline void unas_fused_window4(
+    const int8_t *const *rows, int32_t x_off, int32_t x_col, const int32_t *w, int32_t k_h,
+    int32_t K, int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  for (int32_t ky = 0; ky < k_h; ++ky, w += 2 * K) {
+    const int8_t *x = rows[ky] + x_off;
+#pragma GCC unroll 8
+    for (int32_t kx = 0; kx < K; ++kx) {
+      const uint32_t v = unas_load4(x + kx * x_col);
+      UNAS_FUSED_TAP4(unas_fused_even(v), unas_fused_odd(v), w[2 * kx], w[2 * kx + 1]);
+    }
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+
+/* acc[0..3] += the in-image taps (rows ky_lo..ky_hi, kx_count columns from the first in-image
+ * one) of four channels, inputs minus the zero point (zp2 in both lanes); w = the group's widened
+ * taps already offset to (ky_lo, kx_lo), 2 * k_w int32 per filter row. */
+static void unas_fused_border4(const int8_t *const *rows, int32_t ky_lo, int32_t ky_hi,
+                               int32_t x_off, int32_t x_col, const int32_t *w, int32_t k_w,
+                               int32_t kx_count, int32_t zp2, int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  for (int32_t ky = ky_lo; ky < ky_hi; ++ky, w += 2 * k_w) {
+    const int8_t *x = rows[ky] + x_off;
+    for (int32_t kx = 0; kx < kx_count; ++kx) {
+      const uint32_t v = unas_load4(x + kx * x_col);
+      UNAS_FUSED_TAP4(unas_fused_sub16(unas_fused_even(v), zp2),
+                      unas_fused_sub16(unas_fused_odd(v), zp2), w[2 * kx], w[2 * kx + 1]);
+    }
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+
+/* Output of channel c from its accumulator: the proven-exact unas_dw_rq block when the generator
+ * wrote them, else MultiplyByQuantizedMultiplier and the zero point; then the activation clamp. */
+static inline int8_t unas_fused_out(const unas_fused_params *p, int32_t acc, int32_t c) {
+  const int32_t v = p->dw_rq != NULL ? unas_dw_rq(acc, p->dw_rq + 4 * c)
+                                     : unas_mbqm(acc, p->dw_mult[c], p->dw_shift[c]) + p->dw_out_zp;
+  return unas_dw_clamp(v, p->dw_act_min, p->dw_act_max);
+}
+
+/* Outputs of channels c..c+3. Out of line: the tap loops need every register. */
+__attribute__((noinline)) static void unas_fused_out4(const unas_fused_params *p,
+                                                      const int32_t *acc, int32_t c, int8_t *o) {
+  for (int32_t j = 0; j < 4; ++j) o[j] = unas_fused_out(p, acc[j], c + j);
+}
+
 /* Sum of w[(ky * k_w + kx) * c_pitch] * rows[ky][kx * c_pitch] over a k_h x k_w window inside
- * the image (rows[ky] already points at the window's first column of this channel). Called with
- * literal kernel sizes so the compiler unrolls it. */
-static inline int32_t unas_fused_window(const int8_t *const *rows, int32_t x_off, const int8_t *w,
-                                        int32_t c_pitch, int32_t k_h, int32_t k_w) {
+ * the image (one channel; rows[ky] + x_off is its first tap in row ky). */
+static int32_t unas_fused_window1(const int8_t *const *rows, int32_t x_off, const int8_t *w,
+                                  int32_t c_pitch, int32_t k_h, int32_t k_w) {
   int32_t acc = 0;
   for (int32_t ky = 0; ky < k_h; ++ky) {
     const int8_t *r = rows[ky] + x_off;
@@ -17,38 +114,19 @@ static inline int32_t unas_fused_window(const int8_t *const *rows, int32_t x_off
   return acc;
 }
 
-/* One depthwise output row from the input rows rows[ky_lo .. ky_hi) (rows[ky] = the row of
- * tap ky); taps outside the image are skipped, as TFLM does; pixels whose window lies inside
- * use the folded bias (the input offset summed over all taps once). */
-static void unas_fused_dw_row(const unas_fused_params *p, const int8_t *const *rows,
-                              int32_t ky_lo, int32_t ky_hi, int8_t *dst) {
-  const int32_t c_count = p->mid_c, in_w = p->in_w;
-  const int32_t rows_full = ky_lo == 0 && ky_hi == p->k_h;
-  for (int32_t ox = 0; ox < p->out_w; ++ox, dst += c_count) {
-    const int32_t ix0 = ox * p->stride_w - p->pad_l;
-    const int32_t kx_lo = ix0 < 0 ? -ix0 : 0;
-    const int32_t kx_hi = in_w - ix0 < p->k_w ? in_w - ix0 : p->k_w;
-    if (rows_full && kx_lo == 0 && kx_hi == p->k_w) {
-      const int32_t x_off = ix0 * c_count;
-      for (int32_t c = 0; c < c_count; ++c) {
-        const int8_t *w = p->dw_weights + c;
-        int32_t acc;
-        if (p->k_h == 3 && p->k_w == 3) {
-          acc = unas_fused_window(rows, x_off + c, w, c_count, 3, 3);
-        } else if (p->k_h == 5 && p->k_w == 5) {
-          acc = unas_fused_window(rows, x_off + c, w, c_count, 5, 5);
-        } else if (p->k_h == 7 && p->k_w == 7) {
-          acc = unas_fused_window(rows, x_off + c, w, c_count, 7, 7);
-        } else {
-          acc = unas_fused_window(rows, x_off + c, w, c_count, p->k_h, p->k_w);
-        }
-        const int32_t v = unas_mbqm(acc + p->dw_bias_folded[c], p->dw_mult[c], p->dw_shift[c]);
-        dst[c] = unas_clamp_s8(v + p->dw_out_zp, p->dw_act_min, p->dw_act_max);
-      }
-      continue;
-    }
-    for (int32_t c = 0; c < c_count; ++c) {
-      int32_t acc = p->dw_bias[c];
+/* Channels [c_lo, mid_c) of one output pixel one by one (the channels past the widened groups,
+ * or all of them without dw_wide); full: the window lies inside the image. */
+static void unas_fused_scalar(const unas_fused_params *p, const int8_t *const *rows, int32_t full,
+                              int32_t ix0, int32_t ky_lo, int32_t ky_hi, int32_t kx_lo,
+                              int32_t kx_hi, int32_t c_lo, int8_t *dst) {
+  const int32_t c_count = p->mid_c;
+  for (int32_t c = c_lo; c < c_count; ++c) {
+    int32_t acc;
+    if (full) {
+      acc = p->dw_bias_folded[c] +
+            unas_fused_window1(rows, ix0 * c_count + c, p->dw_weights + c, c_count, p->k_h, p->k_w);
+    } else {
+      acc = p->dw_bias[c];
       for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
         const int8_t *r = rows[ky] + (ix0 + kx_lo) * c_count + c;  /* first tap inside */
         const int8_t *w = p->dw_weights + (ky * p->k_w + kx_lo) * c_count + c;
@@ -56,9 +134,62 @@ static void unas_fused_dw_row(const unas_fused_params *p, const int8_t *const *r
           acc += (int32_t)w[kx * c_count] * ((int32_t)r[kx * c_count] - p->dw_in_zp);
         }
       }
-      const int32_t v = unas_mbqm(acc, p->dw_mult[c], p->dw_shift[c]) + p->dw_out_zp;
-      dst[c] = unas_clamp_s8(v, p->dw_act_min, p->dw_act_max);
     }
+    dst[c] = unas_fused_out(p, acc, c);
+  }
+}
+
+/* All channel groups of one pixel whose window lies inside the image, the kernel a literal. */
+__attribute__((always_inline)) static inline void unas_fused_pixel4(
+    const unas_fused_params *p, const int8_t *const *rows, int32_t x_off, int8_t *dst,
+    int32_t k_h, int32_t K) {
+  const int32_t c_count = p->mid_c, tail = c_count & ~3;
+  const int32_t *w = p->dw_wide;
+  for (int32_t c = 0; c < tail; c += 4, w += 2 * k_h * K) {
+    int32_t acc[4];
+    memcpy(acc, p->dw_bias_folded + c, sizeof acc);
+    unas_fused_window4(rows, x_off + c, c_count, w, k_h, K, acc);
+    unas_fused_out4(p, acc, c, dst + c);
+  }
+}
+
+/* One depthwise output row from the input rows rows[ky_lo .. ky_hi) (rows[ky] = the row of
+ * tap ky); taps outside the image are skipped, as TFLM does; pixels whose window lies inside
+ * use the folded bias (the input offset summed over all taps once). */
+static void unas_fused_dw_row(const unas_fused_params *p, const int8_t *const *rows,
+                              int32_t ky_lo, int32_t ky_hi, int8_t *dst) {
+  const int32_t c_count = p->mid_c, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
+  const int32_t rows_full = ky_lo == 0 && ky_hi == k_h;
+  const int32_t tail = p->dw_wide != NULL ? c_count & ~3 : 0, taps = k_h * k_w;
+  const int32_t zp2 = (int32_t)(((uint32_t)p->dw_in_zp << 16) | ((uint32_t)p->dw_in_zp & 0xFFFFu));
+  for (int32_t ox = 0; ox < p->out_w; ++ox, dst += c_count) {
+    const int32_t ix0 = ox * p->stride_w - p->pad_l;
+    const int32_t kx_lo = ix0 < 0 ? -ix0 : 0;
+    const int32_t kx_hi = in_w - ix0 < k_w ? in_w - ix0 : k_w;
+    const int32_t full = rows_full && kx_lo == 0 && kx_hi == k_w;
+    if (tail > 0 && full) {
+      const int32_t x_off = ix0 * c_count;
+      if (k_h == 3 && k_w == 3) {
+        unas_fused_pixel4(p, rows, x_off, dst, 3, 3);
+      } else if (k_h == 5 && k_w == 5) {
+        unas_fused_pixel4(p, rows, x_off, dst, 5, 5);
+      } else if (k_h == 7 && k_w == 7) {
+        unas_fused_pixel4(p, rows, x_off, dst, 7, 7);
+      } else {
+        unas_fused_pixel4(p, rows, x_off, dst, k_h, k_w);
+      }
+    } else if (tail > 0) {
+      const int32_t x_off = (ix0 + kx_lo) * c_count;
+      const int32_t *w = p->dw_wide + 2 * (ky_lo * k_w + kx_lo);
+      for (int32_t c = 0; c < tail; c += 4, w += 2 * taps) {
+        int32_t acc[4];
+        memcpy(acc, p->dw_bias + c, sizeof acc);
+        unas_fused_border4(rows, ky_lo, ky_hi, x_off + c, c_count, w, k_w, kx_hi - kx_lo, zp2,
+                           acc);
+        unas_fused_out4(p, acc, c, dst + c);
+      }
+    }
+    unas_fused_scalar(p, rows, full, ix0, ky_lo, ky_hi, kx_lo, kx_hi, tail, dst);
   }
 }
 
