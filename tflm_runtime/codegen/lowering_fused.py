@@ -67,7 +67,6 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
         raise ctx.fail("a fused depthwise conv needs dilation 1")
     s_h, s_w = o.get("stride_h", 1), o.get("stride_w", 1)
     out = LoweredOp()
-    out.const_array(f"{name}_dw_w", "int8_t", w.data)
     bias = _bias(ctx, 2, mid_c)
     taps = w.data.reshape(k_h * k_w, mid_c).astype(np.int64).sum(axis=0)
     folded = bias - x.zero_point * taps
@@ -83,6 +82,9 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
     wide = rq = "NULL"
     if mid_c >= 4:
         wide = out.const_array(f"{name}_dw_wide", "int32_t", _widen_groups(taps3))
+    weights = "NULL"  # every tap is read from the widened copy: no int8 copy in Flash
+    if mid_c % 4:  # channels past the last group (or all of them) go one by one
+        weights = out.const_array(f"{name}_dw_w", "int8_t", w.data)
     blocks = _depthwise_requantization(pairs, bias, folded, taps3.reshape(-1, mid_c),
                                        y.zero_point)
     if blocks is not None:
@@ -118,7 +120,7 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
                   pad_t=_padding(s_h, 1, mid_h, k_h, out_h),
                   pad_l=_padding(s_w, 1, mid_w, k_w, out_w), ring_rows=rows,
                   dw_in_zp=x.zero_point, dw_out_zp=y.zero_point, dw_act_min=act_min,
-                  dw_act_max=act_max, dw_weights=f"{name}_dw_w", dw_bias=f"{name}_dw_b",
+                  dw_act_max=act_max, dw_weights=weights, dw_bias=f"{name}_dw_b",
                   dw_bias_folded=f"{name}_dw_bf", dw_mult=f"{name}_dw_mult",
                   dw_shift=f"{name}_dw_shift", dw_wide=wide, dw_rq=rq, expand=expand, project=project, add=add,
                   block_is_add_in1=block_is_in1)

@@ -69,7 +69,7 @@ __attribute__((always_inline)) static inline void unas_fused_window4(
 /* acc[0..3] += the in-image taps (rows ky_lo..ky_hi, kx_count columns from the first in-image
  * one) of four channels, inputs minus the zero point (zp2 in both lanes); w = the group's widened
  * taps already offset to (ky_lo, kx_lo), 2 * k_w int32 per filter row. */
-static void unas_fused_border4(const int8_t *const *rows, int32_t ky_lo, int32_t ky_hi,
+__attribute__((noinline)) static void unas_fused_border4(const int8_t *const *rows, int32_t ky_lo, int32_t ky_hi,
                                int32_t x_off, int32_t x_col, const int32_t *w, int32_t k_w,
                                int32_t kx_count, int32_t zp2, int32_t *acc) {
   int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
@@ -98,7 +98,17 @@ static inline int8_t unas_fused_out(const unas_fused_params *p, int32_t acc, int
 /* Outputs of channels c..c+3. Out of line: the tap loops need every register. */
 __attribute__((noinline)) static void unas_fused_out4(const unas_fused_params *p,
                                                       const int32_t *acc, int32_t c, int8_t *o) {
-  for (int32_t j = 0; j < 4; ++j) o[j] = unas_fused_out(p, acc[j], c + j);
+  const int32_t *rq = p->dw_rq;
+  if (rq == NULL) {
+    for (int32_t j = 0; j < 4; ++j) o[j] = unas_fused_out(p, acc[j], c + j);
+    return;
+  }
+  rq += 4 * c;
+  const int32_t lo = p->dw_act_min, hi = p->dw_act_max;
+  o[0] = unas_dw_clamp(unas_dw_rq(acc[0], rq), lo, hi);
+  o[1] = unas_dw_clamp(unas_dw_rq(acc[1], rq + 4), lo, hi);
+  o[2] = unas_dw_clamp(unas_dw_rq(acc[2], rq + 8), lo, hi);
+  o[3] = unas_dw_clamp(unas_dw_rq(acc[3], rq + 12), lo, hi);
 }
 
 /* Sum of w[(ky * k_w + kx) * c_pitch] * rows[ky][kx * c_pitch] over a k_h x k_w window inside
@@ -116,7 +126,7 @@ static int32_t unas_fused_window1(const int8_t *const *rows, int32_t x_off, cons
 
 /* Channels [c_lo, mid_c) of one output pixel one by one (the channels past the widened groups,
  * or all of them without dw_wide); full: the window lies inside the image. */
-static void unas_fused_scalar(const unas_fused_params *p, const int8_t *const *rows, int32_t full,
+__attribute__((noinline)) static void unas_fused_scalar(const unas_fused_params *p, const int8_t *const *rows, int32_t full,
                               int32_t ix0, int32_t ky_lo, int32_t ky_hi, int32_t kx_lo,
                               int32_t kx_hi, int32_t c_lo, int8_t *dst) {
   const int32_t c_count = p->mid_c;
@@ -139,46 +149,101 @@ static void unas_fused_scalar(const unas_fused_params *p, const int8_t *const *r
   }
 }
 
-/* All channel groups of one pixel whose window lies inside the image, the kernel a literal. */
-__attribute__((always_inline)) static inline void unas_fused_pixel4(
-    const unas_fused_params *p, const int8_t *const *rows, int32_t x_off, int8_t *dst,
-    int32_t k_h, int32_t K) {
-  const int32_t c_count = p->mid_c, tail = c_count & ~3;
+/* The channel groups of output pixels [ox_lo, ox_hi) of a row whose windows lie inside the image,
+ * the kernel size a literal (so each filter row unrolls). Group by group, so a group's taps,
+ * folded biases and requantisation blocks stay at fixed addresses over the run; with dw_rq the
+ * four outputs are requantised inline. */
+__attribute__((always_inline)) static inline void unas_fused_run4(
+    const unas_fused_params *p, const int8_t *const *rows, int32_t ox_lo, int32_t ox_hi,
+    int8_t *dst, int32_t k_h, int32_t K) {
+  const int32_t c_count = p->mid_c, tail = c_count & ~3, step = p->stride_w * c_count;
+  const int32_t x_first = (ox_lo * p->stride_w - p->pad_l) * c_count;
+  const int32_t lo = p->dw_act_min, hi = p->dw_act_max;
   const int32_t *w = p->dw_wide;
   for (int32_t c = 0; c < tail; c += 4, w += 2 * k_h * K) {
-    int32_t acc[4];
-    memcpy(acc, p->dw_bias_folded + c, sizeof acc);
-    unas_fused_window4(rows, x_off + c, c_count, w, k_h, K, acc);
-    unas_fused_out4(p, acc, c, dst + c);
+    const int32_t *bias = p->dw_bias_folded + c;
+    const int32_t *rq = p->dw_rq != NULL ? p->dw_rq + 4 * c : NULL;
+    int8_t *o = dst + ox_lo * c_count + c;
+    int32_t x_off = x_first + c;
+    for (int32_t ox = ox_lo; ox < ox_hi; ++ox, x_off += step, o += c_count) {
+      int32_t acc[4] = {bias[0], bias[1], bias[2], bias[3]};
+      unas_fused_window4(rows, x_off, c_count, w, k_h, K, acc);
+      if (rq == NULL) {
+        unas_fused_out4(p, acc, c, o);
+        continue;
+      }
+      o[0] = unas_dw_clamp(unas_dw_rq(acc[0], rq), lo, hi);
+      o[1] = unas_dw_clamp(unas_dw_rq(acc[1], rq + 4), lo, hi);
+      o[2] = unas_dw_clamp(unas_dw_rq(acc[2], rq + 8), lo, hi);
+      o[3] = unas_dw_clamp(unas_dw_rq(acc[3], rq + 12), lo, hi);
+    }
   }
+}
+
+__attribute__((noinline)) static void unas_fused_run4_3x3(const unas_fused_params *p,
+                                                          const int8_t *const *rows,
+                                                          int32_t ox_lo, int32_t ox_hi,
+                                                          int8_t *dst) {
+  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, 3, 3);
+}
+
+__attribute__((noinline)) static void unas_fused_run4_5x5(const unas_fused_params *p,
+                                                          const int8_t *const *rows,
+                                                          int32_t ox_lo, int32_t ox_hi,
+                                                          int8_t *dst) {
+  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, 5, 5);
+}
+
+__attribute__((noinline)) static void unas_fused_run4_7x7(const unas_fused_params *p,
+                                                          const int8_t *const *rows,
+                                                          int32_t ox_lo, int32_t ox_hi,
+                                                          int8_t *dst) {
+  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, 7, 7);
+}
+
+__attribute__((noinline)) static void unas_fused_run4_any(const unas_fused_params *p,
+                                                          const int8_t *const *rows,
+                                                          int32_t ox_lo, int32_t ox_hi,
+                                                          int8_t *dst) {
+  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, p->k_h, p->k_w);
 }
 
 /* One depthwise output row from the input rows rows[ky_lo .. ky_hi) (rows[ky] = the row of
  * tap ky); taps outside the image are skipped, as TFLM does; pixels whose window lies inside
- * use the folded bias (the input offset summed over all taps once). */
-static void unas_fused_dw_row(const unas_fused_params *p, const int8_t *const *rows,
-                              int32_t ky_lo, int32_t ky_hi, int8_t *dst) {
+ * use the folded bias (the input offset summed over all taps once). Channel groups of the
+ * inside pixels run in one unrolled call per row; border pixels take the in-image taps. */
+__attribute__((noinline)) static void unas_fused_dw_row(const unas_fused_params *p,
+                                                        const int8_t *const *rows, int32_t ky_lo,
+                                                        int32_t ky_hi, int8_t *dst) {
   const int32_t c_count = p->mid_c, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
+  const int32_t s_w = p->stride_w, pad = p->pad_l;
   const int32_t rows_full = ky_lo == 0 && ky_hi == k_h;
   const int32_t tail = p->dw_wide != NULL ? c_count & ~3 : 0, taps = k_h * k_w;
   const int32_t zp2 = (int32_t)(((uint32_t)p->dw_in_zp << 16) | ((uint32_t)p->dw_in_zp & 0xFFFFu));
-  for (int32_t ox = 0; ox < p->out_w; ++ox, dst += c_count) {
-    const int32_t ix0 = ox * p->stride_w - p->pad_l;
+  /* output columns [in_lo, in_hi) have their whole window inside the row */
+  int32_t in_lo = (pad + s_w - 1) / s_w;
+  int32_t in_hi = in_w - k_w + pad < 0 ? 0 : (in_w - k_w + pad) / s_w + 1;
+  in_hi = in_hi < p->out_w ? in_hi : p->out_w;
+  in_lo = in_lo < in_hi ? in_lo : in_hi;
+  if (!rows_full) in_lo = in_hi = 0;
+  if (tail > 0 && in_lo < in_hi) {
+    if (k_h == 3 && k_w == 3) {
+      unas_fused_run4_3x3(p, rows, in_lo, in_hi, dst);
+    } else if (k_h == 5 && k_w == 5) {
+      unas_fused_run4_5x5(p, rows, in_lo, in_hi, dst);
+    } else if (k_h == 7 && k_w == 7) {
+      unas_fused_run4_7x7(p, rows, in_lo, in_hi, dst);
+    } else {
+      unas_fused_run4_any(p, rows, in_lo, in_hi, dst);
+    }
+  }
+  for (int32_t ox = 0; ox < p->out_w; ++ox) {
+    const int32_t ix0 = ox * s_w - pad;
     const int32_t kx_lo = ix0 < 0 ? -ix0 : 0;
     const int32_t kx_hi = in_w - ix0 < k_w ? in_w - ix0 : k_w;
-    const int32_t full = rows_full && kx_lo == 0 && kx_hi == k_w;
-    if (tail > 0 && full) {
-      const int32_t x_off = ix0 * c_count;
-      if (k_h == 3 && k_w == 3) {
-        unas_fused_pixel4(p, rows, x_off, dst, 3, 3);
-      } else if (k_h == 5 && k_w == 5) {
-        unas_fused_pixel4(p, rows, x_off, dst, 5, 5);
-      } else if (k_h == 7 && k_w == 7) {
-        unas_fused_pixel4(p, rows, x_off, dst, 7, 7);
-      } else {
-        unas_fused_pixel4(p, rows, x_off, dst, k_h, k_w);
-      }
-    } else if (tail > 0) {
+    int8_t *o = dst + ox * c_count;
+    const int32_t inside = ox >= in_lo && ox < in_hi;
+    if (tail > 0 && !inside) {
       const int32_t x_off = (ix0 + kx_lo) * c_count;
       const int32_t *w = p->dw_wide + 2 * (ky_lo * k_w + kx_lo);
       for (int32_t c = 0; c < tail; c += 4, w += 2 * taps) {
@@ -186,10 +251,13 @@ static void unas_fused_dw_row(const unas_fused_params *p, const int8_t *const *r
         memcpy(acc, p->dw_bias + c, sizeof acc);
         unas_fused_border4(rows, ky_lo, ky_hi, x_off + c, c_count, w, k_w, kx_hi - kx_lo, zp2,
                            acc);
-        unas_fused_out4(p, acc, c, dst + c);
+        unas_fused_out4(p, acc, c, o + c);
       }
     }
-    unas_fused_scalar(p, rows, full, ix0, ky_lo, ky_hi, kx_lo, kx_hi, tail, dst);
+    if (tail < c_count) {
+      const int32_t full = rows_full && kx_lo == 0 && kx_hi == k_w;
+      unas_fused_scalar(p, rows, full, ix0, ky_lo, ky_hi, kx_lo, kx_hi, tail, o);
+    }
   }
 }
 

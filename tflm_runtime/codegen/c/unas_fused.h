@@ -34,7 +34,7 @@ typedef struct {
   int32_t k_h, k_w, stride_h, stride_w, pad_t, pad_l;
   int32_t ring_rows;            /* expanded rows kept; 0 without an expansion */
   int32_t dw_in_zp, dw_out_zp, dw_act_min, dw_act_max;
-  const int8_t *dw_weights;     /* [k_h][k_w][mid_c] */
+  const int8_t *dw_weights;     /* [k_h][k_w][mid_c]; NULL when dw_wide covers every channel */
   const int32_t *dw_bias;       /* [mid_c], the model's bias (border pixels) */
   const int32_t *dw_bias_folded; /* bias - dw_in_zp * sum of the channel's taps (inner pixels) */
   const int32_t *dw_mult;
