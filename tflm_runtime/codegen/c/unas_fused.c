@@ -268,7 +268,8 @@ void unas_fused_block_s8(const unas_fused_params *p, const int8_t *in, int8_t *o
   int8_t *const ring = temp;
   int8_t *const dw_row = temp + p->ring_rows * mid_pitch;
   int8_t *const proj_row = dw_row + p->out_w * p->mid_c;
-  /* the 1x1 kernels and the ADD on one row: copies of their blocks with one row */
+  /* the 1x1 kernels and the ADD on one row (the expansion: on the rows computed together):
+   * copies of their blocks */
   unas_conv_params project = *p->project;
   project.in_h = project.out_h = 1;
   unas_conv_params expand = project;
@@ -290,8 +291,15 @@ void unas_fused_block_s8(const unas_fused_params *p, const int8_t *in, int8_t *o
     const int32_t ky_hi = p->in_h - iy0 < p->k_h ? p->in_h - iy0 : p->k_h;
     if (p->expand != NULL) {
       int32_t iy = iy0 + ky_lo > next ? iy0 + ky_lo : next;
-      for (; iy < iy0 + ky_hi; ++iy) {
-        unas_conv2d_1x1_s8(&expand, in + iy * in_pitch, ring + (iy % p->ring_rows) * mid_pitch);
+      while (iy < iy0 + ky_hi) {
+        /* the missing rows up to the ring's wrap-around are consecutive in the ring: one call
+         * (the 1x1 kernel pairs pixels across rows, so odd widths waste less) */
+        const int32_t slot = iy % p->ring_rows;
+        int32_t n = iy0 + ky_hi - iy;
+        n = n < p->ring_rows - slot ? n : p->ring_rows - slot;
+        expand.in_h = expand.out_h = n;
+        unas_conv2d_1x1_s8(&expand, in + iy * in_pitch, ring + slot * mid_pitch);
+        iy += n;
       }
       if (iy0 + ky_hi > next) next = iy0 + ky_hi;
       for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
