@@ -1,10 +1,13 @@
 """Row-streamed inverted-residual blocks: fused C vs TFLM byte for byte, memory as predicted.
 
 Small MBConv models (expansion or none, strides 1/2, kernels 3/5/7, odd widths, residual or
-not, ADD operands in either order, 'same' and 'valid' padding) are
+not, ADD operands in either order, 'same' and 'valid' padding, depthwise channel counts that
+are multiples of four, have a tail past the last four-channel group, or are below four) are
 generated, built with ``-Wall -Wextra -Werror -fsanitize=address,undefined`` and run on random
 inputs next to TFLM; each must really contain its fused steps, and its SRAM must equal
-``unas.resources.engine.peak_memory_bytes`` of its resource graph.
+``unas.resources.engine.peak_memory_bytes`` of its resource graph. On the emulated Cortex-M4
+(DSP instructions instead of the host's portable lane arithmetic) the same models must match
+TFLM too.
 """
 import shutil
 
@@ -53,6 +56,7 @@ CASES = {
     "k5_add_operands_swapped": ((7, 9, 3), 3, [(5, 5, 1, 3, "same", "second")], 1),
     "no_expand_residual": ((8, 8, 6), 6, [(0, 3, 1, 6, "same", "first")], 1),
     "no_expand_k5_s2": ((17, 15, 1), 8, [(0, 5, 2, 3, "same", None)], 1),
+    "three_channels_scalar": ((9, 10, 2), 3, [(0, 3, 1, 3, "same", "first")], 1),
     "two_blocks": ((13, 11, 4), 4, [(4, 3, 2, 8, "same", None), (3, 5, 1, 8, "same", "first")],
                    2),
 }
@@ -101,6 +105,46 @@ def test_generated_sram_equals_the_prediction_and_the_plan_is_tight(blobs, compa
     assert gen.sram_bytes == peak_memory_bytes(graph, "codegen")
     assert gen.arena_bytes == gen.predicted_arena_bytes
     gen.plan.check()
+
+
+def _mid_channels(name):
+    shape, stem, blocks, _ = CASES[name]
+    expand = blocks[0][0]
+    return stem * expand if expand else stem
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_depthwise_groups_use_widened_taps_and_only_the_tail_keeps_int8_taps(comparisons, name):
+    """Four-channel groups read generation-time widened taps; the int8 copy is stored only for
+    channels past the last group."""
+    source = (comparisons[name].generated.out_dir / "model.c").read_text()
+    mid_c = _mid_channels(name)
+    assert (".dw_wide = NULL" in source) == (mid_c < 4)
+    assert (".dw_weights = NULL" in source) == (mid_c % 4 == 0)
+
+
+BOARD_CASES = ["k3_s1_residual", "k5_s2_odd", "k7_valid", "three_channels_scalar"]
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None
+                    or shutil.which("qemu-system-arm") is None, reason="needs the board toolchain")
+@pytest.mark.parametrize("name", BOARD_CASES)
+def test_fused_blocks_on_cortex_m4_match_tflm(blobs, tmp_path, name):
+    """The DSP build (SXTB16/SMLABB/SMLATT lanes, SMMULR requantisation) is bit-exact too."""
+    from tflm_runtime.board import generate_model_sources, measure_c_model
+    from tflm_runtime.board.sources import read_model_sources
+    from tflm_runtime.codegen.verify import run_tflm
+
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(blobs[name])
+    sources = generate_model_sources(path, tmp_path / "c")
+    header = read_model_sources(sources)
+    assert "unas_fused_block_s8(" in (header.directory / "model.c").read_text()
+    x = np.random.default_rng(11).integers(-128, 128, size=(3, header.input_bytes), dtype=np.int8)
+    result = measure_c_model(sources, cpu="cortex-m4", inputs=x)
+    np.testing.assert_array_equal(result.outputs, result.host_outputs)
+    expected = run_tflm(blobs[name], x.reshape(3, *CASES[name][0]))
+    np.testing.assert_array_equal(result.outputs, expected.reshape(3, -1))
 
 
 def test_the_step_buffer_overlaps_no_live_tensor(comparisons):

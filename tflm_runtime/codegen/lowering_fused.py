@@ -5,8 +5,10 @@ The chain (:class:`unas.resources.engine.FusedChain`, chosen by
 CONV_2D 1x1 [-> ADD]`` or the same without the expansion. The 1x1 convolutions and the ADD keep
 the parameter blocks and constant arrays of their ordinary lowerings
 (:func:`tflm_runtime.codegen.lowering.lower_conv` / ``lower_add``; their kernel calls are
-dropped); the depthwise conv gets its own weights, raw and folded biases and multipliers. The
-C side is ``c/unas_fused.c``.
+dropped); the depthwise conv gets its own weights, raw and folded biases and multipliers, plus
+the standalone depthwise kernel's generation-time precomputation: its taps widened to int16 pairs
+for four-channel groups and, when proven exact, the fast ``unas_dw_rq`` requantisation blocks.
+The C side is ``c/unas_fused.c``.
 """
 from __future__ import annotations
 
@@ -16,14 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from tflm_runtime.codegen import quantization as q
-from tflm_runtime.codegen.lowering import (LoweredOp, OpContext, _activation, _bias, _nhwc,
-                                           _padding, _require_int8, _struct, _weights, lower_add,
-                                           lower_conv)
+from tflm_runtime.codegen.lowering import (LoweredOp, OpContext, _activation, _bias,
+                                           _depthwise_requantization, _nhwc, _padding,
+                                           _require_int8, _struct, _weights, _widen_groups,
+                                           lower_add, lower_conv)
 from tflm_runtime.tflite_model import Operator, TfliteModel
 from unas.resources.engine import FusedChain, fused_temp_bytes
 
-#: bytes of the ``unas_fused_params`` block: 19 int32 fields and 8 pointers (32-bit MCU)
-FUSED_PARAMS_BYTES = 4 * 19 + 4 * 8
+#: bytes of the ``unas_fused_params`` block: 19 int32 fields and 10 pointers (32-bit MCU)
+FUSED_PARAMS_BYTES = 4 * 19 + 4 * 10
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,6 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
         raise ctx.fail("a fused depthwise conv needs dilation 1")
     s_h, s_w = o.get("stride_h", 1), o.get("stride_w", 1)
     out = LoweredOp()
-    out.const_array(f"{name}_dw_w", "int8_t", w.data)
     bias = _bias(ctx, 2, mid_c)
     taps = w.data.reshape(k_h * k_w, mid_c).astype(np.int64).sum(axis=0)
     folded = bias - x.zero_point * taps
@@ -76,6 +78,17 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
     out.const_array(f"{name}_dw_mult", "int32_t", [m for m, _ in pairs])
     out.const_array(f"{name}_dw_shift", "int32_t", [s for _, s in pairs])
     act_min, act_max = _activation(ctx)
+    taps3 = w.data.reshape(k_h, k_w, mid_c).astype(np.int64)
+    wide = rq = "NULL"
+    if mid_c >= 4:
+        wide = out.const_array(f"{name}_dw_wide", "int32_t", _widen_groups(taps3))
+    weights = "NULL"  # every tap is read from the widened copy: no int8 copy in Flash
+    if mid_c % 4:  # channels past the last group (or all of them) go one by one
+        weights = out.const_array(f"{name}_dw_w", "int8_t", w.data)
+    blocks = _depthwise_requantization(pairs, bias, folded, taps3.reshape(-1, mid_c),
+                                       y.zero_point)
+    if blocks is not None:
+        rq = out.const_array(f"{name}_dw_rq", "int32_t", blocks)
 
     def part(node: str | None, suffix: str, lowering) -> str:
         if node is None:
@@ -107,9 +120,9 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
                   pad_t=_padding(s_h, 1, mid_h, k_h, out_h),
                   pad_l=_padding(s_w, 1, mid_w, k_w, out_w), ring_rows=rows,
                   dw_in_zp=x.zero_point, dw_out_zp=y.zero_point, dw_act_min=act_min,
-                  dw_act_max=act_max, dw_weights=f"{name}_dw_w", dw_bias=f"{name}_dw_b",
+                  dw_act_max=act_max, dw_weights=weights, dw_bias=f"{name}_dw_b",
                   dw_bias_folded=f"{name}_dw_bf", dw_mult=f"{name}_dw_mult",
-                  dw_shift=f"{name}_dw_shift", expand=expand, project=project, add=add,
+                  dw_shift=f"{name}_dw_shift", dw_wide=wide, dw_rq=rq, expand=expand, project=project, add=add,
                   block_is_add_in1=block_is_in1)
     out.decls.append(_struct("unas_fused_params", f"{name}_p", fields))
     out.const_bytes += FUSED_PARAMS_BYTES

@@ -3,11 +3,118 @@
 
 #include <string.h>
 
+/* 16-bit lane arithmetic: the DSP instructions on Cortex-M, their exact portable equivalents
+ * elsewhere (so the host build runs the same lanes and weight layout). */
+#if defined(__ARM_FEATURE_DSP)
+static inline int32_t unas_fused_even(uint32_t x) { return unas_even16(x); }
+static inline int32_t unas_fused_odd(uint32_t x) { return unas_odd16(x); }
+static inline int32_t unas_fused_sub16(int32_t a, int32_t b) { return __ssub16(a, b); }
+static inline int32_t unas_fused_smlabb(int32_t a, int32_t b, int32_t acc) {
+  return __smlabb(a, b, acc);
+}
+static inline int32_t unas_fused_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return __smlatt(a, b, acc);
+}
+#else
+static inline int32_t unas_fused_lo(int32_t x) { return (int16_t)(x & 0xFFFF); }
+static inline int32_t unas_fused_hi(int32_t x) { return x >> 16; }
+static inline int32_t unas_fused_pack(int32_t lo, int32_t hi) {
+  return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFFu));
+}
+static inline int32_t unas_fused_even(uint32_t x) {
+  return unas_fused_pack((int8_t)(x & 0xFFu), (int8_t)((x >> 16) & 0xFFu));
+}
+static inline int32_t unas_fused_odd(uint32_t x) { return unas_fused_even(x >> 8); }
+static inline int32_t unas_fused_sub16(int32_t a, int32_t b) {
+  return unas_fused_pack(unas_fused_lo(a) - unas_fused_lo(b), unas_fused_hi(a) - unas_fused_hi(b));
+}
+static inline int32_t unas_fused_smlabb(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_fused_lo(a) * unas_fused_lo(b)));
+}
+static inline int32_t unas_fused_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_fused_hi(a) * unas_fused_hi(b)));
+}
+#endif
+
+/* One tap of four channels: input word v against the even (c0, c2) / odd (c1, c3) weight pairs. */
+#define UNAS_FUSED_TAP4(e, o, we, wo)        \
+  do {                                      \
+    a0 = unas_fused_smlabb((e), (we), a0);  \
+    a2 = unas_fused_smlatt((e), (we), a2);  \
+    a1 = unas_fused_smlabb((o), (wo), a1);  \
+    a3 = unas_fused_smlatt((o), (wo), a3);  \
+  } while (0)
+
+/* acc[0..3] += a whole k_h x K window of four channels (inside the image; the input offset is in
+ * the folded bias): rows[ky] + x_off is the window's first tap of channel c in row ky, taps step
+ * x_col bytes; w = the group's widened taps. K is a literal at the unrolled calls. */
+__attribute__((always_inline)) static inline void unas_fused_window4(
+    const int8_t *const *rows, int32_t x_off, int32_t x_col, const int32_t *w, int32_t k_h,
+    int32_t K, int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  for (int32_t ky = 0; ky < k_h; ++ky, w += 2 * K) {
+    const int8_t *x = rows[ky] + x_off;
+#pragma GCC unroll 8
+    for (int32_t kx = 0; kx < K; ++kx) {
+      const uint32_t v = unas_load4(x + kx * x_col);
+      UNAS_FUSED_TAP4(unas_fused_even(v), unas_fused_odd(v), w[2 * kx], w[2 * kx + 1]);
+    }
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+
+/* acc[0..3] += the in-image taps (rows ky_lo..ky_hi, kx_count columns from the first in-image
+ * one) of four channels, inputs minus the zero point (zp2 in both lanes); w = the group's widened
+ * taps already offset to (ky_lo, kx_lo), 2 * k_w int32 per filter row. */
+__attribute__((noinline)) static void unas_fused_border4(const int8_t *const *rows, int32_t ky_lo, int32_t ky_hi,
+                               int32_t x_off, int32_t x_col, const int32_t *w, int32_t k_w,
+                               int32_t kx_count, int32_t zp2, int32_t *acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  for (int32_t ky = ky_lo; ky < ky_hi; ++ky, w += 2 * k_w) {
+    const int8_t *x = rows[ky] + x_off;
+    for (int32_t kx = 0; kx < kx_count; ++kx) {
+      const uint32_t v = unas_load4(x + kx * x_col);
+      UNAS_FUSED_TAP4(unas_fused_sub16(unas_fused_even(v), zp2),
+                      unas_fused_sub16(unas_fused_odd(v), zp2), w[2 * kx], w[2 * kx + 1]);
+    }
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+
+/* Output of channel c from its accumulator: the proven-exact unas_dw_rq block when the generator
+ * wrote them, else MultiplyByQuantizedMultiplier and the zero point; then the activation clamp. */
+static inline int8_t unas_fused_out(const unas_fused_params *p, int32_t acc, int32_t c) {
+  const int32_t v = p->dw_rq != NULL ? unas_dw_rq(acc, p->dw_rq + 4 * c)
+                                     : unas_mbqm(acc, p->dw_mult[c], p->dw_shift[c]) + p->dw_out_zp;
+  return unas_dw_clamp(v, p->dw_act_min, p->dw_act_max);
+}
+
+/* Outputs of channels c..c+3. Out of line: the tap loops need every register. */
+__attribute__((noinline)) static void unas_fused_out4(const unas_fused_params *p,
+                                                      const int32_t *acc, int32_t c, int8_t *o) {
+  const int32_t *rq = p->dw_rq;
+  if (rq == NULL) {
+    for (int32_t j = 0; j < 4; ++j) o[j] = unas_fused_out(p, acc[j], c + j);
+    return;
+  }
+  rq += 4 * c;
+  const int32_t lo = p->dw_act_min, hi = p->dw_act_max;
+  o[0] = unas_dw_clamp(unas_dw_rq(acc[0], rq), lo, hi);
+  o[1] = unas_dw_clamp(unas_dw_rq(acc[1], rq + 4), lo, hi);
+  o[2] = unas_dw_clamp(unas_dw_rq(acc[2], rq + 8), lo, hi);
+  o[3] = unas_dw_clamp(unas_dw_rq(acc[3], rq + 12), lo, hi);
+}
+
 /* Sum of w[(ky * k_w + kx) * c_pitch] * rows[ky][kx * c_pitch] over a k_h x k_w window inside
- * the image (rows[ky] already points at the window's first column of this channel). Called with
- * literal kernel sizes so the compiler unrolls it. */
-static inline int32_t unas_fused_window(const int8_t *const *rows, int32_t x_off, const int8_t *w,
-                                        int32_t c_pitch, int32_t k_h, int32_t k_w) {
+ * the image (one channel; rows[ky] + x_off is its first tap in row ky). */
+static int32_t unas_fused_window1(const int8_t *const *rows, int32_t x_off, const int8_t *w,
+                                  int32_t c_pitch, int32_t k_h, int32_t k_w) {
   int32_t acc = 0;
   for (int32_t ky = 0; ky < k_h; ++ky) {
     const int8_t *r = rows[ky] + x_off;
@@ -17,38 +124,19 @@ static inline int32_t unas_fused_window(const int8_t *const *rows, int32_t x_off
   return acc;
 }
 
-/* One depthwise output row from the input rows rows[ky_lo .. ky_hi) (rows[ky] = the row of
- * tap ky); taps outside the image are skipped, as TFLM does; pixels whose window lies inside
- * use the folded bias (the input offset summed over all taps once). */
-static void unas_fused_dw_row(const unas_fused_params *p, const int8_t *const *rows,
-                              int32_t ky_lo, int32_t ky_hi, int8_t *dst) {
-  const int32_t c_count = p->mid_c, in_w = p->in_w;
-  const int32_t rows_full = ky_lo == 0 && ky_hi == p->k_h;
-  for (int32_t ox = 0; ox < p->out_w; ++ox, dst += c_count) {
-    const int32_t ix0 = ox * p->stride_w - p->pad_l;
-    const int32_t kx_lo = ix0 < 0 ? -ix0 : 0;
-    const int32_t kx_hi = in_w - ix0 < p->k_w ? in_w - ix0 : p->k_w;
-    if (rows_full && kx_lo == 0 && kx_hi == p->k_w) {
-      const int32_t x_off = ix0 * c_count;
-      for (int32_t c = 0; c < c_count; ++c) {
-        const int8_t *w = p->dw_weights + c;
-        int32_t acc;
-        if (p->k_h == 3 && p->k_w == 3) {
-          acc = unas_fused_window(rows, x_off + c, w, c_count, 3, 3);
-        } else if (p->k_h == 5 && p->k_w == 5) {
-          acc = unas_fused_window(rows, x_off + c, w, c_count, 5, 5);
-        } else if (p->k_h == 7 && p->k_w == 7) {
-          acc = unas_fused_window(rows, x_off + c, w, c_count, 7, 7);
-        } else {
-          acc = unas_fused_window(rows, x_off + c, w, c_count, p->k_h, p->k_w);
-        }
-        const int32_t v = unas_mbqm(acc + p->dw_bias_folded[c], p->dw_mult[c], p->dw_shift[c]);
-        dst[c] = unas_clamp_s8(v + p->dw_out_zp, p->dw_act_min, p->dw_act_max);
-      }
-      continue;
-    }
-    for (int32_t c = 0; c < c_count; ++c) {
-      int32_t acc = p->dw_bias[c];
+/* Channels [c_lo, mid_c) of one output pixel one by one (the channels past the widened groups,
+ * or all of them without dw_wide); full: the window lies inside the image. */
+__attribute__((noinline)) static void unas_fused_scalar(const unas_fused_params *p, const int8_t *const *rows, int32_t full,
+                              int32_t ix0, int32_t ky_lo, int32_t ky_hi, int32_t kx_lo,
+                              int32_t kx_hi, int32_t c_lo, int8_t *dst) {
+  const int32_t c_count = p->mid_c;
+  for (int32_t c = c_lo; c < c_count; ++c) {
+    int32_t acc;
+    if (full) {
+      acc = p->dw_bias_folded[c] +
+            unas_fused_window1(rows, ix0 * c_count + c, p->dw_weights + c, c_count, p->k_h, p->k_w);
+    } else {
+      acc = p->dw_bias[c];
       for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
         const int8_t *r = rows[ky] + (ix0 + kx_lo) * c_count + c;  /* first tap inside */
         const int8_t *w = p->dw_weights + (ky * p->k_w + kx_lo) * c_count + c;
@@ -56,8 +144,119 @@ static void unas_fused_dw_row(const unas_fused_params *p, const int8_t *const *r
           acc += (int32_t)w[kx * c_count] * ((int32_t)r[kx * c_count] - p->dw_in_zp);
         }
       }
-      const int32_t v = unas_mbqm(acc, p->dw_mult[c], p->dw_shift[c]) + p->dw_out_zp;
-      dst[c] = unas_clamp_s8(v, p->dw_act_min, p->dw_act_max);
+    }
+    dst[c] = unas_fused_out(p, acc, c);
+  }
+}
+
+/* The channel groups of output pixels [ox_lo, ox_hi) of a row whose windows lie inside the image,
+ * the kernel size a literal (so each filter row unrolls). Group by group, so a group's taps,
+ * folded biases and requantisation blocks stay at fixed addresses over the run; with dw_rq the
+ * four outputs are requantised inline. */
+__attribute__((always_inline)) static inline void unas_fused_run4(
+    const unas_fused_params *p, const int8_t *const *rows, int32_t ox_lo, int32_t ox_hi,
+    int8_t *dst, int32_t k_h, int32_t K) {
+  const int32_t c_count = p->mid_c, tail = c_count & ~3, step = p->stride_w * c_count;
+  const int32_t x_first = (ox_lo * p->stride_w - p->pad_l) * c_count;
+  const int32_t lo = p->dw_act_min, hi = p->dw_act_max;
+  const int32_t *w = p->dw_wide;
+  for (int32_t c = 0; c < tail; c += 4, w += 2 * k_h * K) {
+    const int32_t *bias = p->dw_bias_folded + c;
+    const int32_t *rq = p->dw_rq != NULL ? p->dw_rq + 4 * c : NULL;
+    int8_t *o = dst + ox_lo * c_count + c;
+    int32_t x_off = x_first + c;
+    for (int32_t ox = ox_lo; ox < ox_hi; ++ox, x_off += step, o += c_count) {
+      int32_t acc[4] = {bias[0], bias[1], bias[2], bias[3]};
+      unas_fused_window4(rows, x_off, c_count, w, k_h, K, acc);
+      if (rq == NULL) {
+        unas_fused_out4(p, acc, c, o);
+        continue;
+      }
+      o[0] = unas_dw_clamp(unas_dw_rq(acc[0], rq), lo, hi);
+      o[1] = unas_dw_clamp(unas_dw_rq(acc[1], rq + 4), lo, hi);
+      o[2] = unas_dw_clamp(unas_dw_rq(acc[2], rq + 8), lo, hi);
+      o[3] = unas_dw_clamp(unas_dw_rq(acc[3], rq + 12), lo, hi);
+    }
+  }
+}
+
+__attribute__((noinline)) static void unas_fused_run4_3x3(const unas_fused_params *p,
+                                                          const int8_t *const *rows,
+                                                          int32_t ox_lo, int32_t ox_hi,
+                                                          int8_t *dst) {
+  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, 3, 3);
+}
+
+__attribute__((noinline)) static void unas_fused_run4_5x5(const unas_fused_params *p,
+                                                          const int8_t *const *rows,
+                                                          int32_t ox_lo, int32_t ox_hi,
+                                                          int8_t *dst) {
+  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, 5, 5);
+}
+
+__attribute__((noinline)) static void unas_fused_run4_7x7(const unas_fused_params *p,
+                                                          const int8_t *const *rows,
+                                                          int32_t ox_lo, int32_t ox_hi,
+                                                          int8_t *dst) {
+  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, 7, 7);
+}
+
+__attribute__((noinline)) static void unas_fused_run4_any(const unas_fused_params *p,
+                                                          const int8_t *const *rows,
+                                                          int32_t ox_lo, int32_t ox_hi,
+                                                          int8_t *dst) {
+  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, p->k_h, p->k_w);
+}
+
+/* One depthwise output row from the input rows rows[ky_lo .. ky_hi) (rows[ky] = the row of
+ * tap ky); taps outside the image are skipped, as TFLM does; pixels whose window lies inside
+ * use the folded bias (the input offset summed over all taps once). Channel groups of the
+ * inside pixels run in one unrolled call per row; border pixels take the in-image taps. */
+__attribute__((noinline)) static void unas_fused_dw_row(const unas_fused_params *p,
+                                                        const int8_t *const *rows, int32_t ky_lo,
+                                                        int32_t ky_hi, int8_t *dst) {
+  const int32_t c_count = p->mid_c, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
+  const int32_t s_w = p->stride_w, pad = p->pad_l;
+  const int32_t rows_full = ky_lo == 0 && ky_hi == k_h;
+  const int32_t tail = p->dw_wide != NULL ? c_count & ~3 : 0, taps = k_h * k_w;
+  const int32_t zp2 = (int32_t)(((uint32_t)p->dw_in_zp << 16) | ((uint32_t)p->dw_in_zp & 0xFFFFu));
+  /* output columns [in_lo, in_hi) have their whole window inside the row */
+  int32_t in_lo = (pad + s_w - 1) / s_w;
+  int32_t in_hi = in_w - k_w + pad < 0 ? 0 : (in_w - k_w + pad) / s_w + 1;
+  in_hi = in_hi < p->out_w ? in_hi : p->out_w;
+  in_lo = in_lo < in_hi ? in_lo : in_hi;
+  if (!rows_full) in_lo = in_hi = 0;
+  if (tail > 0 && in_lo < in_hi) {
+    if (k_h == 3 && k_w == 3) {
+      unas_fused_run4_3x3(p, rows, in_lo, in_hi, dst);
+    } else if (k_h == 5 && k_w == 5) {
+      unas_fused_run4_5x5(p, rows, in_lo, in_hi, dst);
+    } else if (k_h == 7 && k_w == 7) {
+      unas_fused_run4_7x7(p, rows, in_lo, in_hi, dst);
+    } else {
+      unas_fused_run4_any(p, rows, in_lo, in_hi, dst);
+    }
+  }
+  for (int32_t ox = 0; ox < p->out_w; ++ox) {
+    const int32_t ix0 = ox * s_w - pad;
+    const int32_t kx_lo = ix0 < 0 ? -ix0 : 0;
+    const int32_t kx_hi = in_w - ix0 < k_w ? in_w - ix0 : k_w;
+    int8_t *o = dst + ox * c_count;
+    const int32_t inside = ox >= in_lo && ox < in_hi;
+    if (tail > 0 && !inside) {
+      const int32_t x_off = (ix0 + kx_lo) * c_count;
+      const int32_t *w = p->dw_wide + 2 * (ky_lo * k_w + kx_lo);
+      for (int32_t c = 0; c < tail; c += 4, w += 2 * taps) {
+        int32_t acc[4];
+        memcpy(acc, p->dw_bias + c, sizeof acc);
+        unas_fused_border4(rows, ky_lo, ky_hi, x_off + c, c_count, w, k_w, kx_hi - kx_lo, zp2,
+                           acc);
+        unas_fused_out4(p, acc, c, o + c);
+      }
+    }
+    if (tail < c_count) {
+      const int32_t full = rows_full && kx_lo == 0 && kx_hi == k_w;
+      unas_fused_scalar(p, rows, full, ix0, ky_lo, ky_hi, kx_lo, kx_hi, tail, o);
     }
   }
 }
@@ -69,7 +268,8 @@ void unas_fused_block_s8(const unas_fused_params *p, const int8_t *in, int8_t *o
   int8_t *const ring = temp;
   int8_t *const dw_row = temp + p->ring_rows * mid_pitch;
   int8_t *const proj_row = dw_row + p->out_w * p->mid_c;
-  /* the 1x1 kernels and the ADD on one row: copies of their blocks with one row */
+  /* the 1x1 kernels and the ADD on one row (the expansion: on the rows computed together):
+   * copies of their blocks */
   unas_conv_params project = *p->project;
   project.in_h = project.out_h = 1;
   unas_conv_params expand = project;
@@ -91,8 +291,15 @@ void unas_fused_block_s8(const unas_fused_params *p, const int8_t *in, int8_t *o
     const int32_t ky_hi = p->in_h - iy0 < p->k_h ? p->in_h - iy0 : p->k_h;
     if (p->expand != NULL) {
       int32_t iy = iy0 + ky_lo > next ? iy0 + ky_lo : next;
-      for (; iy < iy0 + ky_hi; ++iy) {
-        unas_conv2d_1x1_s8(&expand, in + iy * in_pitch, ring + (iy % p->ring_rows) * mid_pitch);
+      while (iy < iy0 + ky_hi) {
+        /* the missing rows up to the ring's wrap-around are consecutive in the ring: one call
+         * (the 1x1 kernel pairs pixels across rows, so odd widths waste less) */
+        const int32_t slot = iy % p->ring_rows;
+        int32_t n = iy0 + ky_hi - iy;
+        n = n < p->ring_rows - slot ? n : p->ring_rows - slot;
+        expand.in_h = expand.out_h = n;
+        unas_conv2d_1x1_s8(&expand, in + iy * in_pitch, ring + slot * mid_pitch);
+        iy += n;
       }
       if (iy0 + ky_hi > next) next = iy0 + ky_hi;
       for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {

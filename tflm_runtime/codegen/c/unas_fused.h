@@ -14,8 +14,12 @@
  * (each once), then the depthwise row, then the projection of that row into the output (or into
  * proj row, then ADD with the block input's row into the output). Every element is computed
  * with the same integer arithmetic as the unfused kernels, so results are bit-exact with TFLM.
+ * The depthwise row takes four channels per input word (SXTB16 + SMLABB/SMLATT against the
+ * pre-widened dw_wide taps; the input offset folded into the bias inside the image, subtracted
+ * in the lanes at the border) and requantises with the proven-exact dw_rq blocks when present.
  * The 1x1 convolutions and the ADD are the library's public kernels run on one row (a local copy
- * of their parameter block with in_h = out_h = 1, resp. size = one row).
+ * of their parameter block with in_h = out_h = 1, resp. size = one row); the expansion runs on
+ * all the missing rows that sit in consecutive ring slots at once (in_h = out_h = their count).
  */
 #ifndef UNAS_FUSED_H
 #define UNAS_FUSED_H
@@ -31,11 +35,18 @@ typedef struct {
   int32_t k_h, k_w, stride_h, stride_w, pad_t, pad_l;
   int32_t ring_rows;            /* expanded rows kept; 0 without an expansion */
   int32_t dw_in_zp, dw_out_zp, dw_act_min, dw_act_max;
-  const int8_t *dw_weights;     /* [k_h][k_w][mid_c] */
+  const int8_t *dw_weights;     /* [k_h][k_w][mid_c]; NULL when dw_wide covers every channel */
   const int32_t *dw_bias;       /* [mid_c], the model's bias (border pixels) */
   const int32_t *dw_bias_folded; /* bias - dw_in_zp * sum of the channel's taps (inner pixels) */
   const int32_t *dw_mult;
   const int32_t *dw_shift;
+  /* Generation-time precomputation (NULL: the scalar path). dw_wide: the taps of channel groups
+   * 4g..4g+3 widened to int16 pairs, [mid_c / 4][k_h * k_w][even (c0, c2), odd (c1, c3)] int32
+   * (as UNAS_DW_WIDE_GROUPS in unas_kernels.h); channels past the last multiple of four use
+   * dw_weights. dw_rq: per-channel unas_dw_rq blocks {mult, left + 1, nudge, right} with the output
+   * zero point included, written only when the generator proved them exact for every channel. */
+  const int32_t *dw_wide;
+  const int32_t *dw_rq;
   const unas_conv_params *expand;  /* NULL without an expansion */
   const unas_conv_params *project;
   const unas_add_params *add;      /* NULL without a residual ADD */
