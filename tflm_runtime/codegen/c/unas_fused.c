@@ -3,46 +3,13 @@
 
 #include <string.h>
 
-/* 16-bit lane arithmetic: the DSP instructions on Cortex-M, their exact portable equivalents
- * elsewhere (so the host build runs the same lanes and weight layout). */
-#if defined(__ARM_FEATURE_DSP)
-static inline int32_t unas_fused_even(uint32_t x) { return unas_even16(x); }
-static inline int32_t unas_fused_odd(uint32_t x) { return unas_odd16(x); }
-static inline int32_t unas_fused_sub16(int32_t a, int32_t b) { return __ssub16(a, b); }
-static inline int32_t unas_fused_smlabb(int32_t a, int32_t b, int32_t acc) {
-  return __smlabb(a, b, acc);
-}
-static inline int32_t unas_fused_smlatt(int32_t a, int32_t b, int32_t acc) {
-  return __smlatt(a, b, acc);
-}
-#else
-static inline int32_t unas_fused_lo(int32_t x) { return (int16_t)(x & 0xFFFF); }
-static inline int32_t unas_fused_hi(int32_t x) { return x >> 16; }
-static inline int32_t unas_fused_pack(int32_t lo, int32_t hi) {
-  return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFFu));
-}
-static inline int32_t unas_fused_even(uint32_t x) {
-  return unas_fused_pack((int8_t)(x & 0xFFu), (int8_t)((x >> 16) & 0xFFu));
-}
-static inline int32_t unas_fused_odd(uint32_t x) { return unas_fused_even(x >> 8); }
-static inline int32_t unas_fused_sub16(int32_t a, int32_t b) {
-  return unas_fused_pack(unas_fused_lo(a) - unas_fused_lo(b), unas_fused_hi(a) - unas_fused_hi(b));
-}
-static inline int32_t unas_fused_smlabb(int32_t a, int32_t b, int32_t acc) {
-  return (int32_t)((uint32_t)acc + (uint32_t)(unas_fused_lo(a) * unas_fused_lo(b)));
-}
-static inline int32_t unas_fused_smlatt(int32_t a, int32_t b, int32_t acc) {
-  return (int32_t)((uint32_t)acc + (uint32_t)(unas_fused_hi(a) * unas_fused_hi(b)));
-}
-#endif
-
 /* One tap of four channels: input word v against the even (c0, c2) / odd (c1, c3) weight pairs. */
-#define UNAS_FUSED_TAP4(e, o, we, wo)        \
-  do {                                      \
-    a0 = unas_fused_smlabb((e), (we), a0);  \
-    a2 = unas_fused_smlatt((e), (we), a2);  \
-    a1 = unas_fused_smlabb((o), (wo), a1);  \
-    a3 = unas_fused_smlatt((o), (wo), a3);  \
+#define UNAS_FUSED_TAP4(e, o, we, wo)   \
+  do {                                  \
+    a0 = unas_dw_smlabb((e), (we), a0); \
+    a2 = unas_dw_smlatt((e), (we), a2); \
+    a1 = unas_dw_smlabb((o), (wo), a1); \
+    a3 = unas_dw_smlatt((o), (wo), a3); \
   } while (0)
 
 /* acc[0..3] += a whole k_h x K window of four channels (inside the image; the input offset is in
@@ -57,7 +24,7 @@ __attribute__((always_inline)) static inline void unas_fused_window4(
 #pragma GCC unroll 8
     for (int32_t kx = 0; kx < K; ++kx) {
       const uint32_t v = unas_load4(x + kx * x_col);
-      UNAS_FUSED_TAP4(unas_fused_even(v), unas_fused_odd(v), w[2 * kx], w[2 * kx + 1]);
+      UNAS_FUSED_TAP4(unas_dw_even(v), unas_dw_odd(v), w[2 * kx], w[2 * kx + 1]);
     }
   }
   acc[0] = a0;
@@ -77,8 +44,8 @@ __attribute__((noinline)) static void unas_fused_border4(const int8_t *const *ro
     const int8_t *x = rows[ky] + x_off;
     for (int32_t kx = 0; kx < kx_count; ++kx) {
       const uint32_t v = unas_load4(x + kx * x_col);
-      UNAS_FUSED_TAP4(unas_fused_sub16(unas_fused_even(v), zp2),
-                      unas_fused_sub16(unas_fused_odd(v), zp2), w[2 * kx], w[2 * kx + 1]);
+      UNAS_FUSED_TAP4(unas_dw_sub16(unas_dw_even(v), zp2),
+                      unas_dw_sub16(unas_dw_odd(v), zp2), w[2 * kx], w[2 * kx + 1]);
     }
   }
   acc[0] = a0;

@@ -306,4 +306,51 @@ void unas_requantize_s8(int32_t n, int32_t in_zp, int32_t out_zp, int32_t mult, 
 void unas_quantize_f32_s8(int32_t n, double scale, int32_t zp, const int8_t *in, int8_t *out);
 void unas_dequantize_s8_f32(int32_t n, double scale, int32_t zp, const int8_t *in, int8_t *out);
 
+/* 16-bit lane arithmetic: the DSP instructions on Cortex-M, their exact portable equivalents
+ * elsewhere, so the host build runs (and the tests check) the same lanes and weight layouts.
+ * Shared by the depthwise kernels and the fused blocks' row depthwise (unas_fused.c). */
+#if defined(__ARM_FEATURE_DSP)
+static inline int32_t unas_dw_even(uint32_t x) { return __sxtb16((int32_t)x); }
+static inline int32_t unas_dw_odd(uint32_t x) { return unas_odd16(x); }
+static inline int32_t unas_dw_sub16(int32_t a, int32_t b) { return __ssub16(a, b); }
+static inline int32_t unas_dw_smlad(int32_t a, int32_t b, int32_t acc) {
+  return __smlad(a, b, acc);
+}
+static inline int32_t unas_dw_smlabb(int32_t a, int32_t b, int32_t acc) {
+  return __smlabb(a, b, acc);
+}
+static inline int32_t unas_dw_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return __smlatt(a, b, acc);
+}
+#else
+static inline int32_t unas_dw_lo(int32_t x) { return (int16_t)(x & 0xFFFF); }
+static inline int32_t unas_dw_hi(int32_t x) { return x >> 16; }
+static inline int32_t unas_dw_pack(int32_t lo, int32_t hi) {
+  return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFFu));
+}
+static inline int32_t unas_dw_even(uint32_t x) {
+  return unas_dw_pack((int8_t)(x & 0xFFu), (int8_t)((x >> 16) & 0xFFu));
+}
+static inline int32_t unas_dw_odd(uint32_t x) { return unas_dw_even(x >> 8); }
+static inline int32_t unas_dw_sub16(int32_t a, int32_t b) {
+  return unas_dw_pack(unas_dw_lo(a) - unas_dw_lo(b), unas_dw_hi(a) - unas_dw_hi(b));
+}
+static inline int32_t unas_dw_smlad(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_dw_lo(a) * unas_dw_lo(b)) +
+                   (uint32_t)(unas_dw_hi(a) * unas_dw_hi(b)));
+}
+static inline int32_t unas_dw_smlabb(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_dw_lo(a) * unas_dw_lo(b)));
+}
+static inline int32_t unas_dw_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_dw_hi(a) * unas_dw_hi(b)));
+}
+#endif
+
+#if defined(__ARM_FEATURE_DSP)
+static inline int32_t unas_dw_sat8(int32_t v) { return __ssat(v, 8); }
+#else
+static inline int32_t unas_dw_sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
+#endif
+
 #endif /* UNAS_KERNELS_H */
