@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schedule_helpers import step_sequences
 from unas.errors import ArchitectureError
 from unas.resources import Schedule, add_op, min_peak_schedule, new_graph, peak_of_order
 from unas.resources.segment_bounds import chain_jobs, merge_peak
@@ -108,13 +109,7 @@ def test_peak_of_order_matches_reference(graph, random):
 def test_merge_bound_is_best_interleaving(chains):
     """The fork-join bound's merge equals the best interleaving of independent sequences."""
     starts = [start for start, _ in chains]
-    seqs = []
-    for start, raw in chains:
-        held, steps = start, []
-        for after, extra in raw:
-            steps.append((max(held, after) + extra, after))
-            held = after
-        seqs.append(steps)
+    seqs = step_sequences(chains)
 
     def best(pos: tuple, held: tuple, peak: int) -> int:
         options = [peak]

@@ -6,6 +6,7 @@ import networkx as nx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schedule_helpers import solved_segments, step_sequences
 from unas.resources import add_op, min_peak_schedule, new_graph, peak_of_order
 from unas.resources.segment import apply_unit, build_plan, single_unit
 from unas.resources.segment_bounds import chain_jobs
@@ -52,24 +53,6 @@ def branchy(draw, max_ops: int = 8):
     return g
 
 
-def _segments(graph: nx.DiGraph) -> list:
-    """The segments min_peak_schedule solves for ``graph`` (captured from its calls)."""
-    import unas.resources.schedule as schedule
-    seen = []
-    original = schedule.solve_segment
-
-    def capture(seg, refined=True, floor=0):
-        seen.append(seg)
-        return original(seg, refined, floor)
-
-    schedule.solve_segment = capture
-    try:
-        min_peak_schedule(graph)
-    finally:
-        schedule.solve_segment = original
-    return seen
-
-
 def _completion_peaks(seg) -> dict[int, int]:
     """For every downset of the segment (bitmask, inputs included), the least peak over the
     operator-by-operator completions from it (offset included), by memoised enumeration."""
@@ -106,13 +89,7 @@ def _completion_peaks(seg) -> dict[int, int]:
 def test_forest_merge_is_best_order_of_a_forest(chains, random):
     """forest_peak equals the best order of sequences where a parent runs after its children."""
     starts = [start for start, _ in chains]
-    seqs = []
-    for start, raw in chains:
-        held, steps = start, []
-        for after, extra in raw:
-            steps.append((max(held, after) + extra, after))
-            held = after
-        seqs.append(steps)
+    seqs = step_sequences(chains)
     children = [[] for _ in chains]
     for child in range(len(chains) - 1):
         parent = random.randint(child + 1, len(chains))  # len(chains): no parent
@@ -150,7 +127,7 @@ def test_bounds_never_exceed_the_best_completion(graph):
     """Cut, last-consumer (both evaluations) and tree bounds on every state the search can
     reach (downsets of whole units) are at most the best completion found by enumeration."""
     from unas.resources.segment_bounds import Bounds
-    for seg in _segments(graph):
+    for seg in solved_segments(graph):
         if len(seg.sizes) - seg.n_inputs <= 1:
             continue
         plan = build_plan(seg)
@@ -200,7 +177,7 @@ def test_refined_matches_plain_search_on_larger_branchy_graphs(graph):
 @given(branchy(), st.integers(0, 200))
 def test_floor_is_met_or_the_optimum_kept(graph, floor):
     """With a floor a segment returns max(floor, its optimum) and an order within that."""
-    for seg in _segments(graph):
+    for seg in solved_segments(graph):
         optimum, _ = solve_segment(seg, refined=False)
         peak, order = solve_segment(seg, floor=floor)
         assert peak == max(floor, optimum)
@@ -239,7 +216,7 @@ def test_group_children_link_joins_to_the_branches_they_end():
     add_op(g, "k", "OP", (8,), ["j"])
     add_op(g, "c", "OP", (9,), ["in"])
     add_op(g, "out", "CONCATENATION", (2,), ["k", "c"])
-    (seg,) = [s for s in _segments(g) if len(s.sizes) - s.n_inputs > 1]
+    (seg,) = [s for s in solved_segments(g) if len(s.sizes) - s.n_inputs > 1]
     plan = build_plan(seg)
     children = group_children(seg, plan)
     end_of = {g: plan.group_end[g] for g in range(len(plan.group_units))}

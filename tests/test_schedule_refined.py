@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from search_spaces import get_space
+from schedule_helpers import solved_segments
 from unas.resources import add_op, min_peak_schedule, new_graph, peak_of_order
 
 
@@ -68,24 +69,6 @@ def test_refined_matches_plain_search_on_cnn_space(shape):
         assert peak_of_order(graph, refined.order) == refined.peak_bytes
 
 
-def _segments(graph: nx.DiGraph) -> list:
-    """The segments min_peak_schedule solves for ``graph`` (captured from its calls)."""
-    import unas.resources.schedule as schedule
-    seen = []
-    original = schedule.solve_segment
-
-    def capture(seg, refined=True, floor=0):
-        seen.append(seg)
-        return original(seg, refined, floor)
-
-    schedule.solve_segment = capture
-    try:
-        min_peak_schedule(graph)
-    finally:
-        schedule.solve_segment = original
-    return seen
-
-
 def _least_live(seg, inside: int, outside: int) -> int:
     """Least live bytes over every downset containing ``inside`` and avoiding ``outside``."""
     n = len(seg.sizes)
@@ -109,7 +92,7 @@ def test_cut_is_least_live_downset_and_bounds_the_peak(graph):
     from unas.resources.segment import build_plan
     from unas.resources.segment_cut import CutBound
     from unas.resources.segment_search import solve_segment
-    for seg in _segments(graph):
+    for seg in solved_segments(graph):
         if len(seg.sizes) - seg.n_inputs <= 1:
             continue
         plan = build_plan(seg)
