@@ -4,6 +4,7 @@ stride, padding, kernel size 1/3/5/7, depthwise (in place and not), per-channel 
 All models are generated, then compiled in one parallel batch with
 ``gcc -std=c99 -Wall -Wextra -Werror -fsanitize=address,undefined`` and run on random inputs.
 """
+import re
 import shutil
 import subprocess
 
@@ -147,10 +148,11 @@ def test_arena_equals_predicted_working_set(comparisons):
 def test_depthwise_runs_in_place(comparisons):
     gen = comparisons["dw3_inplace_relu"].generated
     source = (gen.out_dir / "model.c").read_text()
-    assert "unas_dwconv_inplace_s8" in source
-    # in place: one input channel of scratch (8x8) and an arena of input + conv output only;
-    # TFLM would hold the conv output and the depthwise output at once (2 * 384 bytes)
-    assert gen.scratch_bytes == 8 * 8
+    assert re.search(r"unas_dwconv_planes_s8\(&(\w+), (A\(\d+\)), \2, S\);  /\* in place", source)
+    # in place: one input channel padded for the 3x3 window (10 x 10, + 1 byte the last row's
+    # tap words may read) of scratch and an arena of input + conv output only; TFLM would hold
+    # the conv output and the depthwise output at once (2 * 384 bytes)
+    assert gen.scratch_bytes == 10 * 10 + 1
     assert gen.arena_bytes == 8 * 8 * 3 + 8 * 8 * 6
 
 

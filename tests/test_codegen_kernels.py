@@ -208,8 +208,9 @@ DEPTHWISE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", DEPTHWISE_CASES)
-def test_depthwise_kernel_matches_tflm_reference(case, kernels_object, tmp_path):
+def _depthwise_case(case: tuple[int, ...]) -> tuple[dict, list[str], np.ndarray]:
+    """(geometry, C declarations of x/w/b/m/s and params p, TFLM reference output) of one
+    DEPTHWISE_CASES entry."""
     in_h, in_w, in_c, depth_mult, k, stride, pad, dil = case
     rng = np.random.default_rng(sum(case))
     out_c, span = in_c * depth_mult, dil * (k - 1) + 1
@@ -229,6 +230,46 @@ def test_depthwise_kernel_matches_tflm_reference(case, kernels_object, tmp_path)
              _c_array("s", "int32_t", shift),
              f"static const unas_dwconv_params p = {{{fields}, .weights = w, .bias = b, "
              ".mult = m, .shift = s};"]
-    got = run_c(kernels_object, tmp_path, decls, "unas_dwconv_s8(&p, x, out);",
-                out_h * out_w * out_c)
-    assert np.array_equal(got, reference_depthwise(x, w, bias, mult, shift, c).ravel())
+    return c, decls, reference_depthwise(x, w, bias, mult, shift, c).ravel()
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_CASES)
+def test_depthwise_kernel_matches_tflm_reference(case, kernels_object, tmp_path):
+    c, decls, expected = _depthwise_case(case)
+    got = run_c(kernels_object, tmp_path, decls, "unas_dwconv_s8(&p, x, out);", expected.size)
+    assert np.array_equal(got, expected)
+
+
+PLANE_CASES = [case for case in DEPTHWISE_CASES if case[3] == 1] + [
+    (5, 7, 3, 1, 1, 1, 0, 1),    # 1x1, stride 1: per element
+    (7, 6, 2, 1, 1, 2, 0, 1),    # 1x1, stride 2: a plane with 3 bytes of word overrun
+    (9, 9, 3, 1, 3, 2, 0, 1),    # valid padding, last input row and column unread
+    (5, 5, 2, 1, 7, 1, 3, 1),    # kernel larger than the image
+]
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+@pytest.mark.parametrize("case", PLANE_CASES)
+def test_plane_and_per_element_depthwise_kernels_match_tflm_reference(case, in_place,
+                                                                      kernels_object, tmp_path):
+    """The channel-plane kernel (general per-tap path over the zero-point-padded plane, which
+    also serves dilation) and the 1x1 per-element kernel, in place and not, with the plane sized
+    by the resource model's formula and guard bytes after it that must stay untouched."""
+    from unas.resources.engine import depthwise_plane_bytes
+
+    c, decls, expected = _depthwise_case(case)
+    geometry = ((c["k_h"], c["k_w"]), (c["stride_h"], c["stride_w"]), (c["dil_h"], c["dil_w"]))
+    per_element = geometry[:2] == ((1, 1), (1, 1))
+    plane = depthwise_plane_bytes((c["out_h"], c["out_w"], c["out_c"]),
+                                  (c["in_h"], c["in_w"], c["in_c"]), geometry, True)
+    assert (plane == 0) == per_element
+    size = c["in_h"] * c["in_w"] * c["in_c"]
+    decls += [f"static int8_t buf[{size}];", f"static int8_t plane[{plane} + 16];"]
+    src, dst = ("buf", "buf") if in_place else ("x", "out")
+    kernel = (f"unas_dwconv_1x1_s8(&p, {src}, {dst});" if per_element
+              else f"unas_dwconv_planes_s8(&p, {src}, {dst}, plane);")
+    call = (f"memcpy(buf, x, sizeof buf); memset(plane, 0x5A, sizeof plane); {kernel} "
+            + (f"memcpy(out, buf, {expected.size}); " if in_place else "")
+            + f"for (int i = {plane}; i < {plane} + 16; ++i) if (plane[i] != 0x5A) return 3;")
+    got = run_c(kernels_object, tmp_path, ['#include <string.h>', *decls], call, expected.size)
+    assert np.array_equal(got, expected)

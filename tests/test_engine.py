@@ -2,9 +2,9 @@
 import pytest
 
 from unas.errors import ConfigError
-from unas.resources.engine import (FUSED_OP, SCRATCH_OP, conv_geometry, engine_graph,
-                                   fusable_chains, fused_temp_bytes, peak_memory_bytes,
-                                   runs_in_place, scratch_bytes)
+from unas.resources.engine import (FUSED_OP, SCRATCH_OP, conv_geometry, depthwise_plane_bytes,
+                                   engine_graph, fusable_chains, fused_temp_bytes, in_place_nodes,
+                                   peak_memory_bytes, runs_in_place, scratch_bytes)
 from unas.resources.graph import add_op, new_graph
 from unas.resources.schedule import min_peak_schedule
 
@@ -53,20 +53,51 @@ def test_codegen_in_place_operators():
     assert not any(d.get("inplace") for _, d in g.nodes(data=True))  # input graph untouched
 
 
-def test_codegen_scratch_is_one_channel_of_the_largest_in_place_depthwise():
+def test_codegen_scratch_is_the_largest_padded_plane_of_an_in_place_depthwise():
     g = _block(fusable=False)
-    # in-place dw: one 10x10 channel = 100 bytes; convolutions and dw_mult (not in place): none
-    assert scratch_bytes(g, "codegen") == 100
+    # in-place dw (3x3, dilation 2, 10x10 output): one channel padded to 14 x 14 rows x pitch,
+    # + 1 byte the last row's 4-byte tap words may read; convolutions and dw_mult: none
+    assert scratch_bytes(g, "codegen") == 14 * 14 + 1
     add_op(g, "big_dw", "DEPTHWISE_CONV_2D", (12, 12, 2), ["in"], macs=12 * 12 * 2 * 9)
-    assert scratch_bytes(g, "codegen") == 100  # 4 -> 2 channels: not in place, no scratch
+    assert scratch_bytes(g, "codegen") == 197  # 4 -> 2 channels: not in place, no scratch
     g.remove_nodes_from(["dw", "project", "add", "big_dw"])
     assert scratch_bytes(g, "codegen") == 0
+
+
+def test_depthwise_plane_geometry():
+    same = ((5, 5), (1, 1), (1, 1))
+    assert depthwise_plane_bytes((28, 28, 8), (28, 28, 8), same, True) == 32 * 32 + 3
+    # stride 2, 'same': the 14 x 14 outputs' windows span 2 * 13 + 7 = 33 rows and columns
+    assert depthwise_plane_bytes((14, 14, 8), (28, 28, 8), ((7, 7), (2, 2), (1, 1)),
+                                 True) == 33 * 33 + 1
+    # 'valid' with an unused last input row/column: only the rows the outputs read
+    assert depthwise_plane_bytes((3, 3, 8), (8, 8, 8), ((3, 3), (2, 2), (1, 1)), True) == 7 * 7 + 1
+    # per element (1x1, stride 1): none, in place or not
+    assert depthwise_plane_bytes((9, 9, 8), (9, 9, 8), ((1, 1), (1, 1), (1, 1)), True) == 0
+    # not in place: only a one-channel, undilated one runs on a plane
+    assert depthwise_plane_bytes((9, 9, 8), (9, 9, 8), same, False) == 0
+    assert depthwise_plane_bytes((9, 9, 1), (9, 9, 1), same, False) == 13 * 13 + 3
+    assert depthwise_plane_bytes((9, 9, 1), (9, 9, 1), ((3, 3), (1, 1), (2, 2)), False) == 0
+    # depth multiplier 2: never
+    assert depthwise_plane_bytes((9, 9, 2), (9, 9, 1), same, True) == 0
+    # unknown geometry: one unpadded channel when in place
+    assert depthwise_plane_bytes((9, 9, 4), (9, 9, 4), None, True) == 81
+
+
+def test_single_channel_depthwise_has_its_plane_even_when_not_in_place():
+    g = new_graph()
+    add_op(g, "in", "INPUT", (10, 10, 1))
+    add_op(g, "dw", "DEPTHWISE_CONV_2D", (10, 10, 1), ["in"], macs=900)
+    add_op(g, "add", "ADD", (10, 10, 1), ["dw", "in"])  # keeps "in" alive: dw not in place
+    marked = engine_graph(g, "codegen")
+    assert "dw" not in in_place_nodes(marked, min_peak_schedule(marked).order)
+    assert scratch_bytes(g, "codegen") == 12 * 12 + 1
 
 
 def test_codegen_peak_is_smaller_and_consistent():
     g = _block(fusable=False)
     codegen = peak_memory_bytes(g, "codegen")
-    assert codegen == min_peak_schedule(engine_graph(g, "codegen")).peak_bytes + 100
+    assert codegen == min_peak_schedule(engine_graph(g, "codegen")).peak_bytes + 197
     # dw in place: never a second 1200-byte buffer; the peak is project's step (in+dw+project)
     assert min_peak_schedule(engine_graph(g, "codegen")).peak_bytes == 400 + 1200 + 400
     assert min_peak_schedule(g).peak_bytes == 400 + 1200 + 1200  # TFLM: expand + dw outputs
@@ -82,14 +113,14 @@ def test_in_place_depthwise_only_where_it_lowers_peak_plus_scratch():
     g = new_graph()
     add_op(g, "in", "INPUT", (10, 10, 1))
     add_op(g, "wide", "CONV_2D", (10, 10, 64), ["in"], macs=6400)
-    add_op(g, "narrow", "CONV_2D", (10, 10, 1), ["wide"], macs=6400)
-    add_op(g, "dw", "DEPTHWISE_CONV_2D", (10, 10, 1), ["narrow"], macs=900)
-    # the peak (in + wide) is elsewhere: running dw in place would only add 100 bytes of scratch
+    add_op(g, "narrow", "CONV_2D", (10, 10, 2), ["wide"], macs=12800)
+    add_op(g, "dw", "DEPTHWISE_CONV_2D", (10, 10, 2), ["narrow"], macs=1800)
+    # the peak (wide + narrow) is elsewhere: running dw in place would only add a plane of scratch
     assert runs_in_place(g, "dw", "codegen")
     assert not engine_graph(g, "codegen").nodes["dw"].get("inplace")
     assert scratch_bytes(g, "codegen") == 0
-    assert peak_memory_bytes(g, "codegen") == 6500
-    assert peak_memory_bytes(g, "tflm") == 112 + 6400  # TFLM rounds the 100-byte input up to 16
+    assert peak_memory_bytes(g, "codegen") == 6400 + 200
+    assert peak_memory_bytes(g, "tflm") == 6400 + 208  # TFLM rounds the 200-byte tensor up to 16
 
 
 @pytest.mark.slow
@@ -135,7 +166,7 @@ def test_codegen_runs_the_fused_block_as_one_step_with_its_rows_in_the_arena():
     assert min_peak_schedule(g).peak_bytes == 400 + 520 + 400
     assert scratch_bytes(_block(), "codegen") == 0
     assert peak_memory_bytes(_block(), "codegen") == 1320
-    assert peak_memory_bytes(_block(fusable=False), "codegen") == 400 + 1200 + 400 + 100
+    assert peak_memory_bytes(_block(fusable=False), "codegen") == 400 + 1200 + 400 + 197
     # the node totals are kept
     for key in ("macs", "params", "size_bytes"):
         assert g.nodes["add"][key] == sum(_block().nodes[n][key]

@@ -49,7 +49,8 @@ def _models() -> dict[str, tuple[object, tuple[int, ...]]]:
     add("groups_k7_s1_valid_c6", (9, 11, 3), groups(7, 1, "valid", 6))
     add("groups_k2_s1_same_c9", (6, 5, 2), groups(2, 1, "same", 9))
     add("groups_k3_s2_valid_c4_tiny", (3, 4, 2), groups(3, 2, "valid", 4))
-    # one channel, not in place (the concatenation keeps the input live): the input is the plane
+    # one channel: copied into a padded plane in place or not (it needs the scratch either way,
+    # so the engine runs it in place once the concatenation's flatten has copied the input)
     def plane(k, stride=1, padding="same", activation=None):
         return lambda x: layers.Concatenate()([layers.Flatten()(x), layers.Flatten()(
             dw(k, stride, padding, activation=activation)(x))])
@@ -83,7 +84,23 @@ def _models() -> dict[str, tuple[object, tuple[int, ...]]]:
             layers.Conv2D(channels, 1)(x)))
     add("inplace_k3_s1_c7", (9, 9, 2), in_place(3, 1, 7))
     add("inplace_k5_s2_c15", (11, 9, 1), in_place(5, 2, 15))
-    add("inplace_k7_s2_c9", (14, 13, 1), in_place(7, 2, 9))
+    add("inplace_k7_s2_c16", (14, 13, 1), in_place(7, 2, 16))
+    # the padded plane: valid padding whose last input row and column no output reads, an even
+    # kernel (more padding after than before), 1x1 stride 2 (three bytes of word overrun past the
+    # plane). Dilation (which the converter turns into SPACE_TO_BATCH_ND) is checked on the
+    # kernel alone in test_codegen_kernels.py.
+    def in_place_dw(layer, channels):
+        return lambda x: layers.Conv2D(3, 3, padding="same")(layer(layers.Conv2D(channels, 1)(x)))
+    add("inplace_k3_s2_valid_c24", (10, 10, 1), in_place_dw(dw(3, 2, "valid"), 24))
+    add("inplace_k4_s1_same_c5", (8, 7, 2), in_place_dw(dw(4), 5))
+    add("inplace_k1_s2_c11", (9, 9, 1), in_place_dw(dw(1, 2), 11))
+    # 1x1 stride 1: per element (no plane), in place and not (the ADD keeps its input live)
+    add("dw1x1_inplace_c6", (7, 5, 2), in_place_dw(dw(1, activation="relu"), 6))
+
+    def residual_1x1(x):
+        y = layers.Conv2D(5, 1)(x)
+        return layers.Add()([y, dw(1)(y)])
+    add("dw1x1_c5", (6, 6, 3), residual_1x1)
     return models
 
 
@@ -156,16 +173,23 @@ def test_each_depthwise_case_runs_the_kernel_it_is_meant_to(comparisons):
         source = _dw_source(comparisons, name)
         if name.startswith("groups_"):
             assert ".wide_layout = UNAS_DW_WIDE_GROUPS" in source, name
+            assert "unas_dwconv_groups_s8(" in source, name
             # channels a multiple of four: no int8 copy of the weights (all taps widened)
             assert (".weights = 0," in source) == name.endswith(("c8_relu6", "c4_tiny")), name
         elif name.startswith("plane_"):
             assert ".wide_layout = UNAS_DW_WIDE_ROWS" in source, name
-            assert "unas_dwconv_s8(" in source, name
+            assert "unas_dwconv_planes_s8(" in source, name
         elif name.startswith("inplace_"):
             assert ".wide_layout = UNAS_DW_WIDE_ROWS" in source, name
-            assert "unas_dwconv_inplace_s8(" in source, name
+            assert "unas_dwconv_planes_s8(" in source, name
+            assert re.search(r"unas_dwconv_planes_s8\(.*/\* in place \*/",
+                             _source(comparisons, name)), name
+        elif name.startswith("dw1x1_"):
+            assert "unas_dwconv_1x1_s8(" in source and "wide_layout" not in source, name
+            in_place = re.search(r"unas_dwconv_1x1_s8\(.*/\* in place \*/", _source(comparisons, name))
+            assert bool(in_place) == ("inplace" in name), name
         elif name.startswith("dw_") and name != "dw_huge_bias":
-            assert "wide_layout" not in source, name
+            assert "wide_layout" not in source and "unas_dwconv_ref_s8(" in source, name
     huge = _dw_source(comparisons, "dw_huge_bias")
     assert ".wide_layout = UNAS_DW_WIDE_GROUPS" in huge and ".rq = " not in huge
     assert ".rq = " in _dw_source(comparisons, "groups_k3_s1_same_c8_relu6")
@@ -192,7 +216,8 @@ def test_saturating_add_reaches_the_activation_bounds(comparisons, zoo):
                     or shutil.which("qemu-system-arm") is None, reason="board toolchain missing")
 @pytest.mark.parametrize("name", ["groups_k5_s2_same_c13", "groups_k3_s1_same_c8_relu6",
                                   "plane_k7_s2_same_small",
-                                  "inplace_k7_s2_c9", "groups_k2_s1_same_c9", "add_tables",
+                                  "inplace_k7_s2_c16", "inplace_k1_s2_c11", "dw1x1_inplace_c6",
+                                  "groups_k2_s1_same_c9", "add_tables",
                                   "pools_c5", "pools_c9", "mean_hw_300_pixels"])
 def test_dsp_path_on_the_board_matches_tflm(zoo, tmp_path, name):
     """SXTB16/SMLAD/SMMULR/SSUB8 code on the emulated Cortex-M4 gives TFLM's bytes."""

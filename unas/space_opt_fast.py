@@ -13,8 +13,8 @@ of microseconds. It is exact, not an estimate:
   :mod:`unas.resources.engine` (``codegen``: inverted-residual chains fused into one step with
   its row buffer live only during that step, under the best of the engine's fusion policies;
   depthwise conv keeping its channel count in place up to the cut-off that minimises working
-  set + scratch, ADD onto an equal-shaped first input, RESHAPE; scratch = the largest input
-  channel of a depthwise conv that runs in place; ``tflm``: neither, but 16-byte aligned
+  set + scratch, ADD onto an equal-shaped first input, RESHAPE; scratch = the largest padded
+  channel plane of a depthwise conv that runs channel by channel; ``tflm``: neither, but 16-byte aligned
   buffers and int8 MEAN's scratch while it runs).
 
 Because it restates those rules, :func:`check_against_resource_model` compares it with the
@@ -36,7 +36,8 @@ from typing import NamedTuple
 
 from search_spaces.mbconv import MBConvArchitecture, Operator
 from unas.errors import ArchitectureError, ConfigError
-from unas.resources.engine import FUSED_OP, FUSION_POLICIES, SCRATCH_OP, fused_temp_bytes
+from unas.resources.engine import (FUSED_OP, FUSION_POLICIES, SCRATCH_OP, depthwise_plane_bytes,
+                                   fused_temp_bytes, infer_geometry)
 
 ENGINES = ("codegen", "tflm")
 
@@ -53,8 +54,8 @@ def operator_costs(ops: Sequence[Operator], engine: str) -> Costs:
     """Costs of running ``ops`` in list order (which must be topological) under ``engine``.
 
     For ``codegen`` the engine fuses inverted-residual chains by one of its fusion policies and
-    runs a depthwise conv in place only up to the input size (``H*W``) that minimises working
-    set + scratch (:func:`unas.resources.engine.engine_graph`): every policy and candidate
+    runs a depthwise conv in place only up to the plane scratch
+    (:func:`unas.resources.engine.depthwise_plane_bytes`) that minimises working set + scratch (:func:`unas.resources.engine.engine_graph`): every policy and candidate
     cut-off is tried, as there.
     """
     if engine not in ENGINES:
@@ -67,7 +68,7 @@ def operator_costs(ops: Sequence[Operator], engine: str) -> Costs:
     for policy in FUSION_POLICIES:
         fused = _fused_ops(ops, policy)
         index = {op.name: i for i, op in enumerate(fused)}
-        limits = sorted({_pixels(fused[index[op.inputs[0]]].shape) for op in fused
+        limits = sorted({_plane_bytes(op, fused[index[op.inputs[0]]].shape, True) for op in fused
                          if op.op == "DEPTHWISE_CONV_2D" and op.inputs
                          and _runs_in_place(op, fused[index[op.inputs[0]]].shape)}, reverse=True)
         peaks += [_chain_peak(fused, limit) for limit in [*limits, 0]]
@@ -155,13 +156,17 @@ def _fused_ops(ops: Sequence[Operator], policy: str) -> list[Operator]:
     return result
 
 
-def _pixels(shape: tuple[int, ...]) -> int:
-    return int(shape[0] * shape[1])
+def _plane_bytes(op: Operator, in_shape: tuple[int, ...], in_place: bool) -> int:
+    """The engine's :func:`unas.resources.engine.depthwise_plane_bytes` for one operator."""
+    if op.op != "DEPTHWISE_CONV_2D":
+        return 0
+    geometry = infer_geometry(op.op, op.shape, in_shape, op.macs)
+    return depthwise_plane_bytes(op.shape, in_shape, geometry, in_place)
 
 
 def _chain_peak(ops: Sequence[Operator], dw_limit: int | None) -> int:
     """Peak working set + scratch of the list order; ``dw_limit`` is None for ``tflm`` (nothing
-    in place), else the largest depthwise input ``H*W`` that may run in place (``codegen``)."""
+    in place), else the largest depthwise plane scratch that may run in place (``codegen``)."""
     codegen = dw_limit is not None
     index = {op.name: i for i, op in enumerate(ops)}
     sizes = [math.prod(op.shape) for op in ops]
@@ -181,14 +186,16 @@ def _chain_peak(ops: Sequence[Operator], dw_limit: int | None) -> int:
         first = srcs[0]
         in_shape = ops[first].shape
         in_place = codegen and _runs_in_place(op, in_shape)
-        if in_place and op.op == "DEPTHWISE_CONV_2D" and _pixels(in_shape) > dw_limit:
+        if (in_place and op.op == "DEPTHWISE_CONV_2D"
+                and _plane_bytes(op, in_shape, True) > dw_limit):
             in_place = False
-        if in_place and pending[first] == 1:
+        in_place = in_place and pending[first] == 1
+        if in_place:
             step = live - sizes[first] + max(sizes[first], size)
-            if op.op == "DEPTHWISE_CONV_2D":  # one input channel of scratch
-                scratch = max(scratch, _pixels(in_shape))
         else:
             step = live + size
+        if codegen:  # a depthwise conv run channel by channel: one padded plane of scratch
+            scratch = max(scratch, _plane_bytes(op, in_shape, in_place))
         if not codegen and op.op == "MEAN":  # TFLM's int8 MEAN scratch, live while it runs
             rank = len(in_shape) + 1
             step += sum(-(-n // 16) * 16 for n in (4 * size_elements(op), 4 * rank, 4 * (rank - 2)))

@@ -16,6 +16,7 @@ from tflm_runtime.codegen import fixed_point as fp
 from tflm_runtime.codegen import quantization as q
 from tflm_runtime.tflite_model import Operator, Tensor, TfliteModel
 from unas.errors import UnsupportedOperatorError
+from unas.resources.engine import depthwise_plane_bytes
 
 
 @dataclass
@@ -252,12 +253,13 @@ def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     return out
 
 
-def _depthwise_layout(in_c: int, out_c: int, d_h: int, d_w: int, in_place: bool) -> str:
+def _depthwise_layout(in_c: int, out_c: int, d_h: int, d_w: int, planes: bool) -> str:
     """Which precomputed kernel a depthwise convolution runs: GROUPS (four channels per input
-    word), ROWS (one channel plane at a time: in place, or a single channel), or NONE."""
+    word), ROWS (one padded channel plane at a time: ``planes``, see
+    :func:`unas.resources.engine.depthwise_plane_bytes`), or NONE."""
     if out_c != in_c or d_h != 1 or d_w != 1:
         return "NONE"
-    if in_place or in_c == 1:
+    if planes:
         return "ROWS"
     return "GROUPS" if in_c >= 4 else "NONE"
 
@@ -334,7 +336,11 @@ def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
         weights=f"{name}_w", bias=f"{name}_b", mult=mult, shift=shift)
     taps = w.data.reshape(k_h, k_w, out_c).astype(np.int64)
     folded = bias - x.zero_point * taps.reshape(-1, out_c).sum(axis=0)
-    layout = _depthwise_layout(in_c, out_c, d_h, d_w, ctx.in_place)
+    geometry = ((k_h, k_w), (s_h, s_w), (d_h, d_w))
+    per_element = out_c == in_c and (k_h, k_w) == (1, 1) and (s_h, s_w) == (1, 1)
+    planes = depthwise_plane_bytes((out_h, out_w, out_c), (in_h, in_w, in_c), geometry,
+                                   ctx.in_place) > 0
+    layout = "NONE" if per_element else _depthwise_layout(in_c, out_c, d_h, d_w, planes)
     if np.abs(folded).max(initial=0) >= 1 << 31:
         layout = "NONE"  # the general kernels apply the input offset per tap instead
     if layout != "NONE":
@@ -342,6 +348,7 @@ def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
         widened = _widen_groups(taps) if layout == "GROUPS" else _widen_rows(taps)
         fields["wide"] = out.const_array(f"{name}_wide", "int32_t", widened)
         fields["folded"] = out.const_array(f"{name}_fb", "int32_t", folded)
+    if layout != "NONE" or per_element or planes:
         rq = _depthwise_requantization(pairs, bias, folded, taps.reshape(-1, out_c), y.zero_point)
         if rq is not None:
             fields["rq"] = out.const_array(f"{name}_rq", "int32_t", rq)
@@ -352,10 +359,14 @@ def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
     out.decls.append(_struct("unas_dwconv_params", f"{name}_p", fields))
     out.const_bytes += 4 * 20 + 4 * 7
     src, dst = ctx.pointer(ctx.op.inputs[0]), ctx.pointer(ctx.op.outputs[0])
-    if ctx.in_place:
-        out.body.append(f"unas_dwconv_inplace_s8(&{name}_p, {dst}, S);  /* in place */")
+    note = "  /* in place */" if ctx.in_place else ""
+    if per_element:
+        out.body.append(f"unas_dwconv_1x1_s8(&{name}_p, {src}, {dst});{note}")
+    elif planes:
+        out.body.append(f"unas_dwconv_planes_s8(&{name}_p, {src}, {dst}, S);{note}")
     else:
-        out.body.append(f"unas_dwconv_s8(&{name}_p, {src}, {dst});")
+        kernel = "unas_dwconv_groups_s8" if layout == "GROUPS" else "unas_dwconv_ref_s8"
+        out.body.append(f"{kernel}(&{name}_p, {src}, {dst});")
     return out
 
 

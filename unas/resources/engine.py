@@ -14,8 +14,10 @@ Two inference engines are modelled:
     (``inplace=True``, see :mod:`unas.resources.memory` for the execution model):
     ``DEPTHWISE_CONV_2D`` with depth multiplier 1 (MCUNet's in-place depthwise convolution),
     ``ADD`` onto its first input (same shape as the output) and ``RESHAPE`` (an alias), each only
-    when its first input has no other pending consumer. Its one scratch buffer holds one input
-    channel (``H*W`` bytes) of the largest depthwise convolution that runs in place;
+    when its first input has no other pending consumer. Its one scratch buffer holds the
+    largest channel plane of a depthwise convolution that runs channel by channel (in place, or
+    with one channel): one input channel padded with the zero point
+    (:func:`depthwise_plane_bytes`);
     convolutions run directly on the input (no im2col buffer). Inverted-residual chains
     (:func:`fusable_chains`) run as one row-streamed step: the engine graph replaces each by a
     ``FUSED_BLOCK`` node and a ``SCRATCH`` node for the step's ring and row buffers (an arena
@@ -94,14 +96,26 @@ def conv_geometry(graph: nx.DiGraph, node: str
     gives the output size with ``'same'`` padding, and dilation 1.
     """
     data = graph.nodes[node]
-    shape, in_shape = tuple(data["shape"]), _input_shape(graph, node)
-    if len(shape) != 3 or in_shape is None or len(in_shape) != 3:
+    in_shape = _input_shape(graph, node)
+    if in_shape is None:
         return None
-    kernel, stride = data.get("kernel"), data.get("stride")
+    return infer_geometry(data["op"], tuple(data["shape"]), in_shape, data["macs"],
+                          data.get("kernel"), data.get("stride"), data.get("dilation"))
+
+
+def infer_geometry(op: str, shape: Sequence[int], in_shape: Sequence[int], macs: int,
+                   kernel: Sequence[int] | None = None, stride: Sequence[int] | None = None,
+                   dilation: Sequence[int] | None = None
+                   ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None:
+    """:func:`conv_geometry` from the node's fields: ``op``, output ``shape``, first input's
+    ``in_shape``, ``macs`` and the optional ``kernel``/``stride``/``dilation`` pairs."""
+    shape, in_shape = tuple(shape), tuple(in_shape)
+    if len(shape) != 3 or len(in_shape) != 3:
+        return None
     if kernel is None:
-        per_tap = math.prod(shape) * (in_shape[-1] if data["op"] == "CONV_2D" else 1)
-        side = math.isqrt(data["macs"] // per_tap) if per_tap and data["macs"] else 0
-        if side < 1 or side * side * per_tap != data["macs"]:
+        per_tap = math.prod(shape) * (in_shape[-1] if op == "CONV_2D" else 1)
+        side = math.isqrt(macs // per_tap) if per_tap and macs else 0
+        if side < 1 or side * side * per_tap != macs:
             return None
         kernel = (side, side)
     if stride is None:
@@ -112,7 +126,51 @@ def conv_geometry(graph: nx.DiGraph, node: str
                 return None
             pair.append(s)
         stride = tuple(pair)
-    return tuple(kernel), tuple(stride), tuple(data.get("dilation", (1, 1)))
+    return (tuple(kernel), tuple(stride),  # type: ignore[return-value]
+            tuple(dilation) if dilation is not None else (1, 1))
+
+
+def depthwise_plane_bytes(shape: Sequence[int], in_shape: Sequence[int],
+                          geometry: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+                          | None, in_place: bool) -> int:
+    """Scratch the generated code needs for a depth-multiplier-1 ``DEPTHWISE_CONV_2D`` (output
+    ``shape``, input ``in_shape``, ``(kernel, stride, dilation)`` from :func:`conv_geometry`).
+
+    It runs channel by channel when it runs ``in_place`` (MCUNet's in-place depthwise) or has one
+    channel (no dilation): each channel is copied into a plane padded with the input zero point,
+    ``rows x pitch`` bytes that hold every tap of every output (``rows = (out_h - 1) * stride_h +
+    (k_h - 1) * dil_h + 1``, ``pitch`` likewise), plus ``(-k_w) mod 4`` bytes that the last row's
+    four-byte tap words may read. A 1x1 stride-1 one is per-element and needs none, as does any
+    other depthwise convolution (it reads its input directly). Without a known geometry: one
+    unpadded input channel (``H*W``).
+
+    >>> depthwise_plane_bytes((28, 28, 8), (28, 28, 8), ((5, 5), (1, 1), (1, 1)), True)
+    1027
+    >>> depthwise_plane_bytes((28, 28, 8), (28, 28, 8), ((1, 1), (1, 1), (1, 1)), True)
+    0
+    """
+    shape, in_shape = tuple(shape), tuple(in_shape)
+    if len(shape) != 3 or len(in_shape) != 3 or shape[-1] != in_shape[-1]:
+        return 0
+    if geometry is None:
+        return int(in_shape[0] * in_shape[1]) if in_place else 0
+    (k_h, k_w), (s_h, s_w), (d_h, d_w) = geometry
+    if (k_h, k_w) == (1, 1) and (s_h, s_w) == (1, 1):
+        return 0
+    if not in_place and not (in_shape[-1] == 1 and (d_h, d_w) == (1, 1)):
+        return 0
+    rows = (shape[0] - 1) * s_h + (k_h - 1) * d_h + 1
+    pitch = (shape[1] - 1) * s_w + (k_w - 1) * d_w + 1
+    return int(rows * pitch + (-k_w) % 4)
+
+
+def _plane_bytes(graph: nx.DiGraph, node: str, in_place: bool) -> int:
+    """:func:`depthwise_plane_bytes` of a graph node (0 for other operators)."""
+    data = graph.nodes[node]
+    in_shape = _input_shape(graph, node)
+    if data["op"] != "DEPTHWISE_CONV_2D" or in_shape is None:
+        return 0
+    return depthwise_plane_bytes(data["shape"], in_shape, conv_geometry(graph, node), in_place)
 
 
 def _pointwise(graph: nx.DiGraph, node: str) -> bool:
@@ -250,20 +308,19 @@ def _fuse(graph: nx.DiGraph, chains: Sequence[FusedChain]) -> nx.DiGraph:
     return result
 
 
-def _marked(graph: nx.DiGraph, engine: str, dw_max_pixels: int | None) -> nx.DiGraph:
+def _marked(graph: nx.DiGraph, engine: str, dw_max_scratch: int | None) -> nx.DiGraph:
+    """``graph`` with ``inplace`` marks; a depthwise conv only when its plane scratch (in place)
+    is at most ``dw_max_scratch`` (None: no limit)."""
     result = graph.copy()
     for node in result:
         result.nodes[node].pop("inplace", None)
         if not runs_in_place(graph, node, engine):
             continue
-        if result.nodes[node]["op"] == "DEPTHWISE_CONV_2D" and dw_max_pixels is not None:
-            in_shape = _input_shape(graph, node)
-            if in_shape is None or in_shape[0] * in_shape[1] > dw_max_pixels:
+        if result.nodes[node]["op"] == "DEPTHWISE_CONV_2D" and dw_max_scratch is not None:
+            if _plane_bytes(graph, node, True) > dw_max_scratch:
                 continue
         result.nodes[node]["inplace"] = True
     return result
-
-
 
 
 def _align(size: int) -> int:
@@ -298,11 +355,11 @@ def engine_graph(graph: nx.DiGraph, engine: str) -> nx.DiGraph:
     in place and, for ``"codegen"``, fused inverted-residual chains contracted
     (:func:`fusable_chains`, :func:`_fuse`).
 
-    For ``"codegen"`` an in-place depthwise convolution costs one input channel of scratch, which
-    only pays when it lowers the peak: depthwise convs run in place only up to a pixel count
-    (``H*W`` of their input), and chains are fused by one of :data:`FUSION_POLICIES`; the
+    For ``"codegen"`` an in-place depthwise convolution costs one padded input channel of scratch
+    (:func:`depthwise_plane_bytes`), which only pays when it lowers the peak: depthwise convs run
+    in place only up to a plane size, and chains are fused by one of :data:`FUSION_POLICIES`; the
     combination with the smallest working set + scratch wins (ties: the earlier policy, the
-    larger limit). ADD and RESHAPE, which need no scratch, always may run in place.
+    smaller limit). ADD and RESHAPE, which need no scratch, always may run in place.
     """
     _check_engine(engine)
     if engine == "tflm":
@@ -317,10 +374,11 @@ def engine_graph(graph: nx.DiGraph, engine: str) -> nx.DiGraph:
             continue
         tried.append(chains)
         fused = _fuse(graph, chains)
-        limits = sorted({int(s[0] * s[1]) for n in fused
-                         if fused.nodes[n]["op"] == "DEPTHWISE_CONV_2D"
-                         and runs_in_place(fused, n, engine)
-                         for s in [_input_shape(fused, n)]}, reverse=True) + [0]
+        # smallest first: on a tie the fewer in-place depthwise convs (they copy every channel
+        # into the padded plane; reading the input directly is faster)
+        limits = [0, *sorted({_plane_bytes(fused, n, True) for n in fused
+                              if fused.nodes[n]["op"] == "DEPTHWISE_CONV_2D"
+                              and runs_in_place(fused, n, engine)} - {0})]
         for limit in limits:
             candidate = _marked(fused, engine, limit)
             schedule = min_peak_schedule(candidate)
@@ -346,12 +404,8 @@ def in_place_nodes(graph: nx.DiGraph, order: Sequence[str]) -> set[str]:
 
 
 def _scratch_of_order(marked: nx.DiGraph, order: Sequence[str]) -> int:
-    sizes = [0]
-    for node in in_place_nodes(marked, order):
-        if marked.nodes[node]["op"] == "DEPTHWISE_CONV_2D":
-            in_shape = _input_shape(marked, node)
-            sizes.append(int(in_shape[0] * in_shape[1]))
-    return max(sizes)
+    in_place = in_place_nodes(marked, order)
+    return max([0, *(_plane_bytes(marked, node, node in in_place) for node in order)])
 
 
 def scratch_bytes(graph: nx.DiGraph, engine: str, order: Sequence[str] | None = None) -> int:

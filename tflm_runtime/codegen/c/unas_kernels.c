@@ -682,7 +682,7 @@ __attribute__((always_inline)) static inline void unas_dw_pixel4(
  * time, one input word per tap feeding SMLABB/SMLATT against two pre-widened weight words
  * (interior pixels: the whole window, zero point folded into the bias; border pixels: the taps
  * inside the image minus the zero point); channels past the last multiple of four one by one. */
-static void unas_dw_groups_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
+void unas_dwconv_groups_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
   const int32_t c_count = p->in_c, k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w;
   const int32_t x_row = p->in_w * c_count, tail = c_count & ~3;
   const int32_t zp2 = (int32_t)(((uint32_t)p->in_zp << 16) | ((uint32_t)p->in_zp & 0xFFFFu));
@@ -736,98 +736,120 @@ static void unas_dw_groups_s8(const unas_dwconv_params *p, const int8_t *in, int
   }
 }
 
-/* Sum of a k_h-row window of one contiguous channel plane (UNAS_DW_WIDE_ROWS): each filter row
- * is `words` words of four pixels, each word two SMLADs against the row's widened taps
- * (even (t0, t2), odd (t1, t3); taps past k_w are zero, so the extra pixels read add nothing).
- * words is a literal at every call, so each row unrolls. */
-__attribute__((always_inline)) static inline int32_t unas_dw_plane_rows(
-    const int8_t *x, int32_t x_row, const int32_t *w, int32_t rows, int32_t words, int32_t acc) {
-  for (int32_t ky = 0; ky < rows; ++ky, x += x_row, w += 2 * words) {
+/* Rows x pitch bytes of a channel plane holding every tap of every output (padding included);
+ * unas.resources.engine.depthwise_plane_bytes adds the (-k_w) & 3 bytes the last row's four-byte
+ * tap words may read, and sizes the scratch buffer with the same formulas. */
+static inline int32_t unas_dw_plane_pitch(const unas_dwconv_params *p) {
+  return (p->out_w - 1) * p->stride_w + (p->k_w - 1) * p->dil_w + 1;
+}
+
+static inline int32_t unas_dw_plane_rows_count(const unas_dwconv_params *p) {
+  return (p->out_h - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
+}
+
+/* Channel c of the NHWC input into plane: plane row r holds input row r - pad_t, plane column
+ * q input column q - pad_l, and every position outside the image holds in_zp, so with the
+ * folded bias (bias - in_zp * sum(taps)) an outside tap adds exactly nothing, as TFLM skips it. */
+static void unas_dw_fill_plane(const unas_dwconv_params *p, const int8_t *in, int8_t *plane,
+                               int32_t pitch, int32_t rows) {
+  const int32_t c_count = p->in_c, zp = p->in_zp;
+  const int32_t left = p->pad_l < pitch ? p->pad_l : pitch;
+  const int32_t inside = pitch - left < p->in_w ? pitch - left : p->in_w;
+  const int32_t right = pitch - left - inside;
+  for (int32_t r = 0; r < rows; ++r, plane += pitch) {
+    const int32_t iy = r - p->pad_t;
+    if (iy < 0 || iy >= p->in_h) {
+      memset(plane, zp, (size_t)pitch);
+      continue;
+    }
+    const int8_t *src = in + iy * p->in_w * c_count;
+    int8_t *dst = plane + left;
+    memset(plane, zp, (size_t)left);
+    for (int32_t i = 0; i < inside; ++i, src += c_count) dst[i] = *src;
+    memset(dst + inside, zp, (size_t)right);
+  }
+  memset(plane, 0, (size_t)((-p->k_w) & 3));  /* read by the last row's tap words, weight 0 */
+}
+
+/* Every output of one channel from its padded plane, K filter rows of W words each (literals
+ * at every call, so the window unrolls and the loop nest gets its own registers): SMLAD rows
+ * over the folded bias `start`, requantised by the channel's unas_dw_rq block. */
+__attribute__((always_inline)) static inline void unas_dw_plane_loop(
+    const unas_dwconv_params *p, const int8_t *plane, int32_t pitch, const int32_t *w,
+    int32_t start, const int32_t *rq, int8_t *dst, int32_t dst_pitch, int32_t K, int32_t W) {
+  const int32_t s_w = p->stride_w, row_step = p->stride_h * pitch, out_w = p->out_w;
+  const int32_t mult = rq[0], lsh = rq[1], nudge = rq[2], rsh = rq[3];
+  const int32_t lo = p->act_min, hi = p->act_max;
+  for (int32_t oy = 0; oy < p->out_h; ++oy, plane += row_step) {
+    const int8_t *x = plane;
+    for (int32_t ox = 0; ox < out_w; ++ox, x += s_w, dst += dst_pitch) {
+      int32_t acc = start;
+      const int8_t *r = x;
+      const int32_t *t = w;
+#pragma GCC unroll 8
+      for (int32_t ky = 0; ky < K; ++ky, r += pitch, t += 2 * W) {
 #pragma GCC unroll 2
-    for (int32_t j = 0; j < words; ++j) {
-      const uint32_t v = unas_load4(x + 4 * j);
-      acc = unas_dw_smlad(unas_dw_even(v), w[2 * j], acc);
-      acc = unas_dw_smlad(unas_dw_odd(v), w[2 * j + 1], acc);
-    }
-  }
-  return acc;
-}
-
-/* The same rows with the zero point subtracted (border pixels whose columns are all inside). */
-static int32_t unas_dw_plane_rows_zp(const int8_t *x, int32_t x_row, const int32_t *w,
-                                     int32_t rows, int32_t words, int32_t zp2, int32_t acc) {
-  for (int32_t ky = 0; ky < rows; ++ky, x += x_row, w += 2 * words) {
-    for (int32_t j = 0; j < words; ++j) {
-      const uint32_t v = unas_load4(x + 4 * j);
-      acc = unas_dw_smlad(unas_dw_sub16(unas_dw_even(v), zp2), w[2 * j], acc);
-      acc = unas_dw_smlad(unas_dw_sub16(unas_dw_odd(v), zp2), w[2 * j + 1], acc);
-    }
-  }
-  return acc;
-}
-
-/* Channel c computed from its plane (in_h x in_w contiguous bytes) into dst, dst_pitch bytes
- * between output pixels. Pixels whose window columns are all inside and whose word reads stay
- * inside the plane take the SMLAD rows (over the rows inside the image); the rest skip the taps
- * outside the image one by one, as TFLM does. */
-static void unas_dw_plane_s8(const unas_dwconv_params *p, const int8_t *plane, int32_t c,
-                             int8_t *dst, int32_t dst_pitch) {
-  const int32_t k_h = p->k_h, k_w = p->k_w, words = (k_w + 3) / 4, in_w = p->in_w;
-  const int32_t last_read = p->in_h * in_w - 4 * words;  /* last safe start of a row's words */
-  const int32_t *w = p->wide + 2 * words * k_h * c;
-  const int32_t folded = p->folded[c], bias = p->bias[c];
-  const int32_t zp2 = (int32_t)(((uint32_t)p->in_zp << 16) | ((uint32_t)p->in_zp & 0xFFFFu));
-  /* this channel's requantisation in registers (NULL rq: the general path per output) */
-  const int32_t *rq = p->rq != 0 ? p->rq + 4 * c : 0;
-  const int32_t mult = rq ? rq[0] : 0, lsh = rq ? rq[1] : 0, nudge = rq ? rq[2] : 0;
-  const int32_t rsh = rq ? rq[3] : 0, lo = p->act_min, hi = p->act_max;
-  int32_t ox_lo, ox_hi, oy_lo, oy_hi;
-  unas_dw_inside(k_w, p->stride_w, p->pad_l, in_w, p->out_w, &ox_lo, &ox_hi);
-  unas_dw_inside(k_h, p->stride_h, p->pad_t, p->in_h, p->out_h, &oy_lo, &oy_hi);
-  for (int32_t oy = 0; oy < p->out_h; ++oy) {
-    const int32_t iy0 = oy * p->stride_h - p->pad_t;
-    int32_t ky_lo, ky_hi;
-    unas_tap_range(iy0, 1, k_h, p->in_h, &ky_lo, &ky_hi);
-    const int32_t rows_inside = oy >= oy_lo && oy < oy_hi;
-    const int32_t last_row = (iy0 + ky_hi - 1) * in_w;
-    for (int32_t ox = 0; ox < p->out_w; ++ox, dst += dst_pitch) {
-      const int32_t ix0 = ox * p->stride_w - p->pad_l;
-      int32_t acc;
-      if (ox >= ox_lo && ox < ox_hi && last_row + ix0 <= last_read) {
-        const int8_t *x = plane + iy0 * in_w + ix0;
-        if (!rows_inside) {
-          acc = unas_dw_plane_rows_zp(x + ky_lo * in_w, in_w, w + 2 * words * ky_lo,
-                                      ky_hi - ky_lo, words, zp2, bias);
-        } else if (k_h == 3 && words == 1) {
-          acc = unas_dw_plane_rows(x, in_w, w, 3, 1, folded);
-        } else if (k_h == 5 && words == 2) {
-          acc = unas_dw_plane_rows(x, in_w, w, 5, 2, folded);
-        } else if (k_h == 7 && words == 2) {
-          acc = unas_dw_plane_rows(x, in_w, w, 7, 2, folded);
-        } else {
-          acc = unas_dw_plane_rows_zp(x, in_w, w, k_h, words, zp2, bias);
+        for (int32_t j = 0; j < W; ++j) {
+          const uint32_t v = unas_load4(r + 4 * j);
+          acc = unas_dw_smlad(unas_dw_even(v), t[2 * j], acc);
+          acc = unas_dw_smlad(unas_dw_odd(v), t[2 * j + 1], acc);
         }
-      } else {
-        int32_t kx_lo, kx_hi;
-        unas_tap_range(ix0, 1, k_w, in_w, &kx_lo, &kx_hi);
-        acc = unas_dw_border1(p, plane + (iy0 + ky_lo) * in_w + ix0 + kx_lo, in_w, 1, c, ky_lo,
-                              ky_hi, kx_lo, kx_hi);
       }
-      *dst = rq ? unas_dw_clamp(unas_dw_rq4(acc, mult, lsh, nudge, rsh), lo, hi)
-                : unas_dw_out(p, acc, c);
+      *dst = unas_dw_clamp(unas_dw_rq4(acc, mult, lsh, nudge, rsh), lo, hi);
+    }
+  }
+}
+
+/* Output channel c from its padded plane (pitch bytes per row) into dst, dst_pitch bytes between
+ * output pixels. Every window lies inside the plane, so every pixel is an interior one: with the
+ * generator's widened rows (UNAS_DW_WIDE_ROWS) and requantisation blocks the SMLAD rows over the
+ * folded bias; otherwise (dilation, a folded bias or accumulator too large for them) every tap
+ * minus the zero point, then the general requantisation. */
+static void unas_dw_plane_s8(const unas_dwconv_params *p, const int8_t *plane, int32_t pitch,
+                             int32_t c, int8_t *dst, int32_t dst_pitch) {
+  const int32_t k_h = p->k_h, k_w = p->k_w, words = (k_w + 3) / 4;
+  if (p->wide_layout == UNAS_DW_WIDE_ROWS && p->rq != 0) {
+    const int32_t *w = p->wide + 2 * words * k_h * c, *rq = p->rq + 4 * c;
+    const int32_t start = p->folded[c];
+    if (k_h == 3 && words == 1) {
+      unas_dw_plane_loop(p, plane, pitch, w, start, rq, dst, dst_pitch, 3, 1);
+    } else if (k_h == 5 && words == 2) {
+      unas_dw_plane_loop(p, plane, pitch, w, start, rq, dst, dst_pitch, 5, 2);
+    } else if (k_h == 7 && words == 2) {
+      unas_dw_plane_loop(p, plane, pitch, w, start, rq, dst, dst_pitch, 7, 2);
+    } else {
+      unas_dw_plane_loop(p, plane, pitch, w, start, rq, dst, dst_pitch, k_h, words);
+    }
+    return;
+  }
+  const int32_t row_step = p->stride_h * pitch;
+  for (int32_t oy = 0; oy < p->out_h; ++oy, plane += row_step) {
+    const int8_t *x = plane;
+    for (int32_t ox = 0; ox < p->out_w; ++ox, x += p->stride_w, dst += dst_pitch) {
+      int32_t acc = p->bias[c];
+      for (int32_t ky = 0; ky < k_h; ++ky) {
+        const int8_t *row = x + ky * p->dil_h * pitch;
+        const int8_t *taps = p->weights + ky * k_w * p->out_c + c;
+        for (int32_t kx = 0; kx < k_w; ++kx) {
+          acc += (int32_t)taps[kx * p->out_c] * ((int32_t)row[kx * p->dil_w] - p->in_zp);
+        }
+      }
+      *dst = unas_dw_out(p, acc, c);
     }
   }
 }
 
 void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
   if (p->wide_layout == UNAS_DW_WIDE_GROUPS) {
-    unas_dw_groups_s8(p, in, out);
-    return;
+    unas_dwconv_groups_s8(p, in, out);
+  } else {
+    unas_dwconv_ref_s8(p, in, out);
   }
-  if (p->wide_layout == UNAS_DW_WIDE_ROWS) {  /* one channel: the input is its plane */
-    unas_dw_plane_s8(p, in, 0, out, 1);
-    return;
-  }
+}
+
+/* TFLM's loop order, every tap inside the image minus the zero point (any depth multiplier and
+ * dilation). */
+void unas_dwconv_ref_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t iy0 = oy * p->stride_h - p->pad_t;
     int32_t ky_lo, ky_hi;
@@ -855,39 +877,42 @@ void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) 
   }
 }
 
-/* MCUNet's in-place depthwise convolution (depth multiplier 1): channel c of the input is copied
- * to scratch (in_h * in_w bytes), then channel c of the output overwrites it in buf. In NHWC the
- * output elements of channel c sit at offsets = c (mod C) of the same buffer, which only ever hold
- * channel c of the input, so no other channel is disturbed. With the generator's widened rows
- * (UNAS_DW_WIDE_ROWS) each channel runs unas_dw_plane_s8; otherwise (dilation) every output skips
- * the taps that fall outside, as TFLM does. */
-void unas_dwconv_inplace_s8(const unas_dwconv_params *p, int8_t *buf, int8_t *plane) {
-  const int32_t c_count = p->in_c, pixels = p->in_h * p->in_w;
+/* Channel by channel through one zero-point-padded plane (depth multiplier 1): channel c of the
+ * input is copied into plane, then channel c of the output is computed from it. In place
+ * (out == in, MCUNet's in-place depthwise convolution) this is safe: in NHWC the output elements
+ * of channel c sit at offsets = c (mod C), which only ever hold channel c of the input, already
+ * copied. */
+void unas_dwconv_planes_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                           int8_t *plane) {
+  const int32_t pitch = unas_dw_plane_pitch(p), rows = unas_dw_plane_rows_count(p);
+  for (int32_t c = 0; c < p->in_c; ++c) {
+    unas_dw_fill_plane(p, in + c, plane, pitch, rows);
+    unas_dw_plane_s8(p, plane, pitch, c, out + c, p->in_c);
+  }
+}
+
+/* 1x1, stride 1, depth multiplier 1: one multiply per element, channel by channel with the
+ * channel's weight and requantisation in registers; out may equal in (each output element
+ * replaces the one input element it reads). acc = bias + w * (x - in_zp), wrapping as TFLM's
+ * int32 arithmetic does. */
+void unas_dwconv_1x1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
+  const int32_t c_count = p->in_c, pixels = p->out_h * p->out_w;
+  const int32_t lo = p->act_min, hi = p->act_max;
   for (int32_t c = 0; c < c_count; ++c) {
-    const int8_t *src = buf + c;
-    for (int32_t i = 0; i < pixels; ++i, src += c_count) plane[i] = *src;
-    if (p->wide_layout == UNAS_DW_WIDE_ROWS) {
-      unas_dw_plane_s8(p, plane, c, buf + c, c_count);
-      continue;
-    }
-    int8_t *dst = buf + c;
-    for (int32_t oy = 0; oy < p->out_h; ++oy) {
-      const int32_t iy0 = oy * p->stride_h - p->pad_t;
-      int32_t ky_lo, ky_hi;
-      unas_tap_range(iy0, p->dil_h, p->k_h, p->in_h, &ky_lo, &ky_hi);
-      for (int32_t ox = 0; ox < p->out_w; ++ox, dst += c_count) {
-        const int32_t ix0 = ox * p->stride_w - p->pad_l;
-        int32_t kx_lo, kx_hi;
-        unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
-        int32_t acc = p->bias[c];
-        for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
-          const int8_t *row = plane + (iy0 + ky * p->dil_h) * p->in_w + ix0;
-          const int8_t *wrow = p->weights + ky * p->k_w * c_count + c;
-          for (int32_t kx = kx_lo; kx < kx_hi; ++kx) {
-            acc += (int32_t)wrow[kx * c_count] * ((int32_t)row[kx * p->dil_w] - p->in_zp);
-          }
-        }
-        *dst = unas_dw_out(p, acc, c);
+    const int32_t w = p->weights[c];
+    const uint32_t base = (uint32_t)p->bias[c] - (uint32_t)(w * p->in_zp);
+    const int32_t *rq = p->rq != 0 ? p->rq + 4 * c : 0;
+    const int8_t *x = in + c;
+    int8_t *o = out + c;
+    if (rq) {
+      const int32_t mult = rq[0], lsh = rq[1], nudge = rq[2], rsh = rq[3];
+      for (int32_t i = 0; i < pixels; ++i, x += c_count, o += c_count) {
+        const int32_t acc = (int32_t)(base + (uint32_t)(w * *x));
+        *o = unas_dw_clamp(unas_dw_rq4(acc, mult, lsh, nudge, rsh), lo, hi);
+      }
+    } else {
+      for (int32_t i = 0; i < pixels; ++i, x += c_count, o += c_count) {
+        *o = unas_dw_out(p, (int32_t)(base + (uint32_t)(w * *x)), c);
       }
     }
   }

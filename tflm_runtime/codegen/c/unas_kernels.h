@@ -290,8 +290,20 @@ void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out
  * p->packed and p->rq. */
 #define UNAS_PATCH_MAX 128
 void unas_conv2d_patch_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
+/* Depthwise convolution reading its input directly: unas_dwconv_groups_s8 (wide_layout
+ * UNAS_DW_WIDE_GROUPS) or unas_dwconv_ref_s8 (the general loop). Generated code calls the one it
+ * needs, so the linker drops the other. */
 void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out);
-void unas_dwconv_inplace_s8(const unas_dwconv_params *p, int8_t *buf, int8_t *scratch);
+void unas_dwconv_groups_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out);
+void unas_dwconv_ref_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out);
+/* Depth multiplier 1, channel by channel: each input channel is copied into `plane` padded with
+ * in_zp (((out_h - 1) * stride_h + (k_h - 1) * dil_h + 1) rows of ((out_w - 1) * stride_w +
+ * (k_w - 1) * dil_w + 1) bytes, + (-k_w) & 3), so every output is an interior one; out may be
+ * in (MCUNet's in-place depthwise convolution). */
+void unas_dwconv_planes_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                           int8_t *plane);
+/* 1x1, stride 1, depth multiplier 1: per element, no scratch; out may be in. */
+void unas_dwconv_1x1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out);
 void unas_fc_s8(const unas_fc_params *p, const int8_t *in, int8_t *out);
 void unas_maxpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out);
 void unas_avgpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out);
