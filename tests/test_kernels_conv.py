@@ -1,5 +1,6 @@
 """The dense convolution kernels with the generator's packed weights and folded requantisation
-(unas_conv2d_1x1_s8, unas_conv2d_patch_s8, unas_conv2d_s8 with ``rq``) on awkward shapes: odd
+(the 1x1 paths _expanded / _packed / _generic and their dispatcher unas_conv2d_1x1_s8,
+unas_conv2d_patch_s8, unas_conv2d_s8 with ``rq``) on awkward shapes: odd
 channel counts and widths, Cin = 1 / 3, strides, dilation, padding, multiplier shifts of both
 signs (a left shift falls back to the generic path), saturation and zero multipliers. Host gcc
 (portable C) against a Python transcription of TFLite Micro's reference arithmetic; the Cortex-M
@@ -163,6 +164,11 @@ def test_conv_kernels_with_generator_constants_match_tflm(case, kernels_object, 
     got = run_c(kernels_object, tmp_path, decls, f"{kernel}(&p, x, out);", out_h * out_w * out_c)
     expected = reference_conv_dilated(x, w, bias, mult, shift, c)
     assert np.array_equal(got, expected.ravel())
+    if k == 1:  # the dispatching entry point picks the same path from the fields set
+        assert kernel.startswith("unas_conv2d_1x1_") and kernel != "unas_conv2d_1x1_s8"
+        dispatched = run_c(kernels_object, tmp_path, decls, "unas_conv2d_1x1_s8(&p, x, out);",
+                           out_h * out_w * out_c)
+        assert np.array_equal(dispatched, got)
 
 
 def reference_conv_dilated(x, w, bias, mult, shift, c) -> np.ndarray:

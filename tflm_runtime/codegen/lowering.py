@@ -25,6 +25,7 @@ class LoweredOp:
     decls: list[str] = field(default_factory=list)
     body: list[str] = field(default_factory=list)
     const_bytes: int = 0  # Flash bytes of the constant data declared here
+    kernel: str = ""      # the C function the body calls (the path chosen at generation time)
 
     def const_array(self, name: str, ctype: str, values: "np.ndarray | list[int]") -> str:
         """Declare ``static const ctype name[]`` (Flash) holding ``values``; returns ``name``."""
@@ -184,8 +185,8 @@ def pack_channel_pairs_int16(weights: np.ndarray) -> np.ndarray:
 
 def expanded_layout(kernel: str, in_c: int) -> bool:
     """Whether ``kernel`` reads ``packed`` in the int16 layout (see unas_kernels.h)."""
-    return kernel == "unas_conv2d_patch_s8" or (kernel == "unas_conv2d_1x1_s8"
-                                                and in_c <= PATCH_MAX_BYTES)
+    return kernel in ("unas_conv2d_patch_s8", "unas_conv2d_1x1_expanded_s8") or (
+        kernel == "unas_conv2d_1x1_s8" and in_c <= PATCH_MAX_BYTES)
 
 
 def _rqf_array(name: str, constants: list[tuple[int, int, int, int]], out: LoweredOp) -> str:
@@ -196,10 +197,15 @@ def _rqf_array(name: str, constants: list[tuple[int, int, int, int]], out: Lower
 
 
 def conv_kernel(k_h: int, k_w: int, in_c: int, fast: bool) -> str:
-    """The kernel that runs a CONV_2D: 1x1, a gathered-window (patch) kernel for small filters
-    when the fast requantisation applies, else the direct k x k kernel."""
+    """The kernel function that runs a CONV_2D, chosen here so that only it is linked: for 1x1
+    the int16-expanded path (fast requantisation, in_c <= 128), the int8-packed one (fast, more
+    input channels) or the generic one; a gathered-window (patch) kernel for small filters when
+    the fast requantisation applies, else the direct k x k kernel."""
     if k_h * k_w == 1:
-        return "unas_conv2d_1x1_s8"
+        if not fast:
+            return "unas_conv2d_1x1_generic_s8"
+        return "unas_conv2d_1x1_expanded_s8" if in_c <= PATCH_MAX_BYTES else \
+            "unas_conv2d_1x1_packed_s8"
     if fast and -(-k_h * k_w * in_c // 4) * 4 <= PATCH_MAX_BYTES:
         return "unas_conv2d_patch_s8"
     return "unas_conv2d_s8"
@@ -249,6 +255,7 @@ def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     out.const_bytes += 4 * 18 + 4 * 7
     src, dst = ctx.pointer(ctx.op.inputs[0]), ctx.pointer(ctx.op.outputs[0])
     out.body.append(f"{kernel}(&{name}_p, {src}, {dst});")
+    out.kernel = kernel
     return out
 
 
@@ -396,8 +403,11 @@ def lower_pool(ctx: OpContext, name: str) -> LoweredOp:
     fields = dict(in_h=in_h, in_w=in_w, channels=c, out_h=out_h, out_w=out_w, f_h=f_h, f_w=f_w,
                   stride_h=s_h, stride_w=s_w, pad_t=_padding(s_h, 1, in_h, f_h, out_h),
                   pad_l=_padding(s_w, 1, in_w, f_w, out_w), act_min=act_min, act_max=act_max)
-    out = LoweredOp([_struct("unas_pool_params", f"{name}_p", fields)], [], 4 * 13)
-    kernel = "unas_maxpool_s8" if ctx.op.opcode == "MAX_POOL_2D" else "unas_avgpool_s8"
+    full_2x2 = (f_h == f_w == 2 and fields["pad_t"] == fields["pad_l"] == 0
+                and (out_h - 1) * s_h + 2 <= in_h and (out_w - 1) * s_w + 2 <= in_w)
+    kernel = "unas_maxpool" if ctx.op.opcode == "MAX_POOL_2D" else "unas_avgpool"
+    kernel += "_2x2_s8" if full_2x2 else "_s8"
+    out = LoweredOp([_struct("unas_pool_params", f"{name}_p", fields)], [], 4 * 13, kernel)
     out.body.append(f"{kernel}(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
                     f"{ctx.pointer(ctx.op.outputs[0])});")
     return out
@@ -448,7 +458,9 @@ def lower_add(ctx: OpContext, name: str) -> LoweredOp:
     out.decls.append(_struct("unas_add_params", f"{name}_p", fields))
     out.const_bytes += 4 * 14 + 4 * 3
     note = "  /* in place */" if ctx.in_place else ""
-    out.body.append(f"unas_add_s8(&{name}_p, {pa}, {pb}, {ctx.pointer(ctx.op.outputs[0])});{note}")
+    out.kernel = "unas_add_rq_s8" if rq is not None else "unas_add_generic_s8"
+    out.body.append(f"{out.kernel}(&{name}_p, {pa}, {pb}, {ctx.pointer(ctx.op.outputs[0])});"
+                    f"{note}")
     return out
 
 
@@ -497,8 +509,10 @@ def lower_mean(ctx: OpContext, name: str) -> LoweredOp:
     mult, shift = q.mean_params(x, y, count)
     fields = dict(dims=dims, reduce=reduce, count=count, in_zp=x.zero_point, out_zp=y.zero_point,
                   mult=mult, shift=shift)
-    out = LoweredOp([_struct("unas_mean_params", f"{name}_p", fields)], [], 4 * 13)
-    out.body.append(f"unas_mean_s8(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
+    hw = dims[0] == 1 and reduce == [0, 1, 1, 0]  # global average pooling
+    kernel = "unas_mean_hw_s8" if hw else "unas_mean_box_s8"
+    out = LoweredOp([_struct("unas_mean_params", f"{name}_p", fields)], [], 4 * 13, kernel)
+    out.body.append(f"{kernel}(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
                     f"{ctx.pointer(ctx.op.outputs[0])});")
     return out
 

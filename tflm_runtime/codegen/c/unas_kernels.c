@@ -415,10 +415,11 @@ static void unas_channel_pairs(const unas_conv_params *p, const int32_t *xe, int
   }
 }
 
-/* 1x1 convolution with packed weights: channel pairs outermost, pixels two at a time
- * (x pitch = stride_w * in_c); with stride 1 the whole image is one row of out_h * out_w pixels.
- * The last in_c % 4 taps are read byte by byte (the input row may end there). */
-static void unas_conv1x1_packed(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+/* 1x1 convolution with packed int8 weights (in_c > UNAS_PATCH_MAX): channel pairs outermost,
+ * pixels two at a time (x pitch = stride_w * in_c); with stride 1 the whole image is one row of
+ * out_h * out_w pixels. The last in_c % 4 taps are read byte by byte (the input row may end
+ * there). */
+void unas_conv2d_1x1_packed_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
   const int32_t k = p->in_c, k4 = k & ~3, tail = k & 3, out_c = p->out_c;
   const int32_t pair_bytes = 2 * ((k + 3) & ~3);
   const int32_t flat = p->stride_h == 1 && p->stride_w == 1 && p->in_w == p->out_w;
@@ -456,35 +457,30 @@ static void unas_conv1x1_packed(const unas_conv_params *p, const int8_t *in, int
   }
 }
 
-/* 1x1 convolution. With p->packed and p->rq (what the generator emits) the packed 2 x 2 block;
- * otherwise one dot product per output (plain [out_c][in_c] weights, generic requantisation).
- * The output never overlaps the input (convolutions are not planned in place). */
-void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
-  if (p->packed && p->rq && p->in_c <= UNAS_PATCH_MAX) {
-    /* pixel pairs outermost (pairs may span rows): each pair is sign-extended once for all
-     * channel pairs */
-    int32_t xe[UNAS_PATCH_MAX];  /* 2 pixels x in_c taps as int16 */
-    const int32_t k = p->in_c, pixels = p->out_h * p->out_w;
-    const int32_t x_pitch = p->stride_w * k, row_pitch = p->stride_h * p->in_w * k;
-    const int8_t *row = in;
-    int32_t ox = 0;
-    for (int32_t pix = 0; pix < pixels; pix += 2, out += 2 * p->out_c) {
-      const int8_t *xa = row + ox * x_pitch, *xb = xa;
+/* 1x1 convolution with int16-expanded weights (in_c <= UNAS_PATCH_MAX): pixel pairs outermost
+ * (pairs may span rows), each pair sign-extended once for all channel pairs. */
+void unas_conv2d_1x1_expanded_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  int32_t xe[UNAS_PATCH_MAX];  /* 2 pixels x in_c taps as int16 */
+  const int32_t k = p->in_c, pixels = p->out_h * p->out_w;
+  const int32_t x_pitch = p->stride_w * k, row_pitch = p->stride_h * p->in_w * k;
+  const int8_t *row = in;
+  int32_t ox = 0;
+  for (int32_t pix = 0; pix < pixels; pix += 2, out += 2 * p->out_c) {
+    const int8_t *xa = row + ox * x_pitch, *xb = xa;
+    if (++ox == p->out_w) ox = 0, row += row_pitch;
+    const int32_t two_px = pix + 1 < pixels;
+    if (two_px) {
+      xb = row + ox * x_pitch;
       if (++ox == p->out_w) ox = 0, row += row_pitch;
-      const int32_t two_px = pix + 1 < pixels;
-      if (two_px) {
-        xb = row + ox * x_pitch;
-        if (++ox == p->out_w) ox = 0, row += row_pitch;
-      }
-      unas_expand_pair(xa, xb, k, xe);
-      unas_channel_pairs(p, xe, (k + 3) >> 2, out, two_px ? out + p->out_c : out);
     }
-    return;
+    unas_expand_pair(xa, xb, k, xe);
+    unas_channel_pairs(p, xe, (k + 3) >> 2, out, two_px ? out + p->out_c : out);
   }
-  if (p->packed && p->rq) {
-    unas_conv1x1_packed(p, in, out);
-    return;
-  }
+}
+
+/* 1x1 convolution without generator constants: one dot product per output (plain
+ * [out_c][in_c] weights, MultiplyByQuantizedMultiplier per output). */
+void unas_conv2d_1x1_generic_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
   const int32_t k = p->in_c;
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     for (int32_t ox = 0; ox < p->out_w; ++ox) {
@@ -493,6 +489,19 @@ void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out
         *out++ = unas_requant(p->bias[oc] + unas_dot_s8(p->weights + oc * k, x, k), p, oc);
       }
     }
+  }
+}
+
+/* 1x1 convolution for hand-written callers: the path the generator would have chosen from the
+ * fields set (generated code calls that path directly, so only it is linked). The output never
+ * overlaps the input (convolutions are not planned in place). */
+void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  if (p->packed && p->rq && p->in_c <= UNAS_PATCH_MAX) {
+    unas_conv2d_1x1_expanded_s8(p, in, out);
+  } else if (p->packed && p->rq) {
+    unas_conv2d_1x1_packed_s8(p, in, out);
+  } else {
+    unas_conv2d_1x1_generic_s8(p, in, out);
   }
 }
 
@@ -1075,6 +1084,40 @@ void unas_maxpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
   }
 }
 
+/* MAX_POOL_2D whose every window is a full 2 x 2 inside the input (no padding; the generator
+ * checks): no tap ranges, four channels per word through the unrolled 2 x 2 maximum. */
+void unas_maxpool_2x2_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
+  const int32_t c_count = p->channels, row_pitch = p->in_w * c_count, tail = c_count & ~3;
+  const int32_t lo = p->act_min, hi = p->act_max, clamp = lo != -128 || hi != 127;
+  const uint32_t lo4 = (uint32_t)(uint8_t)lo * 0x01010101u;
+  const uint32_t hi4 = (uint32_t)(uint8_t)hi * 0x01010101u;
+  const int32_t x_step = p->stride_w * c_count, y_step = p->stride_h * row_pitch;
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    const int8_t *x = in + oy * y_step;
+    for (int32_t ox = 0; ox < p->out_w; ++ox, x += x_step) {
+      int32_t c = 0;
+      for (; c < tail; c += 4, out += 4) {
+        const int8_t *xc = x + c;
+#if defined(__ARM_FEATURE_DSP)
+        const uint32_t v = unas_max4(unas_max4(unas_load4(xc), unas_load4(xc + c_count)),
+                                     unas_max4(unas_load4(xc + row_pitch),
+                                               unas_load4(xc + row_pitch + c_count)));
+#else
+        const uint32_t v = unas_max4_window(xc, row_pitch, c_count, 2, 2);
+#endif
+        unas_store4_clamped(v, lo4, hi4, clamp, out);
+      }
+      for (; c < c_count; ++c) {
+        const int8_t *xc = x + c;
+        const int32_t a = xc[0] > xc[c_count] ? xc[0] : xc[c_count];
+        const int32_t b = xc[row_pitch] > xc[row_pitch + c_count] ? xc[row_pitch]
+                                                                  : xc[row_pitch + c_count];
+        *out++ = unas_clamp_s8(a > b ? a : b, lo, hi);
+      }
+    }
+  }
+}
+
 /* TFLM's rounded average of an in-bounds window sum, clamped. */
 static inline int8_t unas_average(int32_t sum, int32_t count, int32_t lo, int32_t hi) {
   if (count > 0) sum = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
@@ -1110,32 +1153,66 @@ void unas_avgpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
   }
 }
 
+/* AVERAGE_POOL_2D whose every window is a full 2 x 2 inside the input (no padding; the generator
+ * checks): no tap ranges, the count a literal 4. */
+void unas_avgpool_2x2_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
+  const int32_t c_count = p->channels, row_pitch = p->in_w * c_count;
+  const int32_t x_step = p->stride_w * c_count, y_step = p->stride_h * row_pitch;
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    const int8_t *x = in + oy * y_step;
+    for (int32_t ox = 0; ox < p->out_w; ++ox, x += x_step) {
+      int32_t c = 0;
+      for (; c + 4 <= c_count; c += 4) {
+        int32_t s[4] = {0, 0, 0, 0};
+        unas_sum4(x + c, c_count, 2, s);
+        unas_sum4(x + row_pitch + c, c_count, 2, s);
+        for (int32_t j = 0; j < 4; ++j) *out++ = unas_average(s[j], 4, p->act_min, p->act_max);
+      }
+      for (; c < c_count; ++c) {
+        const int8_t *xc = x + c;
+        const int32_t sum = xc[0] + xc[c_count] + xc[row_pitch] + xc[row_pitch + c_count];
+        *out++ = unas_average(sum, 4, p->act_min, p->act_max);
+      }
+    }
+  }
+}
+
 /* ---- element-wise ---- */
 
 /* Element-wise int8 -> int8 ADD through the generator's two 256-entry tables of rescaled inputs
  * (two loads instead of two MultiplyByQuantizedMultiplier per element), then one output
- * requantisation. out may equal in1 or in2 (in place): element i is read before it is written. */
-static void unas_add_tables_s8(const unas_add_params *p, const uint8_t *in1, const uint8_t *in2,
-                               int8_t *out) {
+ * requantisation: the proven-exact out_rq block (unas_add_rq_s8) or MultiplyByQuantizedMultiplier
+ * (unas_add_generic_s8). out may equal in1 or in2 (in place): element i is read before it is
+ * written. */
+void unas_add_rq_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2,
+                    int8_t *out) {
+  const uint8_t *u1 = (const uint8_t *)in1, *u2 = (const uint8_t *)in2;
   const int32_t *t1 = p->table1, *t2 = p->table2, *rq = p->out_rq;
-  const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
-  const int32_t n = p->size;
-  if (rq != 0) {
-    const int32_t mult = rq[0], lsh = rq[1], nudge = rq[2], rsh = rq[3];
-    for (int32_t i = 0; i < n; ++i) {
-      const int32_t v = unas_dw_rq4(t1[in1[i]] + t2[in2[i]], mult, lsh, nudge, rsh);
-      out[i] = unas_dw_clamp(v, lo, hi);
-    }
-    return;
-  }
+  const int32_t lo = p->act_min, hi = p->act_max, n = p->size;
+  const int32_t mult = rq[0], lsh = rq[1], nudge = rq[2], rsh = rq[3];
   for (int32_t i = 0; i < n; ++i) {
-    const int32_t v = unas_mbqm(t1[in1[i]] + t2[in2[i]], p->out_mult, p->out_shift) + zp;
+    const int32_t v = unas_dw_rq4(t1[u1[i]] + t2[u2[i]], mult, lsh, nudge, rsh);
+    out[i] = unas_dw_clamp(v, lo, hi);
+  }
+}
+
+void unas_add_generic_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2,
+                         int8_t *out) {
+  const uint8_t *u1 = (const uint8_t *)in1, *u2 = (const uint8_t *)in2;
+  const int32_t *t1 = p->table1, *t2 = p->table2;
+  const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max, n = p->size;
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t v = unas_mbqm(t1[u1[i]] + t2[u2[i]], p->out_mult, p->out_shift) + zp;
     out[i] = unas_clamp_s8(v, lo, hi);
   }
 }
 
 void unas_add_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
-  unas_add_tables_s8(p, (const uint8_t *)in1, (const uint8_t *)in2, out);
+  if (p->out_rq != 0) {
+    unas_add_rq_s8(p, in1, in2, out);
+  } else {
+    unas_add_generic_s8(p, in1, in2, out);
+  }
 }
 
 void unas_requantize_s8(int32_t n, int32_t in_zp, int32_t out_zp, int32_t mult, int32_t shift,
@@ -1170,7 +1247,7 @@ static inline int8_t unas_mean_out(int32_t sum, const unas_mean_params *p) {
 
 /* Global average pooling (MEAN over H and W of a 1 x H x W x C tensor): per-channel integer sums,
  * channels four at a time, one requantisation per output. */
-static void unas_mean_hw_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
+void unas_mean_hw_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
   const int32_t c_count = p->dims[3], pixels = p->dims[1] * p->dims[2];
   int32_t c = 0;
   for (; c + 4 <= c_count; c += 4) {
@@ -1196,14 +1273,10 @@ static int32_t unas_box_offset(int32_t n, const int32_t *ext, const int32_t *str
   return offset;
 }
 
-void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
+/* Any axes: kept axes span the outputs, reduced axes each output's box. */
+void unas_mean_box_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
   const int32_t *d = p->dims;
   const int32_t *r = p->reduce;
-  if (d[0] == 1 && r[1] && r[2] && !r[3]) {
-    unas_mean_hw_s8(p, in, out);
-    return;
-  }
-  /* any other axes: kept axes span the outputs, reduced axes each output's box */
   const int32_t stride[4] = {d[1] * d[2] * d[3], d[2] * d[3], d[3], 1};
   int32_t kept[4], reduced[4], outputs = 1;
   for (int32_t k = 0; k < 4; ++k) {
@@ -1216,6 +1289,15 @@ void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
     int32_t sum = 0;
     for (int32_t j = 0; j < p->count; ++j) sum += base[unas_box_offset(j, reduced, stride)];
     out[o] = unas_mean_out(sum, p);
+  }
+}
+
+void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
+  const int32_t *d = p->dims, *r = p->reduce;
+  if (d[0] == 1 && r[1] && r[2] && !r[3]) {
+    unas_mean_hw_s8(p, in, out);
+  } else {
+    unas_mean_box_s8(p, in, out);
   }
 }
 

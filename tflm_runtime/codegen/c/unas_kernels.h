@@ -282,8 +282,20 @@ typedef struct {
 
 /* ---- kernels ---- */
 
+/* Model-adaptive selection: the generator knows at generation time which path an operator
+ * takes and calls that path's own function, so the linker (--gc-sections) keeps only the paths
+ * a model uses. The dispatching entry points (unas_conv2d_1x1_s8, unas_mean_s8, ...) pick the
+ * same path from the parameter block at run time, for hand-written callers. */
+typedef void (*unas_conv_fn)(const unas_conv_params *p, const int8_t *in, int8_t *out);
+
 void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
+/* 1x1 convolution, dispatching on the fields set: packed + rq with in_c <= UNAS_PATCH_MAX ->
+ * _expanded (int16 weight layout), packed + rq -> _packed (int8 layout), else _generic
+ * (weights, mult, shift). */
 void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
+void unas_conv2d_1x1_expanded_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
+void unas_conv2d_1x1_packed_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
+void unas_conv2d_1x1_generic_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
 /* k x k convolution whose filter (k_h * k_w * in_c rounded up to 4) fits UNAS_PATCH_MAX bytes:
  * two output pixels' input windows are gathered into a stack buffer (taps outside the image
  * hold in_zp, so the folded bias serves every pixel), then the packed 2 x 2 block. Requires
@@ -295,8 +307,21 @@ void unas_dwconv_inplace_s8(const unas_dwconv_params *p, int8_t *buf, int8_t *sc
 void unas_fc_s8(const unas_fc_params *p, const int8_t *in, int8_t *out);
 void unas_maxpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out);
 void unas_avgpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out);
+/* Pooling whose every window is a full 2 x 2 inside the input (f 2 x 2, no padding, any stride). */
+void unas_maxpool_2x2_s8(const unas_pool_params *p, const int8_t *in, int8_t *out);
+void unas_avgpool_2x2_s8(const unas_pool_params *p, const int8_t *in, int8_t *out);
 void unas_add_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+/* ADD's two paths: out_rq set (unas_add_rq_s8) or not (unas_add_generic_s8). */
+typedef void (*unas_add_fn)(const unas_add_params *p, const int8_t *in1, const int8_t *in2,
+                            int8_t *out);
+void unas_add_rq_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void unas_add_generic_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2,
+                         int8_t *out);
+/* MEAN, dispatching: over H and W of a batch-1 NHWC tensor -> unas_mean_hw_s8, else
+ * unas_mean_box_s8 (any axes). */
 void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out);
+void unas_mean_hw_s8(const unas_mean_params *p, const int8_t *in, int8_t *out);
+void unas_mean_box_s8(const unas_mean_params *p, const int8_t *in, int8_t *out);
 void unas_softmax_s8(const unas_softmax_params *p, const int8_t *in, int8_t *out);
 void unas_pad_s8(const unas_pad_params *p, const int8_t *in, int8_t *out);
 void unas_concat(int8_t *out, int32_t outer, int32_t n_inputs, const int8_t *const *inputs,
