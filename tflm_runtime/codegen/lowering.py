@@ -183,9 +183,31 @@ def pack_channel_pairs_int16(weights: np.ndarray) -> np.ndarray:
     return np.where(words >= 1 << 31, words - (1 << 32), words).astype(np.int32)
 
 
+def pack_channel_pairs_window16(weights: np.ndarray) -> np.ndarray:
+    """Filter ``[out_c][...]`` in the int16 layout ``unas_conv2d_patch_s8`` reads: per channel
+    pair and group of four taps, the words (t0, t1), (t2, t3) of channel 2j, then of 2j+1 (taps
+    in filter order, as the kernel gathers its windows), each word low half first. Returns int32
+    ``[ceil(out_c / 2)][K4 / 4][4]``."""
+    pairs = pack_channel_pairs(weights).astype(np.int64)  # [pairs][groups][2][4]
+    low = pairs[..., [0, 2]] & 0xFFFF                      # taps 0, 2
+    high = pairs[..., [1, 3]] << 16                         # taps 1, 3
+    words = (low | high).reshape(pairs.shape[0], pairs.shape[1], 4)
+    return np.where(words >= 1 << 31, words - (1 << 32), words).astype(np.int32)
+
+
+def packed_filter(kernel: str, in_c: int, weights: np.ndarray) -> tuple[str, np.ndarray]:
+    """The C type and contents of ``unas_conv_params.packed`` for a packed ``kernel``."""
+    if kernel == "unas_conv2d_patch_s8":
+        return "int32_t", pack_channel_pairs_window16(weights)
+    if expanded_layout(kernel, in_c):
+        return "int32_t", pack_channel_pairs_int16(weights)
+    return "int8_t", pack_channel_pairs(weights)
+
+
 def expanded_layout(kernel: str, in_c: int) -> bool:
-    """Whether ``kernel`` reads ``packed`` in the int16 layout (see unas_kernels.h)."""
-    return kernel in ("unas_conv2d_patch_s8", "unas_conv2d_1x1_expanded_s8") or (
+    """Whether ``kernel`` reads ``packed`` as int16 words in SXTB16 order (see unas_kernels.h;
+    the patch kernel's int16 words are in filter order: :func:`packed_filter`)."""
+    return kernel == "unas_conv2d_1x1_expanded_s8" or (
         kernel == "unas_conv2d_1x1_s8" and in_c <= PATCH_MAX_BYTES)
 
 
@@ -229,11 +251,10 @@ def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     kernel = conv_kernel(k_h, k_w, in_c, rq is not None)
     packed = rq is not None and kernel != "unas_conv2d_s8"
     weights = packed_name = rq_name = "0"
-    if packed and expanded_layout(kernel, in_c):  # replaces the plain filter
-        words = out.const_array(f"{name}_wx", "int32_t", pack_channel_pairs_int16(w.data))
-        packed_name = f"(const int8_t *){words}"
-    elif packed:
-        packed_name = out.const_array(f"{name}_wp", "int8_t", pack_channel_pairs(w.data))
+    if packed:  # replaces the plain filter
+        ctype, filt = packed_filter(kernel, in_c, w.data)
+        array = out.const_array(f"{name}_w{'x' if ctype == 'int32_t' else 'p'}", ctype, filt)
+        packed_name = f"(const int8_t *){array}" if ctype == "int32_t" else array
     else:
         weights = out.const_array(f"{name}_w", "int8_t", w.data)
     if rq is not None:

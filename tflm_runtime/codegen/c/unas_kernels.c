@@ -505,56 +505,275 @@ void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out
   }
 }
 
-/* The k_h x k_w x in_c input window of output pixel (oy, ox), in filter order, into dst; taps
- * outside the image read as in_zp (they add nothing with the folded bias, as TFLM skips them);
- * bytes k .. k4 - 1 are zero. */
-static void unas_patch_gather(const unas_conv_params *p, const int8_t *in, int32_t oy,
-                              int32_t ox, int8_t *dst, int32_t k4) {
-  const int32_t c_in = p->in_c, run = p->k_w * c_in;
-  const int32_t iy0 = oy * p->stride_h - p->pad_t, ix0 = ox * p->stride_w - p->pad_l;
+/* ---- gathered-window (patch) kernel ---- */
+
+/* `rows` runs of `run` int8 taps, `pitch` bytes apart in the input, sign-extended to int16 one
+ * after another into dst: a window inside the image (dilation 1 along x). */
+static inline void unas_copy_rows16(const int8_t *src, int32_t rows, int32_t run, int32_t pitch,
+                                    int16_t *dst) {
+  for (int32_t r = 0; r < rows; ++r, src += pitch) {
+    const int8_t *s = src, *const end = src + run;
+    while (s != end) *dst++ = *s++;
+  }
+}
+
+/* The k_h x k_w x in_c input window whose top-left tap is at (iy0, ix0), sign-extended to int16
+ * in filter order into dst (taps 0 .. k - 1), for windows that cross the image border (or are
+ * dilated along x); taps outside the image read as in_zp (they add nothing with the folded
+ * bias, as TFLM skips them). */
+static void unas_patch_gather16(const unas_conv_params *p, const int8_t *in, int32_t iy0,
+                                int32_t ix0, int16_t *dst) {
+  const int32_t c_in = p->in_c, run = p->k_w * c_in, zp = p->in_zp;
   int32_t kx_lo, kx_hi;
   unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
   const int32_t row_inside = p->dil_w == 1 && kx_lo == 0 && kx_hi == p->k_w;
-  int8_t *const start = dst;
-  for (int32_t ky = 0; ky < p->k_h; ++ky, dst += run) {
-    const int32_t iy = iy0 + ky * p->dil_h;
+  const int32_t row_pitch = p->dil_h * p->in_w * c_in, x_step = p->dil_w * c_in;
+  int32_t iy = iy0, offset = (iy0 * p->in_w + ix0) * c_in;  /* an offset: may lie outside */
+  for (int32_t ky = 0; ky < p->k_h; ++ky, dst += run, offset += row_pitch, iy += p->dil_h) {
     if (iy < 0 || iy >= p->in_h) {
-      memset(dst, p->in_zp, (size_t)run);
-      continue;
-    }
-    const int8_t *src = in + (iy * p->in_w + ix0) * c_in;
-    if (row_inside) {
-      for (int32_t i = 0; i < run; ++i) dst[i] = src[i];
-      continue;
-    }
-    for (int32_t kx = 0; kx < p->k_w; ++kx) {
-      int8_t *d = dst + kx * c_in;
-      if (kx < kx_lo || kx >= kx_hi) {
-        memset(d, p->in_zp, (size_t)c_in);
-      } else {
-        memcpy(d, src + kx * p->dil_w * c_in, (size_t)c_in);
+      for (int32_t i = 0; i < run; ++i) dst[i] = (int16_t)zp;
+    } else if (row_inside) {
+      unas_copy_rows16(in + offset, 1, run, 0, dst);
+    } else if (p->dil_w == 1) {  /* taps outside on the left / right, a run inside between */
+      const int32_t first = kx_lo * c_in, last = (kx_hi > kx_lo ? kx_hi : kx_lo) * c_in;
+      for (int32_t i = 0; i < first; ++i) dst[i] = (int16_t)zp;
+      if (last > first) unas_copy_rows16(in + offset + first, 1, last - first, 0, dst + first);
+      for (int32_t i = last; i < run; ++i) dst[i] = (int16_t)zp;
+    } else {
+      const int8_t *src = in + offset;
+      for (int32_t kx = 0; kx < p->k_w; ++kx) {
+        int16_t *d = dst + kx * c_in;
+        const int8_t *s = src + kx * x_step;
+        const int32_t inside = kx >= kx_lo && kx < kx_hi;
+        for (int32_t c = 0; c < c_in; ++c) d[c] = inside ? s[c] : (int16_t)zp;
       }
     }
   }
-  for (int8_t *d = start + p->k_h * run; d < start + k4; ++d) *d = 0;
 }
 
+/* acc[0] += a.w0, acc[1] += a.w1, acc[2] += b.w0, acc[3] += b.w1 over `groups` groups of four
+ * taps: pixel a's int16 window at xa, pixel b's UNAS_PATCH_MAX taps further, taps paired in
+ * filter order; we per group: words (t0, t1), (t2, t3) of channel 2j, then of 2j + 1. */
+__attribute__((always_inline)) static inline void unas_window2x2(
+    const int16_t *xa, const int32_t *we, int32_t groups, int32_t *acc) {
+  int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+  /* 14 instructions per group: pixel b is an immediate offset (2 * UNAS_PATCH_MAX bytes) */
+  const int16_t *const end = xa + 4 * groups;
+  if (groups > 0) {
+    int32_t ae, ao, be, bo, t, u;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrd %[be], %[bo], [%[xa], %[off]]\n\t"
+        "ldrd %[ae], %[ao], [%[xa]], #8\n\t"
+        "ldrd %[t], %[u], [%[we]], #8\n\t"
+        "smlad %[s00], %[ae], %[t], %[s00]\n\t"
+        "smlad %[s00], %[ao], %[u], %[s00]\n\t"
+        "smlad %[s10], %[be], %[t], %[s10]\n\t"
+        "smlad %[s10], %[bo], %[u], %[s10]\n\t"
+        "ldrd %[t], %[u], [%[we]], #8\n\t"
+        "smlad %[s01], %[ae], %[t], %[s01]\n\t"
+        "smlad %[s01], %[ao], %[u], %[s01]\n\t"
+        "smlad %[s11], %[be], %[t], %[s11]\n\t"
+        "smlad %[s11], %[bo], %[u], %[s11]\n\t"
+        "cmp %[xa], %[end]\n\t"
+        "bne 1b"
+        : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [xa] "+r"(xa),
+          [we] "+r"(we), [ae] "=&r"(ae), [ao] "=&r"(ao), [be] "=&r"(be), [bo] "=&r"(bo),
+          [t] "=&r"(t), [u] "=&r"(u)
+        : [end] "r"(end), [off] "i"(2 * UNAS_PATCH_MAX)
+        : "cc", "memory");
+  }
+#else
+  const int16_t *xb = xa + UNAS_PATCH_MAX;
+  for (int32_t g = 0; g < groups; ++g, xa += 4, xb += 4, we += 4) {
+    const int32_t ae = unas_pack16(xa[0], xa[1]), ao = unas_pack16(xa[2], xa[3]);
+    const int32_t be = unas_pack16(xb[0], xb[1]), bo = unas_pack16(xb[2], xb[3]);
+    s00 = unas_smlad16(ao, we[1], unas_smlad16(ae, we[0], s00));
+    s10 = unas_smlad16(bo, we[1], unas_smlad16(be, we[0], s10));
+    s01 = unas_smlad16(ao, we[3], unas_smlad16(ae, we[2], s01));
+    s11 = unas_smlad16(bo, we[3], unas_smlad16(be, we[2], s11));
+  }
+#endif
+  acc[0] = s00;
+  acc[1] = s01;
+  acc[2] = s10;
+  acc[3] = s11;
+}
+
+/* Activation range and pixel distance of the patch kernel's stores (ob - oa). */
+typedef struct {
+  int32_t lo, hi, pitch;
+  int32_t lo2, hi2;  /* lo and hi in both 16-bit halves (unas_rq4_clamp_store) */
+} unas_out_pair;
+
+/* Requantises accumulators a and b of one channel with constants r, clamps them to
+ * [o->lo, o->hi] and stores them at oa and oa + o->pitch: one asm block, so the constants, the
+ * range and the pitch are loaded in it (nothing for the compiler to keep in registers). */
+__attribute__((always_inline)) static inline void unas_rq2_clamp_store(
+    const unas_rqf *r, const unas_out_pair *o, int32_t a, int32_t b, int8_t *oa) {
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+  int32_t m, klo, khi, sh, t, h;
+  __asm__ volatile(
+      "ldrd %[m], %[klo], [%[r]]\n\t"
+      "ldrd %[khi], %[sh], [%[r], #8]\n\t"
+      "and %[t], %[a], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[a], asr #31\n\t"
+      "smlal %[t], %[h], %[a], %[m]\n\t"
+      "asr %[a], %[h], %[sh]\n\t"
+      "and %[t], %[b], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[b], asr #31\n\t"
+      "smlal %[t], %[h], %[b], %[m]\n\t"
+      "asr %[b], %[h], %[sh]\n\t"
+      "ldrd %[m], %[klo], [%[o]]\n\t"
+      "ldr %[khi], [%[o], #8]\n\t"
+      "cmp %[a], %[m]\n\t"
+      "it lt\n\t"
+      "movlt %[a], %[m]\n\t"
+      "cmp %[a], %[klo]\n\t"
+      "it gt\n\t"
+      "movgt %[a], %[klo]\n\t"
+      "strb %[a], [%[oa]]\n\t"
+      "cmp %[b], %[m]\n\t"
+      "it lt\n\t"
+      "movlt %[b], %[m]\n\t"
+      "cmp %[b], %[klo]\n\t"
+      "it gt\n\t"
+      "movgt %[b], %[klo]\n\t"
+      "strb %[b], [%[oa], %[khi]]"
+      : [a] "+&r"(a), [b] "+&r"(b), [m] "=&r"(m), [klo] "=&r"(klo), [khi] "=&r"(khi),
+        [sh] "=&r"(sh), [t] "=&r"(t), [h] "=&r"(h)
+      : [r] "r"(r), [o] "r"(o), [oa] "r"(oa)
+      : "cc", "memory");
+#else
+  a = unas_rqf_apply(r, a);
+  b = unas_rqf_apply(r, b);
+  a = a > o->lo ? a : o->lo;
+  b = b > o->lo ? b : o->lo;
+  oa[0] = (int8_t)(a < o->hi ? a : o->hi);
+  oa[o->pitch] = (int8_t)(b < o->hi ? b : o->hi);
+#endif
+}
+
+/* Channels 0 and 1 (constants r[0], r[1]) of two pixels: accumulators a0, b0 (channel 0 of
+ * pixels a, b) and a1, b1, requantised, clamped and stored at oa[0..1] and oa[pitch + 0..1].
+ * On Thumb-2 DSP cores each pixel's two channels are clamped together as 16-bit lanes (SSAT to
+ * 16 bits first, then SSUB16/SEL against the range in both halves) and stored as a halfword. */
+__attribute__((always_inline)) static inline void unas_rq4_clamp_store(
+    const unas_rqf *r, const unas_out_pair *o, int32_t a0, int32_t a1, int32_t b0, int32_t b1,
+    int8_t *oa) {
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+  int32_t m, klo, khi, sh, t, h;
+  __asm__ volatile(
+      "ldrd %[m], %[klo], [%[r]]\n\t"
+      "ldrd %[khi], %[sh], [%[r], #8]\n\t"
+      "and %[t], %[a0], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[a0], asr #31\n\t"
+      "smlal %[t], %[h], %[a0], %[m]\n\t"
+      "asr %[a0], %[h], %[sh]\n\t"
+      "and %[t], %[b0], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[b0], asr #31\n\t"
+      "smlal %[t], %[h], %[b0], %[m]\n\t"
+      "asr %[b0], %[h], %[sh]\n\t"
+      "ldrd %[m], %[klo], [%[r], #16]\n\t"
+      "ldrd %[khi], %[sh], [%[r], #24]\n\t"
+      "and %[t], %[a1], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[a1], asr #31\n\t"
+      "smlal %[t], %[h], %[a1], %[m]\n\t"
+      "asr %[a1], %[h], %[sh]\n\t"
+      "and %[t], %[b1], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[b1], asr #31\n\t"
+      "smlal %[t], %[h], %[b1], %[m]\n\t"
+      "asr %[b1], %[h], %[sh]\n\t"
+      "ldrd %[m], %[klo], [%[o], #12]\n\t" /* lo2, hi2 */
+      "ldr %[khi], [%[o], #8]\n\t"         /* pitch */
+      "ssat %[a0], #16, %[a0]\n\t"
+      "ssat %[a1], #16, %[a1]\n\t"
+      "pkhbt %[a0], %[a0], %[a1], lsl #16\n\t"
+      "ssub16 %[t], %[a0], %[m]\n\t"
+      "sel %[a0], %[a0], %[m]\n\t"
+      "ssub16 %[t], %[klo], %[a0]\n\t"
+      "sel %[a0], %[a0], %[klo]\n\t"
+      "uxtb16 %[a0], %[a0]\n\t"
+      "orr %[a0], %[a0], %[a0], lsr #8\n\t"
+      "strh %[a0], [%[oa]]\n\t"
+      "ssat %[b0], #16, %[b0]\n\t"
+      "ssat %[b1], #16, %[b1]\n\t"
+      "pkhbt %[b0], %[b0], %[b1], lsl #16\n\t"
+      "ssub16 %[t], %[b0], %[m]\n\t"
+      "sel %[b0], %[b0], %[m]\n\t"
+      "ssub16 %[t], %[klo], %[b0]\n\t"
+      "sel %[b0], %[b0], %[klo]\n\t"
+      "uxtb16 %[b0], %[b0]\n\t"
+      "orr %[b0], %[b0], %[b0], lsr #8\n\t"
+      "strh %[b0], [%[oa], %[khi]]"
+      : [a0] "+&r"(a0), [b0] "+&r"(b0), [a1] "+&r"(a1), [b1] "+&r"(b1), [m] "=&r"(m),
+        [klo] "=&r"(klo), [khi] "=&r"(khi), [sh] "=&r"(sh), [t] "=&r"(t), [h] "=&r"(h)
+      : [r] "r"(r), [o] "r"(o), [oa] "r"(oa)
+      : "cc", "memory");
+#else
+  unas_rq2_clamp_store(r, o, a0, b0, oa);
+  unas_rq2_clamp_store(r + 1, o, a1, b1, oa + 1);
+#endif
+}
+
+/* Every channel pair against the two gathered windows at xa (see unas_window2x2); channel c of
+ * pixel a goes to oa[c], of pixel b to oa[pitch + c] (pitch 0 for a lone last pixel). */
+static void unas_window_channels(const unas_conv_params *p, const int16_t *xa, int32_t groups,
+                                 int8_t *oa, int32_t pitch) {
+  const int32_t *w = (const int32_t *)(const void *)p->packed;
+  const int32_t *bias = p->bias;
+  const unas_rqf *r = p->rq;
+  const unas_out_pair o = {p->act_min, p->act_max, pitch, unas_pack16(p->act_min, p->act_min),
+                           unas_pack16(p->act_max, p->act_max)};
+  const int32_t pairs = p->out_c >> 1;
+  for (int32_t j = 0; j < pairs; ++j, w += 4 * groups, bias += 2, r += 2, oa += 2) {
+    int32_t acc[4] = {bias[0], bias[1], bias[0], bias[1]};
+    unas_window2x2(xa, w, groups, acc);
+    unas_rq4_clamp_store(r, &o, acc[0], acc[1], acc[2], acc[3], oa);
+  }
+  if (p->out_c & 1) {  /* the last channel: its packed partner is zeros */
+    int32_t acc[4] = {bias[0], 0, bias[0], 0};
+    unas_window2x2(xa, w, groups, acc);
+    unas_rq2_clamp_store(r, &o, acc[0], acc[2], oa);
+  }
+}
+
+/* Output pixels two at a time (pairs may span rows): both windows are gathered straight into one
+ * int16 buffer (pixel b UNAS_PATCH_MAX taps after pixel a), the padding taps k .. K4 - 1 zeroed
+ * once, then every channel pair runs the 2 x 2 block on them. */
 void unas_conv2d_patch_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
-  int8_t patch[2 * UNAS_PATCH_MAX] __attribute__((aligned(4)));
-  int32_t xe[UNAS_PATCH_MAX];  /* the two windows as int16 */
-  const int32_t k4 = (p->k_h * p->k_w * p->in_c + 3) & ~3;
+  int16_t win[2 * UNAS_PATCH_MAX] __attribute__((aligned(8)));
+  const int32_t k = p->k_h * p->k_w * p->in_c, k4 = (k + 3) & ~3;
   const int32_t out_c = p->out_c, pixels = p->out_h * p->out_w;
+  for (int32_t i = k; i < k4; ++i) win[i] = win[UNAS_PATCH_MAX + i] = 0;
+  const int32_t run = p->k_w * p->in_c, row_pitch = p->dil_h * p->in_w * p->in_c;
+  /* windows with ix0 in [0, x_max] and iy0 in [0, y_max] lie inside the image */
+  const int32_t x_max = p->dil_w == 1 ? p->in_w - p->k_w : -1;  /* -1: none */
+  const int32_t y_max = p->in_h - (p->k_h - 1) * p->dil_h - 1;
   int32_t oy = 0, ox = 0;
-  for (int32_t pix = 0; pix < pixels; pix += 2, out += 2 * out_c) {
-    unas_patch_gather(p, in, oy, ox, patch, k4);
-    if (++ox == p->out_w) ox = 0, ++oy;
-    const int32_t two_px = pix + 1 < pixels;
-    if (two_px) {
-      unas_patch_gather(p, in, oy, ox, patch + UNAS_PATCH_MAX, k4);
-      if (++ox == p->out_w) ox = 0, ++oy;
+  for (int32_t pix = 0; pix < pixels; ++pix, out += out_c) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_t, ix0 = ox * p->stride_w - p->pad_l;
+    const int32_t second = pix & 1;
+    int16_t *const dst = win + (second ? UNAS_PATCH_MAX : 0);
+    if (ix0 >= 0 && ix0 <= x_max && iy0 >= 0 && iy0 <= y_max) {
+      unas_copy_rows16(in + (iy0 * p->in_w + ix0) * p->in_c, p->k_h, run, row_pitch, dst);
+    } else {
+      unas_patch_gather16(p, in, iy0, ix0, dst);
     }
-    unas_expand_pair(patch, patch + (two_px ? UNAS_PATCH_MAX : 0), k4, xe);
-    unas_channel_pairs(p, xe, k4 >> 2, out, two_px ? out + out_c : out);
+    if (++ox == p->out_w) ox = 0, ++oy;
+    if (second) {
+      unas_window_channels(p, win, k4 >> 2, out - out_c, out_c);
+    } else if (pix + 1 == pixels) {  /* a lone last pixel: computed as a pair with itself */
+      for (int32_t i = 0; i < k; ++i) win[UNAS_PATCH_MAX + i] = win[i];
+      unas_window_channels(p, win, k4 >> 2, out, 0);
+    }
   }
 }
 

@@ -174,10 +174,11 @@ typedef struct {
   /* Optional (NULL: the generic path with weights/mult/shift). Both set: rq[out_c] constants
    * for unas_rqf_apply, and the filter with channel pairs (2j, 2j + 1) interleaved four taps at
    * a time, K = k_h * k_w * in_c zero padded to K4 (a multiple of 4), a missing last channel
-   * zeros. Two layouts: where K4 <= UNAS_PATCH_MAX (unas_conv2d_patch_s8, and
-   * unas_conv2d_1x1_s8 when in_c <= UNAS_PATCH_MAX) the taps are sign-extended int16 pairs,
-   * 4-byte aligned words [ceil(out_c / 2)][K4 / 4][4]: (t0, t2), (t1, t3) of channel 2j, then of
-   * 2j + 1 (SXTB16 order, low half first); otherwise int8 [ceil(out_c / 2)][K4 / 4][2][4]. */
+   * zeros. Three layouts: unas_conv2d_patch_s8 reads sign-extended int16 pairs in filter
+   * order, 4-byte aligned words [ceil(out_c / 2)][K4 / 4][4]: (t0, t1), (t2, t3) of channel 2j,
+   * then of 2j + 1 (low half first); unas_conv2d_1x1_expanded_s8 (in_c <= UNAS_PATCH_MAX) the
+   * same words in SXTB16 order, (t0, t2), (t1, t3); unas_conv2d_1x1_packed_s8 int8
+   * [ceil(out_c / 2)][K4 / 4][2][4]. */
   const int8_t *packed;
   const unas_rqf *rq;
 } unas_conv_params;
@@ -296,10 +297,10 @@ void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out
 void unas_conv2d_1x1_expanded_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
 void unas_conv2d_1x1_packed_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
 void unas_conv2d_1x1_generic_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
-/* k x k convolution whose filter (k_h * k_w * in_c rounded up to 4) fits UNAS_PATCH_MAX bytes:
- * two output pixels' input windows are gathered into a stack buffer (taps outside the image
- * hold in_zp, so the folded bias serves every pixel), then the packed 2 x 2 block. Requires
- * p->packed and p->rq. */
+/* k x k convolution whose filter (k_h * k_w * in_c rounded up to 4) fits UNAS_PATCH_MAX taps:
+ * two output pixels' input windows are gathered as int16 into a 512-byte stack buffer (taps
+ * outside the image hold in_zp, so the folded bias serves every pixel), then the 2 x 2 block on
+ * the packed int16 filter. Requires p->packed and p->rq. */
 #define UNAS_PATCH_MAX 128
 void unas_conv2d_patch_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
 void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out);
