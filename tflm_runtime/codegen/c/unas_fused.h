@@ -18,7 +18,8 @@
  * pre-widened dw_wide taps; the input offset folded into the bias inside the image, subtracted
  * in the lanes at the border) and requantises with the proven-exact dw_rq blocks when present.
  * The 1x1 convolutions and the ADD are the library's kernel paths the generator chose
- * (expand_kernel, project_kernel, add_kernel) run on one row (a local copy of their parameter block with in_h = out_h = 1, resp. size = one row); the expansion runs on
+ * (expand_kernel, project_kernel, add_kernel) run on one row (a local copy of their parameter
+ * block with in_h = out_h = 1, resp. size = one row); the expansion runs on
  * all the missing rows that sit in consecutive ring slots at once (in_h = out_h = their count).
  */
 #ifndef UNAS_FUSED_H
