@@ -56,8 +56,9 @@ def models(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name, kernels", [
-    ("gray_stem", {"unas_conv2d_patch_s8", "unas_conv2d_1x1_s8", "unas_conv2d_s8"}),
-    ("rgb_stem", {"unas_conv2d_patch_s8", "unas_conv2d_1x1_s8"})])
+    ("gray_stem", {"unas_conv2d_patch_s8", "unas_conv2d_1x1_expanded_s8", "unas_conv2d_s8"}),
+    ("rgb_stem", {"unas_conv2d_patch_s8", "unas_conv2d_1x1_expanded_s8",
+                  "unas_conv2d_1x1_packed_s8"})])
 @pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m7"])
 def test_conv_kernel_paths_match_tflm_on_the_board(models, tmp_path, rng, name, kernels, cpu):
     from tflm_runtime.codegen.verify import run_tflm

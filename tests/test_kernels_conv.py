@@ -1,5 +1,6 @@
 """The dense convolution kernels with the generator's packed weights and folded requantisation
-(unas_conv2d_1x1_s8, unas_conv2d_patch_s8, unas_conv2d_s8 with ``rq``) on awkward shapes: odd
+(the 1x1 paths _expanded / _packed / _generic and their dispatcher unas_conv2d_1x1_s8,
+unas_conv2d_patch_s8, unas_conv2d_s8 with ``rq``) on awkward shapes: odd
 channel counts and widths, Cin = 1 / 3, strides, dilation, padding, multiplier shifts of both
 signs (a left shift falls back to the generic path), saturation and zero multipliers. Host gcc
 (portable C) against a Python transcription of TFLite Micro's reference arithmetic; the Cortex-M
@@ -18,10 +19,11 @@ from test_codegen_kernels import KERNELS, _c_array, mbqm, reference_conv, run_c
 
 from tflm_runtime.codegen.lowering import (
     conv_kernel,
-    expanded_layout,
     fast_requant_constants,
     pack_channel_pairs,
     pack_channel_pairs_int16,
+    pack_channel_pairs_window16,
+    packed_filter,
 )
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc missing")
@@ -86,6 +88,20 @@ def test_int16_packing_is_sxtb16_order_low_half_first():
     assert halves[1, 0].tolist() == [[7, 7], [7, 7], [0, 0], [0, 0]]
 
 
+def test_window_packing_pairs_taps_in_filter_order():
+    w = np.array([[1, -2, 3, -4, 5], [-1, 2, -3, 4, -5], [7, 7, 7, 7, 7]], dtype=np.int8)
+    words = pack_channel_pairs_window16(w)
+    assert words.shape == (2, 2, 4) and words.dtype == np.int32
+    halves = words.view(np.int16).reshape(2, 2, 4, 2)  # little-endian: low half first
+    assert halves[0, 0].tolist() == [[1, -2], [3, -4], [-1, 2], [-3, 4]]
+    assert halves[0, 1].tolist() == [[5, 0], [0, 0], [-5, 0], [0, 0]]
+    assert halves[1, 0].tolist() == [[7, 7], [7, 7], [0, 0], [0, 0]]
+    assert packed_filter("unas_conv2d_patch_s8", 1, w)[1].tolist() == words.tolist()
+    assert packed_filter("unas_conv2d_1x1_expanded_s8", 5, w)[1].tolist() == \
+        pack_channel_pairs_int16(w).tolist()
+    assert packed_filter("unas_conv2d_1x1_packed_s8", 200, w)[0] == "int8_t"
+
+
 def _quantization(rng, out_c, depth, shifts):
     mult = rng.integers(2**30, 2**31 - 1, size=out_c, dtype=np.int64)
     base = int(np.ceil(np.log2(max(depth, 1)))) + 6
@@ -148,12 +164,10 @@ def test_conv_kernels_with_generator_constants_match_tflm(case, kernels_object, 
              _c_array("b", "int32_t", folded), _c_array("braw", "int32_t", bias),
              _c_array("m", "int32_t", mult), _c_array("s", "int32_t", shift)]
     extra = ""
-    if packed and expanded_layout(kernel, in_c):
-        decls.append(_c_array("wx", "int32_t", pack_channel_pairs_int16(w)))
-        extra += ", .packed = (const int8_t *)wx"
-    elif packed:
-        decls.append(_c_array("wp", "int8_t", pack_channel_pairs(w)))
-        extra += ", .packed = wp"
+    if packed:
+        ctype, filt = packed_filter(kernel, in_c, w)
+        decls.append(_c_array("wp", ctype, filt))
+        extra += ", .packed = (const int8_t *)wp"
     if rq is not None:
         rows = ", ".join("{" + ", ".join(map(str, r)) + "}" for r in rq)
         decls.append(f"static const unas_rqf rq[] = {{{rows}}};")
@@ -163,6 +177,11 @@ def test_conv_kernels_with_generator_constants_match_tflm(case, kernels_object, 
     got = run_c(kernels_object, tmp_path, decls, f"{kernel}(&p, x, out);", out_h * out_w * out_c)
     expected = reference_conv_dilated(x, w, bias, mult, shift, c)
     assert np.array_equal(got, expected.ravel())
+    if k == 1:  # the dispatching entry point picks the same path from the fields set
+        assert kernel.startswith("unas_conv2d_1x1_") and kernel != "unas_conv2d_1x1_s8"
+        dispatched = run_c(kernels_object, tmp_path, decls, "unas_conv2d_1x1_s8(&p, x, out);",
+                           out_h * out_w * out_c)
+        assert np.array_equal(dispatched, got)
 
 
 def reference_conv_dilated(x, w, bias, mult, shift, c) -> np.ndarray:

@@ -26,6 +26,7 @@ class LoweredOp:
     decls: list[str] = field(default_factory=list)
     body: list[str] = field(default_factory=list)
     const_bytes: int = 0  # Flash bytes of the constant data declared here
+    kernel: str = ""      # the C function the body calls (the path chosen at generation time)
 
     def const_array(self, name: str, ctype: str, values: "np.ndarray | list[int]") -> str:
         """Declare ``static const ctype name[]`` (Flash) holding ``values``; returns ``name``."""
@@ -183,10 +184,32 @@ def pack_channel_pairs_int16(weights: np.ndarray) -> np.ndarray:
     return np.where(words >= 1 << 31, words - (1 << 32), words).astype(np.int32)
 
 
+def pack_channel_pairs_window16(weights: np.ndarray) -> np.ndarray:
+    """Filter ``[out_c][...]`` in the int16 layout ``unas_conv2d_patch_s8`` reads: per channel
+    pair and group of four taps, the words (t0, t1), (t2, t3) of channel 2j, then of 2j+1 (taps
+    in filter order, as the kernel gathers its windows), each word low half first. Returns int32
+    ``[ceil(out_c / 2)][K4 / 4][4]``."""
+    pairs = pack_channel_pairs(weights).astype(np.int64)  # [pairs][groups][2][4]
+    low = pairs[..., [0, 2]] & 0xFFFF                      # taps 0, 2
+    high = pairs[..., [1, 3]] << 16                         # taps 1, 3
+    words = (low | high).reshape(pairs.shape[0], pairs.shape[1], 4)
+    return np.where(words >= 1 << 31, words - (1 << 32), words).astype(np.int32)
+
+
+def packed_filter(kernel: str, in_c: int, weights: np.ndarray) -> tuple[str, np.ndarray]:
+    """The C type and contents of ``unas_conv_params.packed`` for a packed ``kernel``."""
+    if kernel == "unas_conv2d_patch_s8":
+        return "int32_t", pack_channel_pairs_window16(weights)
+    if expanded_layout(kernel, in_c):
+        return "int32_t", pack_channel_pairs_int16(weights)
+    return "int8_t", pack_channel_pairs(weights)
+
+
 def expanded_layout(kernel: str, in_c: int) -> bool:
-    """Whether ``kernel`` reads ``packed`` in the int16 layout (see unas_kernels.h)."""
-    return kernel == "unas_conv2d_patch_s8" or (kernel == "unas_conv2d_1x1_s8"
-                                                and in_c <= PATCH_MAX_BYTES)
+    """Whether ``kernel`` reads ``packed`` as int16 words in SXTB16 order (see unas_kernels.h;
+    the patch kernel's int16 words are in filter order: :func:`packed_filter`)."""
+    return kernel == "unas_conv2d_1x1_expanded_s8" or (
+        kernel == "unas_conv2d_1x1_s8" and in_c <= PATCH_MAX_BYTES)
 
 
 def _rqf_array(name: str, constants: list[tuple[int, int, int, int]], out: LoweredOp) -> str:
@@ -197,10 +220,15 @@ def _rqf_array(name: str, constants: list[tuple[int, int, int, int]], out: Lower
 
 
 def conv_kernel(k_h: int, k_w: int, in_c: int, fast: bool) -> str:
-    """The kernel that runs a CONV_2D: 1x1, a gathered-window (patch) kernel for small filters
-    when the fast requantisation applies, else the direct k x k kernel."""
+    """The kernel function that runs a CONV_2D, chosen here so that only it is linked: for 1x1
+    the int16-expanded path (fast requantisation, in_c <= 128), the int8-packed one (fast, more
+    input channels) or the generic one; a gathered-window (patch) kernel for small filters when
+    the fast requantisation applies, else the direct k x k kernel."""
     if k_h * k_w == 1:
-        return "unas_conv2d_1x1_s8"
+        if not fast:
+            return "unas_conv2d_1x1_generic_s8"
+        return "unas_conv2d_1x1_expanded_s8" if in_c <= PATCH_MAX_BYTES else \
+            "unas_conv2d_1x1_packed_s8"
     if fast and -(-k_h * k_w * in_c // 4) * 4 <= PATCH_MAX_BYTES:
         return "unas_conv2d_patch_s8"
     return "unas_conv2d_s8"
@@ -224,11 +252,10 @@ def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     kernel = conv_kernel(k_h, k_w, in_c, rq is not None)
     packed = rq is not None and kernel != "unas_conv2d_s8"
     weights = packed_name = rq_name = "0"
-    if packed and expanded_layout(kernel, in_c):  # replaces the plain filter
-        words = out.const_array(f"{name}_wx", "int32_t", pack_channel_pairs_int16(w.data))
-        packed_name = f"(const int8_t *){words}"
-    elif packed:
-        packed_name = out.const_array(f"{name}_wp", "int8_t", pack_channel_pairs(w.data))
+    if packed:  # replaces the plain filter
+        ctype, filt = packed_filter(kernel, in_c, w.data)
+        array = out.const_array(f"{name}_w{'x' if ctype == 'int32_t' else 'p'}", ctype, filt)
+        packed_name = f"(const int8_t *){array}" if ctype == "int32_t" else array
     else:
         weights = out.const_array(f"{name}_w", "int8_t", w.data)
     if rq is not None:
@@ -250,6 +277,7 @@ def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     out.const_bytes += 4 * 18 + 4 * 7
     src, dst = ctx.pointer(ctx.op.inputs[0]), ctx.pointer(ctx.op.outputs[0])
     out.body.append(f"{kernel}(&{name}_p, {src}, {dst});")
+    out.kernel = kernel
     return out
 
 
@@ -407,8 +435,11 @@ def lower_pool(ctx: OpContext, name: str) -> LoweredOp:
     fields = dict(in_h=in_h, in_w=in_w, channels=c, out_h=out_h, out_w=out_w, f_h=f_h, f_w=f_w,
                   stride_h=s_h, stride_w=s_w, pad_t=_padding(s_h, 1, in_h, f_h, out_h),
                   pad_l=_padding(s_w, 1, in_w, f_w, out_w), act_min=act_min, act_max=act_max)
-    out = LoweredOp([_struct("unas_pool_params", f"{name}_p", fields)], [], 4 * 13)
-    kernel = "unas_maxpool_s8" if ctx.op.opcode == "MAX_POOL_2D" else "unas_avgpool_s8"
+    full_2x2 = (f_h == f_w == 2 and fields["pad_t"] == fields["pad_l"] == 0
+                and (out_h - 1) * s_h + 2 <= in_h and (out_w - 1) * s_w + 2 <= in_w)
+    kernel = "unas_maxpool" if ctx.op.opcode == "MAX_POOL_2D" else "unas_avgpool"
+    kernel += "_2x2_s8" if full_2x2 else "_s8"
+    out = LoweredOp([_struct("unas_pool_params", f"{name}_p", fields)], [], 4 * 13, kernel)
     out.body.append(f"{kernel}(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
                     f"{ctx.pointer(ctx.op.outputs[0])});")
     return out
@@ -459,7 +490,9 @@ def lower_add(ctx: OpContext, name: str) -> LoweredOp:
     out.decls.append(_struct("unas_add_params", f"{name}_p", fields))
     out.const_bytes += 4 * 14 + 4 * 3
     note = "  /* in place */" if ctx.in_place else ""
-    out.body.append(f"unas_add_s8(&{name}_p, {pa}, {pb}, {ctx.pointer(ctx.op.outputs[0])});{note}")
+    out.kernel = "unas_add_rq_s8" if rq is not None else "unas_add_generic_s8"
+    out.body.append(f"{out.kernel}(&{name}_p, {pa}, {pb}, {ctx.pointer(ctx.op.outputs[0])});"
+                    f"{note}")
     return out
 
 
@@ -508,8 +541,10 @@ def lower_mean(ctx: OpContext, name: str) -> LoweredOp:
     mult, shift = q.mean_params(x, y, count)
     fields = dict(dims=dims, reduce=reduce, count=count, in_zp=x.zero_point, out_zp=y.zero_point,
                   mult=mult, shift=shift)
-    out = LoweredOp([_struct("unas_mean_params", f"{name}_p", fields)], [], 4 * 13)
-    out.body.append(f"unas_mean_s8(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
+    hw = dims[0] == 1 and reduce == [0, 1, 1, 0]  # global average pooling
+    kernel = "unas_mean_hw_s8" if hw else "unas_mean_box_s8"
+    out = LoweredOp([_struct("unas_mean_params", f"{name}_p", fields)], [], 4 * 13, kernel)
+    out.body.append(f"{kernel}(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
                     f"{ctx.pointer(ctx.op.outputs[0])});")
     return out
 

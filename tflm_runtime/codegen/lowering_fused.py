@@ -25,8 +25,8 @@ from tflm_runtime.codegen.lowering import (LoweredOp, OpContext, _activation, _b
 from tflm_runtime.tflite_model import Operator, TfliteModel
 from unas.resources.engine import FusedChain, fused_temp_bytes
 
-#: bytes of the ``unas_fused_params`` block: 19 int32 fields and 10 pointers (32-bit MCU)
-FUSED_PARAMS_BYTES = 4 * 19 + 4 * 10
+#: bytes of the ``unas_fused_params`` block: 19 int32 fields and 13 pointers (32-bit MCU)
+FUSED_PARAMS_BYTES = 4 * 19 + 4 * 13
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def _unplaced(tensor_index: int) -> str:
 
 def _parameters_only(ctx: OpContext, name: str, lowering) -> LoweredOp:
     low = lowering(ctx, name)
-    return LoweredOp(list(low.decls), [], low.const_bytes)
+    return LoweredOp(list(low.decls), [], low.const_bytes, low.kernel)
 
 
 def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[str, Operator],
@@ -90,18 +90,20 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
     if blocks is not None:
         rq = out.const_array(f"{name}_dw_rq", "int32_t", blocks)
 
-    def part(node: str | None, suffix: str, lowering) -> str:
+    def part(node: str | None, suffix: str, lowering) -> tuple[str, str]:
+        """Parameter block and kernel function (the path its own lowering chose) of one of the
+        chain's other operators."""
         if node is None:
-            return "NULL"
+            return "NULL", "NULL"
         sub = OpContext(model, operators[node], _unplaced, False)
         low = _parameters_only(sub, f"{name}_{suffix}", lowering)
         out.decls.extend(low.decls)
         out.const_bytes += low.const_bytes
-        return f"&{name}_{suffix}_p"
+        return f"&{name}_{suffix}_p", low.kernel
 
-    expand = part(chain.expand, "e", lower_conv)
-    project = part(chain.project, "p", lower_conv)
-    add = part(chain.add, "a", lower_add)
+    expand, expand_kernel = part(chain.expand, "e", lower_conv)
+    project, project_kernel = part(chain.project, "p", lower_conv)
+    add, add_kernel = part(chain.add, "a", lower_add)
     source_op = operators[chain.expand] if chain.expand else dw_op
     block = model.tensors[source_op.inputs[0]]
     block_h, block_w, block_c = _nhwc(ctx, block)
@@ -123,7 +125,8 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
                   dw_act_max=act_max, dw_weights=weights, dw_bias=f"{name}_dw_b",
                   dw_bias_folded=f"{name}_dw_bf", dw_mult=f"{name}_dw_mult",
                   dw_shift=f"{name}_dw_shift", dw_wide=wide, dw_rq=rq, expand=expand, project=project, add=add,
-                  block_is_add_in1=block_is_in1)
+                  expand_kernel=expand_kernel, project_kernel=project_kernel,
+                  add_kernel=add_kernel, block_is_add_in1=block_is_in1)
     out.decls.append(_struct("unas_fused_params", f"{name}_p", fields))
     out.const_bytes += FUSED_PARAMS_BYTES
     out.body.append(f"unas_fused_block_s8(&{name}_p, {where.source}, {where.output}, "

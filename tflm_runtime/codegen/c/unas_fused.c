@@ -265,7 +265,7 @@ void unas_fused_block_s8(const unas_fused_params *p, const int8_t *in, int8_t *o
         int32_t n = iy0 + ky_hi - iy;
         n = n < p->ring_rows - slot ? n : p->ring_rows - slot;
         expand.in_h = expand.out_h = n;
-        unas_conv2d_1x1_s8(&expand, in + iy * in_pitch, ring + slot * mid_pitch);
+        p->expand_kernel(&expand, in + iy * in_pitch, ring + slot * mid_pitch);
         iy += n;
       }
       if (iy0 + ky_hi > next) next = iy0 + ky_hi;
@@ -278,15 +278,15 @@ void unas_fused_block_s8(const unas_fused_params *p, const int8_t *in, int8_t *o
     unas_fused_dw_row(p, rows, ky_lo, ky_hi, dw_row);
     int8_t *dst = out + oy * out_pitch;
     if (p->add == NULL) {
-      unas_conv2d_1x1_s8(&project, dw_row, dst);
+      p->project_kernel(&project, dw_row, dst);
       continue;
     }
-    unas_conv2d_1x1_s8(&project, dw_row, proj_row);
+    p->project_kernel(&project, dw_row, proj_row);
     const int8_t *block_row = in + oy * in_pitch;
     if (p->block_is_add_in1) {
-      unas_add_s8(&add, block_row, proj_row, dst);
+      p->add_kernel(&add, block_row, proj_row, dst);
     } else {
-      unas_add_s8(&add, proj_row, block_row, dst);
+      p->add_kernel(&add, proj_row, block_row, dst);
     }
   }
 }

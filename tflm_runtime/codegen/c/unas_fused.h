@@ -17,8 +17,9 @@
  * The depthwise row takes four channels per input word (SXTB16 + SMLABB/SMLATT against the
  * pre-widened dw_wide taps; the input offset folded into the bias inside the image, subtracted
  * in the lanes at the border) and requantises with the proven-exact dw_rq blocks when present.
- * The 1x1 convolutions and the ADD are the library's public kernels run on one row (a local copy
- * of their parameter block with in_h = out_h = 1, resp. size = one row); the expansion runs on
+ * The 1x1 convolutions and the ADD are the library's kernel paths the generator chose
+ * (expand_kernel, project_kernel, add_kernel) run on one row (a local copy of their parameter
+ * block with in_h = out_h = 1, resp. size = one row); the expansion runs on
  * all the missing rows that sit in consecutive ring slots at once (in_h = out_h = their count).
  */
 #ifndef UNAS_FUSED_H
@@ -50,6 +51,11 @@ typedef struct {
   const unas_conv_params *expand;  /* NULL without an expansion */
   const unas_conv_params *project;
   const unas_add_params *add;      /* NULL without a residual ADD */
+  /* the kernel paths the generator chose for expand / project / add (NULL where the part is
+   * missing): called directly, so the dispatchers and unused paths are not linked */
+  unas_conv_fn expand_kernel;
+  unas_conv_fn project_kernel;
+  unas_add_fn add_kernel;
   int32_t block_is_add_in1;        /* 1: the block input is the ADD's first operand */
 } unas_fused_params;
 

@@ -415,10 +415,11 @@ static void unas_channel_pairs(const unas_conv_params *p, const int32_t *xe, int
   }
 }
 
-/* 1x1 convolution with packed weights: channel pairs outermost, pixels two at a time
- * (x pitch = stride_w * in_c); with stride 1 the whole image is one row of out_h * out_w pixels.
- * The last in_c % 4 taps are read byte by byte (the input row may end there). */
-static void unas_conv1x1_packed(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+/* 1x1 convolution with packed int8 weights (in_c > UNAS_PATCH_MAX): channel pairs outermost,
+ * pixels two at a time (x pitch = stride_w * in_c); with stride 1 the whole image is one row of
+ * out_h * out_w pixels. The last in_c % 4 taps are read byte by byte (the input row may end
+ * there). */
+void unas_conv2d_1x1_packed_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
   const int32_t k = p->in_c, k4 = k & ~3, tail = k & 3, out_c = p->out_c;
   const int32_t pair_bytes = 2 * ((k + 3) & ~3);
   const int32_t flat = p->stride_h == 1 && p->stride_w == 1 && p->in_w == p->out_w;
@@ -456,35 +457,30 @@ static void unas_conv1x1_packed(const unas_conv_params *p, const int8_t *in, int
   }
 }
 
-/* 1x1 convolution. With p->packed and p->rq (what the generator emits) the packed 2 x 2 block;
- * otherwise one dot product per output (plain [out_c][in_c] weights, generic requantisation).
- * The output never overlaps the input (convolutions are not planned in place). */
-void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
-  if (p->packed && p->rq && p->in_c <= UNAS_PATCH_MAX) {
-    /* pixel pairs outermost (pairs may span rows): each pair is sign-extended once for all
-     * channel pairs */
-    int32_t xe[UNAS_PATCH_MAX];  /* 2 pixels x in_c taps as int16 */
-    const int32_t k = p->in_c, pixels = p->out_h * p->out_w;
-    const int32_t x_pitch = p->stride_w * k, row_pitch = p->stride_h * p->in_w * k;
-    const int8_t *row = in;
-    int32_t ox = 0;
-    for (int32_t pix = 0; pix < pixels; pix += 2, out += 2 * p->out_c) {
-      const int8_t *xa = row + ox * x_pitch, *xb = xa;
+/* 1x1 convolution with int16-expanded weights (in_c <= UNAS_PATCH_MAX): pixel pairs outermost
+ * (pairs may span rows), each pair sign-extended once for all channel pairs. */
+void unas_conv2d_1x1_expanded_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  int32_t xe[UNAS_PATCH_MAX];  /* 2 pixels x in_c taps as int16 */
+  const int32_t k = p->in_c, pixels = p->out_h * p->out_w;
+  const int32_t x_pitch = p->stride_w * k, row_pitch = p->stride_h * p->in_w * k;
+  const int8_t *row = in;
+  int32_t ox = 0;
+  for (int32_t pix = 0; pix < pixels; pix += 2, out += 2 * p->out_c) {
+    const int8_t *xa = row + ox * x_pitch, *xb = xa;
+    if (++ox == p->out_w) ox = 0, row += row_pitch;
+    const int32_t two_px = pix + 1 < pixels;
+    if (two_px) {
+      xb = row + ox * x_pitch;
       if (++ox == p->out_w) ox = 0, row += row_pitch;
-      const int32_t two_px = pix + 1 < pixels;
-      if (two_px) {
-        xb = row + ox * x_pitch;
-        if (++ox == p->out_w) ox = 0, row += row_pitch;
-      }
-      unas_expand_pair(xa, xb, k, xe);
-      unas_channel_pairs(p, xe, (k + 3) >> 2, out, two_px ? out + p->out_c : out);
     }
-    return;
+    unas_expand_pair(xa, xb, k, xe);
+    unas_channel_pairs(p, xe, (k + 3) >> 2, out, two_px ? out + p->out_c : out);
   }
-  if (p->packed && p->rq) {
-    unas_conv1x1_packed(p, in, out);
-    return;
-  }
+}
+
+/* 1x1 convolution without generator constants: one dot product per output (plain
+ * [out_c][in_c] weights, MultiplyByQuantizedMultiplier per output). */
+void unas_conv2d_1x1_generic_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
   const int32_t k = p->in_c;
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     for (int32_t ox = 0; ox < p->out_w; ++ox) {
@@ -496,56 +492,290 @@ void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out
   }
 }
 
-/* The k_h x k_w x in_c input window of output pixel (oy, ox), in filter order, into dst; taps
- * outside the image read as in_zp (they add nothing with the folded bias, as TFLM skips them);
- * bytes k .. k4 - 1 are zero. */
-static void unas_patch_gather(const unas_conv_params *p, const int8_t *in, int32_t oy,
-                              int32_t ox, int8_t *dst, int32_t k4) {
-  const int32_t c_in = p->in_c, run = p->k_w * c_in;
-  const int32_t iy0 = oy * p->stride_h - p->pad_t, ix0 = ox * p->stride_w - p->pad_l;
+/* 1x1 convolution for hand-written callers: the path the generator would have chosen from the
+ * fields set (generated code calls that path directly, so only it is linked). The output never
+ * overlaps the input (convolutions are not planned in place). */
+void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  if (p->packed && p->rq && p->in_c <= UNAS_PATCH_MAX) {
+    unas_conv2d_1x1_expanded_s8(p, in, out);
+  } else if (p->packed && p->rq) {
+    unas_conv2d_1x1_packed_s8(p, in, out);
+  } else {
+    unas_conv2d_1x1_generic_s8(p, in, out);
+  }
+}
+
+/* ---- gathered-window (patch) kernel ---- */
+
+/* `rows` runs of `run` int8 taps, `pitch` bytes apart in the input, sign-extended to int16 one
+ * after another into dst: a window inside the image (dilation 1 along x). */
+static inline void unas_copy_rows16(const int8_t *src, int32_t rows, int32_t run, int32_t pitch,
+                                    int16_t *dst) {
+  for (int32_t r = 0; r < rows; ++r, src += pitch) {
+    const int8_t *s = src, *const end = src + run;
+    while (s != end) *dst++ = *s++;
+  }
+}
+
+/* The k_h x k_w x in_c input window whose top-left tap is at (iy0, ix0), sign-extended to int16
+ * in filter order into dst (taps 0 .. k - 1), for windows that cross the image border (or are
+ * dilated along x); taps outside the image read as in_zp (they add nothing with the folded
+ * bias, as TFLM skips them). */
+static void unas_patch_gather16(const unas_conv_params *p, const int8_t *in, int32_t iy0,
+                                int32_t ix0, int16_t *dst) {
+  const int32_t c_in = p->in_c, run = p->k_w * c_in, zp = p->in_zp;
   int32_t kx_lo, kx_hi;
   unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx_lo, &kx_hi);
   const int32_t row_inside = p->dil_w == 1 && kx_lo == 0 && kx_hi == p->k_w;
-  int8_t *const start = dst;
-  for (int32_t ky = 0; ky < p->k_h; ++ky, dst += run) {
-    const int32_t iy = iy0 + ky * p->dil_h;
+  const int32_t row_pitch = p->dil_h * p->in_w * c_in, x_step = p->dil_w * c_in;
+  int32_t iy = iy0, offset = (iy0 * p->in_w + ix0) * c_in;  /* an offset: may lie outside */
+  for (int32_t ky = 0; ky < p->k_h; ++ky, dst += run, offset += row_pitch, iy += p->dil_h) {
     if (iy < 0 || iy >= p->in_h) {
-      memset(dst, p->in_zp, (size_t)run);
-      continue;
-    }
-    const int8_t *src = in + (iy * p->in_w + ix0) * c_in;
-    if (row_inside) {
-      for (int32_t i = 0; i < run; ++i) dst[i] = src[i];
-      continue;
-    }
-    for (int32_t kx = 0; kx < p->k_w; ++kx) {
-      int8_t *d = dst + kx * c_in;
-      if (kx < kx_lo || kx >= kx_hi) {
-        memset(d, p->in_zp, (size_t)c_in);
-      } else {
-        memcpy(d, src + kx * p->dil_w * c_in, (size_t)c_in);
+      for (int32_t i = 0; i < run; ++i) dst[i] = (int16_t)zp;
+    } else if (row_inside) {
+      unas_copy_rows16(in + offset, 1, run, 0, dst);
+    } else if (p->dil_w == 1) {  /* taps outside on the left / right, a run inside between */
+      const int32_t first = kx_lo * c_in, last = (kx_hi > kx_lo ? kx_hi : kx_lo) * c_in;
+      for (int32_t i = 0; i < first; ++i) dst[i] = (int16_t)zp;
+      if (last > first) unas_copy_rows16(in + offset + first, 1, last - first, 0, dst + first);
+      for (int32_t i = last; i < run; ++i) dst[i] = (int16_t)zp;
+    } else {
+      const int8_t *src = in + offset;
+      for (int32_t kx = 0; kx < p->k_w; ++kx) {
+        int16_t *d = dst + kx * c_in;
+        const int8_t *s = src + kx * x_step;
+        const int32_t inside = kx >= kx_lo && kx < kx_hi;
+        for (int32_t c = 0; c < c_in; ++c) d[c] = inside ? s[c] : (int16_t)zp;
       }
     }
   }
-  for (int8_t *d = start + p->k_h * run; d < start + k4; ++d) *d = 0;
 }
 
+/* acc[0] += a.w0, acc[1] += a.w1, acc[2] += b.w0, acc[3] += b.w1 over `groups` groups of four
+ * taps: pixel a's int16 window at xa, pixel b's UNAS_PATCH_MAX taps further, taps paired in
+ * filter order; we per group: words (t0, t1), (t2, t3) of channel 2j, then of 2j + 1. */
+__attribute__((always_inline)) static inline void unas_window2x2(
+    const int16_t *xa, const int32_t *we, int32_t groups, int32_t *acc) {
+  int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+  /* 14 instructions per group: pixel b is an immediate offset (2 * UNAS_PATCH_MAX bytes) */
+  const int16_t *const end = xa + 4 * groups;
+  if (groups > 0) {
+    int32_t ae, ao, be, bo, t, u;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrd %[be], %[bo], [%[xa], %[off]]\n\t"
+        "ldrd %[ae], %[ao], [%[xa]], #8\n\t"
+        "ldrd %[t], %[u], [%[we]], #8\n\t"
+        "smlad %[s00], %[ae], %[t], %[s00]\n\t"
+        "smlad %[s00], %[ao], %[u], %[s00]\n\t"
+        "smlad %[s10], %[be], %[t], %[s10]\n\t"
+        "smlad %[s10], %[bo], %[u], %[s10]\n\t"
+        "ldrd %[t], %[u], [%[we]], #8\n\t"
+        "smlad %[s01], %[ae], %[t], %[s01]\n\t"
+        "smlad %[s01], %[ao], %[u], %[s01]\n\t"
+        "smlad %[s11], %[be], %[t], %[s11]\n\t"
+        "smlad %[s11], %[bo], %[u], %[s11]\n\t"
+        "cmp %[xa], %[end]\n\t"
+        "bne 1b"
+        : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [xa] "+r"(xa),
+          [we] "+r"(we), [ae] "=&r"(ae), [ao] "=&r"(ao), [be] "=&r"(be), [bo] "=&r"(bo),
+          [t] "=&r"(t), [u] "=&r"(u)
+        : [end] "r"(end), [off] "i"(2 * UNAS_PATCH_MAX)
+        : "cc", "memory");
+  }
+#else
+  const int16_t *xb = xa + UNAS_PATCH_MAX;
+  for (int32_t g = 0; g < groups; ++g, xa += 4, xb += 4, we += 4) {
+    const int32_t ae = unas_pack16(xa[0], xa[1]), ao = unas_pack16(xa[2], xa[3]);
+    const int32_t be = unas_pack16(xb[0], xb[1]), bo = unas_pack16(xb[2], xb[3]);
+    s00 = unas_smlad16(ao, we[1], unas_smlad16(ae, we[0], s00));
+    s10 = unas_smlad16(bo, we[1], unas_smlad16(be, we[0], s10));
+    s01 = unas_smlad16(ao, we[3], unas_smlad16(ae, we[2], s01));
+    s11 = unas_smlad16(bo, we[3], unas_smlad16(be, we[2], s11));
+  }
+#endif
+  acc[0] = s00;
+  acc[1] = s01;
+  acc[2] = s10;
+  acc[3] = s11;
+}
+
+/* Activation range and pixel distance of the patch kernel's stores (ob - oa). */
+typedef struct {
+  int32_t lo, hi, pitch;
+  int32_t lo2, hi2;  /* lo and hi in both 16-bit halves (unas_rq4_clamp_store) */
+} unas_out_pair;
+
+/* Requantises accumulators a and b of one channel with constants r, clamps them to
+ * [o->lo, o->hi] and stores them at oa and oa + o->pitch: one asm block, so the constants, the
+ * range and the pitch are loaded in it (nothing for the compiler to keep in registers). */
+__attribute__((always_inline)) static inline void unas_rq2_clamp_store(
+    const unas_rqf *r, const unas_out_pair *o, int32_t a, int32_t b, int8_t *oa) {
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+  int32_t m, klo, khi, sh, t, h;
+  __asm__ volatile(
+      "ldrd %[m], %[klo], [%[r]]\n\t"
+      "ldrd %[khi], %[sh], [%[r], #8]\n\t"
+      "and %[t], %[a], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[a], asr #31\n\t"
+      "smlal %[t], %[h], %[a], %[m]\n\t"
+      "asr %[a], %[h], %[sh]\n\t"
+      "and %[t], %[b], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[b], asr #31\n\t"
+      "smlal %[t], %[h], %[b], %[m]\n\t"
+      "asr %[b], %[h], %[sh]\n\t"
+      "ldrd %[m], %[klo], [%[o]]\n\t"
+      "ldr %[khi], [%[o], #8]\n\t"
+      "cmp %[a], %[m]\n\t"
+      "it lt\n\t"
+      "movlt %[a], %[m]\n\t"
+      "cmp %[a], %[klo]\n\t"
+      "it gt\n\t"
+      "movgt %[a], %[klo]\n\t"
+      "strb %[a], [%[oa]]\n\t"
+      "cmp %[b], %[m]\n\t"
+      "it lt\n\t"
+      "movlt %[b], %[m]\n\t"
+      "cmp %[b], %[klo]\n\t"
+      "it gt\n\t"
+      "movgt %[b], %[klo]\n\t"
+      "strb %[b], [%[oa], %[khi]]"
+      : [a] "+&r"(a), [b] "+&r"(b), [m] "=&r"(m), [klo] "=&r"(klo), [khi] "=&r"(khi),
+        [sh] "=&r"(sh), [t] "=&r"(t), [h] "=&r"(h)
+      : [r] "r"(r), [o] "r"(o), [oa] "r"(oa)
+      : "cc", "memory");
+#else
+  a = unas_rqf_apply(r, a);
+  b = unas_rqf_apply(r, b);
+  a = a > o->lo ? a : o->lo;
+  b = b > o->lo ? b : o->lo;
+  oa[0] = (int8_t)(a < o->hi ? a : o->hi);
+  oa[o->pitch] = (int8_t)(b < o->hi ? b : o->hi);
+#endif
+}
+
+/* Channels 0 and 1 (constants r[0], r[1]) of two pixels: accumulators a0, b0 (channel 0 of
+ * pixels a, b) and a1, b1, requantised, clamped and stored at oa[0..1] and oa[pitch + 0..1].
+ * On Thumb-2 DSP cores each pixel's two channels are clamped together as 16-bit lanes (SSAT to
+ * 16 bits first, then SSUB16/SEL against the range in both halves) and stored as a halfword. */
+__attribute__((always_inline)) static inline void unas_rq4_clamp_store(
+    const unas_rqf *r, const unas_out_pair *o, int32_t a0, int32_t a1, int32_t b0, int32_t b1,
+    int8_t *oa) {
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+  int32_t m, klo, khi, sh, t, h;
+  __asm__ volatile(
+      "ldrd %[m], %[klo], [%[r]]\n\t"
+      "ldrd %[khi], %[sh], [%[r], #8]\n\t"
+      "and %[t], %[a0], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[a0], asr #31\n\t"
+      "smlal %[t], %[h], %[a0], %[m]\n\t"
+      "asr %[a0], %[h], %[sh]\n\t"
+      "and %[t], %[b0], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[b0], asr #31\n\t"
+      "smlal %[t], %[h], %[b0], %[m]\n\t"
+      "asr %[b0], %[h], %[sh]\n\t"
+      "ldrd %[m], %[klo], [%[r], #16]\n\t"
+      "ldrd %[khi], %[sh], [%[r], #24]\n\t"
+      "and %[t], %[a1], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[a1], asr #31\n\t"
+      "smlal %[t], %[h], %[a1], %[m]\n\t"
+      "asr %[a1], %[h], %[sh]\n\t"
+      "and %[t], %[b1], #0x80000000\n\t"
+      "adds %[t], %[t], %[klo]\n\t"
+      "adc %[h], %[khi], %[b1], asr #31\n\t"
+      "smlal %[t], %[h], %[b1], %[m]\n\t"
+      "asr %[b1], %[h], %[sh]\n\t"
+      "ldrd %[m], %[klo], [%[o], #12]\n\t" /* lo2, hi2 */
+      "ldr %[khi], [%[o], #8]\n\t"         /* pitch */
+      "ssat %[a0], #16, %[a0]\n\t"
+      "ssat %[a1], #16, %[a1]\n\t"
+      "pkhbt %[a0], %[a0], %[a1], lsl #16\n\t"
+      "ssub16 %[t], %[a0], %[m]\n\t"
+      "sel %[a0], %[a0], %[m]\n\t"
+      "ssub16 %[t], %[klo], %[a0]\n\t"
+      "sel %[a0], %[a0], %[klo]\n\t"
+      "uxtb16 %[a0], %[a0]\n\t"
+      "orr %[a0], %[a0], %[a0], lsr #8\n\t"
+      "strh %[a0], [%[oa]]\n\t"
+      "ssat %[b0], #16, %[b0]\n\t"
+      "ssat %[b1], #16, %[b1]\n\t"
+      "pkhbt %[b0], %[b0], %[b1], lsl #16\n\t"
+      "ssub16 %[t], %[b0], %[m]\n\t"
+      "sel %[b0], %[b0], %[m]\n\t"
+      "ssub16 %[t], %[klo], %[b0]\n\t"
+      "sel %[b0], %[b0], %[klo]\n\t"
+      "uxtb16 %[b0], %[b0]\n\t"
+      "orr %[b0], %[b0], %[b0], lsr #8\n\t"
+      "strh %[b0], [%[oa], %[khi]]"
+      : [a0] "+&r"(a0), [b0] "+&r"(b0), [a1] "+&r"(a1), [b1] "+&r"(b1), [m] "=&r"(m),
+        [klo] "=&r"(klo), [khi] "=&r"(khi), [sh] "=&r"(sh), [t] "=&r"(t), [h] "=&r"(h)
+      : [r] "r"(r), [o] "r"(o), [oa] "r"(oa)
+      : "cc", "memory");
+#else
+  unas_rq2_clamp_store(r, o, a0, b0, oa);
+  unas_rq2_clamp_store(r + 1, o, a1, b1, oa + 1);
+#endif
+}
+
+/* Every channel pair against the two gathered windows at xa (see unas_window2x2); channel c of
+ * pixel a goes to oa[c], of pixel b to oa[pitch + c] (pitch 0 for a lone last pixel). */
+static void unas_window_channels(const unas_conv_params *p, const int16_t *xa, int32_t groups,
+                                 int8_t *oa, int32_t pitch) {
+  const int32_t *w = (const int32_t *)(const void *)p->packed;
+  const int32_t *bias = p->bias;
+  const unas_rqf *r = p->rq;
+  const unas_out_pair o = {p->act_min, p->act_max, pitch, unas_pack16(p->act_min, p->act_min),
+                           unas_pack16(p->act_max, p->act_max)};
+  const int32_t pairs = p->out_c >> 1;
+  for (int32_t j = 0; j < pairs; ++j, w += 4 * groups, bias += 2, r += 2, oa += 2) {
+    int32_t acc[4] = {bias[0], bias[1], bias[0], bias[1]};
+    unas_window2x2(xa, w, groups, acc);
+    unas_rq4_clamp_store(r, &o, acc[0], acc[1], acc[2], acc[3], oa);
+  }
+  if (p->out_c & 1) {  /* the last channel: its packed partner is zeros */
+    int32_t acc[4] = {bias[0], 0, bias[0], 0};
+    unas_window2x2(xa, w, groups, acc);
+    unas_rq2_clamp_store(r, &o, acc[0], acc[2], oa);
+  }
+}
+
+/* Output pixels two at a time (pairs may span rows): both windows are gathered straight into one
+ * int16 buffer (pixel b UNAS_PATCH_MAX taps after pixel a), the padding taps k .. K4 - 1 zeroed
+ * once, then every channel pair runs the 2 x 2 block on them. */
 void unas_conv2d_patch_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
-  int8_t patch[2 * UNAS_PATCH_MAX] __attribute__((aligned(4)));
-  int32_t xe[UNAS_PATCH_MAX];  /* the two windows as int16 */
-  const int32_t k4 = (p->k_h * p->k_w * p->in_c + 3) & ~3;
+  int16_t win[2 * UNAS_PATCH_MAX] __attribute__((aligned(8)));
+  const int32_t k = p->k_h * p->k_w * p->in_c, k4 = (k + 3) & ~3;
   const int32_t out_c = p->out_c, pixels = p->out_h * p->out_w;
+  for (int32_t i = k; i < k4; ++i) win[i] = win[UNAS_PATCH_MAX + i] = 0;
+  const int32_t run = p->k_w * p->in_c, row_pitch = p->dil_h * p->in_w * p->in_c;
+  /* windows with ix0 in [0, x_max] and iy0 in [0, y_max] lie inside the image */
+  const int32_t x_max = p->dil_w == 1 ? p->in_w - p->k_w : -1;  /* -1: none */
+  const int32_t y_max = p->in_h - (p->k_h - 1) * p->dil_h - 1;
   int32_t oy = 0, ox = 0;
-  for (int32_t pix = 0; pix < pixels; pix += 2, out += 2 * out_c) {
-    unas_patch_gather(p, in, oy, ox, patch, k4);
-    if (++ox == p->out_w) ox = 0, ++oy;
-    const int32_t two_px = pix + 1 < pixels;
-    if (two_px) {
-      unas_patch_gather(p, in, oy, ox, patch + UNAS_PATCH_MAX, k4);
-      if (++ox == p->out_w) ox = 0, ++oy;
+  for (int32_t pix = 0; pix < pixels; ++pix, out += out_c) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_t, ix0 = ox * p->stride_w - p->pad_l;
+    const int32_t second = pix & 1;
+    int16_t *const dst = win + (second ? UNAS_PATCH_MAX : 0);
+    if (ix0 >= 0 && ix0 <= x_max && iy0 >= 0 && iy0 <= y_max) {
+      unas_copy_rows16(in + (iy0 * p->in_w + ix0) * p->in_c, p->k_h, run, row_pitch, dst);
+    } else {
+      unas_patch_gather16(p, in, iy0, ix0, dst);
     }
-    unas_expand_pair(patch, patch + (two_px ? UNAS_PATCH_MAX : 0), k4, xe);
-    unas_channel_pairs(p, xe, k4 >> 2, out, two_px ? out + out_c : out);
+    if (++ox == p->out_w) ox = 0, ++oy;
+    if (second) {
+      unas_window_channels(p, win, k4 >> 2, out - out_c, out_c);
+    } else if (pix + 1 == pixels) {  /* a lone last pixel: computed as a pair with itself */
+      /* k <= UNAS_PATCH_MAX: the halves do not overlap (memcpy, which the model links anyway;
+       * GCC turned the copy loop into memmove, 254 more bytes of Flash) */
+      memcpy(win + UNAS_PATCH_MAX, win, (size_t)k * sizeof win[0]);
+      unas_window_channels(p, win, k4 >> 2, out, 0);
+    }
   }
 }
 
@@ -1100,6 +1330,40 @@ void unas_maxpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
   }
 }
 
+/* MAX_POOL_2D whose every window is a full 2 x 2 inside the input (no padding; the generator
+ * checks): no tap ranges, four channels per word through the unrolled 2 x 2 maximum. */
+void unas_maxpool_2x2_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
+  const int32_t c_count = p->channels, row_pitch = p->in_w * c_count, tail = c_count & ~3;
+  const int32_t lo = p->act_min, hi = p->act_max, clamp = lo != -128 || hi != 127;
+  const uint32_t lo4 = (uint32_t)(uint8_t)lo * 0x01010101u;
+  const uint32_t hi4 = (uint32_t)(uint8_t)hi * 0x01010101u;
+  const int32_t x_step = p->stride_w * c_count, y_step = p->stride_h * row_pitch;
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    const int8_t *x = in + oy * y_step;
+    for (int32_t ox = 0; ox < p->out_w; ++ox, x += x_step) {
+      int32_t c = 0;
+      for (; c < tail; c += 4, out += 4) {
+        const int8_t *xc = x + c;
+#if defined(__ARM_FEATURE_DSP)
+        const uint32_t v = unas_max4(unas_max4(unas_load4(xc), unas_load4(xc + c_count)),
+                                     unas_max4(unas_load4(xc + row_pitch),
+                                               unas_load4(xc + row_pitch + c_count)));
+#else
+        const uint32_t v = unas_max4_window(xc, row_pitch, c_count, 2, 2);
+#endif
+        unas_store4_clamped(v, lo4, hi4, clamp, out);
+      }
+      for (; c < c_count; ++c) {
+        const int8_t *xc = x + c;
+        const int32_t a = xc[0] > xc[c_count] ? xc[0] : xc[c_count];
+        const int32_t b = xc[row_pitch] > xc[row_pitch + c_count] ? xc[row_pitch]
+                                                                  : xc[row_pitch + c_count];
+        *out++ = unas_clamp_s8(a > b ? a : b, lo, hi);
+      }
+    }
+  }
+}
+
 /* TFLM's rounded average of an in-bounds window sum, clamped. */
 static inline int8_t unas_average(int32_t sum, int32_t count, int32_t lo, int32_t hi) {
   if (count > 0) sum = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
@@ -1135,32 +1399,66 @@ void unas_avgpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
   }
 }
 
+/* AVERAGE_POOL_2D whose every window is a full 2 x 2 inside the input (no padding; the generator
+ * checks): no tap ranges, the count a literal 4. */
+void unas_avgpool_2x2_s8(const unas_pool_params *p, const int8_t *in, int8_t *out) {
+  const int32_t c_count = p->channels, row_pitch = p->in_w * c_count;
+  const int32_t x_step = p->stride_w * c_count, y_step = p->stride_h * row_pitch;
+  for (int32_t oy = 0; oy < p->out_h; ++oy) {
+    const int8_t *x = in + oy * y_step;
+    for (int32_t ox = 0; ox < p->out_w; ++ox, x += x_step) {
+      int32_t c = 0;
+      for (; c + 4 <= c_count; c += 4) {
+        int32_t s[4] = {0, 0, 0, 0};
+        unas_sum4(x + c, c_count, 2, s);
+        unas_sum4(x + row_pitch + c, c_count, 2, s);
+        for (int32_t j = 0; j < 4; ++j) *out++ = unas_average(s[j], 4, p->act_min, p->act_max);
+      }
+      for (; c < c_count; ++c) {
+        const int8_t *xc = x + c;
+        const int32_t sum = xc[0] + xc[c_count] + xc[row_pitch] + xc[row_pitch + c_count];
+        *out++ = unas_average(sum, 4, p->act_min, p->act_max);
+      }
+    }
+  }
+}
+
 /* ---- element-wise ---- */
 
 /* Element-wise int8 -> int8 ADD through the generator's two 256-entry tables of rescaled inputs
  * (two loads instead of two MultiplyByQuantizedMultiplier per element), then one output
- * requantisation. out may equal in1 or in2 (in place): element i is read before it is written. */
-static void unas_add_tables_s8(const unas_add_params *p, const uint8_t *in1, const uint8_t *in2,
-                               int8_t *out) {
+ * requantisation: the proven-exact out_rq block (unas_add_rq_s8) or MultiplyByQuantizedMultiplier
+ * (unas_add_generic_s8). out may equal in1 or in2 (in place): element i is read before it is
+ * written. */
+void unas_add_rq_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2,
+                    int8_t *out) {
+  const uint8_t *u1 = (const uint8_t *)in1, *u2 = (const uint8_t *)in2;
   const int32_t *t1 = p->table1, *t2 = p->table2, *rq = p->out_rq;
-  const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max;
-  const int32_t n = p->size;
-  if (rq != 0) {
-    const int32_t mult = rq[0], lsh = rq[1], nudge = rq[2], rsh = rq[3];
-    for (int32_t i = 0; i < n; ++i) {
-      const int32_t v = unas_dw_rq4(t1[in1[i]] + t2[in2[i]], mult, lsh, nudge, rsh);
-      out[i] = unas_dw_clamp(v, lo, hi);
-    }
-    return;
-  }
+  const int32_t lo = p->act_min, hi = p->act_max, n = p->size;
+  const int32_t mult = rq[0], lsh = rq[1], nudge = rq[2], rsh = rq[3];
   for (int32_t i = 0; i < n; ++i) {
-    const int32_t v = unas_mbqm(t1[in1[i]] + t2[in2[i]], p->out_mult, p->out_shift) + zp;
+    const int32_t v = unas_dw_rq4(t1[u1[i]] + t2[u2[i]], mult, lsh, nudge, rsh);
+    out[i] = unas_dw_clamp(v, lo, hi);
+  }
+}
+
+void unas_add_generic_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2,
+                         int8_t *out) {
+  const uint8_t *u1 = (const uint8_t *)in1, *u2 = (const uint8_t *)in2;
+  const int32_t *t1 = p->table1, *t2 = p->table2;
+  const int32_t zp = p->out_offset, lo = p->act_min, hi = p->act_max, n = p->size;
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t v = unas_mbqm(t1[u1[i]] + t2[u2[i]], p->out_mult, p->out_shift) + zp;
     out[i] = unas_clamp_s8(v, lo, hi);
   }
 }
 
 void unas_add_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
-  unas_add_tables_s8(p, (const uint8_t *)in1, (const uint8_t *)in2, out);
+  if (p->out_rq != 0) {
+    unas_add_rq_s8(p, in1, in2, out);
+  } else {
+    unas_add_generic_s8(p, in1, in2, out);
+  }
 }
 
 void unas_requantize_s8(int32_t n, int32_t in_zp, int32_t out_zp, int32_t mult, int32_t shift,
@@ -1195,7 +1493,7 @@ static inline int8_t unas_mean_out(int32_t sum, const unas_mean_params *p) {
 
 /* Global average pooling (MEAN over H and W of a 1 x H x W x C tensor): per-channel integer sums,
  * channels four at a time, one requantisation per output. */
-static void unas_mean_hw_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
+void unas_mean_hw_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
   const int32_t c_count = p->dims[3], pixels = p->dims[1] * p->dims[2];
   int32_t c = 0;
   for (; c + 4 <= c_count; c += 4) {
@@ -1221,14 +1519,10 @@ static int32_t unas_box_offset(int32_t n, const int32_t *ext, const int32_t *str
   return offset;
 }
 
-void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
+/* Any axes: kept axes span the outputs, reduced axes each output's box. */
+void unas_mean_box_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
   const int32_t *d = p->dims;
   const int32_t *r = p->reduce;
-  if (d[0] == 1 && r[1] && r[2] && !r[3]) {
-    unas_mean_hw_s8(p, in, out);
-    return;
-  }
-  /* any other axes: kept axes span the outputs, reduced axes each output's box */
   const int32_t stride[4] = {d[1] * d[2] * d[3], d[2] * d[3], d[3], 1};
   int32_t kept[4], reduced[4], outputs = 1;
   for (int32_t k = 0; k < 4; ++k) {
@@ -1241,6 +1535,15 @@ void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
     int32_t sum = 0;
     for (int32_t j = 0; j < p->count; ++j) sum += base[unas_box_offset(j, reduced, stride)];
     out[o] = unas_mean_out(sum, p);
+  }
+}
+
+void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out) {
+  const int32_t *d = p->dims, *r = p->reduce;
+  if (d[0] == 1 && r[1] && r[2] && !r[3]) {
+    unas_mean_hw_s8(p, in, out);
+  } else {
+    unas_mean_box_s8(p, in, out);
   }
 }
 

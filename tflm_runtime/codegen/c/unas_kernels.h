@@ -174,10 +174,11 @@ typedef struct {
   /* Optional (NULL: the generic path with weights/mult/shift). Both set: rq[out_c] constants
    * for unas_rqf_apply, and the filter with channel pairs (2j, 2j + 1) interleaved four taps at
    * a time, K = k_h * k_w * in_c zero padded to K4 (a multiple of 4), a missing last channel
-   * zeros. Two layouts: where K4 <= UNAS_PATCH_MAX (unas_conv2d_patch_s8, and
-   * unas_conv2d_1x1_s8 when in_c <= UNAS_PATCH_MAX) the taps are sign-extended int16 pairs,
-   * 4-byte aligned words [ceil(out_c / 2)][K4 / 4][4]: (t0, t2), (t1, t3) of channel 2j, then of
-   * 2j + 1 (SXTB16 order, low half first); otherwise int8 [ceil(out_c / 2)][K4 / 4][2][4]. */
+   * zeros. Three layouts: unas_conv2d_patch_s8 reads sign-extended int16 pairs in filter
+   * order, 4-byte aligned words [ceil(out_c / 2)][K4 / 4][4]: (t0, t1), (t2, t3) of channel 2j,
+   * then of 2j + 1 (low half first); unas_conv2d_1x1_expanded_s8 (in_c <= UNAS_PATCH_MAX) the
+   * same words in SXTB16 order, (t0, t2), (t1, t3); unas_conv2d_1x1_packed_s8 int8
+   * [ceil(out_c / 2)][K4 / 4][2][4]. */
   const int8_t *packed;
   const unas_rqf *rq;
 } unas_conv_params;
@@ -282,12 +283,24 @@ typedef struct {
 
 /* ---- kernels ---- */
 
+/* Model-adaptive selection: the generator knows at generation time which path an operator
+ * takes and calls that path's own function, so the linker (--gc-sections) keeps only the paths
+ * a model uses. The dispatching entry points (unas_conv2d_1x1_s8, unas_mean_s8, ...) pick the
+ * same path from the parameter block at run time, for hand-written callers. */
+typedef void (*unas_conv_fn)(const unas_conv_params *p, const int8_t *in, int8_t *out);
+
 void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
+/* 1x1 convolution, dispatching on the fields set: packed + rq with in_c <= UNAS_PATCH_MAX ->
+ * _expanded (int16 weight layout), packed + rq -> _packed (int8 layout), else _generic
+ * (weights, mult, shift). */
 void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
-/* k x k convolution whose filter (k_h * k_w * in_c rounded up to 4) fits UNAS_PATCH_MAX bytes:
- * two output pixels' input windows are gathered into a stack buffer (taps outside the image
- * hold in_zp, so the folded bias serves every pixel), then the packed 2 x 2 block. Requires
- * p->packed and p->rq. */
+void unas_conv2d_1x1_expanded_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
+void unas_conv2d_1x1_packed_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
+void unas_conv2d_1x1_generic_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
+/* k x k convolution whose filter (k_h * k_w * in_c rounded up to 4) fits UNAS_PATCH_MAX taps:
+ * two output pixels' input windows are gathered as int16 into a 512-byte stack buffer (taps
+ * outside the image hold in_zp, so the folded bias serves every pixel), then the 2 x 2 block on
+ * the packed int16 filter. Requires p->packed and p->rq. */
 #define UNAS_PATCH_MAX 128
 void unas_conv2d_patch_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
 /* Depthwise convolution reading its input directly: unas_dwconv_groups_s8 (wide_layout
@@ -307,8 +320,21 @@ void unas_dwconv_1x1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *o
 void unas_fc_s8(const unas_fc_params *p, const int8_t *in, int8_t *out);
 void unas_maxpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out);
 void unas_avgpool_s8(const unas_pool_params *p, const int8_t *in, int8_t *out);
+/* Pooling whose every window is a full 2 x 2 inside the input (f 2 x 2, no padding, any stride). */
+void unas_maxpool_2x2_s8(const unas_pool_params *p, const int8_t *in, int8_t *out);
+void unas_avgpool_2x2_s8(const unas_pool_params *p, const int8_t *in, int8_t *out);
 void unas_add_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+/* ADD's two paths: out_rq set (unas_add_rq_s8) or not (unas_add_generic_s8). */
+typedef void (*unas_add_fn)(const unas_add_params *p, const int8_t *in1, const int8_t *in2,
+                            int8_t *out);
+void unas_add_rq_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void unas_add_generic_s8(const unas_add_params *p, const int8_t *in1, const int8_t *in2,
+                         int8_t *out);
+/* MEAN, dispatching: over H and W of a batch-1 NHWC tensor -> unas_mean_hw_s8, else
+ * unas_mean_box_s8 (any axes). */
 void unas_mean_s8(const unas_mean_params *p, const int8_t *in, int8_t *out);
+void unas_mean_hw_s8(const unas_mean_params *p, const int8_t *in, int8_t *out);
+void unas_mean_box_s8(const unas_mean_params *p, const int8_t *in, int8_t *out);
 void unas_softmax_s8(const unas_softmax_params *p, const int8_t *in, int8_t *out);
 void unas_pad_s8(const unas_pad_params *p, const int8_t *in, int8_t *out);
 void unas_concat(int8_t *out, int32_t outer, int32_t n_inputs, const int8_t *const *inputs,
