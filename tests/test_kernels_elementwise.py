@@ -101,6 +101,9 @@ def _models() -> dict[str, tuple[object, tuple[int, ...]]]:
         y = layers.Conv2D(5, 1)(x)
         return layers.Add()([y, dw(1)(y)])
     add("dw1x1_c5", (6, 6, 3), residual_1x1)
+    # stride 1, odd kernels: outputs in pairs sharing each plane word, odd widths end on a single
+    add("inplace_k5_s1_c12", (9, 11, 1), in_place(5, 1, 12))
+    add("inplace_k7_s1_c12", (10, 9, 2), in_place(7, 1, 12))
     return models
 
 
@@ -178,11 +181,11 @@ def test_each_depthwise_case_runs_the_kernel_it_is_meant_to(comparisons):
             assert (".weights = 0," in source) == name.endswith(("c8_relu6", "c4_tiny")), name
         elif name.startswith("plane_"):
             assert ".wide_layout = UNAS_DW_WIDE_ROWS" in source, name
-            assert "unas_dwconv_planes_s8(" in source, name
+            k = int(name.split("_k")[1][0])
+            assert f"unas_dwconv_planes{k if k in (3, 5, 7) else '_rows'}_s8(" in source, name
         elif name.startswith("inplace_"):
             assert ".wide_layout = UNAS_DW_WIDE_ROWS" in source, name
-            assert "unas_dwconv_planes_s8(" in source, name
-            assert re.search(r"unas_dwconv_planes_s8\(.*/\* in place \*/",
+            assert re.search(r"unas_dwconv_planes(3|5|7|_rows)_s8\(.*/\* in place \*/",
                              _source(comparisons, name)), name
         elif name.startswith("dw1x1_"):
             assert "unas_dwconv_1x1_s8(" in source and "wide_layout" not in source, name
@@ -217,6 +220,7 @@ def test_saturating_add_reaches_the_activation_bounds(comparisons, zoo):
 @pytest.mark.parametrize("name", ["groups_k5_s2_same_c13", "groups_k3_s1_same_c8_relu6",
                                   "plane_k7_s2_same_small",
                                   "inplace_k7_s2_c16", "inplace_k1_s2_c11", "dw1x1_inplace_c6",
+                                  "inplace_k3_s1_c7", "inplace_k5_s1_c12", "inplace_k7_s1_c12",
                                   "groups_k2_s1_same_c9", "add_tables",
                                   "pools_c5", "pools_c9", "mean_hw_300_pixels"])
 def test_dsp_path_on_the_board_matches_tflm(zoo, tmp_path, name):

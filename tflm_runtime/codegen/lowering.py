@@ -292,6 +292,13 @@ def _depthwise_layout(in_c: int, out_c: int, d_h: int, d_w: int, planes: bool) -
     return "GROUPS" if in_c >= 4 else "NONE"
 
 
+def _plane_kernel(k_h: int, k_w: int) -> str:
+    """Suffix of the ``unas_dwconv_planes*_s8`` kernel with widened rows for a k_h x k_w filter
+    (as ``unas_dwconv_planes_s8`` picks it): 3, 5, 7 (unrolled) or ``_rows``."""
+    words = (k_w + 3) // 4
+    return {(3, 1): "3", (5, 2): "5", (7, 2): "7"}.get((k_h, words), "_rows")
+
+
 def _pack16(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """int32 words holding two int16 lanes (lo in bits 0-15), as SXTB16 lays them out."""
     word = ((hi.astype(np.int64) & 0xFFFF) << 16) | (lo.astype(np.int64) & 0xFFFF)
@@ -391,7 +398,8 @@ def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
     if per_element:
         out.body.append(f"unas_dwconv_1x1_s8(&{name}_p, {src}, {dst});{note}")
     elif planes:
-        out.body.append(f"unas_dwconv_planes_s8(&{name}_p, {src}, {dst}, S);{note}")
+        kernel = _plane_kernel(k_h, k_w) if layout == "ROWS" and "rq" in fields else "_taps"
+        out.body.append(f"unas_dwconv_planes{kernel}_s8(&{name}_p, {src}, {dst}, S);{note}")
     else:
         kernel = "unas_dwconv_groups_s8" if layout == "GROUPS" else "unas_dwconv_ref_s8"
         out.body.append(f"{kernel}(&{name}_p, {src}, {dst});")

@@ -1001,58 +1001,94 @@ static void unas_dw_fill_plane(const unas_dwconv_params *p, const int8_t *in, in
   memset(plane, 0, (size_t)((-p->k_w) & 3));  /* read by the last row's tap words, weight 0 */
 }
 
-/* Every output of one channel from its padded plane, K filter rows of W words each (literals
- * at every call, so the window unrolls and the loop nest gets its own registers): SMLAD rows
- * over the folded bias `start`, requantised by the channel's unas_dw_rq block. */
+/* acc + one output's window: K filter rows of W words of four plane bytes, each word two SMLADs
+ * against the row's widened taps (even (t0, t2), odd (t1, t3); taps past k_w are zero). */
+__attribute__((always_inline)) static inline int32_t unas_dw_plane_window(
+    const int8_t *x, int32_t pitch, const int32_t *w, int32_t K, int32_t W, int32_t acc) {
+#pragma GCC unroll 8
+  for (int32_t ky = 0; ky < K; ++ky, x += pitch, w += 2 * W) {
+#pragma GCC unroll 2
+    for (int32_t j = 0; j < W; ++j) {
+      const uint32_t v = unas_load4(x + 4 * j);
+      acc = unas_dw_smlad(unas_dw_even(v), w[2 * j], acc);
+      acc = unas_dw_smlad(unas_dw_odd(v), w[2 * j + 1], acc);
+    }
+  }
+  return acc;
+}
+
+/* Every output of one channel from its padded plane (K rows of W words, literals at every call,
+ * so the window unrolls and the loop nest gets its own registers), over the folded bias `start`,
+ * requantised by the channel's unas_dw_rq block. With stride 1 and odd k_w (so the taps of the
+ * right neighbour end inside the same W words) outputs go in pairs: the word loaded for output
+ * ox also feeds ox + 1, whose taps (t0, t2) meet the odd bytes and whose (t1, t3) taps, moved up
+ * one lane, the even bytes: bytes b1..b4W-1 against t0..t_{k_w-1}. */
 __attribute__((always_inline)) static inline void unas_dw_plane_loop(
     const unas_dwconv_params *p, const int8_t *plane, int32_t pitch, const int32_t *w,
     int32_t start, const int32_t *rq, int8_t *dst, int32_t dst_pitch, int32_t K, int32_t W) {
-  const int32_t s_w = p->stride_w, row_step = p->stride_h * pitch, out_w = p->out_w;
-  const int32_t mult = rq[0], lsh = rq[1], nudge = rq[2], rsh = rq[3];
+  const int32_t row_step = p->stride_h * pitch, out_w = p->out_w, s_w = p->stride_w;
+  const int32_t pairs = s_w == 1 && (p->k_w & 1) ? out_w >> 1 : 0;
   const int32_t lo = p->act_min, hi = p->act_max;
   for (int32_t oy = 0; oy < p->out_h; ++oy, plane += row_step) {
     const int8_t *x = plane;
-    for (int32_t ox = 0; ox < out_w; ++ox, x += s_w, dst += dst_pitch) {
-      int32_t acc = start;
+    for (int32_t i = 0; i < pairs; ++i, x += 2, dst += 2 * dst_pitch) {
+      int32_t a0 = start, a1 = start;
       const int8_t *r = x;
       const int32_t *t = w;
 #pragma GCC unroll 8
       for (int32_t ky = 0; ky < K; ++ky, r += pitch, t += 2 * W) {
+        uint32_t carry = 0;  /* the previous word's t3, for the neighbour's lane 0 */
 #pragma GCC unroll 2
         for (int32_t j = 0; j < W; ++j) {
           const uint32_t v = unas_load4(r + 4 * j);
-          acc = unas_dw_smlad(unas_dw_even(v), t[2 * j], acc);
-          acc = unas_dw_smlad(unas_dw_odd(v), t[2 * j + 1], acc);
+          const int32_t e = unas_dw_even(v), o = unas_dw_odd(v), we = t[2 * j], wo = t[2 * j + 1];
+          a0 = unas_dw_smlad(e, we, a0);
+          a0 = unas_dw_smlad(o, wo, a0);
+          a1 = unas_dw_smlad(o, we, a1);
+          a1 = unas_dw_smlad(e, (int32_t)(carry | ((uint32_t)wo << 16)), a1);
+          carry = (uint32_t)wo >> 16;
         }
       }
-      *dst = unas_dw_clamp(unas_dw_rq4(acc, mult, lsh, nudge, rsh), lo, hi);
+      dst[0] = unas_dw_clamp(unas_dw_rq(a0, rq), lo, hi);
+      dst[dst_pitch] = unas_dw_clamp(unas_dw_rq(a1, rq), lo, hi);
+    }
+    for (int32_t ox = 2 * pairs; ox < out_w; ++ox, x += s_w, dst += dst_pitch) {
+      *dst = unas_dw_clamp(unas_dw_rq(unas_dw_plane_window(x, pitch, w, K, W, start), rq), lo, hi);
     }
   }
 }
 
-/* Output channel c from its padded plane (pitch bytes per row) into dst, dst_pitch bytes between
- * output pixels. Every window lies inside the plane, so every pixel is an interior one: with the
- * generator's widened rows (UNAS_DW_WIDE_ROWS) and requantisation blocks the SMLAD rows over the
- * folded bias; otherwise (dilation, a folded bias or accumulator too large for them) every tap
- * minus the zero point, then the general requantisation. */
-static void unas_dw_plane_s8(const unas_dwconv_params *p, const int8_t *plane, int32_t pitch,
-                             int32_t c, int8_t *dst, int32_t dst_pitch) {
-  const int32_t k_h = p->k_h, k_w = p->k_w, words = (k_w + 3) / 4;
-  if (p->wide_layout == UNAS_DW_WIDE_ROWS && p->rq != 0) {
-    const int32_t *w = p->wide + 2 * words * k_h * c, *rq = p->rq + 4 * c;
-    const int32_t start = p->folded[c];
-    if (k_h == 3 && words == 1) {
-      unas_dw_plane_loop(p, plane, pitch, w, start, rq, dst, dst_pitch, 3, 1);
-    } else if (k_h == 5 && words == 2) {
-      unas_dw_plane_loop(p, plane, pitch, w, start, rq, dst, dst_pitch, 5, 2);
-    } else if (k_h == 7 && words == 2) {
-      unas_dw_plane_loop(p, plane, pitch, w, start, rq, dst, dst_pitch, 7, 2);
-    } else {
-      unas_dw_plane_loop(p, plane, pitch, w, start, rq, dst, dst_pitch, k_h, words);
-    }
-    return;
+/* Channel c of the NHWC input into the padded plane, then channel c of the output from it, for
+ * every channel (see unas_dwconv_planes_s8); `channel` computes one channel's outputs. */
+typedef void (*unas_dw_channel_fn)(const unas_dwconv_params *p, const int8_t *plane,
+                                   int32_t pitch, int32_t c, int8_t *dst, int32_t dst_pitch);
+
+static void unas_dw_planes(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                           int8_t *plane, unas_dw_channel_fn channel) {
+  const int32_t pitch = unas_dw_plane_pitch(p), rows = unas_dw_plane_rows_count(p);
+  for (int32_t c = 0; c < p->in_c; ++c) {
+    unas_dw_fill_plane(p, in + c, plane, pitch, rows);
+    channel(p, plane, pitch, c, out + c, p->in_c);
   }
-  const int32_t row_step = p->stride_h * pitch;
+}
+
+#define UNAS_DW_PLANE_CHANNEL(NAME, K, W)                                                    \
+  static void NAME(const unas_dwconv_params *p, const int8_t *plane, int32_t pitch, int32_t c, \
+                   int8_t *dst, int32_t dst_pitch) {                                          \
+    const int32_t words = (p->k_w + 3) / 4;                                                    \
+    unas_dw_plane_loop(p, plane, pitch, p->wide + 2 * words * p->k_h * c, p->folded[c],        \
+                       p->rq + 4 * c, dst, dst_pitch, (K), (W));                              \
+  }
+UNAS_DW_PLANE_CHANNEL(unas_dw_channel3, 3, 1)
+UNAS_DW_PLANE_CHANNEL(unas_dw_channel5, 5, 2)
+UNAS_DW_PLANE_CHANNEL(unas_dw_channel7, 7, 2)
+UNAS_DW_PLANE_CHANNEL(unas_dw_channel_rows, p->k_h, words)
+
+/* Without widened rows or requantisation blocks (dilation, a folded bias or accumulator too
+ * large for them): every tap minus the zero point, then the general requantisation. */
+static void unas_dw_channel_taps(const unas_dwconv_params *p, const int8_t *plane, int32_t pitch,
+                                 int32_t c, int8_t *dst, int32_t dst_pitch) {
+  const int32_t k_h = p->k_h, k_w = p->k_w, row_step = p->stride_h * pitch;
   for (int32_t oy = 0; oy < p->out_h; ++oy, plane += row_step) {
     const int8_t *x = plane;
     for (int32_t ox = 0; ox < p->out_w; ++ox, x += p->stride_w, dst += dst_pitch) {
@@ -1066,6 +1102,48 @@ static void unas_dw_plane_s8(const unas_dwconv_params *p, const int8_t *plane, i
       }
       *dst = unas_dw_out(p, acc, c);
     }
+  }
+}
+
+void unas_dwconv_planes3_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                            int8_t *plane) {
+  unas_dw_planes(p, in, out, plane, unas_dw_channel3);
+}
+
+void unas_dwconv_planes5_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                            int8_t *plane) {
+  unas_dw_planes(p, in, out, plane, unas_dw_channel5);
+}
+
+void unas_dwconv_planes7_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                            int8_t *plane) {
+  unas_dw_planes(p, in, out, plane, unas_dw_channel7);
+}
+
+void unas_dwconv_planes_rows_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                                int8_t *plane) {
+  unas_dw_planes(p, in, out, plane, unas_dw_channel_rows);
+}
+
+void unas_dwconv_planes_taps_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                                int8_t *plane) {
+  unas_dw_planes(p, in, out, plane, unas_dw_channel_taps);
+}
+
+/* The plane kernel for p: what the generator calls directly (so only that one is linked). */
+void unas_dwconv_planes_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                           int8_t *plane) {
+  const int32_t words = (p->k_w + 3) / 4;
+  if (p->wide_layout != UNAS_DW_WIDE_ROWS || p->rq == 0) {
+    unas_dwconv_planes_taps_s8(p, in, out, plane);
+  } else if (p->k_h == 3 && words == 1) {
+    unas_dwconv_planes3_s8(p, in, out, plane);
+  } else if (p->k_h == 5 && words == 2) {
+    unas_dwconv_planes5_s8(p, in, out, plane);
+  } else if (p->k_h == 7 && words == 2) {
+    unas_dwconv_planes7_s8(p, in, out, plane);
+  } else {
+    unas_dwconv_planes_rows_s8(p, in, out, plane);
   }
 }
 
@@ -1104,20 +1182,6 @@ void unas_dwconv_ref_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *o
         }
       }
     }
-  }
-}
-
-/* Channel by channel through one zero-point-padded plane (depth multiplier 1): channel c of the
- * input is copied into plane, then channel c of the output is computed from it. In place
- * (out == in, MCUNet's in-place depthwise convolution) this is safe: in NHWC the output elements
- * of channel c sit at offsets = c (mod C), which only ever hold channel c of the input, already
- * copied. */
-void unas_dwconv_planes_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
-                           int8_t *plane) {
-  const int32_t pitch = unas_dw_plane_pitch(p), rows = unas_dw_plane_rows_count(p);
-  for (int32_t c = 0; c < p->in_c; ++c) {
-    unas_dw_fill_plane(p, in + c, plane, pitch, rows);
-    unas_dw_plane_s8(p, plane, pitch, c, out + c, p->in_c);
   }
 }
 

@@ -311,10 +311,25 @@ void unas_dwconv_groups_s8(const unas_dwconv_params *p, const int8_t *in, int8_t
 void unas_dwconv_ref_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out);
 /* Depth multiplier 1, channel by channel: each input channel is copied into `plane` padded with
  * in_zp (((out_h - 1) * stride_h + (k_h - 1) * dil_h + 1) rows of ((out_w - 1) * stride_w +
- * (k_w - 1) * dil_w + 1) bytes, + (-k_w) & 3), so every output is an interior one; out may be
- * in (MCUNet's in-place depthwise convolution). */
+ * (k_w - 1) * dil_w + 1) bytes, + (-k_w) & 3), so every output is an interior one, then that
+ * channel of the output is computed from it. out may be in (MCUNet's in-place depthwise
+ * convolution): in NHWC the output elements of channel c sit at offsets = c (mod C), which only
+ * ever hold channel c of the input, already copied. unas_dwconv_planes_s8 picks one of the
+ * others: planes3/5/7 (widened rows and requantisation blocks, k_h = 3 with k_w <= 4, k_h = 5 or
+ * 7 with 4 < k_w <= 8), planes_rows (any other size with them), planes_taps (without them:
+ * dilation, or accumulators too large); the generator calls that one directly. */
 void unas_dwconv_planes_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
                            int8_t *plane);
+void unas_dwconv_planes3_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                            int8_t *plane);
+void unas_dwconv_planes5_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                            int8_t *plane);
+void unas_dwconv_planes7_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                            int8_t *plane);
+void unas_dwconv_planes_rows_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                                int8_t *plane);
+void unas_dwconv_planes_taps_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                                int8_t *plane);
 /* 1x1, stride 1, depth multiplier 1: per element, no scratch; out may be in. */
 void unas_dwconv_1x1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out);
 void unas_fc_s8(const unas_fc_params *p, const int8_t *in, int8_t *out);
