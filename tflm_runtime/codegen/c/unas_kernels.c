@@ -1025,10 +1025,13 @@ __attribute__((always_inline)) static inline int32_t unas_dw_plane_window(
  * one lane, the even bytes: bytes b1..b4W-1 against t0..t_{k_w-1}. */
 __attribute__((always_inline)) static inline void unas_dw_plane_loop(
     const unas_dwconv_params *p, const int8_t *plane, int32_t pitch, const int32_t *w,
-    int32_t start, const int32_t *rq, int8_t *dst, int32_t dst_pitch, int32_t K, int32_t W) {
+    int32_t start, const int32_t *rq_block, int8_t *dst, int32_t dst_pitch, int32_t K,
+    int32_t W) {
   const int32_t row_step = p->stride_h * pitch, out_w = p->out_w, s_w = p->stride_w;
   const int32_t pairs = s_w == 1 && (p->k_w & 1) ? out_w >> 1 : 0;
   const int32_t lo = p->act_min, hi = p->act_max;
+  /* a local copy: the int8 output stores could otherwise alias the block and force reloads */
+  const int32_t rq[4] = {rq_block[0], rq_block[1], rq_block[2], rq_block[3]};
   for (int32_t oy = 0; oy < p->out_h; ++oy, plane += row_step) {
     const int8_t *x = plane;
     for (int32_t i = 0; i < pairs; ++i, x += 2, dst += 2 * dst_pitch) {
