@@ -167,16 +167,17 @@ def mac_counts(path: Path) -> tuple[int, int, dict[int, int], dict[str, int]]:
 
 
 def measure_model(name: str, path: Path, rng: np.random.Generator,
-                  per_layer: bool = False) -> ModelRow:
+                  per_layer: tuple[str, ...] = ()) -> ModelRow:
     """Generate C for one exported model once, measure it on every CPU (2 random input samples
-    each; with ``per_layer`` also a per-kernel timed run, whose marks' cost is subtracted)."""
+    each; on the CPUs in ``per_layer`` also a per-kernel timed run, whose marks' cost is
+    subtracted)."""
     macs, pointwise, per_op, features = mac_counts(path)
     with tempfile.TemporaryDirectory(prefix="bench-board-c-") as temporary:
         sources = generate_model_sources(path, Path(temporary))
         results = {cpu: measure_c_model(sources, cpu=cpu, board=BOARD, rng=rng, samples=2,
                                         timeout_s=600) for cpu in CPUS}
         layers = ({cpu: measure_c_model(sources, cpu=cpu, board=BOARD, rng=rng, samples=1,
-                                        timeout_s=600, per_layer=True) for cpu in CPUS}
+                                        timeout_s=600, per_layer=True) for cpu in per_layer}
                   if per_layer else None)
     return ModelRow(name, macs, pointwise, results, per_op, features, layers)
 
@@ -188,7 +189,7 @@ def kernel_totals(rows: list[ModelRow], cpu: str) -> dict[str, tuple[int, int, i
     """Per kernel function: (calls, instructions, MACs) summed over the per-layer runs."""
     totals: dict[str, list[int]] = {}
     for row in rows:
-        if row.layers is None:
+        if row.layers is None or cpu not in row.layers:
             continue
         run = row.layers[cpu]
         for count, name in zip(run.layer_instructions[0], run.layer_names or ()):
@@ -359,6 +360,15 @@ def report(fixed: list[ModelRow], random_rows: list[ModelRow], skipped: list[str
             coefficients, r2 = cost_model_fit(random_rows, cpu)
             lines.append(f"| {cpu} | " + " | ".join(f"{coefficients[f]:.2f}" for f in FEATURES)
                          + f" | {coefficients['constant']:.0f} | {r2:.4f} |")
+        random_kernels = kernel_totals(random_rows, CPUS[0])
+        total = sum(count for _, count, _ in random_kernels.values())
+        lines += ["", f"Where the instructions of the random models go ({CPUS[0]}, per-layer timed "
+                  "runs; a fused step's MACs are all of its operators'):", "",
+                  "| kernel | calls | instr | share | instr/MAC | MACs |", "|---|---|---|---|---|---|"]
+        for kernel, (calls, count, kernel_macs) in sorted(random_kernels.items(),
+                                                         key=lambda item: -item[1][1]):
+            lines.append(f"| {kernel} | {calls} | {count} | {100 * count / total:.1f}% | "
+                         f"{_ratio(count, kernel_macs)} | {kernel_macs} |")
         lines.append("")
     if failures:
         lines += ["## Failures", "", *(f"- {failure}" for failure in failures), ""]
@@ -411,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
                 export(build(keras), folder / f"{name}.tflite", rng)
                 try:
                     fixed.append(measure_model(name, folder / f"{name}.tflite", rng,
-                                               per_layer=True))
+                                               per_layer=CPUS))
                 except UnasError as error:
                     failures.append(f"{name}: {error}")
             archs = _small_random_architectures(np.random.default_rng(args.seed), args.random)
@@ -419,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
                 path = folder / f"random{index}.tflite"
                 export(arch.build(INPUT_SHAPE, NUM_CLASSES), path, rng)
                 try:
-                    random_rows.append(measure_model(f"random{index}", path, rng))
+                    random_rows.append(measure_model(f"random{index}", path, rng,
+                                                     per_layer=CPUS[:1]))
                 except ModelDoesNotFitError:
                     skipped.append(f"random{index}")
                 except UnasError as error:  # a generator or board failure: report, go on

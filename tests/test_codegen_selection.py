@@ -24,8 +24,8 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("nm"
 
 #: Every path a generated model may call, by the family it belongs to, and the dispatchers.
 PATHS = {
-    "conv1x1": {"unas_conv2d_1x1_expanded_s8", "unas_conv2d_1x1_packed_s8",
-                "unas_conv2d_1x1_generic_s8"},
+    "conv1x1": {"unas_conv2d_1x1_c1_s8", "unas_conv2d_1x1_expanded_s8",
+                "unas_conv2d_1x1_packed_s8", "unas_conv2d_1x1_generic_s8"},
     "add": {"unas_add_rq_s8", "unas_add_generic_s8"},
     "mean": {"unas_mean_hw_s8", "unas_mean_box_s8"},
     "maxpool": {"unas_maxpool_s8", "unas_maxpool_2x2_s8"},

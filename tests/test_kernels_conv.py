@@ -1,5 +1,5 @@
 """The dense convolution kernels with the generator's packed weights and folded requantisation
-(the 1x1 paths _expanded / _packed / _generic and their dispatcher unas_conv2d_1x1_s8,
+(the 1x1 paths _c1 / _expanded / _packed / _generic and their dispatcher unas_conv2d_1x1_s8,
 unas_conv2d_patch_s8, unas_conv2d_s8 with ``rq``) on awkward shapes: odd
 channel counts and widths, Cin = 1 / 3, strides, dilation, padding, multiplier shifts of both
 signs (a left shift falls back to the generic path), saturation and zero multipliers. Host gcc
@@ -136,6 +136,8 @@ CASES = [
     (9, 9, 8, 4, 5, 2, 2, 1, "normal"),   # K = 200, stride 2, borders
     (7, 6, 17, 5, 3, 1, 1, 1, "normal"),  # K = 153, odd channels: border pairs of the top row
     (6, 9, 16, 3, 3, 2, 1, 2, "normal"),  # K = 144, dilation 2: single-pixel path
+    (6, 7, 1, 9, 1, 1, 0, 1, "mixed"),    # 1x1 of one channel: one multiply per output
+    (7, 9, 1, 4, 1, 2, 0, 1, "normal"),   # same, strided
 ]
 
 
@@ -157,7 +159,7 @@ def test_conv_kernels_with_generator_constants_match_tflm(case, kernels_object, 
     rq = fast_requant_constants(list(zip(mult.tolist(), shift.tolist())), c["out_zp"])
     assert (rq is None) == (shifts == "left")
     kernel = conv_kernel(k, k, in_c, rq is not None)
-    packed = kernel != "unas_conv2d_s8" and rq is not None
+    packed = kernel not in ("unas_conv2d_s8", "unas_conv2d_1x1_c1_s8") and rq is not None
     folded = bias - c["in_zp"] * w.reshape(out_c, -1).sum(axis=1)
     fields = ", ".join(f".{name} = {value}" for name, value in c.items())
     decls = [_c_array("x", "int8_t", x), _c_array("w", "int8_t", w),

@@ -221,12 +221,14 @@ def _rqf_array(name: str, constants: list[tuple[int, int, int, int]], out: Lower
 
 def conv_kernel(k_h: int, k_w: int, in_c: int, fast: bool) -> str:
     """The kernel function that runs a CONV_2D, chosen here so that only it is linked: for 1x1
-    the int16-expanded path (fast requantisation, in_c <= 128), the int8-packed one (fast, more
-    input channels) or the generic one; a gathered-window (patch) kernel for small filters when
+    one multiply per output for a one-channel input (fast requantisation), the int16-expanded
+    path (fast, in_c <= 128), the int8-packed one (fast, more input channels) or the generic one; a gathered-window (patch) kernel for small filters when
     the fast requantisation applies, else the direct k x k kernel."""
     if k_h * k_w == 1:
         if not fast:
             return "unas_conv2d_1x1_generic_s8"
+        if in_c == 1:
+            return "unas_conv2d_1x1_c1_s8"
         return "unas_conv2d_1x1_expanded_s8" if in_c <= PATCH_MAX_BYTES else \
             "unas_conv2d_1x1_packed_s8"
     if fast and -(-k_h * k_w * in_c // 4) * 4 <= PATCH_MAX_BYTES:
@@ -250,7 +252,7 @@ def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     multipliers = q.conv_multipliers(x, w, y, out_c)
     rq = fast_requant_constants(multipliers, y.zero_point)
     kernel = conv_kernel(k_h, k_w, in_c, rq is not None)
-    packed = rq is not None and kernel != "unas_conv2d_s8"
+    packed = rq is not None and kernel not in ("unas_conv2d_s8", "unas_conv2d_1x1_c1_s8")
     weights = packed_name = rq_name = "0"
     if packed:  # replaces the plain filter
         ctype, filt = packed_filter(kernel, in_c, w.data)

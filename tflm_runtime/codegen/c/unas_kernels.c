@@ -478,6 +478,26 @@ void unas_conv2d_1x1_expanded_s8(const unas_conv_params *p, const int8_t *in, in
   }
 }
 
+/* 1x1 convolution of a one-channel input (p->rq, folded bias, plain weights [out_c]): each
+ * output is one multiply, so the 2 x 2 block would mostly multiply zero padding; channel by
+ * channel instead, with the channel's weight, bias and requantisation constants in registers. */
+void unas_conv2d_1x1_c1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  const int32_t out_c = p->out_c, lo = p->act_min, hi = p->act_max;
+  const int32_t x_step = p->stride_w, row_step = p->stride_h * p->in_w;
+  for (int32_t oc = 0; oc < out_c; ++oc) {
+    const unas_rqf r = p->rq[oc];
+    const int32_t w = p->weights[oc], b = p->bias[oc];
+    int8_t *o = out + oc;
+    const int8_t *row = in;
+    for (int32_t oy = 0; oy < p->out_h; ++oy, row += row_step) {
+      const int8_t *x = row;
+      for (int32_t ox = 0; ox < p->out_w; ++ox, x += x_step, o += out_c) {
+        *o = (int8_t)unas_rqf_act(&r, b + w * *x, lo, hi);
+      }
+    }
+  }
+}
+
 /* 1x1 convolution without generator constants: one dot product per output (plain
  * [out_c][in_c] weights, MultiplyByQuantizedMultiplier per output). */
 void unas_conv2d_1x1_generic_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
@@ -496,7 +516,9 @@ void unas_conv2d_1x1_generic_s8(const unas_conv_params *p, const int8_t *in, int
  * fields set (generated code calls that path directly, so only it is linked). The output never
  * overlaps the input (convolutions are not planned in place). */
 void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
-  if (p->packed && p->rq && p->in_c <= UNAS_PATCH_MAX) {
+  if (!p->packed && p->rq && p->in_c == 1) {
+    unas_conv2d_1x1_c1_s8(p, in, out);
+  } else if (p->packed && p->rq && p->in_c <= UNAS_PATCH_MAX) {
     unas_conv2d_1x1_expanded_s8(p, in, out);
   } else if (p->packed && p->rq) {
     unas_conv2d_1x1_packed_s8(p, in, out);

@@ -295,6 +295,8 @@ void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
  * (weights, mult, shift). */
 void unas_conv2d_1x1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
 void unas_conv2d_1x1_expanded_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
+/* 1x1 with in_c == 1 (p->rq, plain weights): one multiply per output. */
+void unas_conv2d_1x1_c1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
 void unas_conv2d_1x1_packed_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
 void unas_conv2d_1x1_generic_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
 /* k x k convolution whose filter (k_h * k_w * in_c rounded up to 4) fits UNAS_PATCH_MAX taps:
