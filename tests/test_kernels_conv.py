@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from test_codegen_kernels import KERNELS, _c_array, mbqm, reference_conv, run_c
 
 from tflm_runtime.codegen.lowering import (
+    bias_rows,
     conv_kernel,
     expanded_layout,
     fast_requant_constants,
@@ -145,7 +146,8 @@ def test_conv_kernels_with_generator_constants_match_tflm(case, kernels_object, 
     folded = bias - c["in_zp"] * w.reshape(out_c, -1).sum(axis=1)
     fields = ", ".join(f".{name} = {value}" for name, value in c.items())
     decls = [_c_array("x", "int8_t", x), _c_array("w", "int8_t", w),
-             _c_array("b", "int32_t", folded), _c_array("braw", "int32_t", bias),
+             _c_array("b", "int32_t", folded),
+             _c_array("brows", "int32_t", bias_rows(bias, w, c["in_zp"])),
              _c_array("m", "int32_t", mult), _c_array("s", "int32_t", shift)]
     extra = ""
     if packed and expanded_layout(kernel, in_c):
@@ -159,7 +161,7 @@ def test_conv_kernels_with_generator_constants_match_tflm(case, kernels_object, 
         decls.append(f"static const unas_rqf rq[] = {{{rows}}};")
         extra += ", .rq = rq"
     decls.append(f"static const unas_conv_params p = {{{fields}, .weights = w, .bias = b, "
-                 f".bias_raw = braw, .mult = m, .shift = s{extra}}};")
+                 f".bias_rows = brows, .mult = m, .shift = s{extra}}};")
     got = run_c(kernels_object, tmp_path, decls, f"{kernel}(&p, x, out);", out_h * out_w * out_c)
     expected = reference_conv_dilated(x, w, bias, mult, shift, c)
     assert np.array_equal(got, expected.ravel())
