@@ -132,17 +132,25 @@ __attribute__((always_inline)) static inline void unas_rqf_store2(
   *ob = (int8_t)(b < hi ? b : hi);
 }
 
-/* Sum of n int8 values (filter taps a pixel pair does not run through the 2 x 2 block). */
+/* Sum of n int8 values (filter taps a pixel pair does not run through the 2 x 2 block). On
+ * Cortex-M two SXTAB16 per word add its bytes into two int16 lanes (at most 512 bytes at a
+ * time, so a lane stays within 256 * 128), which one SMLAD then adds up. */
 __attribute__((noinline)) static int32_t unas_sum_s8(const int8_t *w, int32_t n) {
-  int32_t sum = 0, i = 0;
+  int32_t sum = 0;
+  const int8_t *const end = w + n;
 #if defined(__ARM_FEATURE_DSP)
-  for (; i + 4 <= n; i += 4) {
-    const uint32_t v = unas_load4(w + i);
-    sum = __smlad(unas_even16(v), 0x00010001, sum);
-    sum = __smlad(unas_odd16(v), 0x00010001, sum);
+  while (end - w >= 4) {
+    const int8_t *const stop = w + ((end - w < 512 ? end - w : 512) & ~3);
+    int32_t lanes = 0;
+    for (; w != stop; w += 4) {
+      const uint32_t v = unas_load4(w);
+      lanes = __sxtab16(lanes, (int32_t)v);
+      __asm__("sxtab16 %0, %0, %1, ror #8" : "+r"(lanes) : "r"(v));
+    }
+    sum = __smlad(lanes, 0x00010001, sum);
   }
 #endif
-  for (; i < n; ++i) sum += w[i];
+  for (; w != end; ++w) sum += *w;
   return sum;
 }
 
