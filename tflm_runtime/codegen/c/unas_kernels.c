@@ -18,7 +18,47 @@ __attribute__((always_inline)) static inline void unas_dot2x2_body(
     const int8_t *x0, int32_t x_pitch, const int8_t *w0, int32_t w_pitch, int32_t n,
     int32_t *acc) {
   int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+  /* Four post-incremented pointers, six temporaries and the accumulators fill the registers, so
+   * the end pointer is read from the stack where the temporaries are free: per four taps 4 LDR,
+   * 8 SXTB16, 8 SMLAD and the loop's LDR, CMP, BNE (GCC's own code spilled the pitches). */
+  const int8_t *x1 = x0 + x_pitch, *w1 = w0 + w_pitch;
+  const int8_t *const end = x0 + (n & ~3);
+  if (x0 != end) {
+    uint32_t a, b, c, d, e, f;
+    __asm__(
+        "1:\n\t"
+        "ldr %[c], [%[w0]], #4\n\t"
+        "ldr %[d], [%[w1]], #4\n\t"
+        "sxtb16 %[e], %[c], ror #8\n\t"
+        "sxtb16 %[c], %[c]\n\t"
+        "sxtb16 %[f], %[d], ror #8\n\t"
+        "sxtb16 %[d], %[d]\n\t"
+        "ldr %[a], [%[x0]], #4\n\t"
+        "sxtb16 %[b], %[a]\n\t"
+        "sxtb16 %[a], %[a], ror #8\n\t"
+        "smlad %[s00], %[b], %[c], %[s00]\n\t"
+        "smlad %[s00], %[a], %[e], %[s00]\n\t"
+        "smlad %[s01], %[b], %[d], %[s01]\n\t"
+        "smlad %[s01], %[a], %[f], %[s01]\n\t"
+        "ldr %[a], [%[x1]], #4\n\t"
+        "sxtb16 %[b], %[a]\n\t"
+        "sxtb16 %[a], %[a], ror #8\n\t"
+        "smlad %[s10], %[b], %[c], %[s10]\n\t"
+        "smlad %[s10], %[a], %[e], %[s10]\n\t"
+        "smlad %[s11], %[b], %[d], %[s11]\n\t"
+        "smlad %[s11], %[a], %[f], %[s11]\n\t"
+        "ldr %[b], %[end]\n\t"
+        "cmp %[x0], %[b]\n\t"
+        "bne 1b"
+        : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11),
+          [x0] "+r"(x0), [x1] "+r"(x1), [w0] "+r"(w0), [w1] "+r"(w1), [a] "=&r"(a),
+          [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d), [e] "=&r"(e), [f] "=&r"(f)
+        : [end] "m"(end)
+        : "cc", "memory");
+  }
+  n &= 3;
+#elif defined(__ARM_FEATURE_DSP)
   /* walk x0 and w0 only; the second input and weight row are reached through the pitches */
   const int8_t *const end = x0 + (n & ~3);
   while (x0 != end) {
@@ -40,8 +80,10 @@ __attribute__((always_inline)) static inline void unas_dot2x2_body(
     s11 = __smlad(bo, dd, s11);
   }
   n &= 3;
-#endif
   const int8_t *x1 = x0 + x_pitch, *w1 = w0 + w_pitch;
+#else
+  const int8_t *x1 = x0 + x_pitch, *w1 = w0 + w_pitch;
+#endif
   int32_t i = 0;
   for (; i < n; ++i) {
     const int32_t a = x0[i], b = x1[i], c = w0[i], d = w1[i];
@@ -157,7 +199,7 @@ __attribute__((noinline)) static int32_t unas_sum_s8(const int8_t *w, int32_t n)
 /* Output channels whose accumulators one pixel pair keeps at a time (on the stack), and the
  * bytes of a filter row gathered per pixel at a time (a longer row goes in pieces). */
 #define UNAS_CONV_BLOCK 16
-#define UNAS_CONV_SEGMENT 256
+#define UNAS_CONV_SEGMENT 176
 
 /* Where an output pixel's window starts in the input, and the filter rows [ky_lo, ky_hi) and
  * columns [kx_lo, kx_hi) that land inside the image (hi >= lo). */
