@@ -207,7 +207,8 @@ typedef struct {
   int32_t iy, ix, ky_lo, ky_hi, kx_lo, kx_hi;
 } unas_window;
 
-static void unas_conv_window(const unas_conv_params *p, int32_t pixel, unas_window *w) {
+__attribute__((noinline)) static void unas_conv_window(const unas_conv_params *p, int32_t pixel,
+                                                       unas_window *w) {
   const int32_t oy = pixel / p->out_w, ox = pixel - oy * p->out_w;
   w->iy = oy * p->stride_h - p->pad_t;
   w->ix = ox * p->stride_w - p->pad_l;
@@ -221,8 +222,9 @@ static void unas_conv_window(const unas_conv_params *p, int32_t pixel, unas_wind
  * the input row the filter row lands on (NULL: above or below the image); taps outside the
  * image read in_zp, which the pair's starting bias accounts for (TFLM skips those taps). Inside
  * taps are copied in one run when dilation is 1. */
-static void unas_conv_gather(const unas_conv_params *p, const int8_t *row, const unas_window *w,
-                             int32_t a, int32_t n, int8_t *dst) {
+__attribute__((noinline)) static void unas_conv_gather(const unas_conv_params *p,
+                                                       const int8_t *row, const unas_window *w,
+                                                       int32_t a, int32_t n, int8_t *dst) {
   const int32_t c_in = p->in_c, end = a + n;
   const int32_t lo = row ? w->kx_lo : 0, hi = row ? w->kx_hi : 0;
   while (a < end) {
@@ -257,10 +259,10 @@ void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
   const int32_t pixels = p->out_h * p->out_w, line = p->in_w * c_in;
   const int32_t *const raw = p->bias_rows;
   for (int32_t px = 0; px < pixels; px += 2, out += 2 * out_c) {
-    unas_window u, v;
+    unas_window uv[2];
     const int32_t two = px + 1 < pixels;
-    unas_conv_window(p, px, &u);
-    unas_conv_window(p, px + two, &v);
+    for (int32_t t = 0; t < 2; ++t) unas_conv_window(p, px + (t & two), &uv[t]);
+    const unas_window u = uv[0], v = uv[1];
     int8_t *const out1 = two ? out + out_c : out;
     const int32_t lo = u.ky_lo < v.ky_lo ? u.ky_lo : v.ky_lo;
     const int32_t hi = u.ky_hi > v.ky_hi ? u.ky_hi : v.ky_hi;
@@ -274,14 +276,16 @@ void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
     const int32_t step = in_place ? row_w : UNAS_CONV_SEGMENT;
     const int32_t pitch = in_place ? (v.iy - u.iy) * line + (v.ix - u.ix) * c_in
                                    : two * UNAS_CONV_SEGMENT;
-    const int32_t *const b_hi = raw + (inner ? 0 : hi * out_c), *const b_lo = raw + lo * out_c;
+    /* start: raw + b_hi - b_lo (rows [lo, hi)), or raw alone when the columns run are summed */
+    const int32_t *const b_hi = raw + (inner ? 0 : hi * out_c);
+    const int32_t *const b_lo = raw + (inner ? 0 : lo * out_c);
     for (int32_t oc0 = 0; oc0 < out_c; oc0 += UNAS_CONV_BLOCK) {
       const int32_t nb = out_c - oc0 < UNAS_CONV_BLOCK ? out_c - oc0 : UNAS_CONV_BLOCK;
-      for (int32_t j = 0; j < nb; ++j) {
-        const int32_t c = oc0 + j;
-        int32_t *const s = acc + 2 * (j & ~1) + (j & 1);
-        s[0] = s[2] = b_hi[c] + (inner ? 0 : raw[c] - b_lo[c]);
-        if (j + 1 == nb && !(j & 1)) s[1] = s[3] = s[0];  /* an odd last channel's partner */
+      for (int32_t j = 0; j < nb; j += 2) {  /* an odd last channel partners itself */
+        const int32_t c = oc0 + j, d = c + (j + 1 < nb);
+        int32_t *const s = acc + 2 * j;
+        s[0] = s[2] = b_hi[c] + raw[c] - b_lo[c];
+        s[1] = s[3] = b_hi[d] + raw[d] - b_lo[d];
       }
       for (int32_t ky = lo; ky < hi; ++ky) {
         const int32_t dy = ky * p->dil_h;
@@ -291,11 +295,10 @@ void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
           if (in_place) {
             x = in + ((u.iy + dy) * line + u.ix * c_in + a);
           } else {
-            unas_conv_gather(p, ky < u.ky_lo || ky >= u.ky_hi ? NULL : in + (u.iy + dy) * line,
-                             &u, a, n, seg);
-            if (two) {
-              unas_conv_gather(p, ky < v.ky_lo || ky >= v.ky_hi ? NULL : in + (v.iy + dy) * line,
-                               &v, a, n, seg + UNAS_CONV_SEGMENT);
+            for (int32_t t = 0; t <= two; ++t) {
+              const unas_window *const w = &uv[t];
+              unas_conv_gather(p, ky < w->ky_lo || ky >= w->ky_hi ? NULL : in + (w->iy + dy) * line,
+                               w, a, n, seg + t * UNAS_CONV_SEGMENT);
             }
           }
           for (int32_t j = 0; j < nb; j += 2) {
