@@ -42,8 +42,9 @@ def _rgb_stem(keras):
 def _border_convs(keras):
     """'same' convolutions where (nearly) every output pixel is a border pixel."""
     layers = keras.layers
-    inputs = keras.Input((7, 7, 20))
-    x = layers.Conv2D(9, 7, padding="same", activation="relu")(inputs)   # 7x7 on 7x7, K = 980
+    inputs = keras.Input((7, 7, 24))
+    x = layers.Conv2D(20, 3, padding="same")(inputs)                     # in place inside, K = 216
+    x = layers.Conv2D(9, 7, padding="same", activation="relu")(x)        # 7x7 on 7x7, K = 980
     x = layers.Conv2D(17, 5, strides=2, padding="same")(x)               # to 4x4, K = 225
     x = layers.Conv2D(11, 3, padding="same")(x)                          # 3x3 on 4x4, K = 153
     return keras.Model(inputs, layers.Dense(4)(layers.Flatten()(x)))

@@ -158,6 +158,8 @@ SAME_CASES = [
     (1, 1, 40, 7, 5, 1, "normal"),    # one pixel: fewer than half of the columns run
     (2, 3, 30, 4, 7, 1, "normal"),    # 2x3 image, 7x7 kernel
     (7, 7, 16, 5, 5, 1, "left"),      # generic requantisation on border pairs
+    (8, 9, 24, 6, 3, 1, "normal"),    # 72-byte rows: interior pairs read in place
+    (9, 9, 30, 5, 3, 2, "mixed"),     # the same, stride 2
 ]
 
 

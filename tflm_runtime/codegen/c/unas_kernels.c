@@ -196,10 +196,13 @@ __attribute__((noinline)) static int32_t unas_sum_s8(const int8_t *w, int32_t n)
   return sum;
 }
 
-/* Output channels whose accumulators one pixel pair keeps at a time (on the stack), and the
- * bytes of a filter row gathered per pixel at a time (a longer row goes in pieces). */
+/* Output channels whose accumulators one pixel pair keeps at a time (on the stack); bytes of a
+ * window gathered per pixel at a time; filter rows shorter than UNAS_CONV_IN_PLACE bytes are
+ * gathered even where the pair could read the input in place, whole rows back to back, so one
+ * dot product call covers several rows (a call costs about 35 instructions). */
 #define UNAS_CONV_BLOCK 16
 #define UNAS_CONV_SEGMENT 176
+#define UNAS_CONV_IN_PLACE 64
 
 /* Where an output pixel's window starts in the input, and the filter rows [ky_lo, ky_hi) and
  * columns [kx_lo, kx_hi) that land inside the image (hi >= lo). */
@@ -218,21 +221,24 @@ __attribute__((noinline)) static void unas_conv_window(const unas_conv_params *p
   w->kx_hi = w->kx_hi > w->kx_lo ? w->kx_hi : w->kx_lo;
 }
 
-/* Bytes [a, a + n) of one pixel's filter row (k_w taps x in_c, filter order) into dst: `row` is
- * the input row the filter row lands on (NULL: above or below the image); taps outside the
- * image read in_zp, which the pair's starting bias accounts for (TFLM skips those taps). Inside
- * taps are copied in one run when dilation is 1. */
+/* Bytes [a, a + n) of one pixel's window (filter order: k_h rows of k_w taps x in_c) into dst;
+ * taps outside the image read in_zp, which the pair's starting bias accounts for (TFLM skips
+ * those taps). Inside taps of a row are copied in one run when dilation is 1. */
 __attribute__((noinline)) static void unas_conv_gather(const unas_conv_params *p,
-                                                       const int8_t *row, const unas_window *w,
+                                                       const int8_t *in, const unas_window *w,
                                                        int32_t a, int32_t n, int8_t *dst) {
-  const int32_t c_in = p->in_c, end = a + n;
-  const int32_t lo = row ? w->kx_lo : 0, hi = row ? w->kx_hi : 0;
+  const int32_t c_in = p->in_c, row_w = p->k_w * c_in, end = a + n;
   while (a < end) {
-    const int32_t kx = a / c_in, inside = kx >= lo && kx < hi;
-    int32_t stop = inside ? (p->dil_w == 1 ? hi : kx + 1) * c_in : kx < lo ? lo * c_in : end;
+    const int32_t ky = a / row_w, kx = (a - ky * row_w) / c_in;
+    const int32_t rows = ky >= w->ky_lo && ky < w->ky_hi;
+    const int32_t lo = rows ? w->kx_lo : 0, hi = rows ? w->kx_hi : 0;
+    const int32_t inside = kx >= lo && kx < hi;
+    int32_t stop = ky * row_w +
+                   (inside ? (p->dil_w == 1 ? hi : kx + 1) * c_in : kx < lo ? lo * c_in : row_w);
     stop = stop < end ? stop : end;
     if (inside) {
-      memcpy(dst, row + ((w->ix + kx * p->dil_w) * c_in + a - kx * c_in), (size_t)(stop - a));
+      const int32_t pixel = (w->iy + ky * p->dil_h) * p->in_w + w->ix + kx * p->dil_w;
+      memcpy(dst, in + (pixel * c_in + a - ky * row_w - kx * c_in), (size_t)(stop - a));
     } else {
       memset(dst, p->in_zp, (size_t)(stop - a));
     }
@@ -245,9 +251,10 @@ __attribute__((noinline)) static void unas_conv_gather(const unas_conv_params *p
  * one of an odd count pairs with itself), each pair through the int8 2 x 2 block (two pixels x
  * two output channels) filter row by filter row, UNAS_CONV_BLOCK channels at a time, over the
  * rows [lo, hi) and columns [cl, ch) that either pixel uses (TFLM skips taps outside the image,
- * so the rest adds nothing). When both pixels use the same taps (dilation 1) the block reads
- * the input in place (a filter row's taps are one contiguous run in NHWC); otherwise each
- * pixel's row is gathered into a stack buffer with its outside taps reading in_zp.
+ * so the rest adds nothing). When both pixels use the same taps (dilation 1, rows of at least
+ * UNAS_CONV_IN_PLACE bytes) the block reads the input in place (a filter row's taps are one
+ * contiguous run in NHWC); otherwise each pixel's window is gathered into a stack buffer with
+ * its outside taps reading in_zp (whole rows back to back when every column runs).
  * Starting value of both pixels: bias minus in_zp times the weights run (the outside taps then
  * add exactly nothing): from bias_rows for whole rows, with in_zp times the columns left out
  * added; or, when fewer than half the columns run, the model's bias minus in_zp times the
@@ -269,9 +276,11 @@ void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
     const int32_t cl = u.kx_lo < v.kx_lo ? u.kx_lo : v.kx_lo;
     const int32_t ch = u.kx_hi > v.kx_hi ? u.kx_hi : v.kx_hi;
     const int32_t b0 = cl * c_in, b1 = ch * c_in;
-    const int32_t in_place = p->dil_w == 1 && u.ky_lo == v.ky_lo && u.ky_hi == v.ky_hi &&
+    const int32_t in_place = p->dil_w == 1 && row_w >= UNAS_CONV_IN_PLACE &&
+                             u.ky_lo == v.ky_lo && u.ky_hi == v.ky_hi &&
                              u.kx_lo == v.kx_lo && u.kx_hi == v.kx_hi;
     const int32_t part = ch - cl < p->k_w, inner = 2 * (ch - cl) < p->k_w;
+    const int32_t merge = !in_place && !part;  /* whole rows: gathered back to back */
     const int32_t zp = inner ? -p->in_zp : p->in_zp;
     const int32_t step = in_place ? row_w : UNAS_CONV_SEGMENT;
     const int32_t pitch = in_place ? (v.iy - u.iy) * line + (v.ix - u.ix) * c_in
@@ -287,23 +296,21 @@ void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
         s[0] = s[2] = b_hi[c] + raw[c] - b_lo[c];
         s[1] = s[3] = b_hi[d] + raw[d] - b_lo[d];
       }
-      for (int32_t ky = lo; ky < hi; ++ky) {
-        const int32_t dy = ky * p->dil_h;
-        for (int32_t a = b0; a < b1; a += step) {
-          const int32_t n = b1 - a < step ? b1 - a : step;
+      for (int32_t ky = lo; ky < hi; ky += merge ? hi - lo : 1) {
+        const int32_t last = merge ? hi * row_w : ky * row_w + b1;
+        for (int32_t a = ky * row_w + b0; a < last; a += step) {
+          const int32_t n = last - a < step ? last - a : step;
           const int8_t *x = seg;
           if (in_place) {
-            x = in + ((u.iy + dy) * line + u.ix * c_in + a);
+            x = in + ((u.iy + ky * p->dil_h) * line + u.ix * c_in + a - ky * row_w);
           } else {
             for (int32_t t = 0; t <= two; ++t) {
-              const unas_window *const w = &uv[t];
-              unas_conv_gather(p, ky < w->ky_lo || ky >= w->ky_hi ? NULL : in + (w->iy + dy) * line,
-                               w, a, n, seg + t * UNAS_CONV_SEGMENT);
+              unas_conv_gather(p, in, &uv[t], a, n, seg + t * UNAS_CONV_SEGMENT);
             }
           }
           for (int32_t j = 0; j < nb; j += 2) {
-            unas_dot2x2_s8(x, pitch, p->weights + (oc0 + j) * k + ky * row_w + a,
-                           j + 1 < nb ? k : 0, n, acc + 2 * j);
+            unas_dot2x2_s8(x, pitch, p->weights + (oc0 + j) * k + a, j + 1 < nb ? k : 0, n,
+                           acc + 2 * j);
           }
         }
         for (int32_t j = 0; part && j < nb; ++j) {  /* in_zp times the columns left out / run */
