@@ -2,7 +2,8 @@
 the folded requantisation) on the emulated board against TFLM, on layers that reach every kernel
 variant the generator picks: a Cin = 1 5x5 stem and a Cin = 3 strided stem (patch kernel), 1x1
 convs with odd depths and channel counts and one over 128 input channels (int8 packed path), a
-k x k convs over 128 taps with borders and strides (direct kernel)."""
+k x k convs over 128 taps with borders and strides, 'same' 7x7 / 5x5 / 3x3 filters on 7x7,
+4x4 and 3x3 images (direct kernel, border pixel pairs)."""
 from __future__ import annotations
 
 import shutil
@@ -38,6 +39,24 @@ def _rgb_stem(keras):
     return keras.Model(inputs, layers.GlobalAveragePooling2D()(x))
 
 
+def _border_convs(keras):
+    """'same' convolutions where (nearly) every output pixel is a border pixel."""
+    layers = keras.layers
+    inputs = keras.Input((7, 7, 24))
+    x = layers.Conv2D(20, 3, padding="same")(inputs)                     # in place inside, K = 216
+    x = layers.Conv2D(9, 7, padding="same", activation="relu")(x)        # 7x7 on 7x7, K = 980
+    x = layers.Conv2D(17, 5, strides=2, padding="same")(x)               # to 4x4, K = 225
+    x = layers.Conv2D(11, 3, padding="same")(x)                          # 3x3 on 4x4, K = 153
+    return keras.Model(inputs, layers.Dense(4)(layers.Flatten()(x)))
+
+
+def _wide_rows(keras):
+    """7x7 filter on a 3x3 image with 300 input channels: filter columns left out of a pixel pair
+    and sums of over 512 weights (the int16-lane sum's pieces)."""
+    inputs = keras.Input((3, 3, 300))
+    return keras.Model(inputs, keras.layers.Conv2D(5, 7, padding="same")(inputs))
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     from unas.export.quantize import keras_to_int8_tflite
@@ -46,7 +65,8 @@ def models(tmp_path_factory):
     rng = np.random.default_rng(11)
     folder = tmp_path_factory.mktemp("tflite")
     paths = {}
-    for name, build in (("gray_stem", _gray_stem), ("rgb_stem", _rgb_stem)):
+    for name, build in (("gray_stem", _gray_stem), ("rgb_stem", _rgb_stem),
+                        ("border_convs", _border_convs), ("wide_rows", _wide_rows)):
         model = build(keras)
         shape = (16, *(int(d) for d in model.inputs[0].shape[1:]))
         paths[name] = folder / f"{name}.tflite"
@@ -55,11 +75,16 @@ def models(tmp_path_factory):
     return paths
 
 
-@pytest.mark.parametrize("name, kernels", [
-    ("gray_stem", {"unas_conv2d_patch_s8", "unas_conv2d_1x1_expanded_s8", "unas_conv2d_s8"}),
-    ("rgb_stem", {"unas_conv2d_patch_s8", "unas_conv2d_1x1_expanded_s8",
-                  "unas_conv2d_1x1_packed_s8"})])
-@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m7"])
+STEMS = [("gray_stem", {"unas_conv2d_patch_s8", "unas_conv2d_1x1_expanded_s8", "unas_conv2d_s8"}),
+         ("rgb_stem", {"unas_conv2d_patch_s8", "unas_conv2d_1x1_expanded_s8",
+                       "unas_conv2d_1x1_packed_s8"})]
+#: the direct kernel's border paths: the same Thumb-2 DSP code on both cores, so one core
+BORDERS = [("border_convs", {"unas_conv2d_s8"}), ("wide_rows", {"unas_conv2d_s8"})]
+
+
+@pytest.mark.parametrize("name, kernels, cpu", [
+    *((name, kernels, cpu) for name, kernels in STEMS for cpu in ("cortex-m4", "cortex-m7")),
+    *((name, kernels, "cortex-m4") for name, kernels in BORDERS)])
 def test_conv_kernel_paths_match_tflm_on_the_board(models, tmp_path, rng, name, kernels, cpu):
     from tflm_runtime.codegen.verify import run_tflm
     from tflm_runtime.tflite_model import read_tflite

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tflm_runtime.codegen.lowering import bias_rows
+
 KERNELS = Path(__file__).resolve().parents[1] / "tflm_runtime" / "codegen" / "c"
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc missing")
@@ -133,10 +135,11 @@ def test_conv_kernels_match_tflm_reference(case, kernels_object, tmp_path):
     folded = bias - c["in_zp"] * w.reshape(out_c, -1).sum(axis=1)
     fields = ", ".join(f".{name} = {value}" for name, value in c.items())
     decls = [_c_array("x", "int8_t", x), _c_array("w", "int8_t", w),
-             _c_array("b", "int32_t", folded), _c_array("braw", "int32_t", bias),
+             _c_array("b", "int32_t", folded),
+             _c_array("brows", "int32_t", bias_rows(bias, w, c["in_zp"])),
              _c_array("m", "int32_t", mult), _c_array("s", "int32_t", shift),
              f"static const unas_conv_params p = {{{fields}, .weights = w, .bias = b, "
-             ".bias_raw = braw, .mult = m, .shift = s};"]
+             ".bias_rows = brows, .mult = m, .shift = s};"]
     kernel = "unas_conv2d_1x1_s8" if k == 1 else "unas_conv2d_s8"
     got = run_c(kernels_object, tmp_path, decls, f"{kernel}(&p, x, out);",
                 out_h * out_w * out_c)

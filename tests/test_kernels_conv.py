@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from test_codegen_kernels import KERNELS, _c_array, mbqm, reference_conv, run_c
 
 from tflm_runtime.codegen.lowering import (
+    bias_rows,
     conv_kernel,
     fast_requant_constants,
     pack_channel_pairs,
@@ -147,14 +148,71 @@ def test_conv_kernels_with_generator_constants_match_tflm(case, kernels_object, 
     rng = np.random.default_rng(CASES.index(case))
     span = dil * (k - 1) + 1
     out_h, out_w = (in_h + 2 * pad - span) // stride + 1, (in_w + 2 * pad - span) // stride + 1
+    c = {"in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w,
+         "out_c": out_c, "k_h": k, "k_w": k, "stride_h": stride, "stride_w": stride,
+         "dil_h": dil, "dil_w": dil, "pad_t": pad, "pad_l": pad}
+    _check_conv_against_tflm(c, shifts, rng, kernels_object, tmp_path)
+
+
+def _same_padding(size: int, k: int, stride: int) -> tuple[int, int]:
+    """(output size, padding before) of TFLite's 'same' padding along one axis."""
+    out = -(-size // stride)
+    return out, max((out - 1) * stride + k - size, 0) // 2
+
+
+# in_h, in_w, in_c, out_c, k, stride, shifts: 'same' convolutions of the direct kernel where
+# most pixels are border pixels (gathered pairs, rows cut at the top/bottom, columns left out)
+SAME_CASES = [
+    (7, 7, 20, 9, 7, 1, "normal"),    # 7x7 on 7x7: no two pixels use the same taps
+    (7, 7, 12, 5, 5, 1, "mixed"),     # 5x5 on 7x7
+    (7, 7, 16, 3, 3, 1, "normal"),    # 3x3 on 7x7, K = 144
+    (7, 7, 16, 7, 3, 2, "normal"),    # stride 2: 4x4 output, odd channels
+    (4, 4, 9, 7, 5, 1, "normal"),     # 5x5 on 4x4
+    (4, 4, 20, 5, 7, 2, "normal"),    # 7x7 stride 2 on 4x4
+    (5, 7, 15, 1, 3, 2, "normal"),    # odd width, stride 2, one output channel
+    (3, 5, 11, 5, 7, 1, "normal"),    # odd width narrower than the kernel
+    (7, 5, 10, 35, 5, 1, "normal"),   # 35 channels: two blocks of 16 and an odd rest
+    (5, 5, 60, 3, 7, 1, "normal"),    # 420-byte filter rows: gathered in pieces
+    (1, 1, 40, 7, 5, 1, "normal"),    # one pixel: fewer than half of the columns run
+    (2, 3, 30, 4, 7, 1, "normal"),    # 2x3 image, 7x7 kernel
+    (7, 7, 16, 5, 5, 1, "left"),      # generic requantisation on border pairs
+    (8, 9, 24, 6, 3, 1, "normal"),    # 72-byte rows: interior pairs read in place
+    (9, 9, 30, 5, 3, 2, "mixed"),     # the same, stride 2
+]
+
+
+@pytest.mark.parametrize("case", SAME_CASES)
+def test_direct_kernel_border_pixels_match_tflm(case, kernels_object, tmp_path):
+    in_h, in_w, in_c, out_c, k, stride, shifts = case
+    assert conv_kernel(k, k, in_c, True) == "unas_conv2d_s8"
+    rng = np.random.default_rng(100 + SAME_CASES.index(case))
+    (out_h, pad_t), (out_w, pad_l) = _same_padding(in_h, k, stride), _same_padding(in_w, k, stride)
+    c = {"in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w,
+         "out_c": out_c, "k_h": k, "k_w": k, "stride_h": stride, "stride_w": stride,
+         "dil_h": 1, "dil_w": 1, "pad_t": pad_t, "pad_l": pad_l}
+    _check_conv_against_tflm(c, shifts, rng, kernels_object, tmp_path, nonzero_in_zp=True)
+
+
+def test_bias_rows_hold_the_bias_minus_in_zp_times_row_prefix_sums():
+    w = np.arange(2 * 3 * 2 * 1).reshape(2, 3, 2, 1) - 5  # rows of channel 0: -9, -5, -1
+    rows = bias_rows(np.array([100, -7]), w, in_zp=-3)
+    assert rows.shape == (4, 2)
+    assert rows[:, 0].tolist() == [100, 100 - 27, 100 - 42, 100 - 45]
+    assert rows[-1].tolist() == (np.array([100, -7]) + 3 * w.reshape(2, -1).sum(axis=1)).tolist()
+
+
+def _check_conv_against_tflm(c, shifts, rng, kernels_object, tmp_path, nonzero_in_zp=False):
+    """Random int8 input, filter and bias for layer ``c`` (geometry fields), the generator's
+    constants, the kernel conv_kernel picks on the host, compared with TFLM's arithmetic."""
+    in_h, in_w, in_c, out_c, k = c["in_h"], c["in_w"], c["in_c"], c["out_c"], c["k_h"]
     x = rng.integers(-128, 128, size=(in_h, in_w, in_c), dtype=np.int64)
     w = rng.integers(-127, 128, size=(out_c, k, k, in_c), dtype=np.int64)
     bias = rng.integers(-20000, 20000, size=out_c, dtype=np.int64)
     mult, shift = _quantization(rng, out_c, k * k * in_c, shifts)
-    c = {"in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w,
-         "out_c": out_c, "k_h": k, "k_w": k, "stride_h": stride, "stride_w": stride,
-         "dil_h": dil, "dil_w": dil, "pad_t": pad, "pad_l": pad,
-         "in_zp": int(rng.integers(-128, 128)), "out_zp": int(rng.integers(-20, 20)),
+    in_zp = int(rng.integers(-128, 128))
+    if nonzero_in_zp and in_zp == 0:
+        in_zp = 17
+    c = {**c, "in_zp": in_zp, "out_zp": int(rng.integers(-20, 20)),
          "act_min": int(rng.choice([-128, -5])), "act_max": int(rng.choice([127, 100]))}
     rq = fast_requant_constants(list(zip(mult.tolist(), shift.tolist())), c["out_zp"])
     assert (rq is None) == (shifts == "left")
@@ -163,7 +221,8 @@ def test_conv_kernels_with_generator_constants_match_tflm(case, kernels_object, 
     folded = bias - c["in_zp"] * w.reshape(out_c, -1).sum(axis=1)
     fields = ", ".join(f".{name} = {value}" for name, value in c.items())
     decls = [_c_array("x", "int8_t", x), _c_array("w", "int8_t", w),
-             _c_array("b", "int32_t", folded), _c_array("braw", "int32_t", bias),
+             _c_array("b", "int32_t", folded),
+             _c_array("brows", "int32_t", bias_rows(bias, w, c["in_zp"])),
              _c_array("m", "int32_t", mult), _c_array("s", "int32_t", shift)]
     extra = ""
     if packed:
@@ -175,14 +234,15 @@ def test_conv_kernels_with_generator_constants_match_tflm(case, kernels_object, 
         decls.append(f"static const unas_rqf rq[] = {{{rows}}};")
         extra += ", .rq = rq"
     decls.append(f"static const unas_conv_params p = {{{fields}, .weights = w, .bias = b, "
-                 f".bias_raw = braw, .mult = m, .shift = s{extra}}};")
-    got = run_c(kernels_object, tmp_path, decls, f"{kernel}(&p, x, out);", out_h * out_w * out_c)
+                 f".bias_rows = brows, .mult = m, .shift = s{extra}}};")
+    got = run_c(kernels_object, tmp_path, decls, f"{kernel}(&p, x, out);",
+                c["out_h"] * c["out_w"] * out_c)
     expected = reference_conv_dilated(x, w, bias, mult, shift, c)
     assert np.array_equal(got, expected.ravel())
     if k == 1:  # the dispatching entry point picks the same path from the fields set
         assert kernel.startswith("unas_conv2d_1x1_") and kernel != "unas_conv2d_1x1_s8"
         dispatched = run_c(kernels_object, tmp_path, decls, "unas_conv2d_1x1_s8(&p, x, out);",
-                           out_h * out_w * out_c)
+                           c["out_h"] * c["out_w"] * out_c)
         assert np.array_equal(dispatched, got)
 
 

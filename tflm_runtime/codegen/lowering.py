@@ -113,6 +113,15 @@ def _folded_bias(ctx: OpContext, bias: np.ndarray, weights: np.ndarray, in_zp: i
     return folded
 
 
+def bias_rows(bias: np.ndarray, weights: np.ndarray, in_zp: int) -> np.ndarray:
+    """``unas_conv_params.bias_rows`` of a k x k filter ``[out_c][k_h][k_w][in_c]``:
+    ``[k_h + 1][out_c]``, row j = bias - in_zp * (sum of filter rows 0 .. j - 1) per channel, so
+    the direct kernel starts a pixel using filter rows [lo, hi) from row hi + row 0 - row lo."""
+    row_sums = weights.astype(np.int64).reshape(*weights.shape[:2], -1).sum(axis=2).T
+    prefix = np.vstack([np.zeros((1, weights.shape[0]), dtype=np.int64), row_sums.cumsum(axis=0)])
+    return np.asarray(bias, dtype=np.int64)[None, :] - in_zp * prefix
+
+
 def _weights(ctx: OpContext, position: int) -> Tensor:
     w = ctx.tensor(position)
     if w.data is None or w.dtype != "int8":
@@ -263,17 +272,24 @@ def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     if rq is not None:
         rq_name = _rqf_array(f"{name}_rq", rq, out)
     raw_bias = _bias(ctx, 2, out_c)
-    out.const_array(f"{name}_b", "int32_t", _folded_bias(ctx, raw_bias, w.data, x.zero_point))
-    if kernel == "unas_conv2d_s8":  # border pixels of a k x k window need the unfolded bias
-        out.const_array(f"{name}_braw", "int32_t", raw_bias)
+    folded = _folded_bias(ctx, raw_bias, w.data, x.zero_point)
+    rows_name, bias_name = "0", f"{name}_b"
+    if kernel == "unas_conv2d_s8":  # pixels whose window leaves the image use fewer filter rows
+        rows = bias_rows(raw_bias, w.data, x.zero_point)
+        if rows.min(initial=0) < -(1 << 31) or rows.max(initial=0) >= (1 << 31):
+            raise ctx.fail("bias minus in_zp times filter row sums does not fit in int32")
+        rows_name = out.const_array(f"{name}_brows", "int32_t", rows)
+        bias_name = f"{rows_name} + {k_h * out_c}"  # the last row is the folded bias
+    else:
+        out.const_array(bias_name, "int32_t", folded)
     mult, shift = _mult_arrays(name, multipliers, out)
     fields = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
                   k_h=k_h, k_w=k_w, stride_h=s_h, stride_w=s_w, dil_h=d_h, dil_w=d_w,
                   pad_t=_padding(s_h, d_h, in_h, k_h, out_h),
                   pad_l=_padding(s_w, d_w, in_w, k_w, out_w),
                   in_zp=x.zero_point, out_zp=y.zero_point, act_min=act_min, act_max=act_max,
-                  weights=weights, bias=f"{name}_b",
-                  bias_raw=f"{name}_braw" if kernel == "unas_conv2d_s8" else f"{name}_b",
+                  weights=weights, bias=bias_name,
+                  bias_rows=rows_name,
                   mult=mult, shift=shift, packed=packed_name, rq=rq_name)
     out.decls.append(_struct("unas_conv_params", f"{name}_p", fields))
     out.const_bytes += 4 * 18 + 4 * 7

@@ -18,7 +18,47 @@ __attribute__((always_inline)) static inline void unas_dot2x2_body(
     const int8_t *x0, int32_t x_pitch, const int8_t *w0, int32_t w_pitch, int32_t n,
     int32_t *acc) {
   int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
-#if defined(__ARM_FEATURE_DSP)
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+  /* Four post-incremented pointers, six temporaries and the accumulators fill the registers, so
+   * the end pointer is read from the stack where the temporaries are free: per four taps 4 LDR,
+   * 8 SXTB16, 8 SMLAD and the loop's LDR, CMP, BNE (GCC's own code spilled the pitches). */
+  const int8_t *x1 = x0 + x_pitch, *w1 = w0 + w_pitch;
+  const int8_t *const end = x0 + (n & ~3);
+  if (x0 != end) {
+    uint32_t a, b, c, d, e, f;
+    __asm__(
+        "1:\n\t"
+        "ldr %[c], [%[w0]], #4\n\t"
+        "ldr %[d], [%[w1]], #4\n\t"
+        "sxtb16 %[e], %[c], ror #8\n\t"
+        "sxtb16 %[c], %[c]\n\t"
+        "sxtb16 %[f], %[d], ror #8\n\t"
+        "sxtb16 %[d], %[d]\n\t"
+        "ldr %[a], [%[x0]], #4\n\t"
+        "sxtb16 %[b], %[a]\n\t"
+        "sxtb16 %[a], %[a], ror #8\n\t"
+        "smlad %[s00], %[b], %[c], %[s00]\n\t"
+        "smlad %[s00], %[a], %[e], %[s00]\n\t"
+        "smlad %[s01], %[b], %[d], %[s01]\n\t"
+        "smlad %[s01], %[a], %[f], %[s01]\n\t"
+        "ldr %[a], [%[x1]], #4\n\t"
+        "sxtb16 %[b], %[a]\n\t"
+        "sxtb16 %[a], %[a], ror #8\n\t"
+        "smlad %[s10], %[b], %[c], %[s10]\n\t"
+        "smlad %[s10], %[a], %[e], %[s10]\n\t"
+        "smlad %[s11], %[b], %[d], %[s11]\n\t"
+        "smlad %[s11], %[a], %[f], %[s11]\n\t"
+        "ldr %[b], %[end]\n\t"
+        "cmp %[x0], %[b]\n\t"
+        "bne 1b"
+        : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11),
+          [x0] "+r"(x0), [x1] "+r"(x1), [w0] "+r"(w0), [w1] "+r"(w1), [a] "=&r"(a),
+          [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d), [e] "=&r"(e), [f] "=&r"(f)
+        : [end] "m"(end)
+        : "cc", "memory");
+  }
+  n &= 3;
+#elif defined(__ARM_FEATURE_DSP)
   /* walk x0 and w0 only; the second input and weight row are reached through the pitches */
   const int8_t *const end = x0 + (n & ~3);
   while (x0 != end) {
@@ -40,8 +80,10 @@ __attribute__((always_inline)) static inline void unas_dot2x2_body(
     s11 = __smlad(bo, dd, s11);
   }
   n &= 3;
-#endif
   const int8_t *x1 = x0 + x_pitch, *w1 = w0 + w_pitch;
+#else
+  const int8_t *x1 = x0 + x_pitch, *w1 = w0 + w_pitch;
+#endif
   int32_t i = 0;
   for (; i < n; ++i) {
     const int32_t a = x0[i], b = x1[i], c = w0[i], d = w1[i];
@@ -132,106 +174,162 @@ __attribute__((always_inline)) static inline void unas_rqf_store2(
   *ob = (int8_t)(b < hi ? b : hi);
 }
 
-
-
-/* Sum of n int8 values (the weights of the taps a border pixel uses). */
-static int32_t unas_sum_s8(const int8_t *w, int32_t n) {
-  int32_t sum = 0, i = 0;
+/* Sum of n int8 values (filter taps a pixel pair does not run through the 2 x 2 block). On
+ * Cortex-M two SXTAB16 per word add its bytes into two int16 lanes (at most 512 bytes at a
+ * time, so a lane stays within 256 * 128), which one SMLAD then adds up. */
+__attribute__((noinline)) static int32_t unas_sum_s8(const int8_t *w, int32_t n) {
+  int32_t sum = 0;
+  const int8_t *const end = w + n;
 #if defined(__ARM_FEATURE_DSP)
-  for (; i + 4 <= n; i += 4) {
-    const uint32_t v = unas_load4(w + i);
-    sum = __smlad(unas_even16(v), 0x00010001, sum);
-    sum = __smlad(unas_odd16(v), 0x00010001, sum);
+  while (end - w >= 4) {
+    const int8_t *const stop = w + ((end - w < 512 ? end - w : 512) & ~3);
+    int32_t lanes = 0;
+    for (; w != stop; w += 4) {
+      const uint32_t v = unas_load4(w);
+      lanes = __sxtab16(lanes, (int32_t)v);
+      __asm__("sxtab16 %0, %0, %1, ror #8" : "+r"(lanes) : "r"(v));
+    }
+    sum = __smlad(lanes, 0x00010001, sum);
   }
 #endif
-  for (; i < n; ++i) sum += w[i];
+  for (; w != end; ++w) sum += *w;
   return sum;
 }
 
-/* Taps [ky_lo, ky_hi) x [kx_lo, kx_hi) of a k x k window that lie inside the image. */
-typedef struct {
-  int32_t ky_lo, ky_hi, kx_lo, kx_hi;
-} unas_taps;
+/* Output channels whose accumulators one pixel pair keeps at a time (on the stack); bytes of a
+ * window gathered per pixel at a time; filter rows shorter than UNAS_CONV_IN_PLACE bytes are
+ * gathered even where the pair could read the input in place, whole rows back to back, so one
+ * dot product call covers several rows (a call costs about 35 instructions). */
+#define UNAS_CONV_BLOCK 16
+#define UNAS_CONV_SEGMENT 176
+#define UNAS_CONV_IN_PLACE 64
 
-/* One output pixel, or two horizontally adjacent ones that use the same taps (x1 = x0 + x_pitch;
- * for one pixel x_pitch is 0 and out1 == out0, so the duplicate result is stored twice in the
- * same place). Each filter row's used taps are one contiguous run of bytes (dilation 1 along x)
- * or one run of in_c bytes per tap, so output channels go two at a time through the 2 x 2 block
- * (a missing last partner repeats the channel). A window inside the image uses the folded bias;
- * otherwise the model's bias minus in_zp times the weights used, as TFLM skips outside taps.
- * x0 points at the first used tap of pixel 0. */
-static void unas_conv_pixels(const unas_conv_params *p, const unas_taps *t, const int8_t *x0,
-                             int32_t x_pitch, int8_t *out0, int8_t *out1) {
-  const int32_t c_in = p->in_c, out_c = p->out_c;
-  const int32_t k = p->k_h * p->k_w * c_in, row_w = p->k_w * c_in;
-  const int32_t dense = p->dil_w == 1;
-  const int32_t runs = dense ? 1 : t->kx_hi - t->kx_lo;
-  const int32_t run = dense ? (t->kx_hi - t->kx_lo) * c_in : c_in;
-  const int32_t x_step = p->dil_w * c_in, row_pitch = p->dil_h * p->in_w * c_in;
-  const int32_t full = t->ky_lo == 0 && t->ky_hi == p->k_h && t->kx_lo == 0 && t->kx_hi == p->k_w;
-  const int32_t *bias = full ? p->bias : p->bias_raw;
-  const int8_t *w = p->weights + (t->ky_lo * p->k_w + t->kx_lo) * c_in;
-  for (int32_t oc = 0; oc < out_c; oc += 2, w += 2 * k) {
-    const int32_t two = oc + 1 < out_c;
-    const int32_t b0 = bias[oc], b1 = bias[oc + two];
-    int32_t acc[4] = {b0, b1, b0, b1};
-    const int8_t *x = x0, *wr = w;
-    for (int32_t ky = t->ky_lo; ky < t->ky_hi; ++ky, x += row_pitch, wr += row_w) {
-      for (int32_t r = 0; r < runs; ++r) {
-        unas_dot2x2_s8(x + r * x_step, x_pitch, wr + r * c_in, two ? k : 0, run, acc);
-        if (!full) {
-          const int32_t s0 = p->in_zp * unas_sum_s8(wr + r * c_in, run);
-          const int32_t s1 = two ? p->in_zp * unas_sum_s8(wr + k + r * c_in, run) : s0;
-          acc[0] -= s0;
-          acc[2] -= s0;
-          acc[1] -= s1;
-          acc[3] -= s1;
-        }
-      }
-    }
-    if (p->rq) {
-      unas_rqf_store2(p->rq + oc, acc[0], acc[2], p->act_min, p->act_max, out0 + oc, out1 + oc);
-      if (two) {
-        unas_rqf_store2(p->rq + oc + 1, acc[1], acc[3], p->act_min, p->act_max, out0 + oc + 1,
-                        out1 + oc + 1);
-      }
+/* Where an output pixel's window starts in the input, and the filter rows [ky_lo, ky_hi) and
+ * columns [kx_lo, kx_hi) that land inside the image (hi >= lo). */
+typedef struct {
+  int32_t iy, ix, ky_lo, ky_hi, kx_lo, kx_hi;
+} unas_window;
+
+__attribute__((noinline)) static void unas_conv_window(const unas_conv_params *p, int32_t pixel,
+                                                       unas_window *w) {
+  const int32_t oy = pixel / p->out_w, ox = pixel - oy * p->out_w;
+  w->iy = oy * p->stride_h - p->pad_t;
+  w->ix = ox * p->stride_w - p->pad_l;
+  unas_tap_range(w->iy, p->dil_h, p->k_h, p->in_h, &w->ky_lo, &w->ky_hi);
+  unas_tap_range(w->ix, p->dil_w, p->k_w, p->in_w, &w->kx_lo, &w->kx_hi);
+  w->ky_hi = w->ky_hi > w->ky_lo ? w->ky_hi : w->ky_lo;
+  w->kx_hi = w->kx_hi > w->kx_lo ? w->kx_hi : w->kx_lo;
+}
+
+/* Bytes [a, a + n) of one pixel's window (filter order: k_h rows of k_w taps x in_c) into dst;
+ * taps outside the image read in_zp, which the pair's starting bias accounts for (TFLM skips
+ * those taps). Inside taps of a row are copied in one run when dilation is 1. */
+__attribute__((noinline)) static void unas_conv_gather(const unas_conv_params *p,
+                                                       const int8_t *in, const unas_window *w,
+                                                       int32_t a, int32_t n, int8_t *dst) {
+  const int32_t c_in = p->in_c, row_w = p->k_w * c_in, end = a + n;
+  while (a < end) {
+    const int32_t ky = a / row_w, kx = (a - ky * row_w) / c_in;
+    const int32_t rows = ky >= w->ky_lo && ky < w->ky_hi;
+    const int32_t lo = rows ? w->kx_lo : 0, hi = rows ? w->kx_hi : 0;
+    const int32_t inside = kx >= lo && kx < hi;
+    int32_t stop = ky * row_w +
+                   (inside ? (p->dil_w == 1 ? hi : kx + 1) * c_in : kx < lo ? lo * c_in : row_w);
+    stop = stop < end ? stop : end;
+    if (inside) {
+      const int32_t pixel = (w->iy + ky * p->dil_h) * p->in_w + w->ix + kx * p->dil_w;
+      memcpy(dst, in + (pixel * c_in + a - ky * row_w - kx * c_in), (size_t)(stop - a));
     } else {
-      out0[oc] = unas_requant(acc[0], p, oc);
-      out1[oc] = unas_requant(acc[2], p, oc);
-      if (two) {
-        out0[oc + 1] = unas_requant(acc[1], p, oc + 1);
-        out1[oc + 1] = unas_requant(acc[3], p, oc + 1);
-      }
+      memset(dst, p->in_zp, (size_t)(stop - a));
     }
+    dst += stop - a;
+    a = stop;
   }
 }
 
-/* Direct convolution, no im2col buffer: for each filter row inside the image the kw*Cin input
- * bytes are contiguous in NHWC (dilation 1), as are the filter's, so each row is one dot product.
- * Horizontally adjacent pixels with the same taps go in pairs (every interior pixel, and the
- * rows cut by the top or bottom edge); the others one at a time. Taps outside the image are
- * skipped, as in TFLM. */
+/* Direct convolution, no im2col buffer. Output pixels go in pairs in raster order (the last
+ * one of an odd count pairs with itself), each pair through the int8 2 x 2 block (two pixels x
+ * two output channels) filter row by filter row, UNAS_CONV_BLOCK channels at a time, over the
+ * rows [lo, hi) and columns [cl, ch) that either pixel uses (TFLM skips taps outside the image,
+ * so the rest adds nothing). When both pixels use the same taps (dilation 1, rows of at least
+ * UNAS_CONV_IN_PLACE bytes) the block reads the input in place (a filter row's taps are one
+ * contiguous run in NHWC); otherwise each pixel's window is gathered into a stack buffer with
+ * its outside taps reading in_zp (whole rows back to back when every column runs).
+ * Starting value of both pixels: bias minus in_zp times the weights run (the outside taps then
+ * add exactly nothing): from bias_rows for whole rows, with in_zp times the columns left out
+ * added; or, when fewer than half the columns run, the model's bias minus in_zp times the
+ * columns run. */
 void unas_conv2d_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
-  const int32_t c_in = p->in_c, out_c = p->out_c;
-  for (int32_t oy = 0; oy < p->out_h; ++oy) {
-    const int32_t iy0 = oy * p->stride_h - p->pad_t;
-    unas_taps t;
-    unas_tap_range(iy0, p->dil_h, p->k_h, p->in_h, &t.ky_lo, &t.ky_hi);
-    for (int32_t ox = 0; ox < p->out_w; ++ox) {
-      const int32_t ix0 = ox * p->stride_w - p->pad_l;
-      unas_tap_range(ix0, p->dil_w, p->k_w, p->in_w, &t.kx_lo, &t.kx_hi);
-      int32_t pair = 0;
-      if (ox + 1 < p->out_w) {
-        int32_t lo1, hi1;
-        unas_tap_range(ix0 + p->stride_w, p->dil_w, p->k_w, p->in_w, &lo1, &hi1);
-        pair = lo1 == t.kx_lo && hi1 == t.kx_hi;
+  int8_t seg[2 * UNAS_CONV_SEGMENT] __attribute__((aligned(4)));
+  int32_t acc[2 * UNAS_CONV_BLOCK];
+  const int32_t c_in = p->in_c, out_c = p->out_c, row_w = p->k_w * c_in, k = p->k_h * row_w;
+  const int32_t pixels = p->out_h * p->out_w, line = p->in_w * c_in;
+  const int32_t *const raw = p->bias_rows;
+  for (int32_t px = 0; px < pixels; px += 2, out += 2 * out_c) {
+    unas_window uv[2];
+    const int32_t two = px + 1 < pixels;
+    for (int32_t t = 0; t < 2; ++t) unas_conv_window(p, px + (t & two), &uv[t]);
+    const unas_window u = uv[0], v = uv[1];
+    int8_t *const out1 = two ? out + out_c : out;
+    const int32_t lo = u.ky_lo < v.ky_lo ? u.ky_lo : v.ky_lo;
+    const int32_t hi = u.ky_hi > v.ky_hi ? u.ky_hi : v.ky_hi;
+    const int32_t cl = u.kx_lo < v.kx_lo ? u.kx_lo : v.kx_lo;
+    const int32_t ch = u.kx_hi > v.kx_hi ? u.kx_hi : v.kx_hi;
+    const int32_t b0 = cl * c_in, b1 = ch * c_in;
+    const int32_t in_place = p->dil_w == 1 && row_w >= UNAS_CONV_IN_PLACE &&
+                             u.ky_lo == v.ky_lo && u.ky_hi == v.ky_hi &&
+                             u.kx_lo == v.kx_lo && u.kx_hi == v.kx_hi;
+    const int32_t part = ch - cl < p->k_w, inner = 2 * (ch - cl) < p->k_w;
+    const int32_t merge = !in_place && !part;  /* whole rows: gathered back to back */
+    const int32_t zp = inner ? -p->in_zp : p->in_zp;
+    const int32_t step = in_place ? row_w : UNAS_CONV_SEGMENT;
+    const int32_t pitch = in_place ? (v.iy - u.iy) * line + (v.ix - u.ix) * c_in
+                                   : two * UNAS_CONV_SEGMENT;
+    /* start: raw + b_hi - b_lo (rows [lo, hi)), or raw alone when the columns run are summed */
+    const int32_t *const b_hi = raw + (inner ? 0 : hi * out_c);
+    const int32_t *const b_lo = raw + (inner ? 0 : lo * out_c);
+    for (int32_t oc0 = 0; oc0 < out_c; oc0 += UNAS_CONV_BLOCK) {
+      const int32_t nb = out_c - oc0 < UNAS_CONV_BLOCK ? out_c - oc0 : UNAS_CONV_BLOCK;
+      for (int32_t j = 0; j < nb; j += 2) {  /* an odd last channel partners itself */
+        const int32_t c = oc0 + j, d = c + (j + 1 < nb);
+        int32_t *const s = acc + 2 * j;
+        s[0] = s[2] = b_hi[c] + raw[c] - b_lo[c];
+        s[1] = s[3] = b_hi[d] + raw[d] - b_lo[d];
       }
-      const int32_t empty = t.ky_lo >= t.ky_hi || t.kx_lo >= t.kx_hi;
-      const int8_t *x0 = empty ? in
-          : in + ((iy0 + t.ky_lo * p->dil_h) * p->in_w + ix0 + t.kx_lo * p->dil_w) * c_in;
-      unas_conv_pixels(p, &t, x0, pair ? p->stride_w * c_in : 0, out, pair ? out + out_c : out);
-      out += pair ? 2 * out_c : out_c;
-      ox += pair;
+      for (int32_t ky = lo; ky < hi; ky += merge ? hi - lo : 1) {
+        const int32_t last = merge ? hi * row_w : ky * row_w + b1;
+        for (int32_t a = ky * row_w + b0; a < last; a += step) {
+          const int32_t n = last - a < step ? last - a : step;
+          const int8_t *x = seg;
+          if (in_place) {
+            x = in + ((u.iy + ky * p->dil_h) * line + u.ix * c_in + a - ky * row_w);
+          } else {
+            for (int32_t t = 0; t <= two; ++t) {
+              unas_conv_gather(p, in, &uv[t], a, n, seg + t * UNAS_CONV_SEGMENT);
+            }
+          }
+          for (int32_t j = 0; j < nb; j += 2) {
+            unas_dot2x2_s8(x, pitch, p->weights + (oc0 + j) * k + a, j + 1 < nb ? k : 0, n,
+                           acc + 2 * j);
+          }
+        }
+        for (int32_t j = 0; part && j < nb; ++j) {  /* in_zp times the columns left out / run */
+          const int8_t *const wr = p->weights + (oc0 + j) * k + ky * row_w;
+          const int32_t sum = inner ? unas_sum_s8(wr + b0, b1 - b0)
+                                    : unas_sum_s8(wr, b0) + unas_sum_s8(wr + b1, row_w - b1);
+          int32_t *const s = acc + 2 * (j & ~1) + (j & 1);
+          s[0] += zp * sum;
+          s[2] += zp * sum;
+        }
+      }
+      for (int32_t j = 0; j < nb; ++j) {
+        const int32_t c = oc0 + j, *const s = acc + 2 * (j & ~1) + (j & 1);
+        if (p->rq) {
+          unas_rqf_store2(p->rq + c, s[0], s[2], p->act_min, p->act_max, out + c, out1 + c);
+        } else {
+          for (int32_t t = 0; t < 2; ++t) (t ? out1 : out)[c] = unas_requant(s[2 * t], p, c);
+        }
+      }
     }
   }
 }

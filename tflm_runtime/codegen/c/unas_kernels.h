@@ -168,7 +168,9 @@ typedef struct {
   int32_t in_zp, out_zp, act_min, act_max;
   const int8_t *weights;  /* [out_c][k_h][k_w][in_c]; unused (may be NULL) when packed is set */
   const int32_t *bias;    /* folded: bias[oc] - in_zp * sum(weights[oc]) */
-  const int32_t *bias_raw; /* the model's bias (border pixels of k x k convolutions) */
+  /* unas_conv2d_s8 only: [k_h + 1][out_c], row j = bias - in_zp * (sum of the channel's filter
+   * rows 0 .. j - 1): row 0 is the model's bias, row k_h the folded bias */
+  const int32_t *bias_rows;
   const int32_t *mult;    /* per output channel */
   const int32_t *shift;   /* per output channel */
   /* Optional (NULL: the generic path with weights/mult/shift). Both set: rq[out_c] constants
