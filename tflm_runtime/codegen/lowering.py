@@ -419,7 +419,8 @@ def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
         kernel = _plane_kernel(k_h, k_w) if layout == "ROWS" and "rq" in fields else "_taps"
         out.body.append(f"unas_dwconv_planes{kernel}_s8(&{name}_p, {src}, {dst}, S);{note}")
     else:
-        kernel = "unas_dwconv_groups_s8" if layout == "GROUPS" else "unas_dwconv_ref_s8"
+        groups = "3" if (k_h, k_w) == (3, 3) else "_any"
+        kernel = f"unas_dwconv_groups{groups}_s8" if layout == "GROUPS" else "unas_dwconv_ref_s8"
         out.body.append(f"{kernel}(&{name}_p, {src}, {dst});")
     return out
 

@@ -1028,11 +1028,33 @@ __attribute__((always_inline)) static inline void unas_dw_pixel4(
   }
 }
 
+/* The four-channel groups of one interior output pixel (x: its window's first tap). */
+typedef void (*unas_dw_interior_fn)(const unas_dwconv_params *p, const int8_t *x, int8_t *o);
+
+static void unas_dw_interior3(const unas_dwconv_params *p, const int8_t *x, int8_t *o) {
+  unas_dw_pixel4(p, x, o, 3, 3);
+}
+
+/* Other sizes (code size; 5x5 unrolled was 348 B more): the border loop over the full window,
+ * zero point subtracted. */
+static void unas_dw_interior_any(const unas_dwconv_params *p, const int8_t *x, int8_t *o) {
+  const int32_t c_count = p->in_c, taps = p->k_h * p->k_w;
+  const int32_t zp2 = (int32_t)(((uint32_t)p->in_zp << 16) | ((uint32_t)p->in_zp & 0xFFFFu));
+  for (int32_t c = 0; c + 4 <= c_count; c += 4) {
+    int32_t acc[4];
+    memcpy(acc, p->bias + c, sizeof acc);
+    unas_dw_border4(x + c, p->in_w * c_count, c_count, p->wide + (c / 4) * 2 * taps,
+                    2 * p->k_w, p->k_h, p->k_w, zp2, acc);
+    unas_dw_out4(p, acc, c, o + c);
+  }
+}
+
 /* Not in place, in_c >= 4 (UNAS_DW_WIDE_GROUPS): each output pixel takes its channels four at a
  * time, one input word per tap feeding SMLABB/SMLATT against two pre-widened weight words
- * (interior pixels: the whole window, zero point folded into the bias; border pixels: the taps
- * inside the image minus the zero point); channels past the last multiple of four one by one. */
-void unas_dwconv_groups_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
+ * (interior pixels: `interior`, the whole window, zero point folded into the bias for 3x3; border pixels: the taps inside the image minus the zero point); channels past the last
+ * multiple of four one by one. */
+static void unas_dw_groups(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                           unas_dw_interior_fn interior) {
   const int32_t c_count = p->in_c, k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w;
   const int32_t x_row = p->in_w * c_count, tail = c_count & ~3;
   const int32_t zp2 = (int32_t)(((uint32_t)p->in_zp << 16) | ((uint32_t)p->in_zp & 0xFFFFu));
@@ -1049,19 +1071,7 @@ void unas_dwconv_groups_s8(const unas_dwconv_params *p, const int8_t *in, int8_t
       int8_t *o = out + (oy * p->out_w + ox) * c_count;
       if (rows_inside && ox >= ox_lo && ox < ox_hi) {
         const int8_t *x = in + (iy0 * p->in_w + ix0) * c_count;
-        if (k_h == 3 && k_w == 3) {
-          unas_dw_pixel4(p, x, o, 3, 3);
-        } else if (k_h == 5 && k_w == 5) {
-          unas_dw_pixel4(p, x, o, 5, 5);
-        } else {  /* other sizes (code size): the border loop over the full window */
-          for (int32_t c = 0; c < tail; c += 4) {
-            int32_t acc[4];
-            memcpy(acc, p->bias + c, sizeof acc);
-            unas_dw_border4(x + c, x_row, c_count, p->wide + (c / 4) * 2 * taps, 2 * k_w, k_h,
-                            k_w, zp2, acc);
-            unas_dw_out4(p, acc, c, o + c);
-          }
-        }
+        interior(p, x, o);
         for (int32_t c = tail; c < c_count; ++c) {
           o[c] = unas_dw_out(p, unas_dw_border1(p, x + c, x_row, c_count, c, 0, k_h, 0, k_w), c);
         }
@@ -1083,6 +1093,23 @@ void unas_dwconv_groups_s8(const unas_dwconv_params *p, const int8_t *in, int8_t
                                               kx_hi), c);
       }
     }
+  }
+}
+
+void unas_dwconv_groups3_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
+  unas_dw_groups(p, in, out, unas_dw_interior3);
+}
+
+void unas_dwconv_groups_any_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
+  unas_dw_groups(p, in, out, unas_dw_interior_any);
+}
+
+/* The groups kernel for p's filter size (what the generator calls directly). */
+void unas_dwconv_groups_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
+  if (p->k_h == 3 && p->k_w == 3) {
+    unas_dwconv_groups3_s8(p, in, out);
+  } else {
+    unas_dwconv_groups_any_s8(p, in, out);
   }
 }
 
@@ -1121,32 +1148,46 @@ static void unas_dw_fill_plane(const unas_dwconv_params *p, const int8_t *in, in
   memset(plane, 0, (size_t)((-p->k_w) & 3));  /* read by the last row's tap words, weight 0 */
 }
 
-/* acc + one output's window: K filter rows of W words of four plane bytes, each word two SMLADs
- * against the row's widened taps (even (t0, t2), odd (t1, t3); taps past k_w are zero). */
-__attribute__((always_inline)) static inline int32_t unas_dw_plane_window(
-    const int8_t *x, int32_t pitch, const int32_t *w, int32_t K, int32_t W, int32_t acc) {
-#pragma GCC unroll 8
-  for (int32_t ky = 0; ky < K; ++ky, x += pitch, w += 2 * W) {
+/* acc + one filter row of W words of four plane bytes, each word two SMLADs against the row's
+ * widened taps (even (t0, t2), odd (t1, t3); taps past k_w are zero). */
+__attribute__((always_inline)) static inline int32_t unas_dw_window_row(
+    const int8_t *r, const int32_t *t, int32_t W, int32_t acc) {
 #pragma GCC unroll 2
-    for (int32_t j = 0; j < W; ++j) {
-      const uint32_t v = unas_load4(x + 4 * j);
-      acc = unas_dw_smlad(unas_dw_even(v), w[2 * j], acc);
-      acc = unas_dw_smlad(unas_dw_odd(v), w[2 * j + 1], acc);
-    }
+  for (int32_t j = 0; j < W; ++j) {
+    const uint32_t v = unas_load4(r + 4 * j);
+    acc = unas_dw_smlad(unas_dw_even(v), t[2 * j], acc);
+    acc = unas_dw_smlad(unas_dw_odd(v), t[2 * j + 1], acc);
   }
   return acc;
 }
 
-/* Every output of one channel from its padded plane (K rows of W words, literals at every call,
- * so the window unrolls and the loop nest gets its own registers), over the folded bias `start`,
- * requantised by the channel's unas_dw_rq block. With stride 1 and odd k_w (so the taps of the
- * right neighbour end inside the same W words) outputs go in pairs: the word loaded for output
- * ox also feeds ox + 1, whose taps (t0, t2) meet the odd bytes and whose (t1, t3) taps, moved up
- * one lane, the even bytes: bytes b1..b4W-1 against t0..t_{k_w-1}. */
+/* The same row for two horizontally adjacent outputs (stride 1, odd k_w): the word loaded for
+ * output ox also feeds ox + 1, whose taps (t0, t2) meet the odd bytes and whose (t1, t3) taps,
+ * moved up one lane (the previous word's t3 in lane 0), the even bytes. */
+__attribute__((always_inline)) static inline void unas_dw_pair_row(
+    const int8_t *r, const int32_t *t, int32_t W, int32_t *a0, int32_t *a1) {
+  uint32_t carry = 0;
+#pragma GCC unroll 2
+  for (int32_t j = 0; j < W; ++j) {
+    const uint32_t v = unas_load4(r + 4 * j);
+    const int32_t e = unas_dw_even(v), o = unas_dw_odd(v), we = t[2 * j], wo = t[2 * j + 1];
+    *a0 = unas_dw_smlad(e, we, *a0);
+    *a0 = unas_dw_smlad(o, wo, *a0);
+    *a1 = unas_dw_smlad(o, we, *a1);
+    *a1 = unas_dw_smlad(e, (int32_t)(carry | ((uint32_t)wo << 16)), *a1);
+    carry = (uint32_t)wo >> 16;
+  }
+}
+
+/* Every output of one channel from its padded plane, K filter rows of W words, over the folded
+ * bias `start`, requantised by the channel's unas_dw_rq block. With stride 1 and odd k_w (the
+ * right neighbour's taps end inside the same W words) outputs go in pairs (unas_dw_pair_row).
+ * `rolled` (a literal): 0 unrolls the K rows (K a literal too: the 3x3 kernel), 1 keeps them a
+ * loop (code size: 5x5 / 7x7 and any other size share one function per word count). */
 __attribute__((always_inline)) static inline void unas_dw_plane_loop(
     const unas_dwconv_params *p, const int8_t *plane, int32_t pitch, const int32_t *w,
     int32_t start, const int32_t *rq_block, int8_t *dst, int32_t dst_pitch, int32_t K,
-    int32_t W) {
+    int32_t W, int32_t rolled) {
   const int32_t row_step = p->stride_h * pitch, out_w = p->out_w, s_w = p->stride_w;
   const int32_t pairs = s_w == 1 && (p->k_w & 1) ? out_w >> 1 : 0;
   const int32_t lo = p->act_min, hi = p->act_max;
@@ -1158,25 +1199,29 @@ __attribute__((always_inline)) static inline void unas_dw_plane_loop(
       int32_t a0 = start, a1 = start;
       const int8_t *r = x;
       const int32_t *t = w;
+      if (rolled) {
+#pragma GCC unroll 1
+        for (int32_t ky = 0; ky < K; ++ky, r += pitch, t += 2 * W) {
+          unas_dw_pair_row(r, t, W, &a0, &a1);
+        }
+      } else {
 #pragma GCC unroll 8
-      for (int32_t ky = 0; ky < K; ++ky, r += pitch, t += 2 * W) {
-        uint32_t carry = 0;  /* the previous word's t3, for the neighbour's lane 0 */
-#pragma GCC unroll 2
-        for (int32_t j = 0; j < W; ++j) {
-          const uint32_t v = unas_load4(r + 4 * j);
-          const int32_t e = unas_dw_even(v), o = unas_dw_odd(v), we = t[2 * j], wo = t[2 * j + 1];
-          a0 = unas_dw_smlad(e, we, a0);
-          a0 = unas_dw_smlad(o, wo, a0);
-          a1 = unas_dw_smlad(o, we, a1);
-          a1 = unas_dw_smlad(e, (int32_t)(carry | ((uint32_t)wo << 16)), a1);
-          carry = (uint32_t)wo >> 16;
+        for (int32_t ky = 0; ky < K; ++ky, r += pitch, t += 2 * W) {
+          unas_dw_pair_row(r, t, W, &a0, &a1);
         }
       }
       dst[0] = unas_dw_clamp(unas_dw_rq(a0, rq), lo, hi);
       dst[dst_pitch] = unas_dw_clamp(unas_dw_rq(a1, rq), lo, hi);
     }
     for (int32_t ox = 2 * pairs; ox < out_w; ++ox, x += s_w, dst += dst_pitch) {
-      *dst = unas_dw_clamp(unas_dw_rq(unas_dw_plane_window(x, pitch, w, K, W, start), rq), lo, hi);
+      int32_t acc = start;
+      const int8_t *r = x;
+      const int32_t *t = w;
+#pragma GCC unroll 1
+      for (int32_t ky = 0; ky < K; ++ky, r += pitch, t += 2 * W) {
+        acc = unas_dw_window_row(r, t, W, acc);
+      }
+      *dst = unas_dw_clamp(unas_dw_rq(acc, rq), lo, hi);
     }
   }
 }
@@ -1195,17 +1240,17 @@ static void unas_dw_planes(const unas_dwconv_params *p, const int8_t *in, int8_t
   }
 }
 
-#define UNAS_DW_PLANE_CHANNEL(NAME, K, W)                                                    \
+#define UNAS_DW_PLANE_CHANNEL(NAME, K, W, ROLLED)                                            \
   static void NAME(const unas_dwconv_params *p, const int8_t *plane, int32_t pitch, int32_t c, \
                    int8_t *dst, int32_t dst_pitch) {                                          \
     const int32_t words = (p->k_w + 3) / 4;                                                    \
     unas_dw_plane_loop(p, plane, pitch, p->wide + 2 * words * p->k_h * c, p->folded[c],        \
-                       p->rq + 4 * c, dst, dst_pitch, (K), (W));                              \
+                       p->rq + 4 * c, dst, dst_pitch, (K), (W), (ROLLED));                    \
   }
-UNAS_DW_PLANE_CHANNEL(unas_dw_channel3, 3, 1)
-UNAS_DW_PLANE_CHANNEL(unas_dw_channel5, 5, 2)
-UNAS_DW_PLANE_CHANNEL(unas_dw_channel7, 7, 2)
-UNAS_DW_PLANE_CHANNEL(unas_dw_channel_rows, p->k_h, words)
+UNAS_DW_PLANE_CHANNEL(unas_dw_channel3, 3, 1, 0)
+UNAS_DW_PLANE_CHANNEL(unas_dw_channel5, 5, 2, 0)
+UNAS_DW_PLANE_CHANNEL(unas_dw_channel_w2, p->k_h, 2, 1)
+UNAS_DW_PLANE_CHANNEL(unas_dw_channel_rows, p->k_h, words, 1)
 
 /* Without widened rows or requantisation blocks (dilation, a folded bias or accumulator too
  * large for them): every tap minus the zero point, then the general requantisation. */
@@ -1240,7 +1285,7 @@ void unas_dwconv_planes5_s8(const unas_dwconv_params *p, const int8_t *in, int8_
 
 void unas_dwconv_planes7_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
                             int8_t *plane) {
-  unas_dw_planes(p, in, out, plane, unas_dw_channel7);
+  unas_dw_planes(p, in, out, plane, unas_dw_channel_w2);
 }
 
 void unas_dwconv_planes_rows_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,

@@ -312,6 +312,9 @@ void unas_conv2d_patch_s8(const unas_conv_params *p, const int8_t *in, int8_t *o
  * needs, so the linker drops the other. */
 void unas_dwconv_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out);
 void unas_dwconv_groups_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out);
+/* unas_dwconv_groups_s8 for 3x3 filters (interior windows unrolled) and any other size. */
+void unas_dwconv_groups3_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out);
+void unas_dwconv_groups_any_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out);
 void unas_dwconv_ref_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out);
 /* Depth multiplier 1, channel by channel: each input channel is copied into `plane` padded with
  * in_zp (((out_h - 1) * stride_h + (k_h - 1) * dil_h + 1) rows of ((out_w - 1) * stride_w +
