@@ -29,6 +29,11 @@ from unas.resources.engine import FusedChain, fused_temp_bytes
 FUSED_PARAMS_BYTES = 4 * 19 + 4 * 13
 
 
+#: 1x1 paths swapped for the fused step's own: the same filter and arithmetic, each channel
+#: pair's four outputs requantised and stored in one block (cheaper on the few-channel rows)
+_ROW_KERNELS = {"unas_conv2d_1x1_expanded_s8": "unas_conv2d_1x1_rows_s8"}
+
+
 @dataclass(frozen=True)
 class FusedPlacement:
     """Arena addresses (C expressions) of the chain's block input, output and step buffer."""
@@ -99,7 +104,7 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
         low = _parameters_only(sub, f"{name}_{suffix}", lowering)
         out.decls.extend(low.decls)
         out.const_bytes += low.const_bytes
-        return f"&{name}_{suffix}_p", low.kernel
+        return f"&{name}_{suffix}_p", _ROW_KERNELS.get(low.kernel, low.kernel)
 
     expand, expand_kernel = part(chain.expand, "e", lower_conv)
     project, project_kernel = part(chain.project, "p", lower_conv)
