@@ -25,8 +25,12 @@ from tflm_runtime.codegen.lowering import (LoweredOp, OpContext, _activation, _b
 from tflm_runtime.tflite_model import Operator, TfliteModel
 from unas.resources.engine import FusedChain, fused_temp_bytes
 
-#: bytes of the ``unas_fused_params`` block: 19 int32 fields and 13 pointers (32-bit MCU)
-FUSED_PARAMS_BYTES = 4 * 19 + 4 * 13
+#: bytes of the ``unas_fused_params`` block: 19 int32 fields and 14 pointers (32-bit MCU)
+FUSED_PARAMS_BYTES = 4 * 19 + 4 * 14
+
+#: square kernel sides with their own depthwise row (inside pixels unrolled, border pixels'
+#: windows gathered with the zero point); any other kernel takes ``unas_fused_dw_row_any``
+UNROLLED_DW_SIDES = (3, 5, 7)
 
 
 #: 1x1 paths swapped for the fused step's own: the same filter and arithmetic, each channel
@@ -52,6 +56,14 @@ def _unplaced(tensor_index: int) -> str:
 def _parameters_only(ctx: OpContext, name: str, lowering) -> LoweredOp:
     low = lowering(ctx, name)
     return LoweredOp(list(low.decls), [], low.const_bytes, low.kernel)
+
+
+def _dw_row_kernel(k_h: int, k_w: int, mid_c: int) -> str:
+    """The depthwise row function of a fused block: the unrolled one of a square 3/5/7 kernel
+    when there are four-channel groups (``dw_wide``), else the general one."""
+    if k_h == k_w and k_h in UNROLLED_DW_SIDES and mid_c >= 4:
+        return f"unas_fused_dw_row_{k_h}x{k_w}"
+    return "unas_fused_dw_row_any"
 
 
 def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[str, Operator],
@@ -131,7 +143,8 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
                   dw_bias_folded=f"{name}_dw_bf", dw_mult=f"{name}_dw_mult",
                   dw_shift=f"{name}_dw_shift", dw_wide=wide, dw_rq=rq, expand=expand, project=project, add=add,
                   expand_kernel=expand_kernel, project_kernel=project_kernel,
-                  add_kernel=add_kernel, block_is_add_in1=block_is_in1)
+                  add_kernel=add_kernel, block_is_add_in1=block_is_in1,
+                  dw_row_kernel=_dw_row_kernel(k_h, k_w, mid_c))
     out.decls.append(_struct("unas_fused_params", f"{name}_p", fields))
     out.const_bytes += FUSED_PARAMS_BYTES
     out.body.append(f"unas_fused_block_s8(&{name}_p, {where.source}, {where.output}, "

@@ -147,41 +147,60 @@ __attribute__((always_inline)) static inline void unas_fused_run4(
   }
 }
 
-__attribute__((noinline)) static void unas_fused_run4_3x3(const unas_fused_params *p,
-                                                          const int8_t *const *rows,
-                                                          int32_t ox_lo, int32_t ox_hi,
-                                                          int8_t *dst) {
-  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, 3, 3);
-}
+/* Largest kernel side whose border pixels take the gathered window (unas_fused_edge). */
+#define UNAS_FUSED_EDGE_MAX 7
 
-__attribute__((noinline)) static void unas_fused_run4_5x5(const unas_fused_params *p,
-                                                          const int8_t *const *rows,
-                                                          int32_t ox_lo, int32_t ox_hi,
-                                                          int8_t *dst) {
-  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, 5, 5);
-}
-
-__attribute__((noinline)) static void unas_fused_run4_7x7(const unas_fused_params *p,
-                                                          const int8_t *const *rows,
-                                                          int32_t ox_lo, int32_t ox_hi,
-                                                          int8_t *dst) {
-  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, 7, 7);
-}
-
-__attribute__((noinline)) static void unas_fused_run4_any(const unas_fused_params *p,
-                                                          const int8_t *const *rows,
-                                                          int32_t ox_lo, int32_t ox_hi,
-                                                          int8_t *dst) {
-  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, p->k_h, p->k_w);
+/* The channel groups of one output pixel whose K x K window (K a literal) reaches outside the
+ * image: each group's in-image taps are gathered into a local K x K array of four-channel words
+ * whose other taps hold the input zero point in every byte, so the folded bias serves the pixel
+ * exactly as TFLM's skipped taps do (w * (zp - zp) adds 0); then the whole window runs unrolled
+ * from the array (immediate offsets) and the four outputs are requantised inline. */
+__attribute__((always_inline)) static inline void unas_fused_edge(
+    const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo, int32_t ky_hi,
+    int32_t ix0, int32_t kx_lo, int32_t kx_hi, int8_t *dst, int32_t K) {
+  uint32_t win[UNAS_FUSED_EDGE_MAX * UNAS_FUSED_EDGE_MAX];
+  const uint32_t zp4 = (uint32_t)(uint8_t)p->dw_in_zp * 0x01010101u;
+  const int32_t c_count = p->mid_c, tail = c_count & ~3, cols = kx_hi - kx_lo;
+  const int32_t first = (ix0 + kx_lo) * c_count, lo = p->dw_act_min, hi = p->dw_act_max;
+  for (int32_t t = 0; t < K * K; ++t) win[t] = zp4;  /* in-image taps are overwritten below */
+  const int32_t *w = p->dw_wide;
+  for (int32_t c = 0; c < tail; c += 4, w += 2 * K * K) {
+    for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
+      const int8_t *x = rows[ky] + first + c;
+      uint32_t *d = win + ky * K + kx_lo;
+      for (int32_t kx = 0; kx < cols; ++kx, x += c_count) d[kx] = unas_load4(x);
+    }
+    const int32_t *bias = p->dw_bias_folded + c;
+    int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+#pragma GCC unroll 49
+    for (int32_t t = 0; t < K * K; ++t) {
+      const uint32_t v = win[t];
+      UNAS_FUSED_TAP4(unas_dw_even(v), unas_dw_odd(v), w[2 * t], w[2 * t + 1]);
+    }
+    int8_t *o = dst + c;
+    if (p->dw_rq == NULL) {
+      const int32_t acc[4] = {a0, a1, a2, a3};
+      unas_fused_out4(p, acc, c, o);
+      continue;
+    }
+    const int32_t *rq = p->dw_rq + 4 * c;
+    o[0] = unas_dw_clamp(unas_dw_rq(a0, rq), lo, hi);
+    o[1] = unas_dw_clamp(unas_dw_rq(a1, rq + 4), lo, hi);
+    o[2] = unas_dw_clamp(unas_dw_rq(a2, rq + 8), lo, hi);
+    o[3] = unas_dw_clamp(unas_dw_rq(a3, rq + 12), lo, hi);
+  }
 }
 
 /* One depthwise output row from the input rows rows[ky_lo .. ky_hi) (rows[ky] = the row of
  * tap ky); taps outside the image are skipped, as TFLM does; pixels whose window lies inside
  * use the folded bias (the input offset summed over all taps once). Channel groups of the
- * inside pixels run in one unrolled call per row; border pixels take the in-image taps. */
-__attribute__((noinline)) static void unas_fused_dw_row(const unas_fused_params *p,
-                                                        const int8_t *const *rows, int32_t ky_lo,
-                                                        int32_t ky_hi, int8_t *dst) {
+ * inside pixels run in one unrolled pass per row; with K > 0 (a K x K kernel, K a literal) the
+ * border pixels' groups take the gathered window (unas_fused_edge), with K == 0 (any kernel)
+ * only their in-image taps, the zero point subtracted in the lanes. Channels past the groups
+ * go one by one. */
+__attribute__((always_inline)) static inline void unas_fused_dw_row(
+    const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo, int32_t ky_hi,
+    int8_t *dst, int32_t K) {
   const int32_t c_count = p->mid_c, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
   const int32_t s_w = p->stride_w, pad = p->pad_l;
   const int32_t rows_full = ky_lo == 0 && ky_hi == k_h;
@@ -194,14 +213,10 @@ __attribute__((noinline)) static void unas_fused_dw_row(const unas_fused_params 
   in_lo = in_lo < in_hi ? in_lo : in_hi;
   if (!rows_full) in_lo = in_hi = 0;
   if (tail > 0 && in_lo < in_hi) {
-    if (k_h == 3 && k_w == 3) {
-      unas_fused_run4_3x3(p, rows, in_lo, in_hi, dst);
-    } else if (k_h == 5 && k_w == 5) {
-      unas_fused_run4_5x5(p, rows, in_lo, in_hi, dst);
-    } else if (k_h == 7 && k_w == 7) {
-      unas_fused_run4_7x7(p, rows, in_lo, in_hi, dst);
+    if (K > 0) {
+      unas_fused_run4(p, rows, in_lo, in_hi, dst, K, K);
     } else {
-      unas_fused_run4_any(p, rows, in_lo, in_hi, dst);
+      unas_fused_run4(p, rows, in_lo, in_hi, dst, k_h, k_w);
     }
   }
   for (int32_t ox = 0; ox < p->out_w; ++ox) {
@@ -210,7 +225,9 @@ __attribute__((noinline)) static void unas_fused_dw_row(const unas_fused_params 
     const int32_t kx_hi = in_w - ix0 < k_w ? in_w - ix0 : k_w;
     int8_t *o = dst + ox * c_count;
     const int32_t inside = ox >= in_lo && ox < in_hi;
-    if (tail > 0 && !inside) {
+    if (tail > 0 && !inside && K > 0) {
+      unas_fused_edge(p, rows, ky_lo, ky_hi, ix0, kx_lo, kx_hi, o, K);
+    } else if (tail > 0 && !inside) {
       const int32_t x_off = (ix0 + kx_lo) * c_count;
       const int32_t *w = p->dw_wide + 2 * (ky_lo * k_w + kx_lo);
       for (int32_t c = 0; c < tail; c += 4, w += 2 * taps) {
@@ -226,6 +243,26 @@ __attribute__((noinline)) static void unas_fused_dw_row(const unas_fused_params 
       unas_fused_scalar(p, rows, full, ix0, ky_lo, ky_hi, kx_lo, kx_hi, tail, o);
     }
   }
+}
+
+void unas_fused_dw_row_3x3(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst) {
+  unas_fused_dw_row(p, rows, ky_lo, ky_hi, dst, 3);
+}
+
+void unas_fused_dw_row_5x5(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst) {
+  unas_fused_dw_row(p, rows, ky_lo, ky_hi, dst, 5);
+}
+
+void unas_fused_dw_row_7x7(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst) {
+  unas_fused_dw_row(p, rows, ky_lo, ky_hi, dst, 7);
+}
+
+void unas_fused_dw_row_any(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst) {
+  unas_fused_dw_row(p, rows, ky_lo, ky_hi, dst, 0);
 }
 
 void unas_fused_block_s8(const unas_fused_params *p, const int8_t *in, int8_t *out, int8_t *temp) {
@@ -275,7 +312,7 @@ void unas_fused_block_s8(const unas_fused_params *p, const int8_t *in, int8_t *o
     } else {
       for (int32_t ky = ky_lo; ky < ky_hi; ++ky) rows[ky] = in + (iy0 + ky) * in_pitch;
     }
-    unas_fused_dw_row(p, rows, ky_lo, ky_hi, dw_row);
+    p->dw_row_kernel(p, rows, ky_lo, ky_hi, dw_row);
     int8_t *dst = out + oy * out_pitch;
     if (p->add == NULL) {
       p->project_kernel(&project, dw_row, dst);

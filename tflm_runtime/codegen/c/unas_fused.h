@@ -29,7 +29,14 @@
 
 #include "unas_kernels.h"
 
-typedef struct {
+typedef struct unas_fused_params unas_fused_params;
+
+/* One depthwise output row of a fused block from its input rows rows[ky_lo .. ky_hi) (rows[ky]
+ * = the row of tap ky; taps of the other rows lie outside the image) into dst. */
+typedef void (*unas_fused_row_fn)(const unas_fused_params *p, const int8_t *const *rows,
+                                  int32_t ky_lo, int32_t ky_hi, int8_t *dst);
+
+struct unas_fused_params {
   int32_t in_h, in_w, in_c;     /* block input */
   int32_t mid_c;                /* depthwise channels (== in_c without an expansion) */
   int32_t out_h, out_w, out_c;  /* block output */
@@ -57,11 +64,25 @@ typedef struct {
   unas_conv_fn project_kernel;
   unas_add_fn add_kernel;
   int32_t block_is_add_in1;        /* 1: the block input is the ADD's first operand */
-} unas_fused_params;
+  /* the depthwise row the generator chose: unas_fused_dw_row_KxK for a K x K kernel (K = 3, 5,
+   * 7) with dw_wide, unas_fused_dw_row_any otherwise */
+  unas_fused_row_fn dw_row_kernel;
+};
 
 /* Run the block on in (NHWC, in_h x in_w x in_c) into out (out_h x out_w x out_c); temp holds
  * ring_rows * in_w * mid_c + out_w * mid_c (+ out_w * out_c with an ADD) bytes. out must not
  * overlap in or temp. */
 void unas_fused_block_s8(const unas_fused_params *p, const int8_t *in, int8_t *out, int8_t *temp);
+
+/* The depthwise rows: the kernel size unrolled (inside pixels), border pixels' windows gathered
+ * with the zero point (unas_fused_dw_row_3x3 / _5x5 / _7x7), or any kernel size. */
+void unas_fused_dw_row_3x3(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst);
+void unas_fused_dw_row_5x5(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst);
+void unas_fused_dw_row_7x7(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst);
+void unas_fused_dw_row_any(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst);
 
 #endif /* UNAS_FUSED_H */
