@@ -33,27 +33,6 @@ __attribute__((always_inline)) static inline void unas_fused_window4(
   acc[3] = a3;
 }
 
-/* acc[0..3] += the in-image taps (rows ky_lo..ky_hi, kx_count columns from the first in-image
- * one) of four channels, inputs minus the zero point (zp2 in both lanes); w = the group's widened
- * taps already offset to (ky_lo, kx_lo), 2 * k_w int32 per filter row. */
-__attribute__((noinline)) static void unas_fused_border4(const int8_t *const *rows, int32_t ky_lo, int32_t ky_hi,
-                               int32_t x_off, int32_t x_col, const int32_t *w, int32_t k_w,
-                               int32_t kx_count, int32_t zp2, int32_t *acc) {
-  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-  for (int32_t ky = ky_lo; ky < ky_hi; ++ky, w += 2 * k_w) {
-    const int8_t *x = rows[ky] + x_off;
-    for (int32_t kx = 0; kx < kx_count; ++kx) {
-      const uint32_t v = unas_load4(x + kx * x_col);
-      UNAS_FUSED_TAP4(unas_dw_sub16(unas_dw_even(v), zp2),
-                      unas_dw_sub16(unas_dw_odd(v), zp2), w[2 * kx], w[2 * kx + 1]);
-    }
-  }
-  acc[0] = a0;
-  acc[1] = a1;
-  acc[2] = a2;
-  acc[3] = a3;
-}
-
 /* Output of channel c from its accumulator: the proven-exact unas_dw_rq block when the generator
  * wrote them, else MultiplyByQuantizedMultiplier and the zero point; then the activation clamp. */
 static inline int8_t unas_fused_out(const unas_fused_params *p, int32_t acc, int32_t c) {
@@ -147,35 +126,33 @@ __attribute__((always_inline)) static inline void unas_fused_run4(
   }
 }
 
-/* Largest kernel side whose border pixels take the gathered window (unas_fused_edge). */
-#define UNAS_FUSED_EDGE_MAX 7
-
-/* The channel groups of one output pixel whose K x K window (K a literal) reaches outside the
- * image: each group's in-image taps are gathered into a local K x K array of four-channel words
- * whose other taps hold the input zero point in every byte, so the folded bias serves the pixel
- * exactly as TFLM's skipped taps do (w * (zp - zp) adds 0); then the whole window runs unrolled
- * from the array (immediate offsets) and the four outputs are requantised inline. */
-__attribute__((always_inline)) static inline void unas_fused_edge(
-    const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo, int32_t ky_hi,
-    int32_t ix0, int32_t kx_lo, int32_t kx_hi, int8_t *dst, int32_t K) {
-  uint32_t win[UNAS_FUSED_EDGE_MAX * UNAS_FUSED_EDGE_MAX];
-  const uint32_t zp4 = (uint32_t)(uint8_t)p->dw_in_zp * 0x01010101u;
-  const int32_t c_count = p->mid_c, tail = c_count & ~3, cols = kx_hi - kx_lo;
+/* The channel groups of one output pixel whose window reaches outside the image: the in-image
+ * taps (filter rows ky_lo .. ky_hi, columns kx_lo .. kx_hi) with the input zero point
+ * subtracted in the lanes over the model's bias, as TFLM skips the others; the four outputs
+ * requantised inline. */
+__attribute__((noinline)) static void unas_fused_edge(const unas_fused_params *p,
+                                                      const int8_t *const *rows, int32_t ky_lo,
+                                                      int32_t ky_hi, int32_t ix0, int32_t kx_lo,
+                                                      int32_t kx_hi, int8_t *dst) {
+  const int32_t c_count = p->mid_c, tail = c_count & ~3, cols = kx_hi - kx_lo, k_w = p->k_w;
   const int32_t first = (ix0 + kx_lo) * c_count, lo = p->dw_act_min, hi = p->dw_act_max;
-  for (int32_t t = 0; t < K * K; ++t) win[t] = zp4;  /* in-image taps are overwritten below */
-  const int32_t *w = p->dw_wide;
-  for (int32_t c = 0; c < tail; c += 4, w += 2 * K * K) {
-    for (int32_t ky = ky_lo; ky < ky_hi; ++ky) {
-      const int8_t *x = rows[ky] + first + c;
-      uint32_t *d = win + ky * K + kx_lo;
-      for (int32_t kx = 0; kx < cols; ++kx, x += c_count) d[kx] = unas_load4(x);
-    }
-    const int32_t *bias = p->dw_bias_folded + c;
+  const int32_t zp2 = (int32_t)(((uint32_t)p->dw_in_zp << 16) | ((uint32_t)p->dw_in_zp & 0xFFFFu));
+  const int32_t group_step = 2 * p->k_h * k_w;
+  const int32_t *w0 = p->dw_wide + 2 * (ky_lo * k_w + kx_lo);
+  for (int32_t c = 0; c < tail; c += 4, w0 += group_step) {
+    const int32_t *bias = p->dw_bias + c;
     int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
-#pragma GCC unroll 49
-    for (int32_t t = 0; t < K * K; ++t) {
-      const uint32_t v = win[t];
-      UNAS_FUSED_TAP4(unas_dw_even(v), unas_dw_odd(v), w[2 * t], w[2 * t + 1]);
+    const int32_t *wr = w0;
+    for (int32_t ky = ky_lo; ky < ky_hi; ++ky, wr += 2 * k_w) {
+      const int8_t *x = rows[ky] + first + c;
+      const int32_t *w = wr;
+      for (int32_t kx = 0; kx < cols; ++kx, x += c_count, w += 2) {
+        const uint32_t v = unas_load4(x);
+        /* once each: the macro uses its arguments twice */
+        const int32_t e = unas_dw_sub16(unas_dw_even(v), zp2);
+        const int32_t od = unas_dw_sub16(unas_dw_odd(v), zp2);
+        UNAS_FUSED_TAP4(e, od, w[0], w[1]);
+      }
     }
     int8_t *o = dst + c;
     if (p->dw_rq == NULL) {
@@ -194,18 +171,16 @@ __attribute__((always_inline)) static inline void unas_fused_edge(
 /* One depthwise output row from the input rows rows[ky_lo .. ky_hi) (rows[ky] = the row of
  * tap ky); taps outside the image are skipped, as TFLM does; pixels whose window lies inside
  * use the folded bias (the input offset summed over all taps once). Channel groups of the
- * inside pixels run in one unrolled pass per row; with K > 0 (a K x K kernel, K a literal) the
- * border pixels' groups take the gathered window (unas_fused_edge), with K == 0 (any kernel)
- * only their in-image taps, the zero point subtracted in the lanes. Channels past the groups
- * go one by one. */
+ * inside pixels run in one pass per row, the filter rows unrolled with K > 0 (a K x K kernel,
+ * K a literal; K == 0: any kernel); border pixels' groups take their in-image taps
+ * (unas_fused_edge). Channels past the groups go one by one. */
 __attribute__((always_inline)) static inline void unas_fused_dw_row(
     const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo, int32_t ky_hi,
     int8_t *dst, int32_t K) {
   const int32_t c_count = p->mid_c, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
   const int32_t s_w = p->stride_w, pad = p->pad_l;
   const int32_t rows_full = ky_lo == 0 && ky_hi == k_h;
-  const int32_t tail = p->dw_wide != NULL ? c_count & ~3 : 0, taps = k_h * k_w;
-  const int32_t zp2 = (int32_t)(((uint32_t)p->dw_in_zp << 16) | ((uint32_t)p->dw_in_zp & 0xFFFFu));
+  const int32_t tail = p->dw_wide != NULL ? c_count & ~3 : 0;
   /* output columns [in_lo, in_hi) have their whole window inside the row */
   int32_t in_lo = (pad + s_w - 1) / s_w;
   int32_t in_hi = in_w - k_w + pad < 0 ? 0 : (in_w - k_w + pad) / s_w + 1;
@@ -225,19 +200,7 @@ __attribute__((always_inline)) static inline void unas_fused_dw_row(
     const int32_t kx_hi = in_w - ix0 < k_w ? in_w - ix0 : k_w;
     int8_t *o = dst + ox * c_count;
     const int32_t inside = ox >= in_lo && ox < in_hi;
-    if (tail > 0 && !inside && K > 0) {
-      unas_fused_edge(p, rows, ky_lo, ky_hi, ix0, kx_lo, kx_hi, o, K);
-    } else if (tail > 0 && !inside) {
-      const int32_t x_off = (ix0 + kx_lo) * c_count;
-      const int32_t *w = p->dw_wide + 2 * (ky_lo * k_w + kx_lo);
-      for (int32_t c = 0; c < tail; c += 4, w += 2 * taps) {
-        int32_t acc[4];
-        memcpy(acc, p->dw_bias + c, sizeof acc);
-        unas_fused_border4(rows, ky_lo, ky_hi, x_off + c, c_count, w, k_w, kx_hi - kx_lo, zp2,
-                           acc);
-        unas_fused_out4(p, acc, c, o + c);
-      }
-    }
+    if (tail > 0 && !inside) unas_fused_edge(p, rows, ky_lo, ky_hi, ix0, kx_lo, kx_hi, o);
     if (tail < c_count) {
       const int32_t full = rows_full && kx_lo == 0 && kx_hi == k_w;
       unas_fused_scalar(p, rows, full, ix0, ky_lo, ky_hi, kx_lo, kx_hi, tail, o);
