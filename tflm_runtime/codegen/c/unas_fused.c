@@ -14,18 +14,39 @@
 
 /* acc[0..3] += a whole k_h x K window of four channels (inside the image; the input offset is in
  * the folded bias): rows[ky] + x_off is the window's first tap of channel c in row ky, taps step
- * x_col bytes; w = the group's widened taps. K is a literal at the unrolled calls. */
+ * x_col bytes; w = the group's widened taps. K is a literal at the unrolled calls. On Thumb-2
+ * DSP cores a tap is one asm block of nine instructions (LDR and step, LDRD of the widened pair,
+ * two SXTB16, four SMLAxy): GCC kept the taps' offsets on the stack. */
 __attribute__((always_inline)) static inline void unas_fused_window4(
     const int8_t *const *rows, int32_t x_off, int32_t x_col, const int32_t *w, int32_t k_h,
     int32_t K, int32_t *acc) {
   int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-  for (int32_t ky = 0; ky < k_h; ++ky, w += 2 * K) {
+  for (int32_t ky = 0; ky < k_h; ++ky) {
     const int8_t *x = rows[ky] + x_off;
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
 #pragma GCC unroll 8
     for (int32_t kx = 0; kx < K; ++kx) {
-      const uint32_t v = unas_load4(x + kx * x_col);
-      UNAS_FUSED_TAP4(unas_dw_even(v), unas_dw_odd(v), w[2 * kx], w[2 * kx + 1]);
+      int32_t v, e, we, wo;
+      __asm__("ldr %[v], [%[x]]\n\t"
+              "add %[x], %[x], %[col]\n\t"
+              "ldrd %[we], %[wo], [%[w]], #8\n\t"
+              "sxtb16 %[e], %[v]\n\t"
+              "sxtb16 %[v], %[v], ror #8\n\t"
+              "smlabb %[a0], %[e], %[we], %[a0]\n\t"
+              "smlatt %[a2], %[e], %[we], %[a2]\n\t"
+              "smlabb %[a1], %[v], %[wo], %[a1]\n\t"
+              "smlatt %[a3], %[v], %[wo], %[a3]"
+              : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x),
+                [w] "+r"(w), [v] "=&r"(v), [e] "=&r"(e), [we] "=&r"(we), [wo] "=&r"(wo)
+              : [col] "r"(x_col)
+              : "memory");
     }
+#else
+    for (int32_t kx = 0; kx < K; ++kx, w += 2) {
+      const uint32_t v = unas_load4(x + kx * x_col);
+      UNAS_FUSED_TAP4(unas_dw_even(v), unas_dw_odd(v), w[0], w[1]);
+    }
+#endif
   }
   acc[0] = a0;
   acc[1] = a1;

@@ -14,13 +14,16 @@
  * (each once), then the depthwise row, then the projection of that row into the output (or into
  * proj row, then ADD with the block input's row into the output). Every element is computed
  * with the same integer arithmetic as the unfused kernels, so results are bit-exact with TFLM.
- * The depthwise row takes four channels per input word (SXTB16 + SMLABB/SMLATT against the
- * pre-widened dw_wide taps; the input offset folded into the bias inside the image, subtracted
- * in the lanes at the border) and requantises with the proven-exact dw_rq blocks when present.
- * The 1x1 convolutions and the ADD are the library's kernel paths the generator chose
- * (expand_kernel, project_kernel, add_kernel) run on one row (a local copy of their parameter
- * block with in_h = out_h = 1, resp. size = one row); the expansion runs on
- * all the missing rows that sit in consecutive ring slots at once (in_h = out_h = their count).
+ * The depthwise row (dw_row_kernel: unas_fused_dw_row_3x3 / _5x5 / _7x7 with the filter rows
+ * unrolled, or unas_fused_dw_row_any; the generator links only the one it picks) takes four
+ * channels per input word (SXTB16 + SMLABB/SMLATT against the pre-widened dw_wide taps; the
+ * input offset folded into the bias inside the image, subtracted in the lanes at the border)
+ * and requantises with the proven-exact dw_rq blocks when present.
+ * The 1x1 convolutions and the ADD are the kernel paths the generator chose (expand_kernel,
+ * project_kernel, add_kernel; for the 1x1 convolutions unas_conv2d_1x1_rows_s8 in place of
+ * unas_conv2d_1x1_expanded_s8) run on one row (a local copy of their parameter block with
+ * in_h = out_h = 1, resp. size = one row); the expansion runs on all the missing rows that sit
+ * in consecutive ring slots at once (in_h = out_h = their count).
  */
 #ifndef UNAS_FUSED_H
 #define UNAS_FUSED_H
