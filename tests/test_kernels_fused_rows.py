@@ -29,7 +29,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_rows_kernel_equals_tflm_and_the_expanded_path(case, kernels_object, tmp_path):  # noqa: F811
+def test_rows_kernel_equals_tflm_and_the_expanded_path(case, kernels_object,  # noqa: F811
+                                                       tmp_path):
     in_h, in_w, in_c, out_c, stride, shifts, (act_min, act_max) = case
     rng = np.random.default_rng(CASES.index(case))
     out_h, out_w = (in_h - 1) // stride + 1, (in_w - 1) // stride + 1

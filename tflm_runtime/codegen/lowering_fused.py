@@ -141,7 +141,8 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
                   dw_in_zp=x.zero_point, dw_out_zp=y.zero_point, dw_act_min=act_min,
                   dw_act_max=act_max, dw_weights=weights, dw_bias=f"{name}_dw_b",
                   dw_bias_folded=f"{name}_dw_bf", dw_mult=f"{name}_dw_mult",
-                  dw_shift=f"{name}_dw_shift", dw_wide=wide, dw_rq=rq, expand=expand, project=project, add=add,
+                  dw_shift=f"{name}_dw_shift", dw_wide=wide, dw_rq=rq, expand=expand,
+                  project=project, add=add,
                   expand_kernel=expand_kernel, project_kernel=project_kernel,
                   add_kernel=add_kernel, block_is_add_in1=block_is_in1,
                   dw_row_kernel=_dw_row_kernel(k_h, k_w, mid_c))

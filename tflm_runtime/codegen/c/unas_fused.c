@@ -93,9 +93,11 @@ static int32_t unas_fused_window1(const int8_t *const *rows, int32_t x_off, cons
 
 /* Channels [c_lo, mid_c) of one output pixel one by one (the channels past the widened groups,
  * or all of them without dw_wide); full: the window lies inside the image. */
-__attribute__((noinline)) static void unas_fused_scalar(const unas_fused_params *p, const int8_t *const *rows, int32_t full,
-                              int32_t ix0, int32_t ky_lo, int32_t ky_hi, int32_t kx_lo,
-                              int32_t kx_hi, int32_t c_lo, int8_t *dst) {
+__attribute__((noinline)) static void unas_fused_scalar(const unas_fused_params *p,
+                                                        const int8_t *const *rows, int32_t full,
+                                                        int32_t ix0, int32_t ky_lo, int32_t ky_hi,
+                                                        int32_t kx_lo, int32_t kx_hi, int32_t c_lo,
+                                                        int8_t *dst) {
   const int32_t c_count = p->mid_c;
   for (int32_t c = c_lo; c < c_count; ++c) {
     int32_t acc;
