@@ -25,12 +25,14 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("nm"
 #: Every path a generated model may call, by the family it belongs to, and the dispatchers.
 PATHS = {
     "conv1x1": {"unas_conv2d_1x1_expanded_s8", "unas_conv2d_1x1_packed_s8",
-                "unas_conv2d_1x1_generic_s8", "unas_conv2d_1x1_rows_s8"},
+                "unas_conv2d_1x1_generic_s8"},
     "add": {"unas_add_rq_s8", "unas_add_generic_s8"},
     "mean": {"unas_mean_hw_s8", "unas_mean_box_s8"},
     "maxpool": {"unas_maxpool_s8", "unas_maxpool_2x2_s8"},
     "avgpool": {"unas_avgpool_s8", "unas_avgpool_2x2_s8"},
 }
+#: the fused blocks' own 1x1 path (lowering_fused.py swaps it in for the expanded one)
+PATHS["conv1x1"].add("unas_conv2d_1x1_rows_s8")
 DISPATCHERS = {"unas_conv2d_1x1_s8", "unas_add_s8", "unas_mean_s8"}
 
 
