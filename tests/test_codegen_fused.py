@@ -9,6 +9,7 @@ inputs next to TFLM; each must really contain its fused steps, and its SRAM must
 (DSP instructions instead of the host's portable lane arithmetic) the same models must match
 TFLM too.
 """
+import re
 import shutil
 
 import numpy as np
@@ -57,6 +58,7 @@ CASES = {
     "no_expand_residual": ((8, 8, 6), 6, [(0, 3, 1, 6, "same", "first")], 1),
     "no_expand_k5_s2": ((17, 15, 1), 8, [(0, 5, 2, 3, "same", None)], 1),
     "three_channels_scalar": ((9, 10, 2), 3, [(0, 3, 1, 3, "same", "first")], 1),
+    "k3x5_any_tail": ((8, 9, 3), 3, [(2, (3, 5), 1, 4, "same", None)], 1),
     "two_blocks": ((13, 11, 4), 4, [(4, 3, 2, 8, "same", None), (3, 5, 1, 8, "same", "first")],
                    2),
 }
@@ -123,7 +125,25 @@ def test_depthwise_groups_use_widened_taps_and_only_the_tail_keeps_int8_taps(com
     assert (".dw_weights = NULL" in source) == (mid_c % 4 == 0)
 
 
-BOARD_CASES = ["k3_s1_residual", "k5_s2_odd", "k7_valid", "three_channels_scalar"]
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_generator_calls_the_depthwise_row_of_the_kernel_size(comparisons, name):
+    """Square 3/5/7 kernels with four-channel groups get their unrolled row function, anything
+    else the general one; only those are referenced."""
+    source = (comparisons[name].generated.out_dir / "model.c").read_text()
+    _, stem, blocks, _ = CASES[name]
+    expected, channels = [], stem
+    for expand, kernel, _, out_c, _, _ in blocks:
+        k_h, k_w = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+        mid_c = channels * expand if expand else channels
+        unrolled = k_h == k_w and k_h in (3, 5, 7) and mid_c >= 4
+        expected.append(f"unas_fused_dw_row_{k_h}x{k_w}" if unrolled else "unas_fused_dw_row_any")
+        channels = out_c
+    assert re.findall(r"\.dw_row_kernel = (\w+)", source) == expected
+    assert set(re.findall(r"unas_fused_dw_row_\w+", source)) == set(expected)
+
+
+BOARD_CASES = ["k3_s1_residual", "k5_s2_odd", "k7_valid", "three_channels_scalar",
+               "k3x5_any_tail"]
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None

@@ -31,6 +31,8 @@ PATHS = {
     "maxpool": {"unas_maxpool_s8", "unas_maxpool_2x2_s8"},
     "avgpool": {"unas_avgpool_s8", "unas_avgpool_2x2_s8"},
 }
+#: the fused blocks' own 1x1 path (lowering_fused.py swaps it in for the expanded one)
+PATHS["conv1x1"].add("unas_conv2d_1x1_rows_s8")
 DISPATCHERS = {"unas_conv2d_1x1_s8", "unas_add_s8", "unas_mean_s8"}
 
 
@@ -94,10 +96,11 @@ def test_generated_model_links_only_the_paths_it_uses(generated, tmp_path):
     source = (generated / "model.c").read_text()
     referenced = set(re.findall(r"\bunas_\w+_s8\b", source))
     # what this model is built to reach: the fused block's three parts go through pointers
-    assert {"unas_conv2d_1x1_expanded_s8", "unas_add_rq_s8", "unas_mean_hw_s8",
-            "unas_maxpool_2x2_s8", "unas_avgpool_2x2_s8", "unas_maxpool_s8",
+    # (its 1x1 convolutions through the fused rows path, the plain 1x1 through its own)
+    assert {"unas_conv2d_1x1_expanded_s8", "unas_conv2d_1x1_rows_s8", "unas_add_rq_s8",
+            "unas_mean_hw_s8", "unas_maxpool_2x2_s8", "unas_avgpool_2x2_s8", "unas_maxpool_s8",
             "unas_fused_block_s8"} <= referenced
-    assert ".project_kernel = unas_conv2d_1x1_expanded_s8" in source
+    assert ".project_kernel = unas_conv2d_1x1_rows_s8" in source
     assert ".add_kernel = unas_add_rq_s8" in source
     linked = _linked_functions(generated, tmp_path)
     assert referenced <= linked

@@ -25,8 +25,17 @@ from tflm_runtime.codegen.lowering import (LoweredOp, OpContext, _activation, _b
 from tflm_runtime.tflite_model import Operator, TfliteModel
 from unas.resources.engine import FusedChain, fused_temp_bytes
 
-#: bytes of the ``unas_fused_params`` block: 19 int32 fields and 13 pointers (32-bit MCU)
-FUSED_PARAMS_BYTES = 4 * 19 + 4 * 13
+#: bytes of the ``unas_fused_params`` block: 19 int32 fields and 14 pointers (32-bit MCU)
+FUSED_PARAMS_BYTES = 4 * 19 + 4 * 14
+
+#: square kernel sides with their own depthwise row (inside pixels unrolled, border pixels'
+#: windows gathered with the zero point); any other kernel takes ``unas_fused_dw_row_any``
+UNROLLED_DW_SIDES = (3, 5, 7)
+
+
+#: 1x1 paths swapped for the fused step's own: the same filter and arithmetic, each channel
+#: pair's four outputs requantised and stored in one block (cheaper on the few-channel rows)
+_ROW_KERNELS = {"unas_conv2d_1x1_expanded_s8": "unas_conv2d_1x1_rows_s8"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,14 @@ def _unplaced(tensor_index: int) -> str:
 def _parameters_only(ctx: OpContext, name: str, lowering) -> LoweredOp:
     low = lowering(ctx, name)
     return LoweredOp(list(low.decls), [], low.const_bytes, low.kernel)
+
+
+def _dw_row_kernel(k_h: int, k_w: int, mid_c: int) -> str:
+    """The depthwise row function of a fused block: the unrolled one of a square 3/5/7 kernel
+    when there are four-channel groups (``dw_wide``), else the general one."""
+    if k_h == k_w and k_h in UNROLLED_DW_SIDES and mid_c >= 4:
+        return f"unas_fused_dw_row_{k_h}x{k_w}"
+    return "unas_fused_dw_row_any"
 
 
 def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[str, Operator],
@@ -99,7 +116,7 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
         low = _parameters_only(sub, f"{name}_{suffix}", lowering)
         out.decls.extend(low.decls)
         out.const_bytes += low.const_bytes
-        return f"&{name}_{suffix}_p", low.kernel
+        return f"&{name}_{suffix}_p", _ROW_KERNELS.get(low.kernel, low.kernel)
 
     expand, expand_kernel = part(chain.expand, "e", lower_conv)
     project, project_kernel = part(chain.project, "p", lower_conv)
@@ -124,9 +141,11 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
                   dw_in_zp=x.zero_point, dw_out_zp=y.zero_point, dw_act_min=act_min,
                   dw_act_max=act_max, dw_weights=weights, dw_bias=f"{name}_dw_b",
                   dw_bias_folded=f"{name}_dw_bf", dw_mult=f"{name}_dw_mult",
-                  dw_shift=f"{name}_dw_shift", dw_wide=wide, dw_rq=rq, expand=expand, project=project, add=add,
+                  dw_shift=f"{name}_dw_shift", dw_wide=wide, dw_rq=rq, expand=expand,
+                  project=project, add=add,
                   expand_kernel=expand_kernel, project_kernel=project_kernel,
-                  add_kernel=add_kernel, block_is_add_in1=block_is_in1)
+                  add_kernel=add_kernel, block_is_add_in1=block_is_in1,
+                  dw_row_kernel=_dw_row_kernel(k_h, k_w, mid_c))
     out.decls.append(_struct("unas_fused_params", f"{name}_p", fields))
     out.const_bytes += FUSED_PARAMS_BYTES
     out.body.append(f"unas_fused_block_s8(&{name}_p, {where.source}, {where.output}, "

@@ -14,39 +14,39 @@
 
 /* acc[0..3] += a whole k_h x K window of four channels (inside the image; the input offset is in
  * the folded bias): rows[ky] + x_off is the window's first tap of channel c in row ky, taps step
- * x_col bytes; w = the group's widened taps. K is a literal at the unrolled calls. */
+ * x_col bytes; w = the group's widened taps. K is a literal at the unrolled calls. On Thumb-2
+ * DSP cores a tap is one asm block of nine instructions (LDR and step, LDRD of the widened pair,
+ * two SXTB16, four SMLAxy): GCC kept the taps' offsets on the stack. */
 __attribute__((always_inline)) static inline void unas_fused_window4(
     const int8_t *const *rows, int32_t x_off, int32_t x_col, const int32_t *w, int32_t k_h,
     int32_t K, int32_t *acc) {
   int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-  for (int32_t ky = 0; ky < k_h; ++ky, w += 2 * K) {
+  for (int32_t ky = 0; ky < k_h; ++ky) {
     const int8_t *x = rows[ky] + x_off;
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
 #pragma GCC unroll 8
     for (int32_t kx = 0; kx < K; ++kx) {
-      const uint32_t v = unas_load4(x + kx * x_col);
-      UNAS_FUSED_TAP4(unas_dw_even(v), unas_dw_odd(v), w[2 * kx], w[2 * kx + 1]);
+      int32_t v, e, we, wo;
+      __asm__("ldr %[v], [%[x]]\n\t"
+              "add %[x], %[x], %[col]\n\t"
+              "ldrd %[we], %[wo], [%[w]], #8\n\t"
+              "sxtb16 %[e], %[v]\n\t"
+              "sxtb16 %[v], %[v], ror #8\n\t"
+              "smlabb %[a0], %[e], %[we], %[a0]\n\t"
+              "smlatt %[a2], %[e], %[we], %[a2]\n\t"
+              "smlabb %[a1], %[v], %[wo], %[a1]\n\t"
+              "smlatt %[a3], %[v], %[wo], %[a3]"
+              : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x),
+                [w] "+r"(w), [v] "=&r"(v), [e] "=&r"(e), [we] "=&r"(we), [wo] "=&r"(wo)
+              : [col] "r"(x_col)
+              : "memory");
     }
-  }
-  acc[0] = a0;
-  acc[1] = a1;
-  acc[2] = a2;
-  acc[3] = a3;
-}
-
-/* acc[0..3] += the in-image taps (rows ky_lo..ky_hi, kx_count columns from the first in-image
- * one) of four channels, inputs minus the zero point (zp2 in both lanes); w = the group's widened
- * taps already offset to (ky_lo, kx_lo), 2 * k_w int32 per filter row. */
-__attribute__((noinline)) static void unas_fused_border4(const int8_t *const *rows, int32_t ky_lo, int32_t ky_hi,
-                               int32_t x_off, int32_t x_col, const int32_t *w, int32_t k_w,
-                               int32_t kx_count, int32_t zp2, int32_t *acc) {
-  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-  for (int32_t ky = ky_lo; ky < ky_hi; ++ky, w += 2 * k_w) {
-    const int8_t *x = rows[ky] + x_off;
-    for (int32_t kx = 0; kx < kx_count; ++kx) {
+#else
+    for (int32_t kx = 0; kx < K; ++kx, w += 2) {
       const uint32_t v = unas_load4(x + kx * x_col);
-      UNAS_FUSED_TAP4(unas_dw_sub16(unas_dw_even(v), zp2),
-                      unas_dw_sub16(unas_dw_odd(v), zp2), w[2 * kx], w[2 * kx + 1]);
+      UNAS_FUSED_TAP4(unas_dw_even(v), unas_dw_odd(v), w[0], w[1]);
     }
+#endif
   }
   acc[0] = a0;
   acc[1] = a1;
@@ -93,9 +93,11 @@ static int32_t unas_fused_window1(const int8_t *const *rows, int32_t x_off, cons
 
 /* Channels [c_lo, mid_c) of one output pixel one by one (the channels past the widened groups,
  * or all of them without dw_wide); full: the window lies inside the image. */
-__attribute__((noinline)) static void unas_fused_scalar(const unas_fused_params *p, const int8_t *const *rows, int32_t full,
-                              int32_t ix0, int32_t ky_lo, int32_t ky_hi, int32_t kx_lo,
-                              int32_t kx_hi, int32_t c_lo, int8_t *dst) {
+__attribute__((noinline)) static void unas_fused_scalar(const unas_fused_params *p,
+                                                        const int8_t *const *rows, int32_t full,
+                                                        int32_t ix0, int32_t ky_lo, int32_t ky_hi,
+                                                        int32_t kx_lo, int32_t kx_hi, int32_t c_lo,
+                                                        int8_t *dst) {
   const int32_t c_count = p->mid_c;
   for (int32_t c = c_lo; c < c_count; ++c) {
     int32_t acc;
@@ -147,46 +149,61 @@ __attribute__((always_inline)) static inline void unas_fused_run4(
   }
 }
 
-__attribute__((noinline)) static void unas_fused_run4_3x3(const unas_fused_params *p,
-                                                          const int8_t *const *rows,
-                                                          int32_t ox_lo, int32_t ox_hi,
-                                                          int8_t *dst) {
-  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, 3, 3);
-}
-
-__attribute__((noinline)) static void unas_fused_run4_5x5(const unas_fused_params *p,
-                                                          const int8_t *const *rows,
-                                                          int32_t ox_lo, int32_t ox_hi,
-                                                          int8_t *dst) {
-  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, 5, 5);
-}
-
-__attribute__((noinline)) static void unas_fused_run4_7x7(const unas_fused_params *p,
-                                                          const int8_t *const *rows,
-                                                          int32_t ox_lo, int32_t ox_hi,
-                                                          int8_t *dst) {
-  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, 7, 7);
-}
-
-__attribute__((noinline)) static void unas_fused_run4_any(const unas_fused_params *p,
-                                                          const int8_t *const *rows,
-                                                          int32_t ox_lo, int32_t ox_hi,
-                                                          int8_t *dst) {
-  unas_fused_run4(p, rows, ox_lo, ox_hi, dst, p->k_h, p->k_w);
+/* The channel groups of one output pixel whose window reaches outside the image: the in-image
+ * taps (filter rows ky_lo .. ky_hi, columns kx_lo .. kx_hi) with the input zero point
+ * subtracted in the lanes over the model's bias, as TFLM skips the others; the four outputs
+ * requantised inline. */
+__attribute__((noinline)) static void unas_fused_edge(const unas_fused_params *p,
+                                                      const int8_t *const *rows, int32_t ky_lo,
+                                                      int32_t ky_hi, int32_t ix0, int32_t kx_lo,
+                                                      int32_t kx_hi, int8_t *dst) {
+  const int32_t c_count = p->mid_c, tail = c_count & ~3, cols = kx_hi - kx_lo, k_w = p->k_w;
+  const int32_t first = (ix0 + kx_lo) * c_count, lo = p->dw_act_min, hi = p->dw_act_max;
+  const int32_t zp2 = (int32_t)(((uint32_t)p->dw_in_zp << 16) | ((uint32_t)p->dw_in_zp & 0xFFFFu));
+  const int32_t group_step = 2 * p->k_h * k_w;
+  const int32_t *w0 = p->dw_wide + 2 * (ky_lo * k_w + kx_lo);
+  for (int32_t c = 0; c < tail; c += 4, w0 += group_step) {
+    const int32_t *bias = p->dw_bias + c;
+    int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+    const int32_t *wr = w0;
+    for (int32_t ky = ky_lo; ky < ky_hi; ++ky, wr += 2 * k_w) {
+      const int8_t *x = rows[ky] + first + c;
+      const int32_t *w = wr;
+      for (int32_t kx = 0; kx < cols; ++kx, x += c_count, w += 2) {
+        const uint32_t v = unas_load4(x);
+        /* once each: the macro uses its arguments twice */
+        const int32_t e = unas_dw_sub16(unas_dw_even(v), zp2);
+        const int32_t od = unas_dw_sub16(unas_dw_odd(v), zp2);
+        UNAS_FUSED_TAP4(e, od, w[0], w[1]);
+      }
+    }
+    int8_t *o = dst + c;
+    if (p->dw_rq == NULL) {
+      const int32_t acc[4] = {a0, a1, a2, a3};
+      unas_fused_out4(p, acc, c, o);
+      continue;
+    }
+    const int32_t *rq = p->dw_rq + 4 * c;
+    o[0] = unas_dw_clamp(unas_dw_rq(a0, rq), lo, hi);
+    o[1] = unas_dw_clamp(unas_dw_rq(a1, rq + 4), lo, hi);
+    o[2] = unas_dw_clamp(unas_dw_rq(a2, rq + 8), lo, hi);
+    o[3] = unas_dw_clamp(unas_dw_rq(a3, rq + 12), lo, hi);
+  }
 }
 
 /* One depthwise output row from the input rows rows[ky_lo .. ky_hi) (rows[ky] = the row of
  * tap ky); taps outside the image are skipped, as TFLM does; pixels whose window lies inside
  * use the folded bias (the input offset summed over all taps once). Channel groups of the
- * inside pixels run in one unrolled call per row; border pixels take the in-image taps. */
-__attribute__((noinline)) static void unas_fused_dw_row(const unas_fused_params *p,
-                                                        const int8_t *const *rows, int32_t ky_lo,
-                                                        int32_t ky_hi, int8_t *dst) {
+ * inside pixels run in one pass per row, the filter rows unrolled with K > 0 (a K x K kernel,
+ * K a literal; K == 0: any kernel); border pixels' groups take their in-image taps
+ * (unas_fused_edge). Channels past the groups go one by one. */
+__attribute__((always_inline)) static inline void unas_fused_dw_row(
+    const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo, int32_t ky_hi,
+    int8_t *dst, int32_t K) {
   const int32_t c_count = p->mid_c, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
   const int32_t s_w = p->stride_w, pad = p->pad_l;
   const int32_t rows_full = ky_lo == 0 && ky_hi == k_h;
-  const int32_t tail = p->dw_wide != NULL ? c_count & ~3 : 0, taps = k_h * k_w;
-  const int32_t zp2 = (int32_t)(((uint32_t)p->dw_in_zp << 16) | ((uint32_t)p->dw_in_zp & 0xFFFFu));
+  const int32_t tail = p->dw_wide != NULL ? c_count & ~3 : 0;
   /* output columns [in_lo, in_hi) have their whole window inside the row */
   int32_t in_lo = (pad + s_w - 1) / s_w;
   int32_t in_hi = in_w - k_w + pad < 0 ? 0 : (in_w - k_w + pad) / s_w + 1;
@@ -194,14 +211,10 @@ __attribute__((noinline)) static void unas_fused_dw_row(const unas_fused_params 
   in_lo = in_lo < in_hi ? in_lo : in_hi;
   if (!rows_full) in_lo = in_hi = 0;
   if (tail > 0 && in_lo < in_hi) {
-    if (k_h == 3 && k_w == 3) {
-      unas_fused_run4_3x3(p, rows, in_lo, in_hi, dst);
-    } else if (k_h == 5 && k_w == 5) {
-      unas_fused_run4_5x5(p, rows, in_lo, in_hi, dst);
-    } else if (k_h == 7 && k_w == 7) {
-      unas_fused_run4_7x7(p, rows, in_lo, in_hi, dst);
+    if (K > 0) {
+      unas_fused_run4(p, rows, in_lo, in_hi, dst, K, K);
     } else {
-      unas_fused_run4_any(p, rows, in_lo, in_hi, dst);
+      unas_fused_run4(p, rows, in_lo, in_hi, dst, k_h, k_w);
     }
   }
   for (int32_t ox = 0; ox < p->out_w; ++ox) {
@@ -210,22 +223,32 @@ __attribute__((noinline)) static void unas_fused_dw_row(const unas_fused_params 
     const int32_t kx_hi = in_w - ix0 < k_w ? in_w - ix0 : k_w;
     int8_t *o = dst + ox * c_count;
     const int32_t inside = ox >= in_lo && ox < in_hi;
-    if (tail > 0 && !inside) {
-      const int32_t x_off = (ix0 + kx_lo) * c_count;
-      const int32_t *w = p->dw_wide + 2 * (ky_lo * k_w + kx_lo);
-      for (int32_t c = 0; c < tail; c += 4, w += 2 * taps) {
-        int32_t acc[4];
-        memcpy(acc, p->dw_bias + c, sizeof acc);
-        unas_fused_border4(rows, ky_lo, ky_hi, x_off + c, c_count, w, k_w, kx_hi - kx_lo, zp2,
-                           acc);
-        unas_fused_out4(p, acc, c, o + c);
-      }
-    }
+    if (tail > 0 && !inside) unas_fused_edge(p, rows, ky_lo, ky_hi, ix0, kx_lo, kx_hi, o);
     if (tail < c_count) {
       const int32_t full = rows_full && kx_lo == 0 && kx_hi == k_w;
       unas_fused_scalar(p, rows, full, ix0, ky_lo, ky_hi, kx_lo, kx_hi, tail, o);
     }
   }
+}
+
+void unas_fused_dw_row_3x3(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst) {
+  unas_fused_dw_row(p, rows, ky_lo, ky_hi, dst, 3);
+}
+
+void unas_fused_dw_row_5x5(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst) {
+  unas_fused_dw_row(p, rows, ky_lo, ky_hi, dst, 5);
+}
+
+void unas_fused_dw_row_7x7(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst) {
+  unas_fused_dw_row(p, rows, ky_lo, ky_hi, dst, 7);
+}
+
+void unas_fused_dw_row_any(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst) {
+  unas_fused_dw_row(p, rows, ky_lo, ky_hi, dst, 0);
 }
 
 void unas_fused_block_s8(const unas_fused_params *p, const int8_t *in, int8_t *out, int8_t *temp) {
@@ -275,7 +298,7 @@ void unas_fused_block_s8(const unas_fused_params *p, const int8_t *in, int8_t *o
     } else {
       for (int32_t ky = ky_lo; ky < ky_hi; ++ky) rows[ky] = in + (iy0 + ky) * in_pitch;
     }
-    unas_fused_dw_row(p, rows, ky_lo, ky_hi, dw_row);
+    p->dw_row_kernel(p, rows, ky_lo, ky_hi, dw_row);
     int8_t *dst = out + oy * out_pitch;
     if (p->add == NULL) {
       p->project_kernel(&project, dw_row, dst);

@@ -14,13 +14,16 @@
  * (each once), then the depthwise row, then the projection of that row into the output (or into
  * proj row, then ADD with the block input's row into the output). Every element is computed
  * with the same integer arithmetic as the unfused kernels, so results are bit-exact with TFLM.
- * The depthwise row takes four channels per input word (SXTB16 + SMLABB/SMLATT against the
- * pre-widened dw_wide taps; the input offset folded into the bias inside the image, subtracted
- * in the lanes at the border) and requantises with the proven-exact dw_rq blocks when present.
- * The 1x1 convolutions and the ADD are the library's kernel paths the generator chose
- * (expand_kernel, project_kernel, add_kernel) run on one row (a local copy of their parameter
- * block with in_h = out_h = 1, resp. size = one row); the expansion runs on
- * all the missing rows that sit in consecutive ring slots at once (in_h = out_h = their count).
+ * The depthwise row (dw_row_kernel: unas_fused_dw_row_3x3 / _5x5 / _7x7 with the filter rows
+ * unrolled, or unas_fused_dw_row_any; the generator links only the one it picks) takes four
+ * channels per input word (SXTB16 + SMLABB/SMLATT against the pre-widened dw_wide taps; the
+ * input offset folded into the bias inside the image, subtracted in the lanes at the border)
+ * and requantises with the proven-exact dw_rq blocks when present.
+ * The 1x1 convolutions and the ADD are the kernel paths the generator chose (expand_kernel,
+ * project_kernel, add_kernel; for the 1x1 convolutions unas_conv2d_1x1_rows_s8 in place of
+ * unas_conv2d_1x1_expanded_s8) run on one row (a local copy of their parameter block with
+ * in_h = out_h = 1, resp. size = one row); the expansion runs on all the missing rows that sit
+ * in consecutive ring slots at once (in_h = out_h = their count).
  */
 #ifndef UNAS_FUSED_H
 #define UNAS_FUSED_H
@@ -29,7 +32,14 @@
 
 #include "unas_kernels.h"
 
-typedef struct {
+typedef struct unas_fused_params unas_fused_params;
+
+/* One depthwise output row of a fused block from its input rows rows[ky_lo .. ky_hi) (rows[ky]
+ * = the row of tap ky; taps of the other rows lie outside the image) into dst. */
+typedef void (*unas_fused_row_fn)(const unas_fused_params *p, const int8_t *const *rows,
+                                  int32_t ky_lo, int32_t ky_hi, int8_t *dst);
+
+struct unas_fused_params {
   int32_t in_h, in_w, in_c;     /* block input */
   int32_t mid_c;                /* depthwise channels (== in_c without an expansion) */
   int32_t out_h, out_w, out_c;  /* block output */
@@ -57,11 +67,25 @@ typedef struct {
   unas_conv_fn project_kernel;
   unas_add_fn add_kernel;
   int32_t block_is_add_in1;        /* 1: the block input is the ADD's first operand */
-} unas_fused_params;
+  /* the depthwise row the generator chose: unas_fused_dw_row_KxK for a K x K kernel (K = 3, 5,
+   * 7) with dw_wide, unas_fused_dw_row_any otherwise */
+  unas_fused_row_fn dw_row_kernel;
+};
 
 /* Run the block on in (NHWC, in_h x in_w x in_c) into out (out_h x out_w x out_c); temp holds
  * ring_rows * in_w * mid_c + out_w * mid_c (+ out_w * out_c with an ADD) bytes. out must not
  * overlap in or temp. */
 void unas_fused_block_s8(const unas_fused_params *p, const int8_t *in, int8_t *out, int8_t *temp);
+
+/* The depthwise rows: the kernel size unrolled (inside pixels), border pixels' windows gathered
+ * with the zero point (unas_fused_dw_row_3x3 / _5x5 / _7x7), or any kernel size. */
+void unas_fused_dw_row_3x3(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst);
+void unas_fused_dw_row_5x5(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst);
+void unas_fused_dw_row_7x7(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst);
+void unas_fused_dw_row_any(const unas_fused_params *p, const int8_t *const *rows, int32_t ky_lo,
+                           int32_t ky_hi, int8_t *dst);
 
 #endif /* UNAS_FUSED_H */

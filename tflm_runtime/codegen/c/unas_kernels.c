@@ -1894,3 +1894,48 @@ void unas_concat(int8_t *out, int32_t outer, int32_t n_inputs, const int8_t *con
     }
   }
 }
+
+/* ---- 1x1 convolution for the fused blocks' short rows ---- */
+
+/* The 1x1 convolution of unas_conv2d_1x1_expanded_s8 (same filter, same arithmetic, bit-exact)
+ * with each channel pair's four outputs (two channels of two pixels) requantised, clamped and
+ * stored in one block (unas_rq4_clamp_store, as the patch kernel does): the fused inverted-residual
+ * blocks run their expansion and projection through it, whose few input channels make the
+ * per-output requantisation the larger part of the work. */
+void unas_conv2d_1x1_rows_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
+  int32_t xe[UNAS_PATCH_MAX]; /* 2 pixels x in_c taps as int16 */
+  const int32_t k = p->in_c, pixels = p->out_h * p->out_w, out_c = p->out_c;
+  const int32_t groups = (k + 3) >> 2, pairs = out_c >> 1;
+  const int32_t x_pitch = p->stride_w * k, row_pitch = p->stride_h * p->in_w * k;
+  const int32_t lo2 = unas_pack16(p->act_min, p->act_min);
+  const int32_t hi2 = unas_pack16(p->act_max, p->act_max);
+  const unas_out_pair two = {p->act_min, p->act_max, out_c, lo2, hi2};
+  const unas_out_pair one = {p->act_min, p->act_max, 0, lo2, hi2};
+  const int8_t *row = in;
+  int32_t ox = 0;
+  for (int32_t pix = 0; pix < pixels; pix += 2, out += 2 * out_c) {
+    const int8_t *xa = row + ox * x_pitch, *xb = xa;
+    if (++ox == p->out_w) ox = 0, row += row_pitch;
+    const unas_out_pair *o = &one; /* a lone last pixel: computed twice into the same bytes */
+    if (pix + 1 < pixels) {
+      xb = row + ox * x_pitch;
+      if (++ox == p->out_w) ox = 0, row += row_pitch;
+      o = &two;
+    }
+    unas_expand_pair(xa, xb, k, xe);
+    const int32_t *w = (const int32_t *)(const void *)p->packed;
+    const int32_t *bias = p->bias;
+    const unas_rqf *r = p->rq;
+    int8_t *oa = out;
+    for (int32_t j = 0; j < pairs; ++j, w += 4 * groups, bias += 2, r += 2, oa += 2) {
+      int32_t acc[4] = {bias[0], bias[1], bias[0], bias[1]};
+      unas_expanded2x2(xe, w, groups, acc);
+      unas_rq4_clamp_store(r, o, acc[0], acc[1], acc[2], acc[3], oa);
+    }
+    if (out_c & 1) { /* the last channel: its packed partner is zeros */
+      int32_t acc[4] = {bias[0], 0, bias[0], 0};
+      unas_expanded2x2(xe, w, groups, acc);
+      unas_rq2_clamp_store(r, o, acc[0], acc[2], oa);
+    }
+  }
+}

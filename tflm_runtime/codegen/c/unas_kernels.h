@@ -413,4 +413,9 @@ static inline int32_t unas_dw_sat8(int32_t v) { return __ssat(v, 8); }
 static inline int32_t unas_dw_sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
 #endif
 
+/* 1x1 convolution, the filter and arithmetic of unas_conv2d_1x1_expanded_s8, each channel pair's
+ * four outputs requantised and stored in one block: the fused blocks' expansion and projection
+ * (unas_fused.h) on their short rows. */
+void unas_conv2d_1x1_rows_s8(const unas_conv_params *p, const int8_t *in, int8_t *out);
+
 #endif /* UNAS_KERNELS_H */
