@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_codegen_kernels import KERNELS, _c_array, mbqm, run_c
+from test_codegen_kernels import _c_array, mbqm, run_c
+from test_codegen_kernels import kernels_object  # noqa: F401 (the fixture: kernels built once)
 
 from tflm_runtime.codegen import fixed_point as fp
 from tflm_runtime.codegen.lowering import _add_table
@@ -34,15 +35,6 @@ PATHS = {
 #: the fused blocks' own 1x1 path (lowering_fused.py swaps it in for the expanded one)
 PATHS["conv1x1"].add("unas_conv2d_1x1_rows_s8")
 DISPATCHERS = {"unas_conv2d_1x1_s8", "unas_add_s8", "unas_mean_s8"}
-
-
-@pytest.fixture(scope="module")
-def kernels_object(tmp_path_factory) -> Path:
-    obj = tmp_path_factory.mktemp("kernels") / "unas_kernels.o"
-    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-c",
-                    str(KERNELS / "unas_kernels.c"), "-o", str(obj)],
-                   check=True, capture_output=True, text=True)
-    return obj
 
 
 def _model(keras):

@@ -8,14 +8,13 @@ DSP path is compared with the host build on the emulated board by tests/test_boa
 from __future__ import annotations
 
 import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_codegen_kernels import KERNELS, _c_array, mbqm, reference_conv, run_c
+from test_codegen_kernels import _c_array, mbqm, reference_conv, run_c
+from test_codegen_kernels import kernels_object  # noqa: F401 (the fixture: kernels built once)
 
 from tflm_runtime.codegen.lowering import (
     bias_rows,
@@ -29,15 +28,6 @@ from tflm_runtime.codegen.lowering import (
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc missing")
 
-
-@pytest.fixture(scope="module")
-def kernels_object(tmp_path_factory) -> Path:
-    """unas_kernels.c compiled once for the host (portable C path)."""
-    obj = tmp_path_factory.mktemp("kernels") / "unas_kernels.o"
-    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-c",
-                    str(KERNELS / "unas_kernels.c"), "-o", str(obj)],
-                   check=True, capture_output=True, text=True)
-    return obj
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
