@@ -82,7 +82,11 @@ def cluster():
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_") and k != "PYTHONPATH"}
     env.update(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token",
                RAY_AUTH_TOKEN=secrets.token_hex(16), TF_CPP_MIN_LOG_LEVEL="2",
-               CUDA_VISIBLE_DEVICES="")
+               CUDA_VISIBLE_DEVICES="",
+               # the head's client proxier gives the per-client server it starts 30 s to come
+               # up; on a loaded 2-core machine importing Ray there took longer (grpc
+               # FutureTimeoutError, "cannot join the Ray cluster at ray://...")
+               RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S="180")
     gcs_port, client_port = _free_port(), _free_port()
     common = ["--block", "--disable-usage-stats", "--num-cpus=1"]
     processes: list[subprocess.Popen] = []
