@@ -364,7 +364,8 @@ def report(fixed: list[ModelRow], random_rows: list[ModelRow], skipped: list[str
         total = sum(count for _, count, _ in random_kernels.values())
         lines += ["", f"Where the instructions of the random models go ({CPUS[0]}, per-layer timed "
                   "runs; a fused step's MACs are all of its operators'):", "",
-                  "| kernel | calls | instr | share | instr/MAC | MACs |", "|---|---|---|---|---|---|"]
+                  "| kernel | calls | instr | share | instr/MAC | MACs |",
+                  "|---|---|---|---|---|---|"]
         for kernel, (calls, count, kernel_macs) in sorted(random_kernels.items(),
                                                          key=lambda item: -item[1][1]):
             lines.append(f"| {kernel} | {calls} | {count} | {100 * count / total:.1f}% | "

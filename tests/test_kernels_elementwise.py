@@ -190,7 +190,8 @@ def test_each_depthwise_case_runs_the_kernel_it_is_meant_to(comparisons):
                              _source(comparisons, name)), name
         elif name.startswith("dw1x1_"):
             assert "unas_dwconv_1x1_s8(" in source and "wide_layout" not in source, name
-            in_place = re.search(r"unas_dwconv_1x1_s8\(.*/\* in place \*/", _source(comparisons, name))
+            in_place = re.search(r"unas_dwconv_1x1_s8\(.*/\* in place \*/",
+                                 _source(comparisons, name))
             assert bool(in_place) == ("inplace" in name), name
         elif name.startswith("dw_") and name != "dw_huge_bias":
             assert "wide_layout" not in source and "unas_dwconv_ref_s8(" in source, name

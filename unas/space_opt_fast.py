@@ -14,8 +14,8 @@ of microseconds. It is exact, not an estimate:
   its row buffer live only during that step, under the best of the engine's fusion policies;
   depthwise conv keeping its channel count in place up to the cut-off that minimises working
   set + scratch, ADD onto an equal-shaped first input, RESHAPE; scratch = the largest padded
-  channel plane of a depthwise conv that runs channel by channel; ``tflm``: neither, but 16-byte aligned
-  buffers and int8 MEAN's scratch while it runs).
+  channel plane of a depthwise conv that runs channel by channel; ``tflm``: neither, but 16-byte
+  aligned buffers and int8 MEAN's scratch while it runs).
 
 Because it restates those rules, :func:`check_against_resource_model` compares it with the
 resource model itself; the sweep calls it on a seeded share of its samples and stops on any
@@ -55,8 +55,9 @@ def operator_costs(ops: Sequence[Operator], engine: str) -> Costs:
 
     For ``codegen`` the engine fuses inverted-residual chains by one of its fusion policies and
     runs a depthwise conv in place only up to the plane scratch
-    (:func:`unas.resources.engine.depthwise_plane_bytes`) that minimises working set + scratch (:func:`unas.resources.engine.engine_graph`): every policy and candidate
-    cut-off is tried, as there.
+    (:func:`unas.resources.engine.depthwise_plane_bytes`) that minimises working set + scratch
+    (:func:`unas.resources.engine.engine_graph`): every policy and candidate cut-off is tried, as
+    there.
     """
     if engine not in ENGINES:
         raise ConfigError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")

@@ -231,8 +231,9 @@ def _rqf_array(name: str, constants: list[tuple[int, int, int, int]], out: Lower
 def conv_kernel(k_h: int, k_w: int, in_c: int, fast: bool) -> str:
     """The kernel function that runs a CONV_2D, chosen here so that only it is linked: for 1x1
     one multiply per output for a one-channel input (fast requantisation), the int16-expanded
-    path (fast, in_c <= 128), the int8-packed one (fast, more input channels) or the generic one; a gathered-window (patch) kernel for small filters when
-    the fast requantisation applies, else the direct k x k kernel."""
+    path (fast, in_c <= 128), the int8-packed one (fast, more input channels) or the generic one;
+    a gathered-window (patch) kernel for small filters when the fast requantisation applies, else
+    the direct k x k kernel."""
     if k_h * k_w == 1:
         if not fast:
             return "unas_conv2d_1x1_generic_s8"
