@@ -50,6 +50,7 @@ import numpy as np
 
 from search_spaces.base import Architecture, SearchSpace
 from unas.errors import ArchitectureError, ConfigError
+from unas.resources.macs import conv_macs
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
@@ -122,6 +123,16 @@ class Operator(NamedTuple):
     macs: int = 0
     params: int = 0
     size_bytes: int = 0
+    #: square kernel side and stride of a conv / depthwise conv ('same' padding); 0 otherwise
+    kernel: int = 0
+    stride: int = 0
+
+    def geometry(self) -> dict[str, tuple[int, int]]:
+        """The node's ``kernel``/``stride``/``dilation`` attributes (empty for non-convs)."""
+        if not self.kernel:
+            return {}
+        return dict(kernel=(self.kernel, self.kernel), stride=(self.stride, self.stride),
+                    dilation=(1, 1))
 
 
 @dataclass(frozen=True)
@@ -268,10 +279,12 @@ class MBConvArchitecture(Architecture):
 
         def conv(name: str, src: str, c_in: int, c_out: int, kernel: int, stride: int) -> str:
             nonlocal size
-            size = -(-size // stride)  # "same" padding
+            in_size, size = size, -(-size // stride)  # "same" padding
             weights = kernel * kernel * c_in * c_out
-            ops.append(Operator(name, "CONV_2D", (size, size, c_out), (src,),
-                                size * size * weights, weights + c_out, weights + 4 * c_out))
+            macs = conv_macs((in_size, in_size, c_in), (size, size, c_out), (kernel, kernel),
+                             (stride, stride))
+            ops.append(Operator(name, "CONV_2D", (size, size, c_out), (src,), macs,
+                                weights + c_out, weights + 4 * c_out, kernel, stride))
             return name
 
         stem = self.stem_channels()
@@ -282,11 +295,14 @@ class MBConvArchitecture(Architecture):
             if spec.has_expand:
                 prev = conv(f"{spec.name}_expand", prev, channels, spec.hidden_channels, 1, 1)
             hidden = spec.hidden_channels
-            size = -(-size // spec.stride)
+            in_size, size = size, -(-size // spec.stride)
             weights = spec.kernel * spec.kernel * hidden
+            macs = conv_macs((in_size, in_size, hidden), (size, size, hidden),
+                             (spec.kernel, spec.kernel), (spec.stride, spec.stride),
+                             depthwise=True)
             ops.append(Operator(f"{spec.name}_dw", "DEPTHWISE_CONV_2D", (size, size, hidden),
-                                (prev,), size * size * weights, weights + hidden,
-                                weights + 4 * hidden))
+                                (prev,), macs, weights + hidden, weights + 4 * hidden,
+                                spec.kernel, spec.stride))
             prev = conv(f"{spec.name}_project", f"{spec.name}_dw", hidden, spec.out_channels, 1, 1)
             if spec.residual:
                 ops.append(Operator(f"{spec.name}_add", "ADD", (size, size, spec.out_channels),
@@ -307,7 +323,7 @@ class MBConvArchitecture(Architecture):
         graph = new_graph()
         for op in self.operators(input_shape, num_classes):
             add_op(graph, op.name, op.op, op.shape, op.inputs, macs=op.macs, params=op.params,
-                   size_bytes=op.size_bytes)
+                   size_bytes=op.size_bytes, **op.geometry())
         return graph
 
 

@@ -10,8 +10,8 @@ folds into the conv and the ReLU always fuses).
 
 >>> ops = [input_op((4, 4, 1)), conv_op("c", "input", (4, 4, 1), channels=2, kernel=3, stride=2,
 ...                                         batch_norm=False, relu=True)]
->>> ops[1].shape, ops[1].macs, ops[1].size_bytes
-((2, 2, 2), 72, 26)
+>>> ops[1].shape, ops[1].macs, ops[1].size_bytes  # MACs: taps inside the input (5 x 5 x 2)
+((2, 2, 2), 50, 26)
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from typing import Any
 import networkx as nx
 
 from unas.resources.graph import add_op, new_graph
+from unas.resources.macs import conv_macs
 
 
 @dataclass(slots=True)
@@ -64,15 +65,17 @@ def conv_op(name: str, source: str, in_shape: tuple[int, ...], *, channels: int 
     """
     height, width, cin = in_shape
     out_h, out_w = -(-height // stride), -(-width // stride)
+    out = (out_h, out_w, cin if channels is None else channels)
+    macs = conv_macs(in_shape, out, (kernel, kernel), (stride, stride), depthwise=channels is None)
     if channels is None:
         weights = kernel * kernel * cin
-        return PlannedOp(name, "DEPTHWISE_CONV_2D", "depthwise", (out_h, out_w, cin), (source,),
-                         macs=out_h * out_w * cin * kernel * kernel, params=weights + cin,
+        return PlannedOp(name, "DEPTHWISE_CONV_2D", "depthwise", out, (source,),
+                         macs=macs, params=weights + cin,
                          size_bytes=weights + 4 * cin, channels=cin, kernel=kernel, stride=stride,
                          batch_norm=batch_norm, relu=relu)
     weights = kernel * kernel * cin * channels
-    return PlannedOp(name, "CONV_2D", "conv", (out_h, out_w, channels), (source,),
-                     macs=out_h * out_w * weights, params=weights + channels,
+    return PlannedOp(name, "CONV_2D", "conv", out, (source,),
+                     macs=macs, params=weights + channels,
                      size_bytes=weights + 4 * channels, channels=channels, kernel=kernel,
                      stride=stride, batch_norm=batch_norm, relu=relu)
 

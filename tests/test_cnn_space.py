@@ -322,11 +322,14 @@ def test_resource_graph_of_a_branching_network_by_hand():
     g = check_graph(arch, (28, 28, 1))
     assert list(nx.topological_sort(g)) == ["input", "b0_l0_conv", "b1_l0_prepool", "b1_l0_conv",
                                             "b1_join", "pool", "flatten", "d0_dense", "logits"]
+    # MACs count the taps inside the input: 28 -> 14 at stride 2 pads one column at the end
+    # (the last output's third tap is outside: 14 * 3 - 1 = 41 per axis); 14 -> 14 at stride 1
+    # pads one on each side (14 * 3 - 2 = 40 per axis)
     expect = {  # name: (op, shape, macs, params, size_bytes)
         "input": ("INPUT", (28, 28, 1), 0, 0, 0),
-        "b0_l0_conv": ("CONV_2D", (14, 14, 8), 14 * 14 * 8 * 9, 72 + 8, 72 + 32),
+        "b0_l0_conv": ("CONV_2D", (14, 14, 8), 41 * 41 * 8, 72 + 8, 72 + 32),
         "b1_l0_prepool": ("MAX_POOL_2D", (14, 14, 1), 0, 0, 0),
-        "b1_l0_conv": ("DEPTHWISE_CONV_2D", (14, 14, 1), 14 * 14 * 9, 9 + 1, 9 + 4),
+        "b1_l0_conv": ("DEPTHWISE_CONV_2D", (14, 14, 1), 40 * 40, 9 + 1, 9 + 4),
         "b1_join": ("CONCATENATION", (14, 14, 9), 0, 0, 0),
         "pool": ("AVERAGE_POOL_2D", (3, 3, 9), 0, 0, 0),
         "flatten": ("RESHAPE", (81,), 0, 0, 0),

@@ -135,12 +135,17 @@ def test_resource_graph_structure_and_formulas():
     assert g.nodes["input"]["shape"] == (64, 64, 3)
     stem = g.nodes["stem"]
     assert stem["shape"] == (32, 32, 16)
-    assert stem["macs"] == 32 * 32 * 16 * 9 * 3 and stem["size_bytes"] == 9 * 3 * 16 + 4 * 16
+    # MACs count taps inside the input: 64 -> 32 at stride 2 leaves the last output's third tap
+    # on padding (32 * 3 - 1 = 95 per axis)
+    assert stem["macs"] == 95 * 95 * 16 * 3 and stem["size_bytes"] == 9 * 3 * 16 + 4 * 16
+    assert stem["kernel"] == (3, 3) and stem["stride"] == (2, 2)
     # stage 0 (base 24 -> 16 channels at w=0.5), first block stride 2: 16 -> 96 hidden
     assert g.nodes["s0b0_expand"]["shape"] == (16 * 2, 16 * 2, 48)
     dw = g.nodes["s0b0_dw"]
     assert dw["op"] == "DEPTHWISE_CONV_2D" and dw["shape"] == (16, 16, 48)
-    assert dw["macs"] == 16 * 16 * 48 * 25 and dw["size_bytes"] == 25 * 48 + 4 * 48
+    # 5x5, 32 -> 16 at stride 2: one row of padding before, two after; outside per axis: the
+    # first output's tap 0 and the last output's taps 3 and 4 (16 * 5 - 3 = 77 inside)
+    assert dw["macs"] == 77 * 77 * 48 and dw["size_bytes"] == 25 * 48 + 4 * 48
     assert "s0b0_add" not in g and "s0b1_add" in g  # residual only at stride 1, in == out
     add = g.nodes["s0b1_add"]
     assert add["op"] == "ADD" and sorted(g.predecessors("s0b1_add")) == ["s0b0_project",

@@ -25,8 +25,10 @@ def test_conv_bn_relu_is_one_conv_with_bias():
     x = L.ReLU(name="relu")(x)
     g, info = nodes(keras.Model(inp, x))
     assert list(g.nodes) == ["in", "conv"]
-    # 4x4x4 output, 3x3x3 kernel per output value; weights 3*3*3*4 int8 + 4 int32 biases
-    assert info["conv"] == ("CONV_2D", (4, 4, 4), 64, 64 * 27, 108 + 4, 108 + 16)
+    # 4x4x4 output, 3x3x3 kernel per output value, but the last row's and column's third tap
+    # falls on 'same' padding: 4 * 3 - 1 = 11 taps inside per axis (MACs count those);
+    # weights 3*3*3*4 int8 + 4 int32 biases
+    assert info["conv"] == ("CONV_2D", (4, 4, 4), 64, 11 * 11 * 3 * 4, 108 + 4, 108 + 16)
     assert info["in"] == ("INPUT", (8, 8, 3), 192, 0, 0, 0)
 
 

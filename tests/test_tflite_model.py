@@ -68,10 +68,11 @@ def test_resource_graph(small_model_bytes):
         ["INPUT", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED"])
     conv = next(n for n, op in ops.items() if op == "CONV_2D")
     assert g.nodes[conv]["shape"] == (5, 5, 6)
-    assert g.nodes[conv]["macs"] == 5 * 5 * 6 * 3 * 3 * 3
+    # taps inside the input: 10 -> 5 at stride 2 pads after the last column (5 * 3 - 1 = 14)
+    assert g.nodes[conv]["macs"] == 14 * 14 * 6 * 3
     assert g.nodes[conv]["size_bytes"] == 6 * 3 * 3 * 3 + 4 * 6
     dw = next(n for n, op in ops.items() if op == "DEPTHWISE_CONV_2D")
-    assert g.nodes[dw]["macs"] == 5 * 5 * 6 * 9
+    assert g.nodes[dw]["macs"] == 13 * 13 * 6  # 3x3 'same', stride 1: 5 * 3 - 2 inside per axis
     add = next(n for n, op in ops.items() if op == "ADD")
     assert {s for s, _ in g.in_edges(add)} == {conv, dw}
     assert g.graph["operator_index"][add] == 2

@@ -22,8 +22,9 @@ Resource-graph conventions (see ``docs/architecture.md`` and :mod:`unas.resource
 * ``shape`` is the output shape without the batch dimension (a rank-1 tensor keeps its shape);
 * ``size_bytes`` = bytes of int8 (or other) constant weight tensors + 4 * int32 bias elements,
   i.e. the bytes of every constant input of the operator as stored; ``params`` = their elements;
-* ``macs``: CONV_2D ``H*W*Cout*kh*kw*Cin``, DEPTHWISE_CONV_2D ``H*W*Cout*kh*kw``,
-  FULLY_CONNECTED ``in*out``; every other operator 0;
+* ``macs``: CONV_2D / DEPTHWISE_CONV_2D the taps inside the input
+  (:func:`unas.resources.macs.conv_macs`: ``H*W*Cout*kh*kw*Cin`` / ``H*W*Cout*kh*kw`` less the
+  taps over 'same' padding), FULLY_CONNECTED ``in*out``; every other operator 0;
 * ``graph.graph["operator_index"]`` maps each operator node to its index in the subgraph, and
   ``graph.graph["tensor_index"]`` maps every node to its output tensor index.
 """
@@ -43,6 +44,7 @@ import numpy as np
 
 from unas.errors import DataError, UnsupportedOperatorError
 from unas.resources.graph import add_op, new_graph
+from unas.resources.macs import conv_macs
 
 #: Operators :func:`resource_graph` understands (the code generator supports exactly these).
 SUPPORTED_OPS = frozenset({
@@ -228,14 +230,14 @@ def read_tflite(path: str | os.PathLike[str]) -> TfliteModel:
     return parse_tflite(raw, str(path))
 
 
-def _macs(model: TfliteModel, op: Operator) -> int:
+def operator_macs(model: TfliteModel, op: Operator) -> int:
+    """The resource graph's ``macs`` of one operator (conventions in the module docstring)."""
     out = model.tensors[op.outputs[0]].shape
-    if op.opcode == "CONV_2D":
-        _, kh, kw, cin = model.tensors[op.inputs[1]].shape
-        return math.prod(out[1:]) * kh * kw * cin
-    if op.opcode == "DEPTHWISE_CONV_2D":
-        _, kh, kw, _ = model.tensors[op.inputs[1]].shape
-        return math.prod(out[1:]) * kh * kw
+    if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        geometry = _geometry(model, op)
+        return conv_macs(model.tensors[op.inputs[0]].shape[1:], out[1:], geometry["kernel"],
+                         geometry["stride"], geometry["dilation"],
+                         depthwise=op.opcode == "DEPTHWISE_CONV_2D")
     if op.opcode == "FULLY_CONNECTED":
         units, depth = model.tensors[op.inputs[1]].shape
         rows = math.prod(out) // units
@@ -313,7 +315,7 @@ def resource_graph(model: TfliteModel) -> nx.DiGraph:
         out = op.outputs[0]
         name = names[out]
         add_op(graph, name, op.opcode, _unbatched(model.tensors[out].shape), activations,
-               macs=_macs(model, op),
+               macs=operator_macs(model, op),
                params=sum(math.prod(t.shape) for t in weight_consts),
                size_bytes=sum(t.nbytes for t in weight_consts), **_geometry(model, op))
         graph.graph["operator_index"][name] = op.index

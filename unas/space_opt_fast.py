@@ -76,11 +76,9 @@ def operator_costs(ops: Sequence[Operator], engine: str) -> Costs:
     return Costs(macs, min(peaks), model_size)
 
 
-def _square_kernel(op: Operator, in_channels: int) -> int | None:
-    """Kernel side of a conv / depthwise conv from its MACs (as the engine infers it)."""
-    per_tap = math.prod(op.shape) * (in_channels if op.op == "CONV_2D" else 1)
-    side = math.isqrt(op.macs // per_tap) if per_tap and op.macs else 0
-    return side if side >= 1 and side * side * per_tap == op.macs else None
+def _square_kernel(op: Operator) -> int | None:
+    """Kernel side of a conv / depthwise conv (None for other operators)."""
+    return op.kernel or None
 
 
 def _fused_ops(ops: Sequence[Operator], policy: str) -> list[Operator]:
@@ -104,7 +102,7 @@ def _fused_ops(ops: Sequence[Operator], policy: str) -> list[Operator]:
             return False
         in_shape = by_name[op.inputs[0]].shape
         return (len(op.shape) == 3 and len(in_shape) == 3 and op.shape[:2] == in_shape[:2]
-                and _square_kernel(op, in_shape[-1]) == 1)
+                and _square_kernel(op) == 1)
 
     used: set[str] = set()
     replaced: dict[str, list[Operator]] = {}
@@ -113,7 +111,7 @@ def _fused_ops(ops: Sequence[Operator], policy: str) -> list[Operator]:
             continue
         src = dw.inputs[0]
         mid_shape = by_name[src].shape
-        kernel = _square_kernel(dw, 1)
+        kernel = _square_kernel(dw)
         if (kernel is None or len(dw.shape) != 3 or len(mid_shape) != 3
                 or dw.shape[-1] != mid_shape[-1]):
             continue
@@ -161,7 +159,7 @@ def _plane_bytes(op: Operator, in_shape: tuple[int, ...], in_place: bool) -> int
     """The engine's :func:`unas.resources.engine.depthwise_plane_bytes` for one operator."""
     if op.op != "DEPTHWISE_CONV_2D":
         return 0
-    geometry = infer_geometry(op.op, op.shape, in_shape, op.macs)
+    geometry = infer_geometry(op.op, op.shape, in_shape, op.macs, **op.geometry())
     return depthwise_plane_bytes(op.shape, in_shape, geometry, in_place)
 
 

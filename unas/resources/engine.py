@@ -91,9 +91,10 @@ def conv_geometry(graph: nx.DiGraph, node: str
     """``(kernel, stride, dilation)`` of a ``CONV_2D``/``DEPTHWISE_CONV_2D`` node, each a
     ``(height, width)`` pair, or None when they cannot be known.
 
-    Taken from the node's ``kernel``/``stride``/``dilation`` attributes; a graph built without
-    them (e.g. the MBConv space's) gets a square kernel from ``macs``, the smallest stride that
-    gives the output size with ``'same'`` padding, and dilation 1.
+    Taken from the node's ``kernel``/``stride``/``dilation`` attributes (every graph unas builds
+    has them); a hand-made graph without them gets a square kernel from ``macs`` read as
+    full-window MACs (``H * W * C_out * k * k``, times ``C_in`` for CONV_2D), the smallest stride
+    that gives the output size with ``'same'`` padding, and dilation 1.
     """
     data = graph.nodes[node]
     in_shape = _input_shape(graph, node)

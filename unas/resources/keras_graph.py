@@ -33,6 +33,7 @@ import networkx as nx
 
 from unas.errors import ArchitectureError
 from unas.resources.graph import add_op, new_graph
+from unas.resources.macs import conv_macs
 from unas.resources.totals import graph_macs, graph_size_bytes
 
 _WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -79,6 +80,13 @@ def _geometry(layer: Any) -> dict[str, tuple[int, int]]:
     """Kernel, stride and dilation of a Keras conv layer (resource-graph attributes)."""
     return dict(kernel=tuple(layer.kernel_size), stride=tuple(layer.strides),
                 dilation=tuple(layer.dilation_rate))
+
+
+def _conv_macs(in_shape: tuple[int, ...], out: tuple[int, ...],
+               geometry: dict[str, tuple[int, int]], depthwise: bool = False) -> int:
+    """:func:`unas.resources.macs.conv_macs` of a conv layer (taps inside the input only)."""
+    return conv_macs(in_shape, out, geometry["kernel"], geometry["stride"], geometry["dilation"],
+                     depthwise=depthwise)
 
 
 class _Builder:
@@ -165,9 +173,9 @@ class _Builder:
         kh, kw = layer.kernel_size
         c_in = self._in(src)[-1]
         weights = kh * kw * c_in * out[-1]
-        node = self._op(layer, "CONV_2D", [src], macs=math.prod(out) * kh * kw * c_in,
-                        params=weights + out[-1], size_bytes=weights + 4 * out[-1],
-                        **_geometry(layer))
+        geometry = _geometry(layer)
+        node = self._op(layer, "CONV_2D", [src], macs=_conv_macs(self._in(src), out, geometry),
+                        params=weights + out[-1], size_bytes=weights + 4 * out[-1], **geometry)
         self._activation(layer, node, layer.activation.__name__)
 
     def _DepthwiseConv2D(self, layer: Any, inputs: list[str], sources: list[Any]) -> None:
@@ -178,9 +186,10 @@ class _Builder:
         out = self._out(layer)
         kh, kw = layer.kernel_size
         weights = kh * kw * out[-1]
-        node = self._op(layer, "DEPTHWISE_CONV_2D", [src], macs=math.prod(out) * kh * kw,
-                        params=weights + out[-1], size_bytes=weights + 4 * out[-1],
-                        **_geometry(layer))
+        geometry = _geometry(layer)
+        node = self._op(layer, "DEPTHWISE_CONV_2D", [src],
+                        macs=_conv_macs(self._in(src), out, geometry, depthwise=True),
+                        params=weights + out[-1], size_bytes=weights + 4 * out[-1], **geometry)
         self._activation(layer, node, layer.activation.__name__)
 
     def _Dense(self, layer: Any, inputs: list[str], sources: list[Any]) -> None:
