@@ -269,7 +269,10 @@ def test_plane_and_per_element_depthwise_kernels_match_tflm_reference(case, in_p
     size = c["in_h"] * c["in_w"] * c["in_c"]
     decls += [f"static int8_t buf[{size}];", f"static int8_t plane[{plane} + 16];"]
     src, dst = ("buf", "buf") if in_place else ("x", "out")
-    kernel = (f"unas_dwconv_1x1_s8(&p, {src}, {dst});" if per_element
+    # without requantisation blocks (p.rq unset) the generator runs a 1x1 per-element depthwise
+    # with the reference kernel, in place too; unas_dwconv_1x1_s8 (which needs p.rq) is checked
+    # against TFLM through generated models (test_kernels_elementwise's dw1x1_ cases)
+    kernel = (f"unas_dwconv_ref_s8(&p, {src}, {dst});" if per_element
               else f"unas_dwconv_planes_s8(&p, {src}, {dst}, plane);")
     call = (f"memcpy(buf, x, sizeof buf); memset(plane, 0x5A, sizeof plane); {kernel} "
             + (f"memcpy(out, buf, {expected.size}); " if in_place else "")

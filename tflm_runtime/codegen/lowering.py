@@ -414,8 +414,10 @@ def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
     out.const_bytes += 4 * 20 + 4 * 7
     src, dst = ctx.pointer(ctx.op.inputs[0]), ctx.pointer(ctx.op.outputs[0])
     note = "  /* in place */" if ctx.in_place else ""
-    if per_element:
+    if per_element and "rq" in fields:
         out.body.append(f"unas_dwconv_1x1_s8(&{name}_p, {src}, {dst});{note}")
+    elif per_element:  # accumulators too large for the fast requantisation
+        out.body.append(f"unas_dwconv_ref_s8(&{name}_p, {src}, {dst});{note}")
     elif planes:
         kernel = _plane_kernel(k_h, k_w) if layout == "ROWS" and "rq" in fields else "_taps"
         out.body.append(f"unas_dwconv_planes{kernel}_s8(&{name}_p, {src}, {dst}, S);{note}")

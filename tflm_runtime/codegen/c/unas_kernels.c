@@ -576,22 +576,36 @@ void unas_conv2d_1x1_expanded_s8(const unas_conv_params *p, const int8_t *in, in
   }
 }
 
+/* One output channel of unas_conv2d_1x1_c1_s8 over `run` input pixels `step` apart (a literal
+ * 1 lets the load post-increment, which frees the register the clamp bounds need). */
+__attribute__((always_inline)) static inline int8_t *unas_c1_run(
+    const unas_rqf *r, int32_t w, int32_t b, const int8_t *x, int32_t run, int32_t step,
+    int8_t *o, int32_t out_c, int32_t lo, int32_t hi) {
+  for (const int8_t *const end = x + run * step; x != end; x += step, o += out_c) {
+    *o = (int8_t)unas_rqf_act(r, b + w * *x, lo, hi);
+  }
+  return o;
+}
+
 /* 1x1 convolution of a one-channel input (p->rq, folded bias, plain weights [out_c]): each
  * output is one multiply, so the 2 x 2 block would mostly multiply zero padding; channel by
- * channel instead, with the channel's weight, bias and requantisation constants in registers. */
+ * channel instead, with the channel's weight, bias and requantisation constants in registers.
+ * With stride 1 the pixels are one run (out_w == in_w), else a run per output row. */
 void unas_conv2d_1x1_c1_s8(const unas_conv_params *p, const int8_t *in, int8_t *out) {
   const int32_t out_c = p->out_c, lo = p->act_min, hi = p->act_max;
   const int32_t x_step = p->stride_w, row_step = p->stride_h * p->in_w;
+  const int32_t one_run = x_step == 1 && row_step == p->out_w;
   for (int32_t oc = 0; oc < out_c; ++oc) {
     const unas_rqf r = p->rq[oc];
     const int32_t w = p->weights[oc], b = p->bias[oc];
+    if (one_run) {
+      unas_c1_run(&r, w, b, in, p->out_h * p->out_w, 1, out + oc, out_c, lo, hi);
+      continue;
+    }
     int8_t *o = out + oc;
     const int8_t *row = in;
     for (int32_t oy = 0; oy < p->out_h; ++oy, row += row_step) {
-      const int8_t *x = row;
-      for (int32_t ox = 0; ox < p->out_w; ++ox, x += x_step, o += out_c) {
-        *o = (int8_t)unas_rqf_act(&r, b + w * *x, lo, hi);
-      }
+      o = unas_c1_run(&r, w, b, row, p->out_w, x_step, o, out_c, lo, hi);
     }
   }
 }
@@ -1353,29 +1367,24 @@ void unas_dwconv_ref_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *o
   }
 }
 
-/* 1x1, stride 1, depth multiplier 1: one multiply per element, channel by channel with the
- * channel's weight and requantisation in registers; out may equal in (each output element
- * replaces the one input element it reads). acc = bias + w * (x - in_zp), wrapping as TFLM's
- * int32 arithmetic does. */
+/* 1x1, stride 1, depth multiplier 1, with p->rq (the generator calls unas_dwconv_ref_s8
+ * without it): one multiply per element, channel by channel with the channel's weight and
+ * requantisation in registers; out may equal in (each output element replaces the one input
+ * element it reads). acc = bias + w * (x - in_zp), wrapping as TFLM's int32 arithmetic does;
+ * its left shift is applied to the weight and the offset bias instead (equal modulo 2^32). */
 void unas_dwconv_1x1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out) {
-  const int32_t c_count = p->in_c, pixels = p->out_h * p->out_w;
+  const int32_t c_count = p->in_c, n = p->out_h * p->out_w * c_count;
   const int32_t lo = p->act_min, hi = p->act_max;
   for (int32_t c = 0; c < c_count; ++c) {
-    const int32_t w = p->weights[c];
-    const uint32_t base = (uint32_t)p->bias[c] - (uint32_t)(w * p->in_zp);
-    const int32_t *rq = p->rq != 0 ? p->rq + 4 * c : 0;
+    const int32_t *rq = p->rq + 4 * c;
+    const int32_t mult = rq[0], lsh = rq[1], nudge = rq[2], rsh = rq[3];
+    const uint32_t w = (uint32_t)p->weights[c] << lsh;
+    const uint32_t base = ((uint32_t)p->bias[c] - (uint32_t)(p->weights[c] * p->in_zp)) << lsh;
     const int8_t *x = in + c;
     int8_t *o = out + c;
-    if (rq) {
-      const int32_t mult = rq[0], lsh = rq[1], nudge = rq[2], rsh = rq[3];
-      for (int32_t i = 0; i < pixels; ++i, x += c_count, o += c_count) {
-        const int32_t acc = (int32_t)(base + (uint32_t)(w * *x));
-        *o = unas_dw_clamp(unas_dw_rq4(acc, mult, lsh, nudge, rsh), lo, hi);
-      }
-    } else {
-      for (int32_t i = 0; i < pixels; ++i, x += c_count, o += c_count) {
-        *o = unas_dw_out(p, (int32_t)(base + (uint32_t)(w * *x)), c);
-      }
+    for (int32_t i = 0; i < n; i += c_count) {
+      const int32_t acc = (int32_t)(base + w * (uint32_t)(int32_t)x[i]);
+      o[i] = unas_dw_clamp(unas_dw_rq4(acc, mult, 0, nudge, rsh), lo, hi);
     }
   }
 }
