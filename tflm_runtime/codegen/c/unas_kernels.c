@@ -428,61 +428,76 @@ static inline int32_t unas_smlad16(int32_t x, int32_t y, int32_t acc) {
 }
 
 /* acc[0] += a.w0, acc[1] += a.w1, acc[2] += b.w0, acc[3] += b.w1 over `groups` groups of four
- * taps: xe from unas_expand_pair, we the channel pair expanded the same way by the generator.
- * Per group 4 LDRD and 8 SMLAD, nothing to unpack. */
-__attribute__((always_inline)) static inline void unas_expanded2x2(
-    const int32_t *xe, const int32_t *we, int32_t groups, int32_t *acc) {
-  int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
-  const int32_t *const end = xe + 4 * groups;
+ * taps, each pixel's taps as two words of int16 pairs per group: pixel a's at x (then x + STEP
+ * bytes for the next group), pixel b's B_OFF bytes after pixel a's; we per group: words
+ * (t0, t1), (t2, t3) of channel 2j, then of 2j + 1. Per group 4 LDRD and 8 SMLAD (14
+ * instructions: GCC would load the words one at a time). A macro, as both offsets must be
+ * assembler immediates: unas_expanded2x2 (interleaved pairs) and unas_window2x2 (windows
+ * UNAS_PATCH_MAX taps apart) are its two layouts. The portable loop reads the same words
+ * (little-endian: an int16 pair in memory is the word pack16(first, second)). */
 #if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
-  /* 14 instructions per group: GCC would load the words one at a time */
-  if (groups > 0) {
-    int32_t ae, ao, be, bo, t, u;
-    __asm__ volatile(
-        "1:\n\t"
-        "ldrd %[ae], %[ao], [%[xe]], #8\n\t"
-        "ldrd %[be], %[bo], [%[xe]], #8\n\t"
-        "ldrd %[t], %[u], [%[we]], #8\n\t"
-        "smlad %[s00], %[ae], %[t], %[s00]\n\t"
-        "smlad %[s00], %[ao], %[u], %[s00]\n\t"
-        "smlad %[s10], %[be], %[t], %[s10]\n\t"
-        "smlad %[s10], %[bo], %[u], %[s10]\n\t"
-        "ldrd %[t], %[u], [%[we]], #8\n\t"
-        "smlad %[s01], %[ae], %[t], %[s01]\n\t"
-        "smlad %[s01], %[ao], %[u], %[s01]\n\t"
-        "smlad %[s11], %[be], %[t], %[s11]\n\t"
-        "smlad %[s11], %[bo], %[u], %[s11]\n\t"
-        "cmp %[xe], %[end]\n\t"
-        "bne 1b"
-        : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [xe] "+r"(xe),
-          [we] "+r"(we), [ae] "=&r"(ae), [ao] "=&r"(ao), [be] "=&r"(be), [bo] "=&r"(bo),
-          [t] "=&r"(t), [u] "=&r"(u)
-        : [end] "r"(end)
-        : "cc", "memory");
+#define UNAS_BLOCK2X2(NAME, B_OFF, STEP)                                                        \
+  __attribute__((always_inline)) static inline void NAME(const void *x, const int32_t *we,    \
+                                                         int32_t groups, int32_t *acc) {      \
+    int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];                           \
+    const char *xa = (const char *)x, *const end = xa + (STEP) * groups;                      \
+    if (groups > 0) {                                                                          \
+      int32_t ae, ao, be, bo, t, u;                                                            \
+      __asm__ volatile(                                                                        \
+          "1:\n\t"                                                                             \
+          "ldrd %[be], %[bo], [%[xa], %[off]]\n\t"                                             \
+          "ldrd %[ae], %[ao], [%[xa]], %[step]\n\t"                                            \
+          "ldrd %[t], %[u], [%[we]], #8\n\t"                                                   \
+          "smlad %[s00], %[ae], %[t], %[s00]\n\t"                                              \
+          "smlad %[s00], %[ao], %[u], %[s00]\n\t"                                              \
+          "smlad %[s10], %[be], %[t], %[s10]\n\t"                                              \
+          "smlad %[s10], %[bo], %[u], %[s10]\n\t"                                              \
+          "ldrd %[t], %[u], [%[we]], #8\n\t"                                                   \
+          "smlad %[s01], %[ae], %[t], %[s01]\n\t"                                              \
+          "smlad %[s01], %[ao], %[u], %[s01]\n\t"                                              \
+          "smlad %[s11], %[be], %[t], %[s11]\n\t"                                              \
+          "smlad %[s11], %[bo], %[u], %[s11]\n\t"                                              \
+          "cmp %[xa], %[end]\n\t"                                                              \
+          "bne 1b"                                                                             \
+          : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11),               \
+            [xa] "+r"(xa), [we] "+r"(we), [ae] "=&r"(ae), [ao] "=&r"(ao), [be] "=&r"(be),     \
+            [bo] "=&r"(bo), [t] "=&r"(t), [u] "=&r"(u)                                         \
+          : [end] "r"(end), [off] "i"(B_OFF), [step] "i"(STEP)                                 \
+          : "cc", "memory");                                                                   \
+    }                                                                                          \
+    acc[0] = s00;                                                                              \
+    acc[1] = s01;                                                                              \
+    acc[2] = s10;                                                                              \
+    acc[3] = s11;                                                                              \
   }
 #else
-  while (xe != end) {
-    const int32_t ae = xe[0], ao = xe[1], be = xe[2], bo = xe[3];
-    xe += 4;
-    int32_t t = we[0], u = we[1];
-    s00 = unas_smlad16(ae, t, s00);
-    s00 = unas_smlad16(ao, u, s00);
-    s10 = unas_smlad16(be, t, s10);
-    s10 = unas_smlad16(bo, u, s10);
-    t = we[2];
-    u = we[3];
-    we += 4;
-    s01 = unas_smlad16(ae, t, s01);
-    s01 = unas_smlad16(ao, u, s01);
-    s11 = unas_smlad16(be, t, s11);
-    s11 = unas_smlad16(bo, u, s11);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the portable 2 x 2 block reads int16 pairs as little-endian words"
+#endif
+#define UNAS_BLOCK2X2(NAME, B_OFF, STEP)                                                        \
+  __attribute__((always_inline)) static inline void NAME(const void *x, const int32_t *we,    \
+                                                         int32_t groups, int32_t *acc) {      \
+    int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];                           \
+    const char *xa = (const char *)x;                                                          \
+    for (int32_t g = 0; g < groups; ++g, xa += (STEP), we += 4) {                              \
+      int32_t a[2], b[2];                                                                      \
+      memcpy(a, xa, sizeof a);                                                                 \
+      memcpy(b, xa + (B_OFF), sizeof b);                                                       \
+      s00 = unas_smlad16(a[1], we[1], unas_smlad16(a[0], we[0], s00));                         \
+      s10 = unas_smlad16(b[1], we[1], unas_smlad16(b[0], we[0], s10));                         \
+      s01 = unas_smlad16(a[1], we[3], unas_smlad16(a[0], we[2], s01));                         \
+      s11 = unas_smlad16(b[1], we[3], unas_smlad16(b[0], we[2], s11));                         \
+    }                                                                                          \
+    acc[0] = s00;                                                                              \
+    acc[1] = s01;                                                                              \
+    acc[2] = s10;                                                                              \
+    acc[3] = s11;                                                                              \
   }
 #endif
-  acc[0] = s00;
-  acc[1] = s01;
-  acc[2] = s10;
-  acc[3] = s11;
-}
+
+/* xe from unas_expand_pair (per group a's two words, then b's), we the channel pair expanded
+ * the same way by the generator. */
+UNAS_BLOCK2X2(unas_expanded2x2, 8, 16)
 
 /* Requantised output of channel constants r for accumulator acc, clamped to [lo, hi]. */
 static inline int32_t unas_rqf_act(const unas_rqf *r, int32_t acc, int32_t lo, int32_t hi) {
@@ -685,55 +700,9 @@ static void unas_patch_gather16(const unas_conv_params *p, const int8_t *in, int
   }
 }
 
-/* acc[0] += a.w0, acc[1] += a.w1, acc[2] += b.w0, acc[3] += b.w1 over `groups` groups of four
- * taps: pixel a's int16 window at xa, pixel b's UNAS_PATCH_MAX taps further, taps paired in
- * filter order; we per group: words (t0, t1), (t2, t3) of channel 2j, then of 2j + 1. */
-__attribute__((always_inline)) static inline void unas_window2x2(
-    const int16_t *xa, const int32_t *we, int32_t groups, int32_t *acc) {
-  int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3];
-#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
-  /* 14 instructions per group: pixel b is an immediate offset (2 * UNAS_PATCH_MAX bytes) */
-  const int16_t *const end = xa + 4 * groups;
-  if (groups > 0) {
-    int32_t ae, ao, be, bo, t, u;
-    __asm__ volatile(
-        "1:\n\t"
-        "ldrd %[be], %[bo], [%[xa], %[off]]\n\t"
-        "ldrd %[ae], %[ao], [%[xa]], #8\n\t"
-        "ldrd %[t], %[u], [%[we]], #8\n\t"
-        "smlad %[s00], %[ae], %[t], %[s00]\n\t"
-        "smlad %[s00], %[ao], %[u], %[s00]\n\t"
-        "smlad %[s10], %[be], %[t], %[s10]\n\t"
-        "smlad %[s10], %[bo], %[u], %[s10]\n\t"
-        "ldrd %[t], %[u], [%[we]], #8\n\t"
-        "smlad %[s01], %[ae], %[t], %[s01]\n\t"
-        "smlad %[s01], %[ao], %[u], %[s01]\n\t"
-        "smlad %[s11], %[be], %[t], %[s11]\n\t"
-        "smlad %[s11], %[bo], %[u], %[s11]\n\t"
-        "cmp %[xa], %[end]\n\t"
-        "bne 1b"
-        : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11), [xa] "+r"(xa),
-          [we] "+r"(we), [ae] "=&r"(ae), [ao] "=&r"(ao), [be] "=&r"(be), [bo] "=&r"(bo),
-          [t] "=&r"(t), [u] "=&r"(u)
-        : [end] "r"(end), [off] "i"(2 * UNAS_PATCH_MAX)
-        : "cc", "memory");
-  }
-#else
-  const int16_t *xb = xa + UNAS_PATCH_MAX;
-  for (int32_t g = 0; g < groups; ++g, xa += 4, xb += 4, we += 4) {
-    const int32_t ae = unas_pack16(xa[0], xa[1]), ao = unas_pack16(xa[2], xa[3]);
-    const int32_t be = unas_pack16(xb[0], xb[1]), bo = unas_pack16(xb[2], xb[3]);
-    s00 = unas_smlad16(ao, we[1], unas_smlad16(ae, we[0], s00));
-    s10 = unas_smlad16(bo, we[1], unas_smlad16(be, we[0], s10));
-    s01 = unas_smlad16(ao, we[3], unas_smlad16(ae, we[2], s01));
-    s11 = unas_smlad16(bo, we[3], unas_smlad16(be, we[2], s11));
-  }
-#endif
-  acc[0] = s00;
-  acc[1] = s01;
-  acc[2] = s10;
-  acc[3] = s11;
-}
+/* Pixel a's int16 window at xa, pixel b's UNAS_PATCH_MAX taps further, taps paired in filter
+ * order. */
+UNAS_BLOCK2X2(unas_window2x2, 2 * UNAS_PATCH_MAX, 8)
 
 /* Activation range and pixel distance of the patch kernel's stores (ob - oa). */
 typedef struct {
