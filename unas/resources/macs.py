@@ -19,8 +19,10 @@ it before the first row/column. That also covers ``'valid'`` (no padding) withou
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 
+@lru_cache(maxsize=4096)  # a sweep asks for the same few (size, kernel, stride) again and again
 def taps_inside(in_size: int, out_size: int, kernel: int, stride: int = 1,
                 dilation: int = 1) -> int:
     """Along one axis: how many (output position, tap) pairs read a position inside the input
