@@ -335,6 +335,20 @@ void unas_dwconv_planes7_s8(const unas_dwconv_params *p, const int8_t *in, int8_
                             int8_t *plane);
 void unas_dwconv_planes_rows_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
                                 int8_t *plane);
+/* Four outputs per step along a row: k_h = k_w = 3, 5 or 7, stride_w 1 (s1) or 2 (s2), out_w >= 4
+ * (the widened rows and requantisation blocks as planes3/5/7; any stride_h). */
+void unas_dwconv_planes3s1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane);
+void unas_dwconv_planes3s2_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane);
+void unas_dwconv_planes5s1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane);
+void unas_dwconv_planes5s2_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane);
+void unas_dwconv_planes7s1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane);
+void unas_dwconv_planes7s2_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane);
 void unas_dwconv_planes_taps_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
                                 int8_t *plane);
 /* 1x1, stride 1, depth multiplier 1: per element, no scratch; out may be in. */
