@@ -148,7 +148,8 @@ def test_arena_equals_predicted_working_set(comparisons):
 def test_depthwise_runs_in_place(comparisons):
     gen = comparisons["dw3_inplace_relu"].generated
     source = (gen.out_dir / "model.c").read_text()
-    assert re.search(r"unas_dwconv_planes3_s8\(&(\w+), (A\(\d+\)), \2, S\);  /\* in place", source)
+    assert re.search(r"unas_dwconv_planes3s1_s8\(&(\w+), (A\(\d+\)), \2, S\);  /\* in place",
+                     source)
     # in place: one input channel padded for the 3x3 window (10 x 10, + 1 byte the last row's
     # tap words may read) of scratch and an arena of input + conv output only; TFLM would hold
     # the conv output and the depthwise output at once (2 * 384 bytes)

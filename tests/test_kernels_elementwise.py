@@ -104,6 +104,16 @@ def _models() -> dict[str, tuple[object, tuple[int, ...]]]:
     # stride 1, odd kernels: outputs in pairs sharing each plane word, odd widths end on a single
     add("inplace_k5_s1_c12", (9, 11, 1), in_place(5, 1, 12))
     add("inplace_k7_s1_c12", (10, 9, 2), in_place(7, 1, 12))
+    # four outputs per step (3x3, 5x5, 7x7, stride 1 or 2): rows of exactly four, of 4k + 2 (the
+    # last step moved back over two outputs), a vertical stride other than the horizontal one;
+    # rows narrower than four fall back to the pair / single-output kernels
+    add("inplace_k3_s1_c10_w6", (5, 6, 1), in_place(3, 1, 10))
+    add("inplace_k5_s1_c12_w4", (6, 4, 1), in_place(5, 1, 12))
+    add("plane_k7_s2_same_w8", (9, 16, 1), plane(7, 2))
+    add("plane_k3_s21_same_w7", (8, 7, 1), lambda x: layers.Concatenate()([
+        layers.Flatten()(x), layers.Flatten()(dw((3, 3), (2, 1), activation="relu")(x))]))
+    add("plane_k3_s1_same_w2", (5, 2, 1), plane(3))
+    add("plane_k5_s1_same_w3", (4, 3, 1), plane(5))
     return models
 
 
@@ -170,6 +180,17 @@ def test_kernels_are_bit_exact_with_tflm(comparisons):
     assert not failures
 
 
+def _plane_suffix(dw_source: str) -> str:
+    """The plane kernel a depthwise block should call: four outputs per step for square 3/5/7
+    filters with stride_w 1 or 2 and at least four outputs per row, else pairs (3, 5, 7) or
+    ``_rows``."""
+    field = {name: int(value) for name, value in re.findall(r"\.(\w+) = (-?\d+),", dw_source)}
+    k, s_w = field["k_w"], field["stride_w"]
+    if field["k_h"] == k and k in (3, 5, 7) and s_w in (1, 2) and field["out_w"] >= 4:
+        return f"{k}s{s_w}"
+    return str(k) if k in (3, 5, 7) else "_rows"
+
+
 @needs_gcc
 def test_each_depthwise_case_runs_the_kernel_it_is_meant_to(comparisons):
     for name in comparisons:
@@ -180,14 +201,12 @@ def test_each_depthwise_case_runs_the_kernel_it_is_meant_to(comparisons):
             assert f"unas_dwconv_groups{'3' if k == 3 else '_any'}_s8(" in source, name
             # channels a multiple of four: no int8 copy of the weights (all taps widened)
             assert (".weights = 0," in source) == name.endswith(("c8_relu6", "c4_tiny")), name
-        elif name.startswith("plane_"):
+        elif name.startswith(("plane_", "inplace_")):
             assert ".wide_layout = UNAS_DW_WIDE_ROWS" in source, name
-            k = int(name.split("_k")[1][0])
-            assert f"unas_dwconv_planes{k if k in (3, 5, 7) else '_rows'}_s8(" in source, name
-        elif name.startswith("inplace_"):
-            assert ".wide_layout = UNAS_DW_WIDE_ROWS" in source, name
-            assert re.search(r"unas_dwconv_planes(3|5|7|_rows)_s8\(.*/\* in place \*/",
-                             _source(comparisons, name)), name
+            assert f"unas_dwconv_planes{_plane_suffix(source)}_s8(" in source, name
+            if name.startswith("inplace_"):
+                assert re.search(r"unas_dwconv_planes\w+_s8\(.*/\* in place \*/",
+                                 _source(comparisons, name)), name
         elif name.startswith("dw1x1_"):
             assert "unas_dwconv_1x1_s8(" in source and "wide_layout" not in source, name
             in_place = re.search(r"unas_dwconv_1x1_s8\(.*/\* in place \*/",
@@ -223,6 +242,11 @@ def test_saturating_add_reaches_the_activation_bounds(comparisons, zoo):
                                   "plane_k7_s2_same_small",
                                   "inplace_k7_s2_c16", "inplace_k1_s2_c11", "dw1x1_inplace_c6",
                                   "inplace_k3_s1_c7", "inplace_k5_s1_c12", "inplace_k7_s1_c12",
+                                  "inplace_k3_s1_c10_w6", "inplace_k5_s1_c12_w4",
+                                  "plane_k7_s2_same_w8", "plane_k3_s21_same_w7",
+                                  "plane_k3_s1_same_w2", "plane_k5_s1_same_w3",
+                                  "inplace_k5_s2_c15", "inplace_k3_s2_valid_c24",
+                                  "plane_k5_s1_same",
                                   "groups_k2_s1_same_c9", "add_tables",
                                   "pools_c5", "pools_c9", "mean_hw_300_pixels"])
 def test_dsp_path_on_the_board_matches_tflm(zoo, tmp_path, name):

@@ -311,9 +311,13 @@ def _depthwise_layout(in_c: int, out_c: int, d_h: int, d_w: int, planes: bool) -
     return "GROUPS" if in_c >= 4 else "NONE"
 
 
-def _plane_kernel(k_h: int, k_w: int) -> str:
+def _plane_kernel(k_h: int, k_w: int, s_w: int, out_w: int) -> str:
     """Suffix of the ``unas_dwconv_planes*_s8`` kernel with widened rows for a k_h x k_w filter
-    (as ``unas_dwconv_planes_s8`` picks it): 3, 5, 7 (unrolled) or ``_rows``."""
+    with horizontal stride ``s_w`` (as ``unas_dwconv_planes_s8`` picks it): four outputs per step
+    (``3s1`` ... ``7s2``: square 3/5/7 filters, stride 1 or 2, ``out_w >= 4``), else 3, 5, 7
+    (output pairs) or ``_rows``."""
+    if k_h == k_w and k_w in (3, 5, 7) and s_w in (1, 2) and out_w >= 4:
+        return f"{k_w}s{s_w}"
     words = (k_w + 3) // 4
     return {(3, 1): "3", (5, 2): "5", (7, 2): "7"}.get((k_h, words), "_rows")
 
@@ -419,7 +423,8 @@ def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
     elif per_element:  # accumulators too large for the fast requantisation
         out.body.append(f"unas_dwconv_ref_s8(&{name}_p, {src}, {dst});{note}")
     elif planes:
-        kernel = _plane_kernel(k_h, k_w) if layout == "ROWS" and "rq" in fields else "_taps"
+        kernel = (_plane_kernel(k_h, k_w, s_w, out_w) if layout == "ROWS" and "rq" in fields
+                  else "_taps")
         out.body.append(f"unas_dwconv_planes{kernel}_s8(&{name}_p, {src}, {dst}, S);{note}")
     else:
         groups = "3" if (k_h, k_w) == (3, 3) else "_any"

@@ -1107,28 +1107,77 @@ static inline int32_t unas_dw_plane_rows_count(const unas_dwconv_params *p) {
   return (p->out_h - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
 }
 
-/* Channel c of the NHWC input into plane: plane row r holds input row r - pad_t, plane column
- * q input column q - pad_l, and every position outside the image holds in_zp, so with the
- * folded bias (bias - in_zp * sum(taps)) an outside tap adds exactly nothing, as TFLM skips it. */
-static void unas_dw_fill_plane(const unas_dwconv_params *p, const int8_t *in, int8_t *plane,
-                               int32_t pitch, int32_t rows) {
-  const int32_t c_count = p->in_c, zp = p->in_zp;
-  const int32_t left = p->pad_l < pitch ? p->pad_l : pitch;
+/* The plane's zero-point frame, once per layer: every byte in_zp (the last row's word overrun
+ * too, which only ever meets zero taps); unas_dw_copy_channel then overwrites only the image part,
+ * so the padding stays valid for every channel. */
+static void unas_dw_plane_frame(const unas_dwconv_params *p, int8_t *plane, int32_t pitch,
+                                int32_t rows) {
+  memset(plane, p->in_zp, (size_t)(rows * pitch + ((-p->k_w) & 3)));
+}
+
+/* Channel c of the NHWC input into the framed plane: plane row r holds input row r - pad_t, plane
+ * column q input column q - pad_l, and every position outside the image keeps in_zp, so with the
+ * folded bias (bias - in_zp * sum(taps)) an outside tap adds exactly nothing, as TFLM skips it.
+ * Four bytes per step (one LDRB each, the channel stride apart). */
+static void unas_dw_copy_channel(const unas_dwconv_params *p, const int8_t *in, int8_t *plane,
+                                 int32_t pitch, int32_t rows) {
+  const int32_t c_count = p->in_c, left = p->pad_l < pitch ? p->pad_l : pitch;
   const int32_t inside = pitch - left < p->in_w ? pitch - left : p->in_w;
-  const int32_t right = pitch - left - inside;
-  for (int32_t r = 0; r < rows; ++r, plane += pitch) {
-    const int32_t iy = r - p->pad_t;
-    if (iy < 0 || iy >= p->in_h) {
-      memset(plane, zp, (size_t)pitch);
-      continue;
-    }
+  const int32_t in_rows = rows - p->pad_t < p->in_h ? rows - p->pad_t : p->in_h;
+  int8_t *dst_row = plane + p->pad_t * pitch + left;
+  for (int32_t iy = 0; iy < in_rows; ++iy, dst_row += pitch) {
     const int8_t *src = in + iy * p->in_w * c_count;
-    int8_t *dst = plane + left;
-    memset(plane, zp, (size_t)left);
-    for (int32_t i = 0; i < inside; ++i, src += c_count) dst[i] = *src;
-    memset(dst + inside, zp, (size_t)right);
+    int8_t *dst = dst_row;
+    int32_t i = inside;
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+    if (i >= 8) {
+      /* eight bytes per step: LDRB with the stride folded into the address, ORR into two words,
+       * two (unaligned) STR (GCC's version of the C loop below: 3 instructions per byte, this
+       * one 2.5) */
+      const int8_t *const end = dst + (i & ~7);
+      const int32_t c3 = 3 * c_count;
+      uint32_t w0, w1, b;
+      __asm__ volatile(
+          "1:\n\t"
+          "ldrb %[w0], [%[s]]\n\t"
+          "ldrb %[b], [%[s], %[c]]\n\t"
+          "orr %[w0], %[w0], %[b], lsl #8\n\t"
+          "ldrb %[b], [%[s], %[c], lsl #1]\n\t"
+          "orr %[w0], %[w0], %[b], lsl #16\n\t"
+          "ldrb %[b], [%[s], %[c3]]\n\t"
+          "orr %[w0], %[w0], %[b], lsl #24\n\t"
+          "add %[s], %[s], %[c], lsl #2\n\t"
+          "ldrb %[w1], [%[s]]\n\t"
+          "ldrb %[b], [%[s], %[c]]\n\t"
+          "orr %[w1], %[w1], %[b], lsl #8\n\t"
+          "ldrb %[b], [%[s], %[c], lsl #1]\n\t"
+          "orr %[w1], %[w1], %[b], lsl #16\n\t"
+          "ldrb %[b], [%[s], %[c3]]\n\t"
+          "orr %[w1], %[w1], %[b], lsl #24\n\t"
+          "add %[s], %[s], %[c], lsl #2\n\t"
+          "str %[w0], [%[d]], #4\n\t"
+          "str %[w1], [%[d]], #4\n\t"
+          "cmp %[d], %[e]\n\t"
+          "bne 1b"
+          : [s] "+&r"(src), [d] "+&r"(dst), [w0] "=&r"(w0), [w1] "=&r"(w1), [b] "=&r"(b)
+          : [c] "r"(c_count), [c3] "r"(c3), [e] "r"(end)
+          : "cc", "memory");
+      i &= 7;
+    }
+#endif
+    for (; i >= 4; i -= 4, dst += 4) {
+      uint32_t word = (uint8_t)*src;
+      src += c_count;
+      word |= (uint32_t)(uint8_t)*src << 8;
+      src += c_count;
+      word |= (uint32_t)(uint8_t)*src << 16;
+      src += c_count;
+      word |= (uint32_t)(uint8_t)*src << 24;
+      src += c_count;
+      memcpy(dst, &word, 4);
+    }
+    for (; i > 0; --i, src += c_count) *dst++ = *src;
   }
-  memset(plane, 0, (size_t)((-p->k_w) & 3));  /* read by the last row's tap words, weight 0 */
 }
 
 /* acc + one filter row of W words of four plane bytes, each word two SMLADs against the row's
@@ -1209,6 +1258,559 @@ __attribute__((always_inline)) static inline void unas_dw_plane_loop(
   }
 }
 
+/* ---- four outputs per filter row (stride 1 or 2, k_w = 3, 5, 7) ---- */
+
+/* More lane arithmetic for the four-wide plane rows: PKHBT (low half of a, high half of b),
+ * SMLADX (a's lanes against b's swapped) and SMLATB (a's high lane times b's low). */
+#if defined(__ARM_FEATURE_DSP)
+static inline int32_t unas_dw_pkhbt(int32_t a, int32_t b) {
+  int32_t r;
+  __asm__("pkhbt %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+}
+static inline int32_t unas_dw_smladx(int32_t a, int32_t b, int32_t acc) {
+  return __smladx(a, b, acc);
+}
+static inline int32_t unas_dw_smlatb(int32_t a, int32_t b, int32_t acc) {
+  return __smlatb(a, b, acc);
+}
+#else
+static inline int32_t unas_dw_pkhbt(int32_t a, int32_t b) {
+  return (int32_t)(((uint32_t)a & 0xFFFFu) | ((uint32_t)b & 0xFFFF0000u));
+}
+static inline int32_t unas_dw_smladx(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_dw_lo(a) * unas_dw_hi(b)) +
+                   (uint32_t)(unas_dw_hi(a) * unas_dw_lo(b)));
+}
+static inline int32_t unas_dw_smlatb(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(unas_dw_hi(a) * unas_dw_lo(b)));
+}
+#endif
+
+/* One filter row's contribution to four horizontally adjacent outputs a[0..3] (the first reads
+ * plane bytes b0.. at r). With E = (b0, b2), O = (b1, b3) of one word and E2, O2 of the next,
+ * X = PKHBT(E2, E) = (b4, b2) and Y = PKHBT(O2, O) = (b5, b3) line up the taps that straddle the
+ * two words, so each pair of taps is one SMLAD / SMLADX against the row's widened weights
+ * (t[0] = (t0, t2), t[1] = (t1, t3), t[2] = (t4, t6), t[3] = (t5, 0)); a lone tap is one
+ * SMLABB / SMLATB. The loads never reach past the bytes the four windows cover, except the
+ * stride-2 5x5 row's last byte (inside the plane's (-k_w) & 3 overrun). */
+__attribute__((always_inline)) static inline void unas_dw_row4(
+    const int8_t *r, const int32_t *t, int32_t *a, int32_t K, int32_t S) {
+  const uint32_t v = unas_load4(r);
+  const int32_t E = unas_dw_even(v), O = unas_dw_odd(v);
+  if (S == 1 && K == 3) {
+    /* b0..b5: E2 and O2 need only their low lanes (b4, b5) */
+    const int32_t E2 = r[4], O2 = r[5], w02 = t[0], w1 = t[1];
+    const int32_t X = unas_dw_pkhbt(E2, E), Y = unas_dw_pkhbt(O2, O);
+    a[0] = unas_dw_smlabb(O, w1, unas_dw_smlad(E, w02, a[0]));
+    a[1] = unas_dw_smlatb(E, w1, unas_dw_smlad(O, w02, a[1]));
+    a[2] = unas_dw_smlatb(O, w1, unas_dw_smladx(X, w02, a[2]));
+    a[3] = unas_dw_smlabb(E2, w1, unas_dw_smladx(Y, w02, a[3]));
+  } else if (S == 1 && K == 5) {
+    /* b0..b7 */
+    const uint32_t v2 = unas_load4(r + 4);
+    const int32_t E2 = unas_dw_even(v2), O2 = unas_dw_odd(v2);
+    const int32_t w02 = t[0], w13 = t[1], w4 = t[2];
+    const int32_t X = unas_dw_pkhbt(E2, E), Y = unas_dw_pkhbt(O2, O);
+    a[0] = unas_dw_smlabb(E2, w4, unas_dw_smlad(O, w13, unas_dw_smlad(E, w02, a[0])));
+    a[1] = unas_dw_smlabb(O2, w4, unas_dw_smladx(X, w13, unas_dw_smlad(O, w02, a[1])));
+    a[2] = unas_dw_smlatb(E2, w4, unas_dw_smladx(Y, w13, unas_dw_smladx(X, w02, a[2])));
+    a[3] = unas_dw_smlatb(O2, w4, unas_dw_smlad(E2, w13, unas_dw_smladx(Y, w02, a[3])));
+  } else if (S == 1) {
+    /* K == 7: b0..b9 */
+    const uint32_t v2 = unas_load4(r + 4);
+    const int32_t E2 = unas_dw_even(v2), O2 = unas_dw_odd(v2), E3 = r[8], O3 = r[9];
+    const int32_t w02 = t[0], w13 = t[1], w46 = t[2], w5 = t[3];
+    const int32_t X = unas_dw_pkhbt(E2, E), Y = unas_dw_pkhbt(O2, O);
+    const int32_t X2 = unas_dw_pkhbt(E3, E2), Y2 = unas_dw_pkhbt(O3, O2);
+    a[0] = unas_dw_smlabb(O2, w5, unas_dw_smlad(E2, w46, unas_dw_smlad(O, w13,
+                          unas_dw_smlad(E, w02, a[0]))));
+    a[1] = unas_dw_smlatb(E2, w5, unas_dw_smlad(O2, w46, unas_dw_smladx(X, w13,
+                          unas_dw_smlad(O, w02, a[1]))));
+    a[2] = unas_dw_smlatb(O2, w5, unas_dw_smladx(X2, w46, unas_dw_smladx(Y, w13,
+                          unas_dw_smladx(X, w02, a[2]))));
+    a[3] = unas_dw_smlabb(E3, w5, unas_dw_smladx(Y2, w46, unas_dw_smlad(E2, w13,
+                          unas_dw_smladx(Y, w02, a[3]))));
+  } else if (K == 3) {
+    /* stride 2, b0..b8: outputs 0 and 2 start on a word, 1 and 3 straddle two */
+    const uint32_t v2 = unas_load4(r + 4);
+    const int32_t E2 = unas_dw_even(v2), O2 = unas_dw_odd(v2), E3 = r[8];
+    const int32_t w02 = t[0], w1 = t[1];
+    a[0] = unas_dw_smlabb(O, w1, unas_dw_smlad(E, w02, a[0]));
+    a[1] = unas_dw_smlatb(O, w1, unas_dw_smladx(unas_dw_pkhbt(E2, E), w02, a[1]));
+    a[2] = unas_dw_smlabb(O2, w1, unas_dw_smlad(E2, w02, a[2]));
+    a[3] = unas_dw_smlatb(O2, w1, unas_dw_smladx(unas_dw_pkhbt(E3, E2), w02, a[3]));
+  } else if (K == 5) {
+    /* stride 2, b0..b10 (b11 read: the plane's overrun covers it) */
+    const uint32_t v2 = unas_load4(r + 4), v3 = unas_load4(r + 8);
+    const int32_t E2 = unas_dw_even(v2), O2 = unas_dw_odd(v2);
+    const int32_t E3 = unas_dw_even(v3), O3 = unas_dw_odd(v3);
+    const int32_t w02 = t[0], w13 = t[1], w4 = t[2];
+    a[0] = unas_dw_smlabb(E2, w4, unas_dw_smlad(O, w13, unas_dw_smlad(E, w02, a[0])));
+    a[1] = unas_dw_smlatb(E2, w4, unas_dw_smladx(unas_dw_pkhbt(O2, O), w13,
+                          unas_dw_smladx(unas_dw_pkhbt(E2, E), w02, a[1])));
+    a[2] = unas_dw_smlabb(E3, w4, unas_dw_smlad(O2, w13, unas_dw_smlad(E2, w02, a[2])));
+    a[3] = unas_dw_smlatb(E3, w4, unas_dw_smladx(unas_dw_pkhbt(O3, O2), w13,
+                          unas_dw_smladx(unas_dw_pkhbt(E3, E2), w02, a[3])));
+  } else {
+    /* stride 2, K == 7: b0..b12 */
+    const uint32_t v2 = unas_load4(r + 4), v3 = unas_load4(r + 8);
+    const int32_t E2 = unas_dw_even(v2), O2 = unas_dw_odd(v2);
+    const int32_t E3 = unas_dw_even(v3), O3 = unas_dw_odd(v3), E4 = r[12];
+    const int32_t w02 = t[0], w13 = t[1], w46 = t[2], w5 = t[3];
+    const int32_t X2 = unas_dw_pkhbt(E3, E2), Y2 = unas_dw_pkhbt(O3, O2);
+    a[0] = unas_dw_smlabb(O2, w5, unas_dw_smlad(E2, w46, unas_dw_smlad(O, w13,
+                          unas_dw_smlad(E, w02, a[0]))));
+    a[1] = unas_dw_smlatb(O2, w5, unas_dw_smladx(X2, w46, unas_dw_smladx(unas_dw_pkhbt(O2, O),
+                          w13, unas_dw_smladx(unas_dw_pkhbt(E2, E), w02, a[1]))));
+    a[2] = unas_dw_smlabb(O3, w5, unas_dw_smlad(E3, w46, unas_dw_smlad(O2, w13,
+                          unas_dw_smlad(E2, w02, a[2]))));
+    a[3] = unas_dw_smlatb(O3, w5, unas_dw_smladx(unas_dw_pkhbt(E4, E3), w46, unas_dw_smladx(Y2,
+                          w13, unas_dw_smladx(X2, w02, a[3]))));
+  }
+}
+
+/* Outputs a[0..3] of one channel requantised by q = {its unas_dw_rq block, lo4, hi4, full}
+ * (lo4, hi4: act_min, act_max in every byte; full: the bounds are -128 and 127), clamped and
+ * stored `step` bytes apart. On Thumb-2 DSP cores one asm block: per output LSL, SMMULR, ADD,
+ * ADD (ASR #31), ASR, SSAT (unas_dw_rq4, then int8, which is all the clamping a full range
+ * needs); otherwise three BFI pack the four into one word and SSUB8/SEL take the lane-wise max
+ * with lo4 and min with hi4 (four instructions for all four outputs); then four STRB. */
+__attribute__((always_inline)) static inline void unas_dw_store4(int32_t *a, const int32_t *q,
+                                                                 int8_t *o, int32_t step) {
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+  int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], m, l, n, r, t;
+  int8_t *o3 = o;  /* advanced by step inside */
+#define UNAS_DW_RQ8(A)                              \
+  "lsl " A ", " A ", %[l]\n\t"                      \
+  "smmulr " A ", " A ", %[m]\n\t"                   \
+  "add %[t], " A ", %[n]\n\t"                       \
+  "add " A ", %[t], " A ", asr #31\n\t"             \
+  "asr " A ", " A ", %[r]\n\t"                      \
+  "ssat " A ", #8, " A "\n\t"
+  __asm__ volatile("ldrd %[m], %[l], [%[q]]\n\t"
+          "ldrd %[n], %[r], [%[q], #8]\n\t"
+          UNAS_DW_RQ8("%[a0]") UNAS_DW_RQ8("%[a1]") UNAS_DW_RQ8("%[a2]") UNAS_DW_RQ8("%[a3]")
+          "ldr %[t], [%[q], #24]\n\t"
+          "cmp %[t], #0\n\t"
+          "bne 1f\n\t"
+          "bfi %[a0], %[a1], #8, #8\n\t"
+          "bfi %[a0], %[a2], #16, #8\n\t"
+          "bfi %[a0], %[a3], #24, #8\n\t"
+          "ldrd %[m], %[l], [%[q], #16]\n\t"
+          "ssub8 %[t], %[a0], %[m]\n\t"
+          "sel %[t], %[a0], %[m]\n\t"
+          "ssub8 %[a0], %[t], %[l]\n\t"
+          "sel %[a0], %[l], %[t]\n\t"
+          "strb %[a0], [%[o]]\n\t"
+          "lsr %[a1], %[a0], #8\n\t"
+          "strb %[a1], [%[o], %[step]]\n\t"
+          "lsr %[a1], %[a0], #16\n\t"
+          "strb %[a1], [%[o], %[step], lsl #1]\n\t"
+          "lsr %[a0], %[a0], #24\n\t"
+          "add %[o], %[o], %[step]\n\t"
+          "strb %[a0], [%[o], %[step], lsl #1]\n\t"
+          "b 2f\n"
+          "1:\n\t"
+          "strb %[a0], [%[o]]\n\t"
+          "strb %[a1], [%[o], %[step]]\n\t"
+          "strb %[a2], [%[o], %[step], lsl #1]\n\t"
+          "add %[o], %[o], %[step]\n\t"
+          "strb %[a3], [%[o], %[step], lsl #1]\n"
+          "2:"
+          : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [o] "+&r"(o3),
+            [m] "=&r"(m), [l] "=&r"(l), [n] "=&r"(n), [r] "=&r"(r), [t] "=&r"(t)
+          : [q] "r"(q), [step] "r"(step)
+          : "cc", "memory");
+#undef UNAS_DW_RQ8
+#else
+  const int32_t lo = (int8_t)q[4], hi = (int8_t)q[5];
+  for (int32_t j = 0; j < 4; ++j) o[j * step] = unas_dw_clamp(unas_dw_rq(a[j], q), lo, hi);
+#endif
+}
+
+/* Every output of one channel from its padded plane, four per step along each output row (the
+ * last step of a row moved back to end at out_w, recomputing a few outputs: out_w >= 4), K x K
+ * filter (K = 3, 5, 7), horizontal stride S (1 or 2), over the folded bias. */
+__attribute__((always_inline)) static inline void unas_dw_plane_loop4(
+    const unas_dwconv_params *p, const int8_t *plane, int32_t pitch, int32_t c, int8_t *dst,
+    int32_t dst_pitch, int32_t K, int32_t S) {
+  const int32_t words = (K + 3) / 4, row_step = p->stride_h * pitch, last = p->out_w - 4;
+  const int32_t *w = p->wide + 2 * words * K * c, *rq = p->rq + 4 * c;
+  const int32_t start = p->folded[c], groups = (p->out_w + 3) >> 2;
+  const int32_t q[7] = {rq[0], rq[1], rq[2], rq[3],
+                        (int32_t)(0x01010101u * (uint8_t)p->act_min),
+                        (int32_t)(0x01010101u * (uint8_t)p->act_max),
+                        p->act_min == -128 && p->act_max == 127};
+  int8_t *row_out = dst;
+  for (int32_t oy = 0; oy < p->out_h; ++oy, plane += row_step, row_out += p->out_w * dst_pitch) {
+    const int8_t *x = plane;
+    int8_t *o = row_out;
+    for (int32_t g = groups;;) {
+      int32_t a[4] = {start, start, start, start};
+      if (K == 3) {
+        unas_dw_row4(x, w, a, K, S);
+        unas_dw_row4(x + pitch, w + 2, a, K, S);
+        unas_dw_row4(x + 2 * pitch, w + 4, a, K, S);
+      } else {
+        const int8_t *r = x;
+        const int32_t *t = w;
+#pragma GCC unroll 1
+        for (int32_t ky = 0; ky < K; ++ky, r += pitch, t += 2 * words) unas_dw_row4(r, t, a, K, S);
+      }
+      unas_dw_store4(a, q, o, dst_pitch);
+      if (--g == 0) break;
+      if (g == 1) {
+        x = plane + S * last;
+        o = row_out + last * dst_pitch;
+      } else {
+        x += 4 * S;
+        o += 4 * dst_pitch;
+      }
+    }
+  }
+}
+
+#define UNAS_DW_PLANE_CHANNEL4(NAME, K, S)                                                    \
+  static void NAME(const unas_dwconv_params *p, const int8_t *plane, int32_t pitch, int32_t c, \
+                   int8_t *dst, int32_t dst_pitch) {                                          \
+    unas_dw_plane_loop4(p, plane, pitch, c, dst, dst_pitch, (K), (S));                       \
+  }
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+/* The 3x3 stride-1 channel with each output row one asm loop: per step of four outputs and per
+ * filter row LDR, LDRD of the row's weights, two LDRSB, two SXTB16, two PKHBT and the eight
+ * multiply-accumulates of unas_dw_row4 (K = 3), then unas_dw_store4's requantisation. Its
+ * loop-invariant values sit in a block on the stack instead of GCC's spill slots (GCC's own
+ * schedule of the same steps spilled accumulators and reloaded weights: 7% more per layer);
+ * 13 registers hold the four accumulators, one row's weights and plane bytes, the row pointer,
+ * the step's first plane byte and the block. */
+static void unas_dw_channel3s1(const unas_dwconv_params *p, const int8_t *plane, int32_t pitch,
+                               int32_t c, int8_t *dst, int32_t dst_pitch) {
+  const int32_t *w = p->wide + 6 * c, *rq = p->rq + 4 * c;
+  /* start, 3 x (w02, w1), mult, lsh, nudge, rsh, lo4, hi4, full, pitch, step, obase, x_last */
+  int32_t b[18] = {p->folded[c], w[0], w[1], w[2], w[3], w[4], w[5], rq[0], rq[1], rq[2], rq[3],
+                   (int32_t)(0x01010101u * (uint8_t)p->act_min),
+                   (int32_t)(0x01010101u * (uint8_t)p->act_max),
+                   p->act_min == -128 && p->act_max == 127, pitch, dst_pitch, 0, 0};
+  const int32_t row_step = p->stride_h * pitch, last = p->out_w - 4;
+  for (int32_t oy = 0; oy < p->out_h; ++oy, plane += row_step, dst += p->out_w * dst_pitch) {
+    /* output of the step at plane byte x: obase + x * step (32-bit address arithmetic) */
+    b[16] = (int32_t)((uint32_t)(uintptr_t)dst - (uint32_t)(uintptr_t)plane * (uint32_t)dst_pitch);
+    b[17] = (int32_t)(uintptr_t)(plane + last);
+    const int8_t *x = plane;
+    int32_t a0, a1, a2, a3, w02, w1, e, o, b4, b5, r;
+#define UNAS_DW_K3S1_ROW(OFF)                   \
+  "ldr %[e], [%[r]]\n\t"                       \
+  "ldrd %[w02], %[w1], [%[b], #" OFF "]\n\t"   \
+  "ldrsb %[b4], [%[r], #4]\n\t"                \
+  "ldrsb %[b5], [%[r], #5]\n\t"                \
+  "sxtb16 %[o], %[e], ror #8\n\t"              \
+  "sxtb16 %[e], %[e]\n\t"                      \
+  "smlad %[a0], %[e], %[w02], %[a0]\n\t"       \
+  "smlabb %[a0], %[o], %[w1], %[a0]\n\t"       \
+  "smlad %[a1], %[o], %[w02], %[a1]\n\t"       \
+  "smlatb %[a1], %[e], %[w1], %[a1]\n\t"       \
+  "smlabb %[a3], %[b4], %[w1], %[a3]\n\t"      \
+  "pkhbt %[b4], %[b4], %[e]\n\t"               \
+  "smladx %[a2], %[b4], %[w02], %[a2]\n\t"     \
+  "smlatb %[a2], %[o], %[w1], %[a2]\n\t"       \
+  "pkhbt %[b5], %[b5], %[o]\n\t"               \
+  "smladx %[a3], %[b5], %[w02], %[a3]\n\t"
+#define UNAS_DW_K3S1_NEXT                       \
+  "ldr %[b5], [%[b], #56]\n\t"                 \
+  "add %[r], %[r], %[b5]\n\t"
+#define UNAS_DW_K3S1_RQ8(A)                     \
+  "lsl " A ", " A ", %[w1]\n\t"                \
+  "smmulr " A ", " A ", %[w02]\n\t"            \
+  "add %[b4], " A ", %[e]\n\t"                 \
+  "add " A ", %[b4], " A ", asr #31\n\t"       \
+  "asr " A ", " A ", %[o]\n\t"                 \
+  "ssat " A ", #8, " A "\n\t"
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr %[a0], [%[b]]\n\t"
+        "mov %[a1], %[a0]\n\t"
+        "mov %[a2], %[a0]\n\t"
+        "mov %[a3], %[a0]\n\t"
+        "mov %[r], %[x]\n\t"
+        UNAS_DW_K3S1_ROW("4") UNAS_DW_K3S1_NEXT
+        UNAS_DW_K3S1_ROW("12") UNAS_DW_K3S1_NEXT
+        UNAS_DW_K3S1_ROW("20")
+        "ldrd %[w02], %[w1], [%[b], #28]\n\t"
+        "ldrd %[e], %[o], [%[b], #36]\n\t"
+        UNAS_DW_K3S1_RQ8("%[a0]") UNAS_DW_K3S1_RQ8("%[a1]")
+        UNAS_DW_K3S1_RQ8("%[a2]") UNAS_DW_K3S1_RQ8("%[a3]")
+        "ldrd %[b5], %[r], [%[b], #60]\n\t"
+        "mla %[r], %[x], %[b5], %[r]\n\t"
+        "ldr %[b4], [%[b], #52]\n\t"
+        "cmp %[b4], #0\n\t"
+        "bne 3f\n\t"
+        "bfi %[a0], %[a1], #8, #8\n\t"
+        "bfi %[a0], %[a2], #16, #8\n\t"
+        "bfi %[a0], %[a3], #24, #8\n\t"
+        "ldrd %[w02], %[w1], [%[b], #44]\n\t"
+        "ssub8 %[b4], %[a0], %[w02]\n\t"
+        "sel %[b4], %[a0], %[w02]\n\t"
+        "ssub8 %[a0], %[b4], %[w1]\n\t"
+        "sel %[a0], %[w1], %[b4]\n\t"
+        "lsr %[a1], %[a0], #8\n\t"
+        "lsr %[a2], %[a0], #16\n\t"
+        "lsr %[a3], %[a0], #24\n"
+        "3:\n\t"
+        "strb %[a0], [%[r]]\n\t"
+        "strb %[a1], [%[r], %[b5]]\n\t"
+        "strb %[a2], [%[r], %[b5], lsl #1]\n\t"
+        "add %[r], %[r], %[b5]\n\t"
+        "strb %[a3], [%[r], %[b5], lsl #1]\n\t"
+        "ldr %[b4], [%[b], #68]\n\t"
+        "cmp %[x], %[b4]\n\t"
+        "beq 2f\n\t"
+        "add %[x], %[x], #4\n\t"
+        "cmp %[x], %[b4]\n\t"
+        "it hi\n\t"
+        "movhi %[x], %[b4]\n\t"
+        "b 1b\n"
+        "2:"
+        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [w02] "=&r"(w02),
+          [w1] "=&r"(w1), [e] "=&r"(e), [o] "=&r"(o), [b4] "=&r"(b4), [b5] "=&r"(b5),
+          [r] "=&r"(r), [x] "+&r"(x)
+        : [b] "r"(b)
+        : "cc", "memory");
+#undef UNAS_DW_K3S1_ROW
+#undef UNAS_DW_K3S1_NEXT
+#undef UNAS_DW_K3S1_RQ8
+  }
+}
+#else
+UNAS_DW_PLANE_CHANNEL4(unas_dw_channel3s1, 3, 1)
+#endif
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
+/* The 5x5 stride-1 channel as unas_dw_channel3s1: each output row one asm loop, the five filter
+ * rows unrolled (unas_dw_row4's K = 5 row: 2 LDR, LDRD and LDR of the row's weights, 4 SXTB16,
+ * 2 PKHBT, 12 multiply-accumulates), then unas_dw_store4's requantisation; X and Y overwrite E
+ * and O once these are spent and the lone tap's weight reuses w02's register, so 13 registers
+ * do (GCC's rolled loop over the C row: 17% more instructions per layer). */
+static void unas_dw_channel5s1(const unas_dwconv_params *p, const int8_t *plane, int32_t pitch,
+                               int32_t c, int8_t *dst, int32_t dst_pitch) {
+  const int32_t *w = p->wide + 20 * c, *rq = p->rq + 4 * c;
+  /* start, 5 x (w02, w13, w4), mult, lsh, nudge, rsh, lo4, hi4, full, pitch, step, obase,
+   * x_last */
+  int32_t b[27] = {p->folded[c]};
+  for (int32_t k = 0; k < 5; ++k) {
+    b[1 + 3 * k] = w[4 * k];
+    b[2 + 3 * k] = w[4 * k + 1];
+    b[3 + 3 * k] = w[4 * k + 2];
+  }
+  b[16] = rq[0];
+  b[17] = rq[1];
+  b[18] = rq[2];
+  b[19] = rq[3];
+  b[20] = (int32_t)(0x01010101u * (uint8_t)p->act_min);
+  b[21] = (int32_t)(0x01010101u * (uint8_t)p->act_max);
+  b[22] = p->act_min == -128 && p->act_max == 127;
+  b[23] = pitch;
+  b[24] = dst_pitch;
+  const int32_t row_step = p->stride_h * pitch, last = p->out_w - 4;
+  for (int32_t oy = 0; oy < p->out_h; ++oy, plane += row_step, dst += p->out_w * dst_pitch) {
+    b[25] = (int32_t)((uint32_t)(uintptr_t)dst - (uint32_t)(uintptr_t)plane * (uint32_t)dst_pitch);
+    b[26] = (int32_t)(uintptr_t)(plane + last);
+    const int8_t *x = plane;
+    int32_t a0, a1, a2, a3, w02, w13, e, o, e2, o2, r;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr %[a0], [%[b]]\n\t"
+        "mov %[a1], %[a0]\n\t"
+        "mov %[a2], %[a0]\n\t"
+        "mov %[a3], %[a0]\n\t"
+        "mov %[r], %[x]\n\t"
+        "ldr %[e], [%[r]]\n\t"
+        "ldr %[e2], [%[r], #4]\n\t"
+        "ldrd %[w02], %[w13], [%[b], #4]\n\t"
+        "sxtb16 %[o], %[e], ror #8\n\t"
+        "sxtb16 %[e], %[e]\n\t"
+        "sxtb16 %[o2], %[e2], ror #8\n\t"
+        "sxtb16 %[e2], %[e2]\n\t"
+        "smlad %[a0], %[e], %[w02], %[a0]\n\t"
+        "smlad %[a0], %[o], %[w13], %[a0]\n\t"
+        "smlad %[a1], %[o], %[w02], %[a1]\n\t"
+        "smlad %[a3], %[e2], %[w13], %[a3]\n\t"
+        "pkhbt %[e], %[e2], %[e]\n\t"
+        "smladx %[a1], %[e], %[w13], %[a1]\n\t"
+        "smladx %[a2], %[e], %[w02], %[a2]\n\t"
+        "pkhbt %[o], %[o2], %[o]\n\t"
+        "smladx %[a2], %[o], %[w13], %[a2]\n\t"
+        "smladx %[a3], %[o], %[w02], %[a3]\n\t"
+        "ldr %[w02], [%[b], #12]\n\t"
+        "smlabb %[a0], %[e2], %[w02], %[a0]\n\t"
+        "smlabb %[a1], %[o2], %[w02], %[a1]\n\t"
+        "smlatb %[a2], %[e2], %[w02], %[a2]\n\t"
+        "smlatb %[a3], %[o2], %[w02], %[a3]\n\t"
+        "ldr %[w13], [%[b], #92]\n\t"
+        "add %[r], %[r], %[w13]\n\t"
+        "ldr %[e], [%[r]]\n\t"
+        "ldr %[e2], [%[r], #4]\n\t"
+        "ldrd %[w02], %[w13], [%[b], #16]\n\t"
+        "sxtb16 %[o], %[e], ror #8\n\t"
+        "sxtb16 %[e], %[e]\n\t"
+        "sxtb16 %[o2], %[e2], ror #8\n\t"
+        "sxtb16 %[e2], %[e2]\n\t"
+        "smlad %[a0], %[e], %[w02], %[a0]\n\t"
+        "smlad %[a0], %[o], %[w13], %[a0]\n\t"
+        "smlad %[a1], %[o], %[w02], %[a1]\n\t"
+        "smlad %[a3], %[e2], %[w13], %[a3]\n\t"
+        "pkhbt %[e], %[e2], %[e]\n\t"
+        "smladx %[a1], %[e], %[w13], %[a1]\n\t"
+        "smladx %[a2], %[e], %[w02], %[a2]\n\t"
+        "pkhbt %[o], %[o2], %[o]\n\t"
+        "smladx %[a2], %[o], %[w13], %[a2]\n\t"
+        "smladx %[a3], %[o], %[w02], %[a3]\n\t"
+        "ldr %[w02], [%[b], #24]\n\t"
+        "smlabb %[a0], %[e2], %[w02], %[a0]\n\t"
+        "smlabb %[a1], %[o2], %[w02], %[a1]\n\t"
+        "smlatb %[a2], %[e2], %[w02], %[a2]\n\t"
+        "smlatb %[a3], %[o2], %[w02], %[a3]\n\t"
+        "ldr %[w13], [%[b], #92]\n\t"
+        "add %[r], %[r], %[w13]\n\t"
+        "ldr %[e], [%[r]]\n\t"
+        "ldr %[e2], [%[r], #4]\n\t"
+        "ldrd %[w02], %[w13], [%[b], #28]\n\t"
+        "sxtb16 %[o], %[e], ror #8\n\t"
+        "sxtb16 %[e], %[e]\n\t"
+        "sxtb16 %[o2], %[e2], ror #8\n\t"
+        "sxtb16 %[e2], %[e2]\n\t"
+        "smlad %[a0], %[e], %[w02], %[a0]\n\t"
+        "smlad %[a0], %[o], %[w13], %[a0]\n\t"
+        "smlad %[a1], %[o], %[w02], %[a1]\n\t"
+        "smlad %[a3], %[e2], %[w13], %[a3]\n\t"
+        "pkhbt %[e], %[e2], %[e]\n\t"
+        "smladx %[a1], %[e], %[w13], %[a1]\n\t"
+        "smladx %[a2], %[e], %[w02], %[a2]\n\t"
+        "pkhbt %[o], %[o2], %[o]\n\t"
+        "smladx %[a2], %[o], %[w13], %[a2]\n\t"
+        "smladx %[a3], %[o], %[w02], %[a3]\n\t"
+        "ldr %[w02], [%[b], #36]\n\t"
+        "smlabb %[a0], %[e2], %[w02], %[a0]\n\t"
+        "smlabb %[a1], %[o2], %[w02], %[a1]\n\t"
+        "smlatb %[a2], %[e2], %[w02], %[a2]\n\t"
+        "smlatb %[a3], %[o2], %[w02], %[a3]\n\t"
+        "ldr %[w13], [%[b], #92]\n\t"
+        "add %[r], %[r], %[w13]\n\t"
+        "ldr %[e], [%[r]]\n\t"
+        "ldr %[e2], [%[r], #4]\n\t"
+        "ldrd %[w02], %[w13], [%[b], #40]\n\t"
+        "sxtb16 %[o], %[e], ror #8\n\t"
+        "sxtb16 %[e], %[e]\n\t"
+        "sxtb16 %[o2], %[e2], ror #8\n\t"
+        "sxtb16 %[e2], %[e2]\n\t"
+        "smlad %[a0], %[e], %[w02], %[a0]\n\t"
+        "smlad %[a0], %[o], %[w13], %[a0]\n\t"
+        "smlad %[a1], %[o], %[w02], %[a1]\n\t"
+        "smlad %[a3], %[e2], %[w13], %[a3]\n\t"
+        "pkhbt %[e], %[e2], %[e]\n\t"
+        "smladx %[a1], %[e], %[w13], %[a1]\n\t"
+        "smladx %[a2], %[e], %[w02], %[a2]\n\t"
+        "pkhbt %[o], %[o2], %[o]\n\t"
+        "smladx %[a2], %[o], %[w13], %[a2]\n\t"
+        "smladx %[a3], %[o], %[w02], %[a3]\n\t"
+        "ldr %[w02], [%[b], #48]\n\t"
+        "smlabb %[a0], %[e2], %[w02], %[a0]\n\t"
+        "smlabb %[a1], %[o2], %[w02], %[a1]\n\t"
+        "smlatb %[a2], %[e2], %[w02], %[a2]\n\t"
+        "smlatb %[a3], %[o2], %[w02], %[a3]\n\t"
+        "ldr %[w13], [%[b], #92]\n\t"
+        "add %[r], %[r], %[w13]\n\t"
+        "ldr %[e], [%[r]]\n\t"
+        "ldr %[e2], [%[r], #4]\n\t"
+        "ldrd %[w02], %[w13], [%[b], #52]\n\t"
+        "sxtb16 %[o], %[e], ror #8\n\t"
+        "sxtb16 %[e], %[e]\n\t"
+        "sxtb16 %[o2], %[e2], ror #8\n\t"
+        "sxtb16 %[e2], %[e2]\n\t"
+        "smlad %[a0], %[e], %[w02], %[a0]\n\t"
+        "smlad %[a0], %[o], %[w13], %[a0]\n\t"
+        "smlad %[a1], %[o], %[w02], %[a1]\n\t"
+        "smlad %[a3], %[e2], %[w13], %[a3]\n\t"
+        "pkhbt %[e], %[e2], %[e]\n\t"
+        "smladx %[a1], %[e], %[w13], %[a1]\n\t"
+        "smladx %[a2], %[e], %[w02], %[a2]\n\t"
+        "pkhbt %[o], %[o2], %[o]\n\t"
+        "smladx %[a2], %[o], %[w13], %[a2]\n\t"
+        "smladx %[a3], %[o], %[w02], %[a3]\n\t"
+        "ldr %[w02], [%[b], #60]\n\t"
+        "smlabb %[a0], %[e2], %[w02], %[a0]\n\t"
+        "smlabb %[a1], %[o2], %[w02], %[a1]\n\t"
+        "smlatb %[a2], %[e2], %[w02], %[a2]\n\t"
+        "smlatb %[a3], %[o2], %[w02], %[a3]\n\t"
+        "ldrd %[w02], %[w13], [%[b], #64]\n\t"
+        "ldrd %[e], %[o], [%[b], #72]\n\t"
+        "lsl %[a0], %[a0], %[w13]\n\t"
+        "smmulr %[a0], %[a0], %[w02]\n\t"
+        "add %[e2], %[a0], %[e]\n\t"
+        "add %[a0], %[e2], %[a0], asr #31\n\t"
+        "asr %[a0], %[a0], %[o]\n\t"
+        "ssat %[a0], #8, %[a0]\n\t"
+        "lsl %[a1], %[a1], %[w13]\n\t"
+        "smmulr %[a1], %[a1], %[w02]\n\t"
+        "add %[e2], %[a1], %[e]\n\t"
+        "add %[a1], %[e2], %[a1], asr #31\n\t"
+        "asr %[a1], %[a1], %[o]\n\t"
+        "ssat %[a1], #8, %[a1]\n\t"
+        "lsl %[a2], %[a2], %[w13]\n\t"
+        "smmulr %[a2], %[a2], %[w02]\n\t"
+        "add %[e2], %[a2], %[e]\n\t"
+        "add %[a2], %[e2], %[a2], asr #31\n\t"
+        "asr %[a2], %[a2], %[o]\n\t"
+        "ssat %[a2], #8, %[a2]\n\t"
+        "lsl %[a3], %[a3], %[w13]\n\t"
+        "smmulr %[a3], %[a3], %[w02]\n\t"
+        "add %[e2], %[a3], %[e]\n\t"
+        "add %[a3], %[e2], %[a3], asr #31\n\t"
+        "asr %[a3], %[a3], %[o]\n\t"
+        "ssat %[a3], #8, %[a3]\n\t"
+        "ldrd %[o2], %[r], [%[b], #96]\n\t"
+        "mla %[r], %[x], %[o2], %[r]\n\t"
+        "ldr %[e2], [%[b], #88]\n\t"
+        "cmp %[e2], #0\n\t"
+        "bne 3f\n\t"
+        "bfi %[a0], %[a1], #8, #8\n\t"
+        "bfi %[a0], %[a2], #16, #8\n\t"
+        "bfi %[a0], %[a3], #24, #8\n\t"
+        "ldrd %[w02], %[w13], [%[b], #80]\n\t"
+        "ssub8 %[e2], %[a0], %[w02]\n\t"
+        "sel %[e2], %[a0], %[w02]\n\t"
+        "ssub8 %[a0], %[e2], %[w13]\n\t"
+        "sel %[a0], %[w13], %[e2]\n\t"
+        "lsr %[a1], %[a0], #8\n\t"
+        "lsr %[a2], %[a0], #16\n\t"
+        "lsr %[a3], %[a0], #24\n3:\n\t"
+        "strb %[a0], [%[r]]\n\t"
+        "strb %[a1], [%[r], %[o2]]\n\t"
+        "strb %[a2], [%[r], %[o2], lsl #1]\n\t"
+        "add %[r], %[r], %[o2]\n\t"
+        "strb %[a3], [%[r], %[o2], lsl #1]\n\t"
+        "ldr %[e2], [%[b], #104]\n\t"
+        "cmp %[x], %[e2]\n\t"
+        "beq 2f\n\t"
+        "add %[x], %[x], #4\n\t"
+        "cmp %[x], %[e2]\n\t"
+        "it hi\n\t"
+        "movhi %[x], %[e2]\n\t"
+        "b 1b\n2:"
+        : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [w02] "=&r"(w02),
+          [w13] "=&r"(w13), [e] "=&r"(e), [o] "=&r"(o), [e2] "=&r"(e2), [o2] "=&r"(o2),
+          [r] "=&r"(r), [x] "+&r"(x)
+        : [b] "r"(b)
+        : "cc", "memory");
+  }
+}
+#else
+UNAS_DW_PLANE_CHANNEL4(unas_dw_channel5s1, 5, 1)
+#endif
+UNAS_DW_PLANE_CHANNEL4(unas_dw_channel7s1, 7, 1)
+UNAS_DW_PLANE_CHANNEL4(unas_dw_channel3s2, 3, 2)
+UNAS_DW_PLANE_CHANNEL4(unas_dw_channel5s2, 5, 2)
+UNAS_DW_PLANE_CHANNEL4(unas_dw_channel7s2, 7, 2)
+
 /* Channel c of the NHWC input into the padded plane, then channel c of the output from it, for
  * every channel (see unas_dwconv_planes_s8); `channel` computes one channel's outputs. */
 typedef void (*unas_dw_channel_fn)(const unas_dwconv_params *p, const int8_t *plane,
@@ -1217,8 +1819,9 @@ typedef void (*unas_dw_channel_fn)(const unas_dwconv_params *p, const int8_t *pl
 static void unas_dw_planes(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
                            int8_t *plane, unas_dw_channel_fn channel) {
   const int32_t pitch = unas_dw_plane_pitch(p), rows = unas_dw_plane_rows_count(p);
+  unas_dw_plane_frame(p, plane, pitch, rows);
   for (int32_t c = 0; c < p->in_c; ++c) {
-    unas_dw_fill_plane(p, in + c, plane, pitch, rows);
+    unas_dw_copy_channel(p, in + c, plane, pitch, rows);
     channel(p, plane, pitch, c, out + c, p->in_c);
   }
 }
@@ -1276,9 +1879,47 @@ void unas_dwconv_planes_rows_s8(const unas_dwconv_params *p, const int8_t *in, i
   unas_dw_planes(p, in, out, plane, unas_dw_channel_rows);
 }
 
+void unas_dwconv_planes3s1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane) {
+  unas_dw_planes(p, in, out, plane, unas_dw_channel3s1);
+}
+
+void unas_dwconv_planes3s2_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane) {
+  unas_dw_planes(p, in, out, plane, unas_dw_channel3s2);
+}
+
+void unas_dwconv_planes5s1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane) {
+  unas_dw_planes(p, in, out, plane, unas_dw_channel5s1);
+}
+
+void unas_dwconv_planes5s2_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane) {
+  unas_dw_planes(p, in, out, plane, unas_dw_channel5s2);
+}
+
+void unas_dwconv_planes7s1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane) {
+  unas_dw_planes(p, in, out, plane, unas_dw_channel7s1);
+}
+
+void unas_dwconv_planes7s2_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane) {
+  unas_dw_planes(p, in, out, plane, unas_dw_channel7s2);
+}
+
 void unas_dwconv_planes_taps_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
                                 int8_t *plane) {
   unas_dw_planes(p, in, out, plane, unas_dw_channel_taps);
+}
+
+/* Whether p fits the four-wide kernels unas_dwconv_planes{3,5,7}s{1,2}_s8: a square 3x3, 5x5 or
+ * 7x7 filter, horizontal stride 1 or 2, at least four outputs per row (any vertical stride). */
+static int unas_dw_four_wide(const unas_dwconv_params *p) {
+  const int32_t k = p->k_w;
+  return p->k_h == k && (k == 3 || k == 5 || k == 7) && (p->stride_w == 1 || p->stride_w == 2) &&
+         p->out_w >= 4;
 }
 
 /* The plane kernel for p: what the generator calls directly (so only that one is linked). */
@@ -1287,6 +1928,13 @@ void unas_dwconv_planes_s8(const unas_dwconv_params *p, const int8_t *in, int8_t
   const int32_t words = (p->k_w + 3) / 4;
   if (p->wide_layout != UNAS_DW_WIDE_ROWS || p->rq == 0) {
     unas_dwconv_planes_taps_s8(p, in, out, plane);
+  } else if (unas_dw_four_wide(p)) {
+    static void (*const fours[3][2])(const unas_dwconv_params *, const int8_t *, int8_t *,
+                                     int8_t *) = {
+        {unas_dwconv_planes3s1_s8, unas_dwconv_planes3s2_s8},
+        {unas_dwconv_planes5s1_s8, unas_dwconv_planes5s2_s8},
+        {unas_dwconv_planes7s1_s8, unas_dwconv_planes7s2_s8}};
+    fours[(p->k_w - 3) / 2][p->stride_w - 1](p, in, out, plane);
   } else if (p->k_h == 3 && words == 1) {
     unas_dwconv_planes3_s8(p, in, out, plane);
   } else if (p->k_h == 5 && words == 2) {

@@ -322,9 +322,11 @@ void unas_dwconv_ref_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *o
  * channel of the output is computed from it. out may be in (MCUNet's in-place depthwise
  * convolution): in NHWC the output elements of channel c sit at offsets = c (mod C), which only
  * ever hold channel c of the input, already copied. unas_dwconv_planes_s8 picks one of the
- * others: planes3/5/7 (widened rows and requantisation blocks, k_h = 3 with k_w <= 4, k_h = 5 or
- * 7 with 4 < k_w <= 8), planes_rows (any other size with them), planes_taps (without them:
- * dilation, or accumulators too large); the generator calls that one directly. */
+ * others: planes{3,5,7}s{1,2} (widened rows and requantisation blocks, square 3/5/7 filters,
+ * stride_w 1 or 2, out_w >= 4: four outputs per step), planes3/5/7 (the same blocks, k_h = 3
+ * with k_w <= 4, k_h = 5 or 7 with 4 < k_w <= 8: output pairs), planes_rows (any other size
+ * with them), planes_taps (without them: dilation, or accumulators too large); the generator
+ * calls that one directly. */
 void unas_dwconv_planes_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
                            int8_t *plane);
 void unas_dwconv_planes3_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
@@ -335,6 +337,20 @@ void unas_dwconv_planes7_s8(const unas_dwconv_params *p, const int8_t *in, int8_
                             int8_t *plane);
 void unas_dwconv_planes_rows_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
                                 int8_t *plane);
+/* Four outputs per step along a row: k_h = k_w = 3, 5 or 7, stride_w 1 (s1) or 2 (s2), out_w >= 4
+ * (the widened rows and requantisation blocks as planes3/5/7; any stride_h). */
+void unas_dwconv_planes3s1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane);
+void unas_dwconv_planes3s2_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane);
+void unas_dwconv_planes5s1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane);
+void unas_dwconv_planes5s2_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane);
+void unas_dwconv_planes7s1_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane);
+void unas_dwconv_planes7s2_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
+                              int8_t *plane);
 void unas_dwconv_planes_taps_s8(const unas_dwconv_params *p, const int8_t *in, int8_t *out,
                                 int8_t *plane);
 /* 1x1, stride 1, depth multiplier 1: per element, no scratch; out may be in. */
