@@ -188,7 +188,8 @@ def main() -> None:
         f"Date: {started:%Y-%m-%d %H:%M} UTC; machine: {platform.machine()}, "
         f"{os.cpu_count()} CPU cores (shared with other jobs while measured), Python "
         f"{platform.python_version()}; engine `{args.engine}`, {args.classes} classes, seed "
-        f"{args.seed}. FLOPs = MACs (MCUNet's convention). Configurations where fewer than "
+        f"{args.seed}. FLOPs = MACs (MCUNet's convention; taps inside the input, as the "
+        "resource model counts them). Configurations where fewer than "
         f"{DEFAULT_MIN_FIT_FRACTION:.0%} of the samples fit are not ranked (the CLI's default).",
         "",
         "## Full sweep",

@@ -3,8 +3,8 @@
 A configuration's quality is the mean FLOPs of its sampled architectures whose peak memory fits
 the SRAM budget and whose int8 size fits the Flash budget: a space that holds bigger models
 under the constraints tends to give a more accurate searched model (MCUNet Figure 3 / 10).
-FLOPs are counted as MACs, MCUNet's convention (its "FLOPs" are multiply-accumulates); the
-ranking is the same for 2 x MACs.
+FLOPs are counted as MACs, MCUNet's convention (its "FLOPs" are multiply-accumulates; the
+ranking is the same for 2 x MACs), as the resource model counts them (taps inside the input).
 
 >>> import numpy as np
 >>> from unas.space_opt_sweep import ConfigSamples
