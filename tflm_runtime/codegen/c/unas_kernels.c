@@ -1476,6 +1476,45 @@ __attribute__((always_inline)) static inline void unas_dw_plane_loop4(
                    int8_t *dst, int32_t dst_pitch) {                                          \
     unas_dw_plane_loop4(p, plane, pitch, c, dst, dst_pitch, (K), (S));                       \
   }
+
+/* The end of a four-wide stride-1 row step in asm (unas_dw_channel3s1 / 5s1), after the four
+ * requantised outputs a0..a3: the output address from the block's step and base (OBASE) and x,
+ * the SSUB8/SEL clamp of all four unless the block's FULL flag says SSAT was enough, four
+ * strides-apart stores, then x to the next step (4 on, the last step ending at the block's
+ * XLAST) or out. STEP and T are scratch operands; the clamp bounds load into w02 and WB. */
+#define UNAS_DW_S1_STORE4_NEXT(STEP, T, OBASE, FULL, LOHI, WB, XLAST)  \
+  "ldrd %[" #STEP "], %[r], [%[b], #" OBASE "]\n\t"                     \
+  "mla %[r], %[x], %[" #STEP "], %[r]\n\t"                              \
+  "ldr %[" #T "], [%[b], #" FULL "]\n\t"                                \
+  "cmp %[" #T "], #0\n\t"                                               \
+  "bne 3f\n\t"                                                          \
+  "bfi %[a0], %[a1], #8, #8\n\t"                                        \
+  "bfi %[a0], %[a2], #16, #8\n\t"                                       \
+  "bfi %[a0], %[a3], #24, #8\n\t"                                       \
+  "ldrd %[w02], %[" #WB "], [%[b], #" LOHI "]\n\t"                      \
+  "ssub8 %[" #T "], %[a0], %[w02]\n\t"                                  \
+  "sel %[" #T "], %[a0], %[w02]\n\t"                                    \
+  "ssub8 %[a0], %[" #T "], %[" #WB "]\n\t"                              \
+  "sel %[a0], %[" #WB "], %[" #T "]\n\t"                                \
+  "lsr %[a1], %[a0], #8\n\t"                                            \
+  "lsr %[a2], %[a0], #16\n\t"                                           \
+  "lsr %[a3], %[a0], #24\n"                                             \
+  "3:\n\t"                                                              \
+  "strb %[a0], [%[r]]\n\t"                                              \
+  "strb %[a1], [%[r], %[" #STEP "]]\n\t"                                \
+  "strb %[a2], [%[r], %[" #STEP "], lsl #1]\n\t"                        \
+  "add %[r], %[r], %[" #STEP "]\n\t"                                    \
+  "strb %[a3], [%[r], %[" #STEP "], lsl #1]\n\t"                        \
+  "ldr %[" #T "], [%[b], #" XLAST "]\n\t"                               \
+  "cmp %[x], %[" #T "]\n\t"                                             \
+  "beq 2f\n\t"                                                          \
+  "add %[x], %[x], #4\n\t"                                              \
+  "cmp %[x], %[" #T "]\n\t"                                             \
+  "it hi\n\t"                                                           \
+  "movhi %[x], %[" #T "]\n\t"                                           \
+  "b 1b\n"                                                              \
+  "2:"
+
 #if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
 /* The 3x3 stride-1 channel with each output row one asm loop: per step of four outputs and per
  * filter row LDR, LDRD of the row's weights, two LDRSB, two SXTB16, two PKHBT and the eight
@@ -1540,37 +1579,7 @@ static void unas_dw_channel3s1(const unas_dwconv_params *p, const int8_t *plane,
         "ldrd %[e], %[o], [%[b], #36]\n\t"
         UNAS_DW_K3S1_RQ8("%[a0]") UNAS_DW_K3S1_RQ8("%[a1]")
         UNAS_DW_K3S1_RQ8("%[a2]") UNAS_DW_K3S1_RQ8("%[a3]")
-        "ldrd %[b5], %[r], [%[b], #60]\n\t"
-        "mla %[r], %[x], %[b5], %[r]\n\t"
-        "ldr %[b4], [%[b], #52]\n\t"
-        "cmp %[b4], #0\n\t"
-        "bne 3f\n\t"
-        "bfi %[a0], %[a1], #8, #8\n\t"
-        "bfi %[a0], %[a2], #16, #8\n\t"
-        "bfi %[a0], %[a3], #24, #8\n\t"
-        "ldrd %[w02], %[w1], [%[b], #44]\n\t"
-        "ssub8 %[b4], %[a0], %[w02]\n\t"
-        "sel %[b4], %[a0], %[w02]\n\t"
-        "ssub8 %[a0], %[b4], %[w1]\n\t"
-        "sel %[a0], %[w1], %[b4]\n\t"
-        "lsr %[a1], %[a0], #8\n\t"
-        "lsr %[a2], %[a0], #16\n\t"
-        "lsr %[a3], %[a0], #24\n"
-        "3:\n\t"
-        "strb %[a0], [%[r]]\n\t"
-        "strb %[a1], [%[r], %[b5]]\n\t"
-        "strb %[a2], [%[r], %[b5], lsl #1]\n\t"
-        "add %[r], %[r], %[b5]\n\t"
-        "strb %[a3], [%[r], %[b5], lsl #1]\n\t"
-        "ldr %[b4], [%[b], #68]\n\t"
-        "cmp %[x], %[b4]\n\t"
-        "beq 2f\n\t"
-        "add %[x], %[x], #4\n\t"
-        "cmp %[x], %[b4]\n\t"
-        "it hi\n\t"
-        "movhi %[x], %[b4]\n\t"
-        "b 1b\n"
-        "2:"
+        UNAS_DW_S1_STORE4_NEXT(b5, b4, "60", "52", "44", w1, "68")
         : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [w02] "=&r"(w02),
           [w1] "=&r"(w1), [e] "=&r"(e), [o] "=&r"(o), [b4] "=&r"(b4), [b5] "=&r"(b5),
           [r] "=&r"(r), [x] "+&r"(x)
@@ -1616,6 +1625,39 @@ static void unas_dw_channel5s1(const unas_dwconv_params *p, const int8_t *plane,
     b[26] = (int32_t)(uintptr_t)(plane + last);
     const int8_t *x = plane;
     int32_t a0, a1, a2, a3, w02, w13, e, o, e2, o2, r;
+#define UNAS_DW_K5S1_ROW(W02_13, W4)             \
+  "ldr %[e], [%[r]]\n\t"                          \
+  "ldr %[e2], [%[r], #4]\n\t"                     \
+  "ldrd %[w02], %[w13], [%[b], #" W02_13 "]\n\t"  \
+  "sxtb16 %[o], %[e], ror #8\n\t"                 \
+  "sxtb16 %[e], %[e]\n\t"                         \
+  "sxtb16 %[o2], %[e2], ror #8\n\t"               \
+  "sxtb16 %[e2], %[e2]\n\t"                       \
+  "smlad %[a0], %[e], %[w02], %[a0]\n\t"          \
+  "smlad %[a0], %[o], %[w13], %[a0]\n\t"          \
+  "smlad %[a1], %[o], %[w02], %[a1]\n\t"          \
+  "smlad %[a3], %[e2], %[w13], %[a3]\n\t"         \
+  "pkhbt %[e], %[e2], %[e]\n\t"                   \
+  "smladx %[a1], %[e], %[w13], %[a1]\n\t"         \
+  "smladx %[a2], %[e], %[w02], %[a2]\n\t"         \
+  "pkhbt %[o], %[o2], %[o]\n\t"                   \
+  "smladx %[a2], %[o], %[w13], %[a2]\n\t"         \
+  "smladx %[a3], %[o], %[w02], %[a3]\n\t"         \
+  "ldr %[w02], [%[b], #" W4 "]\n\t"               \
+  "smlabb %[a0], %[e2], %[w02], %[a0]\n\t"        \
+  "smlabb %[a1], %[o2], %[w02], %[a1]\n\t"        \
+  "smlatb %[a2], %[e2], %[w02], %[a2]\n\t"        \
+  "smlatb %[a3], %[o2], %[w02], %[a3]\n\t"
+#define UNAS_DW_K5S1_NEXT                         \
+  "ldr %[w13], [%[b], #92]\n\t"                   \
+  "add %[r], %[r], %[w13]\n\t"
+#define UNAS_DW_K5S1_RQ8(A)                       \
+  "lsl " A ", " A ", %[w13]\n\t"                  \
+  "smmulr " A ", " A ", %[w02]\n\t"               \
+  "add %[e2], " A ", %[e]\n\t"                    \
+  "add " A ", %[e2], " A ", asr #31\n\t"          \
+  "asr " A ", " A ", %[o]\n\t"                    \
+  "ssat " A ", #8, " A "\n\t"
     __asm__ volatile(
         "1:\n\t"
         "ldr %[a0], [%[b]]\n\t"
@@ -1623,179 +1665,16 @@ static void unas_dw_channel5s1(const unas_dwconv_params *p, const int8_t *plane,
         "mov %[a2], %[a0]\n\t"
         "mov %[a3], %[a0]\n\t"
         "mov %[r], %[x]\n\t"
-        "ldr %[e], [%[r]]\n\t"
-        "ldr %[e2], [%[r], #4]\n\t"
-        "ldrd %[w02], %[w13], [%[b], #4]\n\t"
-        "sxtb16 %[o], %[e], ror #8\n\t"
-        "sxtb16 %[e], %[e]\n\t"
-        "sxtb16 %[o2], %[e2], ror #8\n\t"
-        "sxtb16 %[e2], %[e2]\n\t"
-        "smlad %[a0], %[e], %[w02], %[a0]\n\t"
-        "smlad %[a0], %[o], %[w13], %[a0]\n\t"
-        "smlad %[a1], %[o], %[w02], %[a1]\n\t"
-        "smlad %[a3], %[e2], %[w13], %[a3]\n\t"
-        "pkhbt %[e], %[e2], %[e]\n\t"
-        "smladx %[a1], %[e], %[w13], %[a1]\n\t"
-        "smladx %[a2], %[e], %[w02], %[a2]\n\t"
-        "pkhbt %[o], %[o2], %[o]\n\t"
-        "smladx %[a2], %[o], %[w13], %[a2]\n\t"
-        "smladx %[a3], %[o], %[w02], %[a3]\n\t"
-        "ldr %[w02], [%[b], #12]\n\t"
-        "smlabb %[a0], %[e2], %[w02], %[a0]\n\t"
-        "smlabb %[a1], %[o2], %[w02], %[a1]\n\t"
-        "smlatb %[a2], %[e2], %[w02], %[a2]\n\t"
-        "smlatb %[a3], %[o2], %[w02], %[a3]\n\t"
-        "ldr %[w13], [%[b], #92]\n\t"
-        "add %[r], %[r], %[w13]\n\t"
-        "ldr %[e], [%[r]]\n\t"
-        "ldr %[e2], [%[r], #4]\n\t"
-        "ldrd %[w02], %[w13], [%[b], #16]\n\t"
-        "sxtb16 %[o], %[e], ror #8\n\t"
-        "sxtb16 %[e], %[e]\n\t"
-        "sxtb16 %[o2], %[e2], ror #8\n\t"
-        "sxtb16 %[e2], %[e2]\n\t"
-        "smlad %[a0], %[e], %[w02], %[a0]\n\t"
-        "smlad %[a0], %[o], %[w13], %[a0]\n\t"
-        "smlad %[a1], %[o], %[w02], %[a1]\n\t"
-        "smlad %[a3], %[e2], %[w13], %[a3]\n\t"
-        "pkhbt %[e], %[e2], %[e]\n\t"
-        "smladx %[a1], %[e], %[w13], %[a1]\n\t"
-        "smladx %[a2], %[e], %[w02], %[a2]\n\t"
-        "pkhbt %[o], %[o2], %[o]\n\t"
-        "smladx %[a2], %[o], %[w13], %[a2]\n\t"
-        "smladx %[a3], %[o], %[w02], %[a3]\n\t"
-        "ldr %[w02], [%[b], #24]\n\t"
-        "smlabb %[a0], %[e2], %[w02], %[a0]\n\t"
-        "smlabb %[a1], %[o2], %[w02], %[a1]\n\t"
-        "smlatb %[a2], %[e2], %[w02], %[a2]\n\t"
-        "smlatb %[a3], %[o2], %[w02], %[a3]\n\t"
-        "ldr %[w13], [%[b], #92]\n\t"
-        "add %[r], %[r], %[w13]\n\t"
-        "ldr %[e], [%[r]]\n\t"
-        "ldr %[e2], [%[r], #4]\n\t"
-        "ldrd %[w02], %[w13], [%[b], #28]\n\t"
-        "sxtb16 %[o], %[e], ror #8\n\t"
-        "sxtb16 %[e], %[e]\n\t"
-        "sxtb16 %[o2], %[e2], ror #8\n\t"
-        "sxtb16 %[e2], %[e2]\n\t"
-        "smlad %[a0], %[e], %[w02], %[a0]\n\t"
-        "smlad %[a0], %[o], %[w13], %[a0]\n\t"
-        "smlad %[a1], %[o], %[w02], %[a1]\n\t"
-        "smlad %[a3], %[e2], %[w13], %[a3]\n\t"
-        "pkhbt %[e], %[e2], %[e]\n\t"
-        "smladx %[a1], %[e], %[w13], %[a1]\n\t"
-        "smladx %[a2], %[e], %[w02], %[a2]\n\t"
-        "pkhbt %[o], %[o2], %[o]\n\t"
-        "smladx %[a2], %[o], %[w13], %[a2]\n\t"
-        "smladx %[a3], %[o], %[w02], %[a3]\n\t"
-        "ldr %[w02], [%[b], #36]\n\t"
-        "smlabb %[a0], %[e2], %[w02], %[a0]\n\t"
-        "smlabb %[a1], %[o2], %[w02], %[a1]\n\t"
-        "smlatb %[a2], %[e2], %[w02], %[a2]\n\t"
-        "smlatb %[a3], %[o2], %[w02], %[a3]\n\t"
-        "ldr %[w13], [%[b], #92]\n\t"
-        "add %[r], %[r], %[w13]\n\t"
-        "ldr %[e], [%[r]]\n\t"
-        "ldr %[e2], [%[r], #4]\n\t"
-        "ldrd %[w02], %[w13], [%[b], #40]\n\t"
-        "sxtb16 %[o], %[e], ror #8\n\t"
-        "sxtb16 %[e], %[e]\n\t"
-        "sxtb16 %[o2], %[e2], ror #8\n\t"
-        "sxtb16 %[e2], %[e2]\n\t"
-        "smlad %[a0], %[e], %[w02], %[a0]\n\t"
-        "smlad %[a0], %[o], %[w13], %[a0]\n\t"
-        "smlad %[a1], %[o], %[w02], %[a1]\n\t"
-        "smlad %[a3], %[e2], %[w13], %[a3]\n\t"
-        "pkhbt %[e], %[e2], %[e]\n\t"
-        "smladx %[a1], %[e], %[w13], %[a1]\n\t"
-        "smladx %[a2], %[e], %[w02], %[a2]\n\t"
-        "pkhbt %[o], %[o2], %[o]\n\t"
-        "smladx %[a2], %[o], %[w13], %[a2]\n\t"
-        "smladx %[a3], %[o], %[w02], %[a3]\n\t"
-        "ldr %[w02], [%[b], #48]\n\t"
-        "smlabb %[a0], %[e2], %[w02], %[a0]\n\t"
-        "smlabb %[a1], %[o2], %[w02], %[a1]\n\t"
-        "smlatb %[a2], %[e2], %[w02], %[a2]\n\t"
-        "smlatb %[a3], %[o2], %[w02], %[a3]\n\t"
-        "ldr %[w13], [%[b], #92]\n\t"
-        "add %[r], %[r], %[w13]\n\t"
-        "ldr %[e], [%[r]]\n\t"
-        "ldr %[e2], [%[r], #4]\n\t"
-        "ldrd %[w02], %[w13], [%[b], #52]\n\t"
-        "sxtb16 %[o], %[e], ror #8\n\t"
-        "sxtb16 %[e], %[e]\n\t"
-        "sxtb16 %[o2], %[e2], ror #8\n\t"
-        "sxtb16 %[e2], %[e2]\n\t"
-        "smlad %[a0], %[e], %[w02], %[a0]\n\t"
-        "smlad %[a0], %[o], %[w13], %[a0]\n\t"
-        "smlad %[a1], %[o], %[w02], %[a1]\n\t"
-        "smlad %[a3], %[e2], %[w13], %[a3]\n\t"
-        "pkhbt %[e], %[e2], %[e]\n\t"
-        "smladx %[a1], %[e], %[w13], %[a1]\n\t"
-        "smladx %[a2], %[e], %[w02], %[a2]\n\t"
-        "pkhbt %[o], %[o2], %[o]\n\t"
-        "smladx %[a2], %[o], %[w13], %[a2]\n\t"
-        "smladx %[a3], %[o], %[w02], %[a3]\n\t"
-        "ldr %[w02], [%[b], #60]\n\t"
-        "smlabb %[a0], %[e2], %[w02], %[a0]\n\t"
-        "smlabb %[a1], %[o2], %[w02], %[a1]\n\t"
-        "smlatb %[a2], %[e2], %[w02], %[a2]\n\t"
-        "smlatb %[a3], %[o2], %[w02], %[a3]\n\t"
+        UNAS_DW_K5S1_ROW("4", "12") UNAS_DW_K5S1_NEXT
+        UNAS_DW_K5S1_ROW("16", "24") UNAS_DW_K5S1_NEXT
+        UNAS_DW_K5S1_ROW("28", "36") UNAS_DW_K5S1_NEXT
+        UNAS_DW_K5S1_ROW("40", "48") UNAS_DW_K5S1_NEXT
+        UNAS_DW_K5S1_ROW("52", "60")
         "ldrd %[w02], %[w13], [%[b], #64]\n\t"
         "ldrd %[e], %[o], [%[b], #72]\n\t"
-        "lsl %[a0], %[a0], %[w13]\n\t"
-        "smmulr %[a0], %[a0], %[w02]\n\t"
-        "add %[e2], %[a0], %[e]\n\t"
-        "add %[a0], %[e2], %[a0], asr #31\n\t"
-        "asr %[a0], %[a0], %[o]\n\t"
-        "ssat %[a0], #8, %[a0]\n\t"
-        "lsl %[a1], %[a1], %[w13]\n\t"
-        "smmulr %[a1], %[a1], %[w02]\n\t"
-        "add %[e2], %[a1], %[e]\n\t"
-        "add %[a1], %[e2], %[a1], asr #31\n\t"
-        "asr %[a1], %[a1], %[o]\n\t"
-        "ssat %[a1], #8, %[a1]\n\t"
-        "lsl %[a2], %[a2], %[w13]\n\t"
-        "smmulr %[a2], %[a2], %[w02]\n\t"
-        "add %[e2], %[a2], %[e]\n\t"
-        "add %[a2], %[e2], %[a2], asr #31\n\t"
-        "asr %[a2], %[a2], %[o]\n\t"
-        "ssat %[a2], #8, %[a2]\n\t"
-        "lsl %[a3], %[a3], %[w13]\n\t"
-        "smmulr %[a3], %[a3], %[w02]\n\t"
-        "add %[e2], %[a3], %[e]\n\t"
-        "add %[a3], %[e2], %[a3], asr #31\n\t"
-        "asr %[a3], %[a3], %[o]\n\t"
-        "ssat %[a3], #8, %[a3]\n\t"
-        "ldrd %[o2], %[r], [%[b], #96]\n\t"
-        "mla %[r], %[x], %[o2], %[r]\n\t"
-        "ldr %[e2], [%[b], #88]\n\t"
-        "cmp %[e2], #0\n\t"
-        "bne 3f\n\t"
-        "bfi %[a0], %[a1], #8, #8\n\t"
-        "bfi %[a0], %[a2], #16, #8\n\t"
-        "bfi %[a0], %[a3], #24, #8\n\t"
-        "ldrd %[w02], %[w13], [%[b], #80]\n\t"
-        "ssub8 %[e2], %[a0], %[w02]\n\t"
-        "sel %[e2], %[a0], %[w02]\n\t"
-        "ssub8 %[a0], %[e2], %[w13]\n\t"
-        "sel %[a0], %[w13], %[e2]\n\t"
-        "lsr %[a1], %[a0], #8\n\t"
-        "lsr %[a2], %[a0], #16\n\t"
-        "lsr %[a3], %[a0], #24\n3:\n\t"
-        "strb %[a0], [%[r]]\n\t"
-        "strb %[a1], [%[r], %[o2]]\n\t"
-        "strb %[a2], [%[r], %[o2], lsl #1]\n\t"
-        "add %[r], %[r], %[o2]\n\t"
-        "strb %[a3], [%[r], %[o2], lsl #1]\n\t"
-        "ldr %[e2], [%[b], #104]\n\t"
-        "cmp %[x], %[e2]\n\t"
-        "beq 2f\n\t"
-        "add %[x], %[x], #4\n\t"
-        "cmp %[x], %[e2]\n\t"
-        "it hi\n\t"
-        "movhi %[x], %[e2]\n\t"
-        "b 1b\n2:"
+        UNAS_DW_K5S1_RQ8("%[a0]") UNAS_DW_K5S1_RQ8("%[a1]")
+        UNAS_DW_K5S1_RQ8("%[a2]") UNAS_DW_K5S1_RQ8("%[a3]")
+        UNAS_DW_S1_STORE4_NEXT(o2, e2, "96", "88", "80", w13, "104")
         : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [w02] "=&r"(w02),
           [w13] "=&r"(w13), [e] "=&r"(e), [o] "=&r"(o), [e2] "=&r"(e2), [o2] "=&r"(o2),
           [r] "=&r"(r), [x] "+&r"(x)
@@ -1803,9 +1682,13 @@ static void unas_dw_channel5s1(const unas_dwconv_params *p, const int8_t *plane,
         : "cc", "memory");
   }
 }
+#undef UNAS_DW_K5S1_ROW
+#undef UNAS_DW_K5S1_NEXT
+#undef UNAS_DW_K5S1_RQ8
 #else
 UNAS_DW_PLANE_CHANNEL4(unas_dw_channel5s1, 5, 1)
 #endif
+#undef UNAS_DW_S1_STORE4_NEXT
 UNAS_DW_PLANE_CHANNEL4(unas_dw_channel7s1, 7, 1)
 UNAS_DW_PLANE_CHANNEL4(unas_dw_channel3s2, 3, 2)
 UNAS_DW_PLANE_CHANNEL4(unas_dw_channel5s2, 5, 2)
