@@ -235,6 +235,9 @@ def operator_macs(model: TfliteModel, op: Operator) -> int:
     out = model.tensors[op.outputs[0]].shape
     if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         geometry = _geometry(model, op)
+        if not geometry:
+            raise UnsupportedOperatorError(
+                f"{model.path}: operator {op.index} ({op.opcode}) has no rank-4 filter input")
         return conv_macs(model.tensors[op.inputs[0]].shape[1:], out[1:], geometry["kernel"],
                          geometry["stride"], geometry["dilation"],
                          depthwise=op.opcode == "DEPTHWISE_CONV_2D")
