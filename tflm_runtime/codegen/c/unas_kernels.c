@@ -1370,6 +1370,27 @@ __attribute__((always_inline)) static inline void unas_dw_row4(
   }
 }
 
+/* Asm text shared by the four-wide depthwise kernels (operands are strings such as "%[a0]").
+ * UNAS_DW_RQ8_ASM: unas_dw_rq4 then int8 saturation of accumulator A (LSH, MULT, NUDGE, RSH: the
+ * rq block's operands, T a scratch). UNAS_DW_CLAMP4_ASM: a0..a3 packed into a0's bytes, the
+ * byte-wise bounds loaded from BASE + OFF into LO and HI, a0 clamped lane-wise with SSUB8/SEL. */
+#define UNAS_DW_RQ8_ASM(A, LSH, MULT, T, NUDGE, RSH)  \
+  "lsl " A ", " A ", " LSH "\n\t"                     \
+  "smmulr " A ", " A ", " MULT "\n\t"                 \
+  "add " T ", " A ", " NUDGE "\n\t"                   \
+  "add " A ", " T ", " A ", asr #31\n\t"              \
+  "asr " A ", " A ", " RSH "\n\t"                     \
+  "ssat " A ", #8, " A "\n\t"
+#define UNAS_DW_CLAMP4_ASM(T, LO, HI, BASE, OFF)      \
+  "bfi %[a0], %[a1], #8, #8\n\t"                      \
+  "bfi %[a0], %[a2], #16, #8\n\t"                     \
+  "bfi %[a0], %[a3], #24, #8\n\t"                     \
+  "ldrd " LO ", " HI ", [" BASE ", #" OFF "]\n\t"     \
+  "ssub8 " T ", %[a0], " LO "\n\t"                    \
+  "sel " T ", %[a0], " LO "\n\t"                      \
+  "ssub8 %[a0], " T ", " HI "\n\t"                    \
+  "sel %[a0], " HI ", " T "\n\t"
+
 /* Outputs a[0..3] of one channel requantised by q = {its unas_dw_rq block, lo4, hi4, full}
  * (lo4, hi4: act_min, act_max in every byte; full: the bounds are -128 and 127), clamped and
  * stored `step` bytes apart. On Thumb-2 DSP cores one asm block: per output LSL, SMMULR, ADD,
@@ -1381,27 +1402,14 @@ __attribute__((always_inline)) static inline void unas_dw_store4(int32_t *a, con
 #if defined(__ARM_FEATURE_DSP) && defined(__thumb2__)
   int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], m, l, n, r, t;
   int8_t *o3 = o;  /* advanced by step inside */
-#define UNAS_DW_RQ8(A)                              \
-  "lsl " A ", " A ", %[l]\n\t"                      \
-  "smmulr " A ", " A ", %[m]\n\t"                   \
-  "add %[t], " A ", %[n]\n\t"                       \
-  "add " A ", %[t], " A ", asr #31\n\t"             \
-  "asr " A ", " A ", %[r]\n\t"                      \
-  "ssat " A ", #8, " A "\n\t"
+#define UNAS_DW_RQ8(A) UNAS_DW_RQ8_ASM(A, "%[l]", "%[m]", "%[t]", "%[n]", "%[r]")
   __asm__ volatile("ldrd %[m], %[l], [%[q]]\n\t"
           "ldrd %[n], %[r], [%[q], #8]\n\t"
           UNAS_DW_RQ8("%[a0]") UNAS_DW_RQ8("%[a1]") UNAS_DW_RQ8("%[a2]") UNAS_DW_RQ8("%[a3]")
           "ldr %[t], [%[q], #24]\n\t"
           "cmp %[t], #0\n\t"
           "bne 1f\n\t"
-          "bfi %[a0], %[a1], #8, #8\n\t"
-          "bfi %[a0], %[a2], #16, #8\n\t"
-          "bfi %[a0], %[a3], #24, #8\n\t"
-          "ldrd %[m], %[l], [%[q], #16]\n\t"
-          "ssub8 %[t], %[a0], %[m]\n\t"
-          "sel %[t], %[a0], %[m]\n\t"
-          "ssub8 %[a0], %[t], %[l]\n\t"
-          "sel %[a0], %[l], %[t]\n\t"
+          UNAS_DW_CLAMP4_ASM("%[t]", "%[m]", "%[l]", "%[q]", "16")
           "strb %[a0], [%[o]]\n\t"
           "lsr %[a1], %[a0], #8\n\t"
           "strb %[a1], [%[o], %[step]]\n\t"
@@ -1488,14 +1496,7 @@ __attribute__((always_inline)) static inline void unas_dw_plane_loop4(
   "ldr %[" #T "], [%[b], #" FULL "]\n\t"                                \
   "cmp %[" #T "], #0\n\t"                                               \
   "bne 3f\n\t"                                                          \
-  "bfi %[a0], %[a1], #8, #8\n\t"                                        \
-  "bfi %[a0], %[a2], #16, #8\n\t"                                       \
-  "bfi %[a0], %[a3], #24, #8\n\t"                                       \
-  "ldrd %[w02], %[" #WB "], [%[b], #" LOHI "]\n\t"                      \
-  "ssub8 %[" #T "], %[a0], %[w02]\n\t"                                  \
-  "sel %[" #T "], %[a0], %[w02]\n\t"                                    \
-  "ssub8 %[a0], %[" #T "], %[" #WB "]\n\t"                              \
-  "sel %[a0], %[" #WB "], %[" #T "]\n\t"                                \
+  UNAS_DW_CLAMP4_ASM("%[" #T "]", "%[w02]", "%[" #WB "]", "%[b]", LOHI)  \
   "lsr %[a1], %[a0], #8\n\t"                                            \
   "lsr %[a2], %[a0], #16\n\t"                                           \
   "lsr %[a3], %[a0], #24\n"                                             \
@@ -1558,13 +1559,7 @@ static void unas_dw_channel3s1(const unas_dwconv_params *p, const int8_t *plane,
 #define UNAS_DW_K3S1_NEXT                       \
   "ldr %[b5], [%[b], #56]\n\t"                 \
   "add %[r], %[r], %[b5]\n\t"
-#define UNAS_DW_K3S1_RQ8(A)                     \
-  "lsl " A ", " A ", %[w1]\n\t"                \
-  "smmulr " A ", " A ", %[w02]\n\t"            \
-  "add %[b4], " A ", %[e]\n\t"                 \
-  "add " A ", %[b4], " A ", asr #31\n\t"       \
-  "asr " A ", " A ", %[o]\n\t"                 \
-  "ssat " A ", #8, " A "\n\t"
+#define UNAS_DW_K3S1_RQ8(A) UNAS_DW_RQ8_ASM(A, "%[w1]", "%[w02]", "%[b4]", "%[e]", "%[o]")
     __asm__ volatile(
         "1:\n\t"
         "ldr %[a0], [%[b]]\n\t"
@@ -1651,13 +1646,7 @@ static void unas_dw_channel5s1(const unas_dwconv_params *p, const int8_t *plane,
 #define UNAS_DW_K5S1_NEXT                         \
   "ldr %[w13], [%[b], #92]\n\t"                   \
   "add %[r], %[r], %[w13]\n\t"
-#define UNAS_DW_K5S1_RQ8(A)                       \
-  "lsl " A ", " A ", %[w13]\n\t"                  \
-  "smmulr " A ", " A ", %[w02]\n\t"               \
-  "add %[e2], " A ", %[e]\n\t"                    \
-  "add " A ", %[e2], " A ", asr #31\n\t"          \
-  "asr " A ", " A ", %[o]\n\t"                    \
-  "ssat " A ", #8, " A "\n\t"
+#define UNAS_DW_K5S1_RQ8(A) UNAS_DW_RQ8_ASM(A, "%[w13]", "%[w02]", "%[e2]", "%[e]", "%[o]")
     __asm__ volatile(
         "1:\n\t"
         "ldr %[a0], [%[b]]\n\t"
@@ -1689,6 +1678,8 @@ static void unas_dw_channel5s1(const unas_dwconv_params *p, const int8_t *plane,
 UNAS_DW_PLANE_CHANNEL4(unas_dw_channel5s1, 5, 1)
 #endif
 #undef UNAS_DW_S1_STORE4_NEXT
+#undef UNAS_DW_RQ8_ASM
+#undef UNAS_DW_CLAMP4_ASM
 UNAS_DW_PLANE_CHANNEL4(unas_dw_channel7s1, 7, 1)
 UNAS_DW_PLANE_CHANNEL4(unas_dw_channel3s2, 3, 2)
 UNAS_DW_PLANE_CHANNEL4(unas_dw_channel5s2, 5, 2)
