@@ -76,11 +76,6 @@ def operator_costs(ops: Sequence[Operator], engine: str) -> Costs:
     return Costs(macs, min(peaks), model_size)
 
 
-def _square_kernel(op: Operator) -> int | None:
-    """Kernel side of a conv / depthwise conv (None for other operators)."""
-    return op.kernel or None
-
-
 def _fused_ops(ops: Sequence[Operator], policy: str) -> list[Operator]:
     """``ops`` with the chains :func:`unas.resources.engine.fusable_chains` takes under
     ``policy`` replaced by a ``SCRATCH`` (the step's row buffer) and a ``FUSED_BLOCK`` operator,
@@ -102,7 +97,7 @@ def _fused_ops(ops: Sequence[Operator], policy: str) -> list[Operator]:
             return False
         in_shape = by_name[op.inputs[0]].shape
         return (len(op.shape) == 3 and len(in_shape) == 3 and op.shape[:2] == in_shape[:2]
-                and _square_kernel(op) == 1)
+                and op.kernel == 1)
 
     used: set[str] = set()
     replaced: dict[str, list[Operator]] = {}
@@ -111,8 +106,8 @@ def _fused_ops(ops: Sequence[Operator], policy: str) -> list[Operator]:
             continue
         src = dw.inputs[0]
         mid_shape = by_name[src].shape
-        kernel = _square_kernel(dw)
-        if (kernel is None or len(dw.shape) != 3 or len(mid_shape) != 3
+        kernel = dw.kernel
+        if (not kernel or len(dw.shape) != 3 or len(mid_shape) != 3
                 or dw.shape[-1] != mid_shape[-1]):
             continue
         project = sole_consumer(dw.name)
