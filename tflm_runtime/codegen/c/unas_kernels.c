@@ -14,6 +14,34 @@ static inline void unas_tap_range(int32_t origin, int32_t dil, int32_t taps, int
 
 /* ---- dot-product blocks ---- */
 
+/* The 2 x 2 block's step on the accumulators s00 (pixel 0, weight row 0), s01, s10, s11 in
+ * scope: UNAS_SMLAD2X2 takes four taps as words (pixels a, b; weight rows c, d: four int8
+ * each, split into int16 pairs by SXTB16), UNAS_MAC2X2 one tap of each. */
+#define UNAS_SMLAD2X2(a, b, c, d)                                    \
+  do {                                                               \
+    const int32_t ce = unas_even16(c), co = unas_odd16(c);           \
+    const int32_t ae = unas_even16(a), ao = unas_odd16(a);           \
+    s00 = __smlad(ae, ce, s00);                                      \
+    s00 = __smlad(ao, co, s00);                                      \
+    const int32_t be = unas_even16(b), bo = unas_odd16(b);           \
+    s10 = __smlad(be, ce, s10);                                      \
+    s10 = __smlad(bo, co, s10);                                      \
+    const int32_t de = unas_even16(d), dd = unas_odd16(d);           \
+    s01 = __smlad(ae, de, s01);                                      \
+    s01 = __smlad(ao, dd, s01);                                      \
+    s11 = __smlad(be, de, s11);                                      \
+    s11 = __smlad(bo, dd, s11);                                      \
+  } while (0)
+
+#define UNAS_MAC2X2(a, b, c, d)                                                     \
+  do {                                                                              \
+    const int32_t a_ = (a), b_ = (b), c_ = (c), d_ = (d);                           \
+    s00 += a_ * c_;                                                                 \
+    s01 += a_ * d_;                                                                 \
+    s10 += b_ * c_;                                                                 \
+    s11 += b_ * d_;                                                                 \
+  } while (0)
+
 __attribute__((always_inline)) static inline void unas_dot2x2_body(
     const int8_t *x0, int32_t x_pitch, const int8_t *w0, int32_t w_pitch, int32_t n,
     int32_t *acc) {
@@ -66,18 +94,7 @@ __attribute__((always_inline)) static inline void unas_dot2x2_body(
     const uint32_t a = unas_load4(x0), b = unas_load4(x0 + x_pitch);
     x0 += 4;
     w0 += 4;
-    const int32_t ce = unas_even16(c), co = unas_odd16(c);
-    const int32_t ae = unas_even16(a), ao = unas_odd16(a);
-    s00 = __smlad(ae, ce, s00);
-    s00 = __smlad(ao, co, s00);
-    const int32_t be = unas_even16(b), bo = unas_odd16(b);
-    s10 = __smlad(be, ce, s10);
-    s10 = __smlad(bo, co, s10);
-    const int32_t de = unas_even16(d), dd = unas_odd16(d);
-    s01 = __smlad(ae, de, s01);
-    s01 = __smlad(ao, dd, s01);
-    s11 = __smlad(be, de, s11);
-    s11 = __smlad(bo, dd, s11);
+    UNAS_SMLAD2X2(a, b, c, d);
   }
   n &= 3;
   const int8_t *x1 = x0 + x_pitch, *w1 = w0 + w_pitch;
@@ -86,11 +103,7 @@ __attribute__((always_inline)) static inline void unas_dot2x2_body(
 #endif
   int32_t i = 0;
   for (; i < n; ++i) {
-    const int32_t a = x0[i], b = x1[i], c = w0[i], d = w1[i];
-    s00 += a * c;
-    s01 += a * d;
-    s10 += b * c;
-    s11 += b * d;
+    UNAS_MAC2X2(x0[i], x1[i], w0[i], w1[i]);
   }
   acc[0] = s00;
   acc[1] = s01;
@@ -349,27 +362,12 @@ __attribute__((always_inline)) static inline void unas_packed2x2(
     const uint32_t c = unas_load4(w), d = unas_load4(w + 4);
     x0 += 4;
     w += 8;
-    const int32_t ce = unas_even16(c), co = unas_odd16(c);
-    const int32_t ae = unas_even16(a), ao = unas_odd16(a);
-    s00 = __smlad(ae, ce, s00);
-    s00 = __smlad(ao, co, s00);
-    const int32_t be = unas_even16(b), bo = unas_odd16(b);
-    s10 = __smlad(be, ce, s10);
-    s10 = __smlad(bo, co, s10);
-    const int32_t de = unas_even16(d), dd = unas_odd16(d);
-    s01 = __smlad(ae, de, s01);
-    s01 = __smlad(ao, dd, s01);
-    s11 = __smlad(be, de, s11);
-    s11 = __smlad(bo, dd, s11);
+    UNAS_SMLAD2X2(a, b, c, d);
   }
 #else
   for (; x0 != end; x0 += 4, w += 8) {
     for (int32_t i = 0; i < 4; ++i) {
-      const int32_t a = x0[i], b = x0[x_pitch + i], c = w[i], d = w[4 + i];
-      s00 += a * c;
-      s01 += a * d;
-      s10 += b * c;
-      s11 += b * d;
+      UNAS_MAC2X2(x0[i], x0[x_pitch + i], w[i], w[4 + i]);
     }
   }
 #endif
