@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.bench_board import output_paths, r_squared
+from tflm_runtime.tflite_model import read_tflite
 
 
 def test_out_md_file_is_the_report_and_the_plot_goes_next_to_it(tmp_path: Path) -> None:
@@ -46,3 +47,25 @@ def test_kernel_totals_count_every_operator_of_a_fused_block() -> None:
     totals = kernel_totals([row], "cortex-m4")
     assert totals["unas_conv2d_1x1_s8"] == (1, 100, 10)
     assert totals["unas_fused_block_s8"] == (1, 900, 50)
+
+
+def test_export_is_reproducible_from_the_seed(tmp_path: Path) -> None:
+    """The benchmark's random weights come from its seed, so a rerun measures the same models."""
+    from benchmarks.bench_board import export
+    from unas.tfenv import keras
+
+    def build() -> object:
+        inputs = keras.Input((6, 6, 1))
+        x = keras.layers.Conv2D(3, 3, padding="same", activation="relu")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        export(build, tmp_path / f"{name}.tflite", np.random.default_rng(seed))
+
+    def content(name: str) -> list[tuple]:  # tensor names differ: Keras numbers its layers
+        model = read_tflite(tmp_path / f"{name}.tflite")
+        return [(t.shape, t.dtype, t.scales, t.zero_points,
+                 None if t.data is None else t.data.tobytes()) for t in model.tensors]
+
+    assert content("b") == content("a")
+    assert content("c") != content("a")
