@@ -11,10 +11,13 @@ measures, in the same run:
    flight proposes children from a population that misses the N-1 unfinished ones);
 3. a projection to bigger machines from the measured per-worker times (model in the report).
 
-Writes ``benchmarks/results/parallel.md``::
+Writes ``benchmarks/results/parallel.md`` (``--output``), keeping the sections this run did not
+measure: with ``--modes ""`` only the ``--fixed`` section is replaced; the hand-written reading
+and bench_staleness.py's section are always kept::
 
     python benchmarks/bench_parallel.py                                  # serial, ray:1, ray:2
     python benchmarks/bench_parallel.py --evaluations 12 --epochs 2 --seeds 0,1
+    python benchmarks/bench_parallel.py --modes "" --fixed 6 --epochs 1  # the fixed section only
 """
 from __future__ import annotations
 
@@ -45,6 +48,12 @@ from unas.search.ray_runtime import default_num_workers, local_cpu_count  # noqa
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "parallel.md"
+TITLE = "# Parallel candidate evaluation (serial executor vs Ray workers)"
+FIXED = "## The same candidates, no search"
+#: Sections a run of this script does not write, kept from the existing file in this order (the
+#: hand-written reading of the numbers, bench_staleness.py's results).
+READING = "## Reading these numbers"
+KEPT = (READING, STALENESS)
 
 
 class TimedExecutor:
@@ -223,29 +232,56 @@ def projection(runs: dict[str, list[dict[str, Any]]], cores: int) -> list[str]:
     return lines
 
 
+def merge_report(old: str | None, new: str, searched: bool) -> str:
+    """The results file after a run: ``new`` (:func:`report`'s text) with what the run did not
+    measure kept from ``old``: the search part (all before the sections below) when it ran no
+    search, the fixed-candidates section when it ran none, and the :data:`KEPT` sections."""
+    if old is None:
+        return new
+    text = new if searched else _without(old, (FIXED, *KEPT))
+    for heading in (FIXED, *KEPT):
+        section = section_of(new, heading) or section_of(old, heading)
+        if section:
+            text = replace_section(text, heading, section)
+    return text
+
+
+def _without(text: str, headings: tuple[str, ...]) -> str:
+    """``text`` without its ``## `` sections titled ``headings``."""
+    kept: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        if line.startswith("## "):  # titled variants ("heading: title") go too, as section_of
+            skipping = any(line.strip() == h or line.startswith(h + ": ") for h in headings)
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept).rstrip() + "\n"
+
+
 def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace, cores: int,
            loads: tuple[str, str], command: str,
            fixed: dict[str, dict[str, Any]] | None = None) -> str:
-    lines = [
-        "# Parallel candidate evaluation (serial executor vs Ray workers)",
-        "",
-        f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. "
-        f"Machine: {platform.processor() or platform.machine()}, {cores} cores "
-        f"(load average {loads[0]} at the start, {loads[1]} at the end: the cores are shared "
-        f"with other users, so absolute times are noisy; the modes ran one after the other).",
-        "",
-        f"Command: `{command}`",
-        "",
-        f"Search: `{args.config}` with {args.evaluations} proposals "
-        f"({args.evaluations // 2} random, then children), {args.epochs} epoch(s) per candidate, "
-        f"seeds {args.seeds}. `ray:N` = N Ray workers with {cores}/N cores each. "
-        "evals/h counts trained candidates (skipped ones are not trained).",
-        "",
-        "| mode | seed | trained | wall s | start-up s | evals/h | evals/h w/o start-up | "
-        "train s/cand | worker cycle s | search ms/eval | best err in bounds | best err | "
-        "front |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    date = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    lines = [TITLE]
+    if runs:  # without searches only the fixed-candidates section (merge_report keeps the rest)
+        lines += [
+            "",
+            f"Date: {date}. Machine: {platform.processor() or platform.machine()}, {cores} cores "
+            f"(load average {loads[0]} at the start, {loads[1]} at the end: the cores are shared "
+            f"with other users, so absolute times are noisy; the modes ran one after the other).",
+            "",
+            f"Command: `{command}`",
+            "",
+            f"Search: `{args.config}` with {args.evaluations} proposals "
+            f"({args.evaluations // 2} random, then children), {args.epochs} epoch(s) per "
+            f"candidate, seeds {args.seeds}. `ray:N` = N Ray workers with {cores}/N cores each. "
+            "evals/h counts trained candidates (skipped ones are not trained).",
+            "",
+            "| mode | seed | trained | wall s | start-up s | evals/h | evals/h w/o start-up | "
+            "train s/cand | worker cycle s | search ms/eval | best err in bounds | best err | "
+            "front |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
     for mode, mode_runs in runs.items():
         for seed, r in zip(args.seed_list, mode_runs):
             lines.append(
@@ -270,7 +306,8 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace, core
     if runs:
         lines += ["", "## Projection", ""] + projection(runs, cores)
     if fixed:
-        lines += ["", "## The same candidates, no search", "",
+        lines += ["", FIXED, "", f"Command: `{command}`, run {date} (load average {loads[0]} "
+                  f"at the start, {loads[1]} at the end).", "",
                   f"`{args.fixed_config}`: {args.fixed} random architectures within its bounds "
                   f"(seed {args.seed_list[0]}), {args.epochs} epoch(s) each, the executor kept "
                   "full; every mode trains exactly the same candidates.", "",
@@ -333,9 +370,8 @@ def main() -> int:
     command = "python benchmarks/bench_parallel.py " + " ".join(sys.argv[1:])
     text = report(runs, args, cores, (loads[0], loads[1]), command.strip(), fixed)
     output = Path(args.output)
-    kept = section_of(output.read_text(), STALENESS) if output.exists() else None
-    if kept:  # written by bench_staleness.py: not this run's to drop
-        text = replace_section(text, STALENESS, kept)
+    text = merge_report(output.read_text() if output.exists() else None, text,
+                        searched=bool(runs))
     atomic_write_text(output, text)
     print(text)
     return 0
