@@ -53,15 +53,18 @@ def test_codegen_in_place_operators():
     assert not any(d.get("inplace") for _, d in g.nodes(data=True))  # input graph untouched
 
 
-def test_codegen_scratch_is_the_largest_padded_plane_of_an_in_place_depthwise():
+def test_codegen_depthwise_plane_is_an_arena_tensor_live_while_the_convolution_runs():
     g = _block(fusable=False)
+    eg = engine_graph(g, "codegen")
     # in-place dw (3x3, dilation 2, 10x10 output): one channel padded to 14 x 14 rows x pitch,
     # + 1 byte the last row's 4-byte tap words may read; convolutions and dw_mult: none
-    assert scratch_bytes(g, "codegen") == 14 * 14 + 1
+    plane = eg.nodes["dw#plane"]
+    assert (plane["op"], plane["bytes"]) == (SCRATCH_OP, 14 * 14 + 1)
+    assert set(eg.predecessors("dw#plane")) == {"expand"} and set(eg.successors("dw#plane")) == {"dw"}
+    assert not {n for n in eg if n.endswith("#plane")} - {"dw#plane"}
+    assert scratch_bytes(g, "codegen") == 0  # nothing outside the arena
     add_op(g, "big_dw", "DEPTHWISE_CONV_2D", (12, 12, 2), ["in"], macs=12 * 12 * 2 * 9)
-    assert scratch_bytes(g, "codegen") == 197  # 4 -> 2 channels: not in place, no scratch
-    g.remove_nodes_from(["dw", "project", "add", "big_dw"])
-    assert scratch_bytes(g, "codegen") == 0
+    assert "big_dw#plane" not in engine_graph(g, "codegen")  # 4 -> 2 channels: reads its input
 
 
 def test_depthwise_plane_geometry():
@@ -91,15 +94,18 @@ def test_single_channel_depthwise_has_its_plane_even_when_not_in_place():
     add_op(g, "add", "ADD", (10, 10, 1), ["dw", "in"])  # keeps "in" alive: dw not in place
     marked = engine_graph(g, "codegen")
     assert "dw" not in in_place_nodes(marked, min_peak_schedule(marked).order)
-    assert scratch_bytes(g, "codegen") == 12 * 12 + 1
+    assert marked.nodes["dw#plane"]["bytes"] == 12 * 12 + 1
+    # in + plane + dw's output while dw runs, then in + dw + add's output
+    assert peak_memory_bytes(g, "codegen") == 100 + 145 + 100
 
 
 def test_codegen_peak_is_smaller_and_consistent():
     g = _block(fusable=False)
     codegen = peak_memory_bytes(g, "codegen")
-    assert codegen == min_peak_schedule(engine_graph(g, "codegen")).peak_bytes + 197
-    # dw in place: never a second 1200-byte buffer; the peak is project's step (in+dw+project)
-    assert min_peak_schedule(engine_graph(g, "codegen")).peak_bytes == 400 + 1200 + 400
+    assert codegen == min_peak_schedule(engine_graph(g, "codegen")).peak_bytes
+    # dw in place: never a second 1200-byte buffer, and its 197-byte plane (live while dw runs,
+    # with in + expand) stays under project's step (in + dw + project)
+    assert codegen == 400 + 1200 + 400
     assert min_peak_schedule(g).peak_bytes == 400 + 1200 + 1200  # TFLM: expand + dw outputs
     assert codegen < peak_memory_bytes(g, "tflm")
 
@@ -166,7 +172,7 @@ def test_codegen_runs_the_fused_block_as_one_step_with_its_rows_in_the_arena():
     assert min_peak_schedule(g).peak_bytes == 400 + 520 + 400
     assert scratch_bytes(_block(), "codegen") == 0
     assert peak_memory_bytes(_block(), "codegen") == 1320
-    assert peak_memory_bytes(_block(fusable=False), "codegen") == 400 + 1200 + 400 + 197
+    assert peak_memory_bytes(_block(fusable=False), "codegen") == 400 + 1200 + 400
     # the node totals are kept
     for key in ("macs", "params", "size_bytes"):
         assert g.nodes["add"][key] == sum(_block().nodes[n][key]
@@ -231,15 +237,14 @@ def test_geometry_from_attributes_or_inferred_for_same_padding():
 
 def test_fusion_is_decided_against_the_unfused_alternatives():
     """Every fusion policy and depthwise cut-off is tried: the prediction is the best of them."""
-    from unas.resources.engine import FUSION_POLICIES, _fuse, _marked, _scratch_of_order
+    from unas.resources.engine import FUSION_POLICIES, _fuse, _marked, _with_planes
 
     g = _pointwise_chain(True, True)
     totals = []
     for policy in FUSION_POLICIES:
         fused = _fuse(g, fusable_chains(g, policy))
         for limit in (0, 144):
-            marked = _marked(fused, "codegen", limit)
-            schedule = min_peak_schedule(marked)
-            totals.append(schedule.peak_bytes + _scratch_of_order(marked, schedule.order))
+            marked = _with_planes(_marked(fused, "codegen", limit))
+            totals.append(min_peak_schedule(marked).peak_bytes)
     assert peak_memory_bytes(g, "codegen") == min(totals)
     assert min(totals) < max(totals)

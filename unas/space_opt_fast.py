@@ -9,12 +9,12 @@ of microseconds. It is exact, not an estimate:
 * an MBConv network's operators form one chain with residual skips, so the only topological
   order is the operator list itself and the minimum peak is that order's peak;
 * the working set follows the execution model of :mod:`unas.resources.memory` step by step, and
-  the in-place operators, fused blocks and the scratch buffer are those of
+  the in-place operators, fused blocks and scratch tensors are those of
   :mod:`unas.resources.engine` (``codegen``: inverted-residual chains fused into one step with
   its row buffer live only during that step, under the best of the engine's fusion policies;
-  depthwise conv keeping its channel count in place up to the cut-off that minimises working
-  set + scratch, ADD onto an equal-shaped first input, RESHAPE; scratch = the largest padded
-  channel plane of a depthwise conv that runs channel by channel; ``tflm``: neither, but 16-byte
+  depthwise conv keeping its channel count in place up to the cut-off that minimises the peak,
+  ADD onto an equal-shaped first input, RESHAPE; a depthwise conv that may run channel by
+  channel has its padded channel plane live while it runs; ``tflm``: neither, but 16-byte
   aligned buffers and int8 MEAN's scratch while it runs).
 
 Because it restates those rules, :func:`check_against_resource_model` compares it with the
@@ -54,8 +54,8 @@ def operator_costs(ops: Sequence[Operator], engine: str) -> Costs:
     """Costs of running ``ops`` in list order (which must be topological) under ``engine``.
 
     For ``codegen`` the engine fuses inverted-residual chains by one of its fusion policies and
-    runs a depthwise conv in place only up to the plane scratch
-    (:func:`unas.resources.engine.depthwise_plane_bytes`) that minimises working set + scratch
+    runs a depthwise conv in place only up to the plane size
+    (:func:`unas.resources.engine.depthwise_plane_bytes`) that minimises the peak
     (:func:`unas.resources.engine.engine_graph`): every policy and candidate cut-off is tried, as
     there.
     """
@@ -159,8 +159,8 @@ def _plane_bytes(op: Operator, in_shape: tuple[int, ...], in_place: bool) -> int
 
 
 def _chain_peak(ops: Sequence[Operator], dw_limit: int | None) -> int:
-    """Peak working set + scratch of the list order; ``dw_limit`` is None for ``tflm`` (nothing
-    in place), else the largest depthwise plane scratch that may run in place (``codegen``)."""
+    """Peak working set of the list order, scratch included; ``dw_limit`` is None for ``tflm``
+    (nothing in place), else the largest depthwise plane that may run in place (``codegen``)."""
     codegen = dw_limit is not None
     index = {op.name: i for i, op in enumerate(ops)}
     sizes = [math.prod(op.shape) for op in ops]
@@ -172,7 +172,7 @@ def _chain_peak(ops: Sequence[Operator], dw_limit: int | None) -> int:
         for src in srcs:
             pending[src] += 1
     live = sum(size for size, srcs in zip(sizes, sources) if not srcs)
-    peak = scratch = 0
+    peak = 0
     for op, size, srcs in zip(ops, sizes, sources):
         if not srcs:  # a graph input: live from the start
             peak = max(peak, live)
@@ -183,13 +183,14 @@ def _chain_peak(ops: Sequence[Operator], dw_limit: int | None) -> int:
         if (in_place and op.op == "DEPTHWISE_CONV_2D"
                 and _plane_bytes(op, in_shape, True) > dw_limit):
             in_place = False
+        # a depthwise conv that may run channel by channel (marked in place, or one channel):
+        # its padded plane is an arena tensor live while it runs (engine._with_planes)
+        plane = _plane_bytes(op, in_shape, in_place) if codegen else 0
         in_place = in_place and pending[first] == 1
         if in_place:
-            step = live - sizes[first] + max(sizes[first], size)
+            step = live - sizes[first] + max(sizes[first], size) + plane
         else:
-            step = live + size
-        if codegen:  # a depthwise conv run channel by channel: one padded plane of scratch
-            scratch = max(scratch, _plane_bytes(op, in_shape, in_place))
+            step = live + size + plane
         if not codegen and op.op == "MEAN":  # TFLM's int8 MEAN scratch, live while it runs
             rank = len(in_shape) + 1
             step += sum(-(-n // 16) * 16 for n in (4 * size_elements(op), 4 * rank, 4 * (rank - 2)))
@@ -199,7 +200,7 @@ def _chain_peak(ops: Sequence[Operator], dw_limit: int | None) -> int:
             pending[src] -= 1
             if pending[src] == 0:
                 live -= sizes[src]
-    return peak + scratch
+    return peak
 
 
 def size_elements(op: Operator) -> int:

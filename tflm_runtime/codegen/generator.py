@@ -29,7 +29,7 @@ from tflm_runtime.codegen.lowering_fused import FusedPlacement, lower_fused_bloc
 from tflm_runtime.codegen.planner import MemoryPlan, plan_memory
 from tflm_runtime.tflite_model import TfliteModel, check_supported, read_tflite, resource_graph
 from unas.errors import UnsupportedOperatorError
-from unas.resources.engine import FUSED_OP, engine_graph, scratch_bytes
+from unas.resources.engine import FUSED_OP, PLANE_SUFFIX, engine_graph, scratch_bytes
 from unas.resources.schedule import min_peak_schedule
 
 #: C files of the kernel library copied next to the generated model.
@@ -117,7 +117,9 @@ def generate(model: TfliteModel | str | os.PathLike[str], out_dir: str | os.Path
         if node not in graph.graph["operator_index"]:
             continue
         op = model.operators[graph.graph["operator_index"][node]]
-        ctx = OpContext(model, op, pointer, plan.tensors[node].in_place_of is not None)
+        plane = plan.tensors.get(f"{node}{PLANE_SUFFIX}")
+        ctx = OpContext(model, op, pointer, plan.tensors[node].in_place_of is not None,
+                        None if plane is None else f"A({plane.offset})")
         low = LOWERINGS[op.opcode](ctx, f"op{op.index}")
         out_t = model.tensors[op.outputs[0]]
         header = (f"/* step {step}: {op.opcode} #{op.index} -> {tuple(out_t.shape[1:])} "

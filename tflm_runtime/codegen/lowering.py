@@ -44,6 +44,7 @@ class OpContext:
     op: Operator
     pointer: Callable[[int], str]  # tensor index -> C expression of its arena address
     in_place: bool                 # output is written over input 0 (the planner decided)
+    plane: str | None = None       # arena address of the operator's depthwise plane, if any
 
     def tensor(self, position: int) -> Tensor:
         return self.model.tensors[self.op.inputs[position]]
@@ -425,7 +426,10 @@ def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
     elif planes:
         kernel = (_plane_kernel(k_h, k_w, s_w, out_w) if layout == "ROWS" and "rq" in fields
                   else "_taps")
-        out.body.append(f"unas_dwconv_planes{kernel}_s8(&{name}_p, {src}, {dst}, S);{note}")
+        if ctx.plane is None:
+            raise ctx.fail("runs channel by channel but the memory plan has no plane for it")
+        out.body.append(f"unas_dwconv_planes{kernel}_s8(&{name}_p, {src}, {dst}, {ctx.plane});"
+                        f"{note}")
     else:
         groups = "3" if (k_h, k_w) == (3, 3) else "_any"
         kernel = f"unas_dwconv_groups{groups}_s8" if layout == "GROUPS" else "unas_dwconv_ref_s8"

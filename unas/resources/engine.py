@@ -14,18 +14,19 @@ Two inference engines are modelled:
     (``inplace=True``, see :mod:`unas.resources.memory` for the execution model):
     ``DEPTHWISE_CONV_2D`` with depth multiplier 1 (MCUNet's in-place depthwise convolution),
     ``ADD`` onto its first input (same shape as the output) and ``RESHAPE`` (an alias), each only
-    when its first input has no other pending consumer. Its one scratch buffer holds the
-    largest channel plane of a depthwise convolution that runs channel by channel (in place, or
-    with one channel): one input channel padded with the zero point
-    (:func:`depthwise_plane_bytes`);
+    when its first input has no other pending consumer. A depthwise convolution that runs
+    channel by channel (in place, or with one channel) copies each input channel into a plane
+    padded with the zero point (:func:`depthwise_plane_bytes`), a ``SCRATCH`` arena tensor live
+    only while it runs (:func:`_with_planes`);
     convolutions run directly on the input (no im2col buffer). Inverted-residual chains
     (:func:`fusable_chains`) run as one row-streamed step: the engine graph replaces each by a
     ``FUSED_BLOCK`` node and a ``SCRATCH`` node for the step's ring and row buffers (an arena
     tensor live only while the step runs), so the expanded tensors never count.
 
 The search's memory objective for ``target: {engine: codegen}`` is :func:`peak_memory_bytes`,
-computed from the resource graph alone, and equal to the SRAM the generator reports
-(arena + scratch). No TensorFlow here.
+computed from the resource graph alone, and equal to the SRAM the generator reports (its
+arena). No TensorFlow here. Below, the depthwise conv runs in place and its 101-byte padded plane
+(10 x 10 + 1) is live only while it runs: 256 + 101 bytes.
 
 >>> from unas.resources.graph import new_graph, add_op
 >>> g = new_graph()
@@ -33,7 +34,7 @@ computed from the resource graph alone, and equal to the SRAM the generator repo
 >>> _ = add_op(g, "dw", "DEPTHWISE_CONV_2D", (8, 8, 4), ["in"], macs=8 * 8 * 4 * 9)
 >>> _ = add_op(g, "fc", "FULLY_CONNECTED", (2,), ["dw"], macs=512)
 >>> peak_memory_bytes(g, "tflm"), peak_memory_bytes(g, "codegen")
-(512, 322)
+(512, 357)
 """
 from __future__ import annotations
 
@@ -324,6 +325,29 @@ def _marked(graph: nx.DiGraph, engine: str, dw_max_scratch: int | None) -> nx.Di
     return result
 
 
+PLANE_SUFFIX = "#plane"
+
+
+def _with_planes(marked: nx.DiGraph) -> nx.DiGraph:
+    """``marked`` (with ``inplace`` marks) plus, before each depthwise convolution that may run
+    channel by channel, a ``SCRATCH`` node ``<node>#plane`` of :func:`depthwise_plane_bytes`
+    (in place if marked) that reads the convolution's inputs and that only the convolution reads:
+    an arena tensor live while the convolution runs (a marked one whose input is still needed
+    elsewhere when it runs reads its input directly and leaves the plane unused)."""
+    result = marked.copy()
+    for node in list(marked):
+        plane = _plane_bytes(marked, node, bool(marked.nodes[node].get("inplace")))
+        if plane <= 0:
+            continue
+        name = f"{node}{PLANE_SUFFIX}"
+        result.add_node(name, op=SCRATCH_OP, shape=(plane,), bytes=plane, macs=0, params=0,
+                        size_bytes=0)
+        for src in marked.predecessors(node):
+            result.add_edge(src, name, index=marked.edges[src, node].get("index", 0))
+        result.add_edge(name, node, index=marked.in_degree(node))
+    return result
+
+
 def _align(size: int) -> int:
     return -(-int(size) // TFLM_ALIGNMENT) * TFLM_ALIGNMENT
 
@@ -381,9 +405,8 @@ def engine_graph(graph: nx.DiGraph, engine: str) -> nx.DiGraph:
                               if fused.nodes[n]["op"] == "DEPTHWISE_CONV_2D"
                               and runs_in_place(fused, n, engine)} - {0})]
         for limit in limits:
-            candidate = _marked(fused, engine, limit)
-            schedule = min_peak_schedule(candidate)
-            total = schedule.peak_bytes + _scratch_of_order(candidate, schedule.order)
+            candidate = _with_planes(_marked(fused, engine, limit))
+            total = min_peak_schedule(candidate).peak_bytes
             if best_total is None or total < best_total:
                 best, best_total = candidate, total
     return best
@@ -404,31 +427,16 @@ def in_place_nodes(graph: nx.DiGraph, order: Sequence[str]) -> set[str]:
     return result
 
 
-def _scratch_of_order(marked: nx.DiGraph, order: Sequence[str]) -> int:
-    in_place = in_place_nodes(marked, order)
-    return max([0, *(_plane_bytes(marked, node, node in in_place) for node in order)])
-
-
 def scratch_bytes(graph: nx.DiGraph, engine: str, order: Sequence[str] | None = None) -> int:
-    """Size of the engine's one shared scratch buffer (max over operators, MCUNet eq. 1-2) when
-    it runs ``order`` (default: the exact min-peak schedule of :func:`engine_graph`).
-    A ``graph`` that already carries ``inplace`` marks with an ``order`` is taken as it is."""
+    """Scratch the engine needs outside its arena: none. (The codegen engine's depthwise planes
+    are arena tensors live only while their convolution runs, :func:`_with_planes`; TFLM's MEAN
+    scratch likewise.) Kept for the generated header's ``MODEL_SCRATCH_BYTES``."""
     _check_engine(engine)
-    if engine == "tflm":
-        return 0
-    if order is None:
-        from unas.resources.schedule import min_peak_schedule
-        marked = engine_graph(graph, engine)
-        order = min_peak_schedule(marked).order
-    else:
-        marked = graph
-    return _scratch_of_order(marked, order)
+    return 0
 
 
 def peak_memory_bytes(graph: nx.DiGraph, engine: str) -> int:
-    """Peak SRAM: exact min-peak working set of :func:`engine_graph` plus :func:`scratch_bytes`."""
+    """Peak SRAM: the exact min-peak working set of :func:`engine_graph` (scratch included)."""
     from unas.resources.schedule import min_peak_schedule
 
-    marked = engine_graph(graph, engine)
-    schedule = min_peak_schedule(marked)
-    return schedule.peak_bytes + scratch_bytes(marked, engine, schedule.order)
+    return min_peak_schedule(engine_graph(graph, engine)).peak_bytes
