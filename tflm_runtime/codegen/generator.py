@@ -48,7 +48,7 @@ class GeneratedModel:
     out_dir: Path
     sources: tuple[str, ...]   # .c files to compile (relative to out_dir)
     arena_bytes: int           # static activation arena
-    scratch_bytes: int         # the one shared scratch buffer
+    scratch_bytes: int         # beside the arena: 0 (depthwise planes live in the arena)
     predicted_arena_bytes: int # min-peak working set of the order (the planner's lower bound)
     const_bytes: int           # weights, biases, multipliers, parameter blocks (Flash)
     input_bytes: int
