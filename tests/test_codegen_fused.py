@@ -58,7 +58,9 @@ CASES = {
     "no_expand_residual": ((8, 8, 6), 6, [(0, 3, 1, 6, "same", "first")], 1),
     "no_expand_k5_s2": ((17, 15, 1), 8, [(0, 5, 2, 3, "same", None)], 1),
     "three_channels_scalar": ((9, 10, 2), 3, [(0, 3, 1, 3, "same", "first")], 1),
-    "k3x5_any_tail": ((8, 9, 3), 3, [(2, (3, 5), 1, 4, "same", None)], 1),
+    # expansion 5: 15 channels (three past the last group of four), where fusing still pays
+    # against the unfused block with its depthwise plane live only while it runs
+    "k3x5_any_tail": ((8, 9, 3), 3, [(5, (3, 5), 1, 4, "same", None)], 1),
     "two_blocks": ((13, 11, 4), 4, [(4, 3, 2, 8, "same", None), (3, 5, 1, 8, "same", "first")],
                    2),
 }
