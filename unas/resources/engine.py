@@ -332,8 +332,8 @@ def _with_planes(marked: nx.DiGraph) -> nx.DiGraph:
     """``marked`` (with ``inplace`` marks) plus, before each depthwise convolution that may run
     channel by channel, a ``SCRATCH`` node ``<node>#plane`` of :func:`depthwise_plane_bytes`
     (in place if marked) that reads the convolution's inputs and that only the convolution reads:
-    an arena tensor live while the convolution runs (a marked one whose input is still needed
-    elsewhere when it runs reads its input directly and leaves the plane unused)."""
+    an arena tensor live while the convolution runs (a marked one of several channels whose
+    input is still needed elsewhere when it runs reads its input directly, the plane unused)."""
     result = marked.copy()
     for node in list(marked):
         plane = _plane_bytes(marked, node, bool(marked.nodes[node].get("inplace")))
