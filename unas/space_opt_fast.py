@@ -180,12 +180,12 @@ def _chain_peak(ops: Sequence[Operator], dw_limit: int | None) -> int:
         first = srcs[0]
         in_shape = ops[first].shape
         in_place = codegen and _runs_in_place(op, in_shape)
-        if (in_place and op.op == "DEPTHWISE_CONV_2D"
-                and _plane_bytes(op, in_shape, True) > dw_limit):
-            in_place = False
         # a depthwise conv that may run channel by channel (marked in place, or one channel):
         # its padded plane is an arena tensor live while it runs (engine._with_planes)
         plane = _plane_bytes(op, in_shape, in_place) if codegen else 0
+        if in_place and plane > dw_limit:  # a plane above the cut-off: not marked in place
+            in_place = False
+            plane = _plane_bytes(op, in_shape, False)
         in_place = in_place and pending[first] == 1
         if in_place:
             step = live - sizes[first] + max(sizes[first], size) + plane
