@@ -96,9 +96,9 @@ def mode_config(cfg: ExperimentConfig, mode: str, cores: int) -> ExperimentConfi
 
 
 def run_once(cfg: ExperimentConfig, out: Path) -> dict[str, Any]:
-    """One search as :func:`unas.search.driver.run_experiment` runs it, with timings."""
+    """One search as :func:`unas.experiment.run_experiment` runs it, with timings."""
     from search_spaces import get_space
-    from unas.search.driver import dataset_shapes
+    from unas.experiment import dataset_shapes
     from unas.search.measure import ResourceMeter
     from unas.train.worker import TrainingEvaluator
 
@@ -140,7 +140,7 @@ def fixed_throughput(cfg: ExperimentConfig, count: int, seed: int, out: Path) ->
     import numpy as np
 
     from search_spaces import get_space
-    from unas.search.driver import dataset_shapes
+    from unas.experiment import dataset_shapes
     from unas.search.evolution import over_bounds
     from unas.search.measure import ResourceMeter
     from unas.train.worker import TrainingEvaluator

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_search import run_one  # noqa: E402
 from unas.config import parse_config  # noqa: E402
 from unas.errors import UnasError  # noqa: E402
-from unas.search.driver import CONFIG_SNAPSHOT  # noqa: E402
+from unas.experiment import CONFIG_SNAPSHOT  # noqa: E402
 from unas.search.evolution import EVALUATIONS_FILE  # noqa: E402
 from unas.search.files import atomic_write_text  # noqa: E402
 from unas.search.pareto import hypervolume, non_dominated  # noqa: E402

@@ -32,14 +32,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search_spaces.mbconv import RESOLUTIONS, WIDTH_MULTS, MBConvSpace  # noqa: E402
-from unas.boards import BOARDS, format_bytes, parse_bytes  # noqa: E402
+from unas.space_opt.boards import BOARDS, format_bytes, parse_bytes  # noqa: E402
 from unas.space_opt import (DEFAULT_GRID_FLASH, DEFAULT_GRID_SRAM,  # noqa: E402
                             DEFAULT_MIN_FIT_FRACTION)
-from unas.space_opt_rank import GridCell, grid_search, rank_configurations  # noqa: E402
-from unas.space_opt_report import (atomic_write_text, grid_table, plot_flops_cdf,  # noqa: E402
+from unas.space_opt.rank import GridCell, grid_search, rank_configurations  # noqa: E402
+from unas.space_opt.report import (atomic_write_text, grid_table, plot_flops_cdf,  # noqa: E402
                                    plot_grid, ranking_table)
-from unas.space_opt_fast import operator_costs  # noqa: E402
-from unas.space_opt_sweep import all_configurations, sweep  # noqa: E402
+from unas.space_opt.fast import operator_costs  # noqa: E402
+from unas.space_opt.sweep import all_configurations, sweep  # noqa: E402
 
 PROFILE_CONFIGS = [(w, r) for w, r in zip(WIDTH_MULTS, RESOLUTIONS[::-1])] + [(0.5, 128)]
 
@@ -221,7 +221,7 @@ def main() -> None:
         f"scheduler) showed nearly all the time in networkx bookkeeping. An MBConv network is "
         f"one chain with residual skips, so it has a single topological order and its exact "
         f"minimum peak is that order's peak: the sweep now walks the operator list with plain "
-        f"lists (`unas.space_opt_fast`). Measuring costs **{fast_ms:.3f} ms** per architecture "
+        f"lists (`unas.space_opt.fast`). Measuring costs **{fast_ms:.3f} ms** per architecture "
         f"instead of **{base_ms:.3f} ms** (**{base_ms / fast_ms:.0f}x** less), and the two "
         f"paths disagreed on **{steps['mismatches']}** of {steps['samples']} architectures.",
         "",

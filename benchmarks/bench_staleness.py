@@ -336,7 +336,7 @@ def main() -> int:
             k_pop or ks))
     shm = Path("/dev/shm")
     work = Path(tempfile.mkdtemp(prefix="staleness-", dir=shm if shm.is_dir() else None))
-    from unas.search.driver import dataset_shapes
+    from unas.experiment import dataset_shapes
 
     shapes = dataset_shapes(cfg)
     cpu_start = time.process_time()

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Bytes are TFLM's non-persistent arena (\"head\": activations + scratch, 16-byte "
         "aligned buffers) as `print_allocations()` reports it on the 64-bit host; "
-        "(pred.) is TFLM's greedy planner replayed by `unas.export.tflm_memory.predicted_head`; "
+        "(pred.) is TFLM's greedy planner replayed by `tflm_runtime.arena.predicted_head`; "
         "\"peak\" is the working set of the resource model (TFLM view), \"min peak\" that of "
         "`min_peak_schedule`.",
         "",

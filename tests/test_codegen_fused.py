@@ -215,7 +215,7 @@ def test_mbconv_space_architecture_fused_bit_exact_and_predicted_from_the_archit
     the engine infers them); the generated code must agree, fused and bit-exact."""
     from search_spaces.mbconv import MBConvSpace
     from unas.export.quantize import keras_to_int8_tflite
-    from unas.space_opt_fast import operator_costs
+    from unas.space_opt.fast import operator_costs
 
     rng = np.random.default_rng(8)
     space = MBConvSpace(width_mult=0.2, resolution=48)

@@ -137,7 +137,7 @@ def test_tflm_engine_equals_the_tflm_view_of_the_converted_model():
 
     from search_spaces import get_space
     from unas.export.quantize import keras_to_int8_tflite
-    from unas.export.tflm_memory import optimal_operator_order
+    from tflm_runtime.arena import optimal_operator_order
 
     rng = np.random.default_rng(3)
     for space, shape, bounds in (("cnn", (12, 12, 1), {"max_blocks": 4}),

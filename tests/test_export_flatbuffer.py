@@ -8,7 +8,7 @@ from unas.export.flatbuffer import (operator_count, read_offline_plan, reorder_o
                                     with_offline_plan)
 from unas.export.quantize import keras_to_int8_tflite
 from unas.resources.memory import peak_of_order
-from unas.export.tflm_memory import (SIZE_ATTR, Lifetime, offline_plan, optimal_operator_order, plan_offsets,
+from tflm_runtime.arena import (SIZE_ATTR, Lifetime, offline_plan, optimal_operator_order, plan_offsets,
                                      predicted_head, predicted_peak, tflm_graph)
 from tflm_runtime.tflm import TflmRunner
 

@@ -2,7 +2,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unas.export.tflm_memory import (Lifetime, align_up, plan_offsets, tflm_greedy_plan,
+from tflm_runtime.arena import (Lifetime, align_up, plan_offsets, tflm_greedy_plan,
                                      working_set_peak)
 
 

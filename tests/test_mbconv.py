@@ -218,7 +218,7 @@ def test_resource_graph_matches_the_converted_int8_tflite_model(tmp_path):
     from tflm_runtime.codegen.generator import generate
     from tflm_runtime.tflite_model import parse_tflite, resource_graph
     from unas.export.quantize import keras_to_int8_tflite
-    from unas.space_opt_fast import operator_costs
+    from unas.space_opt.fast import operator_costs
 
     stages = ((MBConvBlock(3, 3, 1.0), MBConvBlock(5, 4, 1.0)),  # residual in stage 0
               (MBConvBlock(7, 6, 0.5), MBConvBlock(3, 3, 0.75)),

@@ -155,7 +155,7 @@ class NodeMarkingTrainer:
 def run_search(address: str, out: str, marks: str) -> dict[str, Any]:
     """What the search process runs: a tiny digits search on the cluster at ``address``."""
     from unas.config import ObjectiveBounds, load_config
-    from unas.search.driver import run_experiment
+    from unas.experiment import run_experiment
     from unas.search.ray_sharing import SharedSplitsTrainer
     from unas.train.worker import TrainingEvaluator
 

@@ -359,7 +359,7 @@ class KillableTrainer:
 
 
 def test_digits_search_with_two_workers_survives_a_killed_worker(local_ray, tmp_path):
-    from unas.search.driver import run_experiment
+    from unas.experiment import run_experiment
     from unas.search.ray_sharing import SharedSplitsTrainer
     from unas.train.worker import TrainingEvaluator
 

@@ -120,7 +120,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path):
 def test_a_different_config_cannot_continue_a_search(tmp_path):
     from unas.config import parse_config
     from unas.errors import ConfigError
-    from unas.search.driver import prepare_output
+    from unas.experiment import prepare_output
     from unas.search.files import atomic_write_json
 
     out = tmp_path / "out"

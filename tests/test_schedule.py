@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from schedule_helpers import step_sequences
 from unas.errors import ArchitectureError
 from unas.resources import Schedule, add_op, min_peak_schedule, new_graph, peak_of_order
-from unas.resources.segment_bounds import chain_jobs, merge_peak
+from unas.resources.schedule.bounds import chain_jobs, merge_peak
 
 
 def reference_peak(graph: nx.DiGraph, order: list) -> int:

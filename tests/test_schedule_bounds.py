@@ -8,12 +8,12 @@ from hypothesis import strategies as st
 
 from schedule_helpers import solved_segments, step_sequences
 from unas.resources import add_op, min_peak_schedule, new_graph, peak_of_order
-from unas.resources.segment import apply_unit, build_plan, single_unit
-from unas.resources.segment_bounds import chain_jobs
-from unas.resources.segment_cut import CutBound
-from unas.resources.segment_last import LastConsumerBound
-from unas.resources.segment_search import solve_segment
-from unas.resources.segment_tree import forest_peak, group_children
+from unas.resources.schedule.segment import apply_unit, build_plan, single_unit
+from unas.resources.schedule.bounds import chain_jobs
+from unas.resources.schedule.cut import CutBound
+from unas.resources.schedule.last import LastConsumerBound
+from unas.resources.schedule.search import solve_segment
+from unas.resources.schedule.tree import forest_peak, group_children
 
 
 def brute_force_peak(graph: nx.DiGraph) -> int:
@@ -126,7 +126,7 @@ def test_forest_merge_is_best_order_of_a_forest(chains, random):
 def test_bounds_never_exceed_the_best_completion(graph):
     """Cut, last-consumer (both evaluations) and tree bounds on every state the search can
     reach (downsets of whole units) are at most the best completion found by enumeration."""
-    from unas.resources.segment_bounds import Bounds
+    from unas.resources.schedule.bounds import Bounds
     for seg in solved_segments(graph):
         if len(seg.sizes) - seg.n_inputs <= 1:
             continue

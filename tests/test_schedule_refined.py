@@ -89,9 +89,9 @@ def _least_live(seg, inside: int, outside: int) -> int:
 def test_cut_is_least_live_downset_and_bounds_the_peak(graph):
     """The max-flow equals enumeration over downsets, and the cut bound never exceeds the
     optimum of the segment."""
-    from unas.resources.segment import build_plan
-    from unas.resources.segment_cut import CutBound
-    from unas.resources.segment_search import solve_segment
+    from unas.resources.schedule.segment import build_plan
+    from unas.resources.schedule.cut import CutBound
+    from unas.resources.schedule.search import solve_segment
     for seg in solved_segments(graph):
         if len(seg.sizes) - seg.n_inputs <= 1:
             continue
@@ -108,7 +108,7 @@ def test_cut_is_least_live_downset_and_bounds_the_peak(graph):
 @pytest.mark.parametrize("shape", [(8, 8, 1), (6, 6, 3)])
 def test_search_with_early_cut_matches_plain_search(shape, monkeypatch):
     """With the min-cut bound switched on from the first state (normally after 50 or 100)."""
-    import unas.resources.segment_search as segment_search
+    import unas.resources.schedule.search as segment_search
     monkeypatch.setattr(segment_search, "CUT_AFTER", 1)
     monkeypatch.setattr(segment_search, "CUT_AFTER_GENERAL", 1)
     space = get_space("cnn")
@@ -123,7 +123,7 @@ def test_search_with_early_cut_matches_plain_search(shape, monkeypatch):
 @settings(max_examples=100, deadline=None)
 @given(st.one_of(cascades(), dags()))
 def test_search_with_early_cut_is_optimal(graph):
-    import unas.resources.segment_search as segment_search
+    import unas.resources.schedule.search as segment_search
     saved = segment_search.CUT_AFTER, segment_search.CUT_AFTER_GENERAL
     segment_search.CUT_AFTER = segment_search.CUT_AFTER_GENERAL = 1
     try:

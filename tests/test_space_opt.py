@@ -8,12 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from search_spaces.mbconv import MBConvSpace, Operator
-from unas.boards import BOARDS, format_bytes, get_board, parse_bytes
+from unas.space_opt.boards import BOARDS, format_bytes, get_board, parse_bytes
 from unas.errors import ArchitectureError, ConfigError
 from unas.space_opt import main
-from unas.space_opt_fast import check_against_resource_model, operator_costs
-from unas.space_opt_rank import ConfigScore, grid_search, rank_configurations, score
-from unas.space_opt_sweep import ConfigSamples, sweep
+from unas.space_opt.fast import check_against_resource_model, operator_costs
+from unas.space_opt.rank import ConfigScore, grid_search, rank_configurations, score
+from unas.space_opt.sweep import ConfigSamples, sweep
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -86,7 +86,7 @@ def test_fast_costs_follow_the_execution_model_on_a_small_chain():
 
 
 def test_fast_costs_disagreement_is_reported(monkeypatch):
-    import unas.space_opt_fast as fast
+    import unas.space_opt.fast as fast
 
     exact = fast.operator_costs
     monkeypatch.setattr(fast, "operator_costs",

@@ -41,7 +41,7 @@ def bench_tflite(model_bytes: bytes, x_test: np.ndarray | None = None,
 
     from tflm_runtime.tflite_model import parse_tflite, resource_graph
     from tflm_runtime.tflm import TflmRunner, quantize_float_inputs, smallest_arena
-    from unas.export.tflm_memory import predicted_head, predicted_peak
+    from tflm_runtime.arena import predicted_head, predicted_peak
 
     runner = TflmRunner(model_bytes)
     accuracy = None

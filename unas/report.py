@@ -30,7 +30,7 @@ from typing import Any
 from unas.config import ObjectiveBounds, parse_config
 from unas.deploy import deploy_report_step, summary_table, write_summary
 from unas.errors import UnasError
-from unas.search.driver import CONFIG_SNAPSHOT
+from unas.experiment import CONFIG_SNAPSHOT
 from unas.search.evolution import EVALUATIONS_FILE, pareto_front
 from unas.search.files import JsonLines, atomic_write_json, atomic_write_text
 from unas.search.objectives import OBJECTIVE_NAMES, RESOURCE_NAMES

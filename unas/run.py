@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         from unas.config import load_config
         from unas.deploy import summary_table
         from unas.report import summary, write_report
-        from unas.search.driver import run_experiment
+        from unas.experiment import run_experiment
 
         cfg = with_execution(load_config(args.config), args.workers, args.ray_address)
         out = args.out or cfg.output_dir

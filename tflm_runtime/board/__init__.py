@@ -12,7 +12,7 @@ from tflm_runtime.board.errors import BoardError, ModelDoesNotFitError
 from tflm_runtime.board.measure import (DEFAULT_STACK_BYTES, BoardMeasurement, Calibration,
                                         MemoryUsage, measure_c_model)
 from tflm_runtime.board.targets import BOARDS, CPUS, DEFAULT_BOARD, Board, Cpu
-from tflm_runtime.board.tflite import generate_model_sources, measure_tflite
+from tflm_runtime.board.generate_and_measure import generate_model_sources, measure_tflite
 
 __all__ = ["BOARDS", "CPUS", "DEFAULT_BOARD", "DEFAULT_STACK_BYTES", "Board", "BoardError",
            "BoardMeasurement", "Calibration", "Cpu", "MemoryUsage", "ModelDoesNotFitError",

@@ -15,7 +15,7 @@ import numpy as np
 
 from tflm_runtime.board.measure import DEFAULT_STACK_BYTES, BoardMeasurement, measure_c_model
 from tflm_runtime.board.targets import BOARDS, CPUS, DEFAULT_BOARD
-from tflm_runtime.board.tflite import measure_tflite
+from tflm_runtime.board.generate_and_measure import measure_tflite
 from unas.errors import UnasError
 
 

@@ -69,7 +69,7 @@ def board_unavailable_reason() -> str | None:
 
 def quantized_test_inputs(tflite_path: Path, x: np.ndarray) -> np.ndarray:
     """Float samples ``x`` as the model's int8 input (its input scale and zero point)."""
-    from tflm_runtime.board.tflite import quantized_inputs
+    from tflm_runtime.board.generate_and_measure import quantized_inputs
 
     return quantized_inputs(Path(tflite_path), np.asarray(x, dtype=np.float32))
 

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from unas.export.flatbuffer import reorder_operators, with_offline_plan
-from unas.export.tflm_memory import (offline_plan, optimal_operator_order, predicted_head,
+from tflm_runtime.arena import (offline_plan, optimal_operator_order, predicted_head,
                                      predicted_peak)
 
 

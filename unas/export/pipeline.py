@@ -19,7 +19,7 @@ import numpy as np
 from unas.errors import DataError
 from unas.export.flatbuffer import reorder_operators, with_offline_plan
 from unas.export.quantize import DEFAULT_NUM_SAMPLES, keras_to_int8_tflite
-from unas.export.tflm_memory import (offline_plan, optimal_operator_order, predicted_head,
+from tflm_runtime.arena import (offline_plan, optimal_operator_order, predicted_head,
                                      predicted_peak)
 
 

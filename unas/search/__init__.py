@@ -1,7 +1,7 @@
 """The search: aging evolution with random scalarisation, Pareto front, executors, checkpoints.
 
 Imports no TensorFlow: candidates are trained behind an :class:`~unas.search.executor.Executor`
-in other processes. Entry point for a whole experiment: :func:`unas.search.driver.run_experiment`.
+in other processes. Entry point for a whole experiment: :func:`unas.experiment.run_experiment`.
 """
 from unas.search.evolution import AgingEvolution, over_bounds, pareto_front
 from unas.search.executor import EvalResult, EvalTask, Executor, SerialExecutor

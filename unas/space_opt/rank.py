@@ -7,7 +7,7 @@ FLOPs are counted as MACs, MCUNet's convention (its "FLOPs" are multiply-accumul
 ranking is the same for 2 x MACs), as the resource model counts them (taps inside the input).
 
 >>> import numpy as np
->>> from unas.space_opt_sweep import ConfigSamples
+>>> from unas.space_opt.sweep import ConfigSamples
 >>> a = ConfigSamples(0.5, 96, np.array([10, 20, 30]), np.array([1, 2, 9]), np.array([1, 1, 1]))
 >>> b = ConfigSamples(0.3, 96, np.array([15, 16, 17]), np.array([1, 1, 1]), np.array([1, 1, 1]))
 >>> [s.label for s in rank_configurations([a, b], sram_bytes=5, flash_bytes=5)]
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from unas.space_opt_sweep import ConfigSamples
+from unas.space_opt.sweep import ConfigSamples
 
 #: Quantiles of the fitting models' FLOPs reported per configuration.
 QUANTILES = (0.2, 0.5, 0.8)

@@ -1,4 +1,4 @@
-"""Tree-relaxation lower bound: the relaxed sequences of :mod:`unas.resources.segment_bounds` with
+"""Tree-relaxation lower bound: the relaxed sequences of :mod:`unas.resources.schedule.bounds` with
 the precedence of joins kept, solved exactly by generalized tree pebbling.
 
 Every group (chain or segment input) is a sequence of jobs (rise above what it holds, change of
@@ -8,14 +8,14 @@ steps, so the only tensors that link groups are group ends with a single consume
 groups then form a forest, and the best order of a forest of sequences is known exactly (Liu, "An
 application of generalized tree pebbling to sparse matrix factorization", SIAM J. Algebraic
 Discrete Methods 8(3), 1987): bottom-up, merge the children's optimal job lists by the rule for
-independent sequences (:func:`unas.resources.segment_bounds.merge_peak`: Abdel-Wahab & Kameda),
+independent sequences (:func:`unas.resources.schedule.bounds.merge_peak`: Abdel-Wahab & Kameda),
 append the parent's own jobs, and merge neighbours whose priority is out of order again. Every
 real order is an order of the relaxation with no larger working sets, so its best peak is a lower
 bound; unlike the independent-sequences bound it cannot run a join before the branches it joins.
 """
 from __future__ import annotations
 
-from unas.resources.segment import Plan, Segment, job_priority
+from unas.resources.schedule.segment import Plan, Segment, job_priority
 
 Job = tuple[tuple[int, int], int, int]  # (priority, rise above the start, net change)
 

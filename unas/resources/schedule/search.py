@@ -1,15 +1,15 @@
-"""Exact minimum-peak order of one segment (see :mod:`unas.resources.segment`).
+"""Exact minimum-peak order of one segment (see :mod:`unas.resources.schedule.segment`).
 
 A bottleneck A* search over downsets (bitmasks of executed operators; the live bytes are a
-function of the downset) whose moves are the units of :func:`unas.resources.segment.build_plan`:
+function of the downset) whose moves are the units of :func:`unas.resources.schedule.segment.build_plan`:
 
 * the key of a state is ``max(peak so far, lower bound)``, so the first complete state popped is
-  optimal; bounds come from :class:`unas.resources.segment_bounds.Bounds` and are evaluated lazily
+  optimal; bounds come from :class:`unas.resources.schedule.bounds.Bounds` and are evaluated lazily
   (a child first inherits its parent's key; when it reaches the top it gets the cheap tree and
   merge bounds, and the forced one too when those do not beat its key, in the refined search
   only while that raises at least 1 in 3 such states); once the search has
-  popped a few states, the min-cut (:mod:`unas.resources.segment_cut`) and last-consumer
-  (:mod:`unas.resources.segment_last`) bounds of the start raise every key, and their critical
+  popped a few states, the min-cut (:mod:`unas.resources.schedule.cut`) and last-consumer
+  (:mod:`unas.resources.schedule.last`) bounds of the start raise every key, and their critical
   parts are re-evaluated per state while that pays off;
 * free moves: a unit whose working set is within the peak already paid and which does not grow the
   live bytes can always be run first (exchange argument), so such states get one successor;
@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import heapq
 
-from unas.resources.segment import Plan, Segment, Unit, apply_unit, build_plan, single_unit
-from unas.resources.segment_bounds import Bounds
-from unas.resources.segment_cut import CutBound
-from unas.resources.segment_last import LastConsumerBound
+from unas.resources.schedule.segment import Plan, Segment, Unit, apply_unit, build_plan, single_unit
+from unas.resources.schedule.bounds import Bounds
+from unas.resources.schedule.cut import CutBound
+from unas.resources.schedule.last import LastConsumerBound
 
 
 CUT_AFTER = 100  # states popped before the min-cut bound is worth its cost (fork-joins)

@@ -4,7 +4,7 @@ A tensor ``t`` that several operators still need stays live until the last of th
 order runs exactly one of its pending consumers ``C`` last; for each candidate ``L`` in ``C`` a
 lower bound ``V(L)`` on the orders that run ``L`` last is the largest of
 
-* the min-cut bound of ``L`` (:meth:`unas.resources.segment_cut.CutBound.value_with`) with every
+* the min-cut bound of ``L`` (:meth:`unas.resources.schedule.cut.CutBound.value_with`) with every
   other consumer already executed (``L`` runs last, so the others and what they need are done),
   and the same for the units that need ``L``'s output;
 * for every other consumer ``x`` and a unit ``A`` that needs ``x``'s output (the next unit of
@@ -22,8 +22,8 @@ shrink its output while that tensor is live, or hold it while the last branch st
 """
 from __future__ import annotations
 
-from unas.resources.segment import Unit
-from unas.resources.segment_cut import CutBound, _bits
+from unas.resources.schedule.segment import Unit
+from unas.resources.schedule.cut import CutBound, _bits
 
 
 class LastConsumerBound:

@@ -1,7 +1,7 @@
 """Lower bounds on the peak of any completion of a partly executed segment.
 
 The state of a segment is the position of every group (how many of its units have run). Three
-admissible bounds are combined (the *tree* bound of :mod:`unas.resources.segment_tree` orders the
+admissible bounds are combined (the *tree* bound of :mod:`unas.resources.schedule.tree` orders the
 sequences of :func:`_relaxed_sequences`, one per group of any segment, counting shared tensors
 only at their consumers' steps, as a forest under the joins' precedence):
 
@@ -17,8 +17,8 @@ only at their consumers' steps, as a forest under the joins' precedence):
 """
 from __future__ import annotations
 
-from unas.resources.segment import Plan, Segment, job_priority as _priority
-from unas.resources.segment_tree import forest_peak, group_children
+from unas.resources.schedule.segment import Plan, Segment, job_priority as _priority
+from unas.resources.schedule.tree import forest_peak, group_children
 
 
 Job = tuple[tuple[int, int], int, int]  # (priority, rise above the start, net change)

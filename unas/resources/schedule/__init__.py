@@ -3,7 +3,7 @@
 The graph is cut at every operator that is comparable with all others (an ancestor or descendant of
 every node): any topological order runs everything before such a cut first, so the pieces between
 consecutive cuts (the *segments*) are independent problems, each solved exactly by
-:func:`unas.resources.segment_search.solve_segment`. Tensors crossing a segment enter it as inputs
+:func:`unas.resources.schedule.search.solve_segment`. Tensors crossing a segment enter it as inputs
 live from its start, or as a constant offset when no operator in it consumes them. A chain is all
 cuts and needs no search at all; a μNAS CNN splits into its few branchy blocks. Segments are
 solved smallest first; one without in-place operators whose optimum is below the peak the others
@@ -25,7 +25,7 @@ import networkx as nx
 
 from unas.resources.graph import Schedule, first_input
 from unas.resources.memory import check_graph
-from unas.resources.segment_search import Segment, solve_segment
+from unas.resources.schedule.search import Segment, solve_segment
 
 _NEVER = 1 << 62  # "last use" of a graph output
 

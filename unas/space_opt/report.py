@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from unas.boards import format_bytes
-from unas.space_opt_rank import QUANTILES, ConfigScore, GridCell, fitting_mask
-from unas.space_opt_sweep import ConfigSamples
+from unas.space_opt.boards import format_bytes
+from unas.space_opt.rank import QUANTILES, ConfigScore, GridCell, fitting_mask
+from unas.space_opt.sweep import ConfigSamples
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:

@@ -29,12 +29,12 @@ from pathlib import Path
 import yaml
 
 from search_spaces.mbconv import RESOLUTIONS, WIDTH_MULTS
-from unas.boards import BOARDS, format_bytes, get_board, parse_bytes
+from unas.space_opt.boards import BOARDS, format_bytes, get_board, parse_bytes
 from unas.errors import ConfigError, UnasError
-from unas.space_opt_rank import ConfigScore, GridCell, grid_search, rank_configurations
-from unas.space_opt_report import (atomic_write_text, grid_table, plot_flops_cdf, plot_grid,
+from unas.space_opt.rank import ConfigScore, GridCell, grid_search, rank_configurations
+from unas.space_opt.report import (atomic_write_text, grid_table, plot_flops_cdf, plot_grid,
                                    ranking_table, search_config, write_search_config)
-from unas.space_opt_sweep import ENGINES, SweepResult, sweep
+from unas.space_opt.sweep import ENGINES, SweepResult, sweep
 
 #: Configurations where fewer samples fit are ignored: their mean FLOPs rests on a handful of
 #: networks, and a search there would mostly draw networks that do not fit.

@@ -12,11 +12,11 @@ ran; ``X_c -> X_p``: downsets are closed under predecessors; pinned tensors are 
 fixed members and non-members of ``D`` are tied to the source or the sink). The bound for ``u``
 is that minimum plus
 ``u``'s own working-set increase; it counts shared tensors wherever a downset must hold them, which
-the cheaper bounds of :mod:`unas.resources.segment_bounds` cannot.
+the cheaper bounds of :mod:`unas.resources.schedule.bounds` cannot.
 """
 from __future__ import annotations
 
-from unas.resources.segment import Plan, Segment, Unit
+from unas.resources.schedule.segment import Plan, Segment, Unit
 
 IMPOSSIBLE = 1 << 62  # the value of a case that no order can meet
 

@@ -7,10 +7,10 @@ from the seed with :class:`numpy.random.SeedSequence` (configuration ``i`` of th
 gets ``SeedSequence(seed).spawn(108)[i]``, which spawns one child per chunk), so the results
 depend on the seed only, not on the number of worker processes nor on which other
 configurations are swept. Each network is measured from its operator list by
-:mod:`unas.space_opt_fast` (exact; a share of samples is cross-checked against the resource
+:mod:`unas.space_opt.fast` (exact; a share of samples is cross-checked against the resource
 model, see :func:`measure_chunk`).
 
->>> from unas.space_opt_sweep import sweep
+>>> from unas.space_opt.sweep import sweep
 >>> result = sweep([(0.3, 48)], samples=3, seed=0, workers=1, progress=False)
 >>> result.configs[0].macs.shape
 (3,)
@@ -28,7 +28,7 @@ import numpy as np
 
 from search_spaces.mbconv import RESOLUTIONS, WIDTH_MULTS, MBConvSpace
 from unas.errors import ConfigError
-from unas.space_opt_fast import ENGINES, check_against_resource_model, operator_costs
+from unas.space_opt.fast import ENGINES, check_against_resource_model, operator_costs
 
 #: Samples per unit of work: small enough to balance two workers, large enough to amortise IPC.
 CHUNK_SAMPLES = 250

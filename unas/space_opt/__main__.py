@@ -1,0 +1,6 @@
+"""``python -m unas.space_opt``: see :mod:`unas.space_opt.cli`."""
+import sys
+
+from unas.space_opt.cli import main
+
+sys.exit(main())
