@@ -28,7 +28,7 @@ from tqdm import tqdm
 from tflm_runtime.board import (BoardMeasurement, ModelDoesNotFitError, generate_model_sources,
                                 measure_c_model)
 from unas.errors import UnasError
-from unas.search.files import atomic_write_bytes, atomic_write_text
+from unas.files import atomic_write_bytes, atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CPUS = ("cortex-m4", "cortex-m7")

@@ -43,7 +43,7 @@ from unas.config import ExperimentConfig, load_config  # noqa: E402
 from unas.search.backends import make_executor  # noqa: E402
 from unas.search.evolution import AgingEvolution  # noqa: E402
 from unas.search.executor import EvalResult, EvalTask, Executor  # noqa: E402
-from unas.search.files import atomic_write_text  # noqa: E402
+from unas.files import atomic_write_text  # noqa: E402
 from unas.search.ray_runtime import default_num_workers, local_cpu_count  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

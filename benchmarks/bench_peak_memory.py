@@ -192,7 +192,7 @@ def main() -> None:
                             args.repeat, peaks))
     print("\n".join(rows))
     if args.peaks:
-        from unas.search.files import atomic_write_text
+        from unas.files import atomic_write_text
         atomic_write_text(args.peaks, "".join(line + "\n" for line in peaks))
 
 

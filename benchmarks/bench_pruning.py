@@ -46,7 +46,7 @@ from unas.config import parse_config  # noqa: E402
 from unas.errors import UnasError  # noqa: E402
 from unas.experiment import CONFIG_SNAPSHOT  # noqa: E402
 from unas.search.evolution import EVALUATIONS_FILE  # noqa: E402
-from unas.search.files import atomic_write_text  # noqa: E402
+from unas.files import atomic_write_text  # noqa: E402
 from unas.search.pareto import hypervolume, non_dominated  # noqa: E402
 from unas.search.records import EvaluationRecord  # noqa: E402
 

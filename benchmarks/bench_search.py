@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from unas.config import parse_config  # noqa: E402
 from unas.experiment import run_experiment  # noqa: E402
-from unas.search.files import atomic_write_text  # noqa: E402
+from unas.files import atomic_write_text  # noqa: E402
 from unas.search.pareto import hypervolume  # noqa: E402
 
 

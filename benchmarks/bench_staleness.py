@@ -50,7 +50,7 @@ from search_spaces.base import architecture_from_json  # noqa: E402
 from unas.config import ExperimentConfig, ObjectiveBounds, load_config  # noqa: E402
 from unas.search.evolution import EVALUATIONS_FILE, AgingEvolution  # noqa: E402
 from unas.search.executor import EvalResult, EvalTask  # noqa: E402
-from unas.search.files import JsonLines, atomic_write_text  # noqa: E402
+from unas.files import JsonLines, atomic_write_text  # noqa: E402
 from unas.search.measure import ResourceMeter  # noqa: E402
 from unas.search.objectives import normalise, scalarise  # noqa: E402
 from unas.search.records import EvaluationRecord  # noqa: E402

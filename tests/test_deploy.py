@@ -20,7 +20,7 @@ from unas.deploy import (
     write_summary,
 )
 from unas.report import REPORT_STEPS, load_context, write_pareto_csv, write_report
-from unas.search.files import JsonLines, atomic_write_json
+from unas.files import JsonLines, atomic_write_json
 from unas.search.objectives import Objectives
 from unas.search.records import EvaluationRecord
 from tiny_models import train_digits_cnn

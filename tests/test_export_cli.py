@@ -9,7 +9,7 @@ import pytest
 
 from unas.export.__main__ import main
 from unas.export.pareto import TFLM_COLUMNS, export_and_measure
-from unas.search.files import JsonLines, atomic_write_json
+from unas.files import JsonLines, atomic_write_json
 from unas.search.objectives import Objectives
 from unas.search.records import EvaluationRecord
 from tflm_runtime.tflm import TflmRunner

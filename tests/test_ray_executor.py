@@ -28,7 +28,7 @@ from search_spaces.base import Architecture, SearchSpace  # noqa: E402
 from unas.config import ObjectiveBounds, PruningConfig, SearchConfig, load_config  # noqa: E402
 from unas.search.evolution import AgingEvolution  # noqa: E402
 from unas.search.executor import EvalResult, EvalTask, WorkerStartError  # noqa: E402
-from unas.search.files import JsonLines  # noqa: E402
+from unas.files import JsonLines  # noqa: E402
 from unas.search.ray_executor import RayExecutor  # noqa: E402
 from unas.search.ray_runtime import (AF_UNIX_PATH_MAX, connect_ray,  # noqa: E402
                                      default_cpus_per_worker, default_num_workers,

@@ -8,7 +8,7 @@ import pytest
 
 from unas.errors import UnasError
 from unas.report import REPORT_STEPS, load_context, main, write_report
-from unas.search.files import JsonLines, atomic_write_json
+from unas.files import JsonLines, atomic_write_json
 from unas.search.objectives import Objectives
 from unas.search.records import EvaluationRecord
 

@@ -121,7 +121,7 @@ def test_a_different_config_cannot_continue_a_search(tmp_path):
     from unas.config import parse_config
     from unas.errors import ConfigError
     from unas.experiment import prepare_output
-    from unas.search.files import atomic_write_json
+    from unas.files import atomic_write_json
 
     out = tmp_path / "out"
     first = parse_config(TINY, "tiny.yaml")

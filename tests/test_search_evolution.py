@@ -19,7 +19,7 @@ from search_spaces.base import Architecture, SearchSpace
 from unas.config import ObjectiveBounds, PruningConfig, SearchConfig
 from unas.search.evolution import AgingEvolution, ResumeError, over_bounds, pareto_front
 from unas.search.executor import EvalResult, EvalTask
-from unas.search.files import JsonLines
+from unas.files import JsonLines
 
 
 @dataclass(frozen=True)

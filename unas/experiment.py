@@ -16,7 +16,7 @@ from unas.errors import ConfigError
 from unas.search.backends import make_executor
 from unas.search.evolution import CHECKPOINT_FILE, AgingEvolution
 from unas.search.executor import EvaluatorFactory
-from unas.search.files import atomic_write_json
+from unas.files import atomic_write_json
 from unas.search.measure import ResourceMeter
 
 CONFIG_SNAPSHOT = "config.json"

@@ -20,7 +20,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from unas.deploy import deploy_report_step, summary_table, write_summary
 from unas.errors import UnasError
 from unas.experiment import CONFIG_SNAPSHOT
 from unas.search.evolution import EVALUATIONS_FILE, pareto_front
-from unas.search.files import JsonLines, atomic_write_json, atomic_write_text
+from unas.files import JsonLines, atomic_write, atomic_write_json, atomic_write_text
 from unas.search.objectives import OBJECTIVE_NAMES, RESOURCE_NAMES
 from unas.search.records import EvaluationRecord
 
@@ -112,10 +111,7 @@ def write_pareto_models(ctx: ReportContext) -> list[Path]:
 
 
 def _save_figure(fig: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight"))
 
 
 def _pyplot() -> Any:

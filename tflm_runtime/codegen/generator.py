@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -31,6 +30,7 @@ from tflm_runtime.tflite_model import TfliteModel, check_supported, read_tflite,
 from unas.errors import UnsupportedOperatorError
 from unas.resources.engine import FUSED_OP, PLANE_SUFFIX, engine_graph, scratch_bytes
 from unas.resources.schedule import min_peak_schedule
+from unas.files import atomic_write_text
 
 #: C files of the kernel library copied next to the generated model.
 KERNEL_FILES = ("unas_kernels.h", "unas_kernels.c", "unas_fused.h", "unas_fused.c")
@@ -59,13 +59,6 @@ class GeneratedModel:
     def sram_bytes(self) -> int:
         """Peak SRAM of the generated code: arena + scratch."""
         return self.arena_bytes + self.scratch_bytes
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _comment(text: str) -> str:
@@ -199,11 +192,11 @@ void model_invoke(void) {{
 {calls}
 }}
 """
-    _write_atomic(out_path / "model.h", header)
-    _write_atomic(out_path / "model.c", source)
+    atomic_write_text(out_path / "model.h", header)
+    atomic_write_text(out_path / "model.c", source)
     kernel_dir = resources.files("tflm_runtime.codegen") / "c"
     for name in KERNEL_FILES:
-        _write_atomic(out_path / name, (kernel_dir / name).read_text())
+        atomic_write_text(out_path / name, (kernel_dir / name).read_text())
     manifest = dict(
         source=str(model.path), sources=list(SOURCES), headers=["model.h", *KERNEL_HEADERS],
         arena_bytes=plan.arena_bytes, scratch_bytes=scratch,
@@ -213,7 +206,7 @@ void model_invoke(void) {{
         output=dict(shape=list(out_t.shape), dtype=out_t.dtype, scale=out_t.scale,
                     zero_point=out_t.zero_point, bytes=out_t.nbytes),
         order=list(schedule.order))
-    _write_atomic(out_path / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    atomic_write_text(out_path / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return GeneratedModel(out_path, SOURCES, plan.arena_bytes, scratch, plan.lower_bound,
                           const_bytes, in_t.nbytes, out_t.nbytes, plan)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from unas.files import atomic_write
 
 
 def cache_key(description: dict) -> str:
@@ -28,15 +28,11 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` atomically (a temporary file in the same folder, then os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as stream:
             np.savez(stream, **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def writable_cache_dir(preferred: list[Path]) -> Path:

@@ -2,9 +2,9 @@
 TFLM, generated C) and against instructions per inference on the emulated board."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
+from unas.files import atomic_write
 
 #: (summary key, legend label, marker, colour) of the three SRAM figures drawn per model; the
 #: prediction is drawn hollow so that a measurement equal to it shows inside it.
@@ -77,9 +77,6 @@ def plot_summary(rows: list[dict[str, Any]], path: Path) -> list[Path]:
     for ax in (left, right):
         ax.grid(True, lw=0.3)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
-    os.replace(tmp, path)
     return [path]

@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from unas.search.files import atomic_write_text
+from unas.files import atomic_write_text
 
 #: (summary.csv column, printed header). Bytes unless said otherwise; "instr" = instructions.
 SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +22,12 @@ import numpy as np
 
 from unas.errors import DataError
 from unas.export.quantize import DEFAULT_NUM_SAMPLES
+from unas.files import atomic_write_bytes
 
 #: pareto.csv columns this step adds (bytes; accuracies on the test split).
 TFLM_COLUMNS = ("float_test_accuracy", "int8_test_accuracy", "int8_accuracy_drop",
                 "tflm_arena_head_bytes", "tflm_arena_tail_bytes_host64", "tflm_arena_total_bytes",
                 "predicted_head_bytes", "tflite_path")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def load_splits_for(out_dir: Path, config_snapshot: dict[str, Any], data_config: str | None = None):
@@ -71,7 +63,7 @@ def measure_model(keras_path: Path, splits, rng: np.random.Generator, tflite_pat
 
     result = export_keras(model, splits.x_train, splits.x_test, splits.y_test, rng, num_samples,
                           progress=bar)
-    _write_atomic(tflite_path, result.deployed.tflite)
+    atomic_write_bytes(tflite_path, result.deployed.tflite)
     usage = TflmRunner(result.deployed.tflite).arena_usage()
     return {
         "float_test_accuracy": result.float_accuracy,

@@ -3,9 +3,7 @@
 Every tensor (activations and weights) is int8, biases int32, and the model's input and output
 are int8 too, so the result runs under TFLM's int8 kernels with no float anywhere::
 
-    >>> from typing import Any
-
-import numpy as np
+    >>> import numpy as np
     >>> from unas.tfenv import keras
     >>> model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
     ...                           keras.layers.Dense(3)])
@@ -17,6 +15,7 @@ import numpy as np
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 

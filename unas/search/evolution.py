@@ -37,7 +37,7 @@ from search_spaces.base import Architecture, SearchSpace, architecture_from_json
 from unas.config import ObjectiveBounds, PruningConfig, SearchConfig
 from unas.errors import UnasError
 from unas.search.executor import EvalResult, EvalTask, Executor
-from unas.search.files import JsonLines, atomic_write_json
+from unas.files import JsonLines, atomic_write_json
 from unas.search.objectives import RESOURCE_NAMES, Objectives, normalise, sample_weights, scalarise
 from unas.search.pareto import non_dominated
 from unas.search.records import STATUS_OK, EvaluationRecord

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from unas.errors import UnasError
-from unas.search.files import atomic_write_bytes
+from unas.files import atomic_write_bytes
 from unas.search.executor import EvalResult, EvalTask, EvaluatorFactory, WorkerStartError, failed
 from unas.search.ray_runtime import (RaySession, connect_ray, default_cpus_per_worker,
                                      default_num_workers, local_cpu_count)

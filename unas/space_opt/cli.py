@@ -32,7 +32,8 @@ from search_spaces.mbconv import RESOLUTIONS, WIDTH_MULTS
 from unas.space_opt.boards import BOARDS, format_bytes, get_board, parse_bytes
 from unas.errors import ConfigError, UnasError
 from unas.space_opt.rank import ConfigScore, GridCell, grid_search, rank_configurations
-from unas.space_opt.report import (atomic_write_text, grid_table, plot_flops_cdf, plot_grid,
+from unas.files import atomic_write_text
+from unas.space_opt.report import (grid_table, plot_flops_cdf, plot_grid,
                                    ranking_table, search_config, write_search_config)
 from unas.space_opt.sweep import ENGINES, SweepResult, sweep
 

@@ -1,13 +1,11 @@
 """Outputs of the search-space optimiser: tables, MCUNet-style plots and the search YAML.
 
-Every file is written atomically (a temporary file in the same folder, then ``os.replace``).
+Every file is written atomically (:func:`unas.files.atomic_write`).
 """
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +15,7 @@ import yaml
 from unas.space_opt.boards import format_bytes
 from unas.space_opt.rank import QUANTILES, ConfigScore, GridCell, fitting_mask
 from unas.space_opt.sweep import ConfigSamples
-
-
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` for a temporary file next to ``path``, then move it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically."""
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+from unas.files import atomic_write, atomic_write_text
 
 
 def _mflops(value: float) -> str:

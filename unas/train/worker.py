@@ -7,7 +7,6 @@ model to ``<out_dir>/models/<id>.keras``.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import search_spaces.registry  # noqa: F401 - registers every architecture class
 from search_spaces.base import architecture_from_json
 from unas.config import PruningConfig, TrainingConfig
 from unas.search.executor import EvalResult, EvalTask
+from unas.files import atomic_write
 
 
 @dataclass(frozen=True)
@@ -55,20 +55,10 @@ class TrainingEvaluator:
         model_path = None
         if self.save_models:
             model_path = f"models/{task.id}.keras"
-            save_model_atomically(outcome.model, Path(self.out_dir) / model_path)
+            atomic_write(Path(self.out_dir) / model_path, outcome.model.save)
         final_arch = None if outcome.arch == arch else json.loads(outcome.arch.to_json())
         return EvalResult(id=task.id, status="ok", val_error=outcome.val_error,
                           test_error=outcome.test_error, curve=outcome.curve,
                           wall_time_s=time.monotonic() - start, final_arch=final_arch,
                           model_path=model_path)
 
-
-def save_model_atomically(model: Any, path: Path) -> None:
-    """``model.save`` to a temporary ``.keras`` file next to ``path``, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
