@@ -42,7 +42,8 @@ from benchmarks.bench_staleness import replace_section, section_of  # noqa: E402
 from unas.config import ExperimentConfig, load_config  # noqa: E402
 from unas.search.backends import make_executor  # noqa: E402
 from unas.search.evolution import AgingEvolution  # noqa: E402
-from unas.search.executor import EvalResult, EvalTask, Executor  # noqa: E402
+from unas.evaluation import EvalResult, EvalTask  # noqa: E402
+from unas.search.executor import Executor  # noqa: E402
 from unas.files import atomic_write_text  # noqa: E402
 from unas.search.ray_runtime import default_num_workers, local_cpu_count  # noqa: E402
 
@@ -117,7 +118,7 @@ def run_once(cfg: ExperimentConfig, out: Path) -> dict[str, Any]:
         executor.close()
     end = time.perf_counter()
     trained = search.trained_records()
-    best = search.best_within_bounds()
+    best = search.best_within_resource_bounds()
     wall, search_s = end - start, end - started
     return {
         "wall_s": wall, "startup_s": started - start, "search_s": search_s,

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_search import run_one  # noqa: E402
 from unas.config import parse_config  # noqa: E402
 from unas.errors import UnasError  # noqa: E402
-from unas.experiment import CONFIG_SNAPSHOT  # noqa: E402
+from unas.search.evolution import CONFIG_SNAPSHOT  # noqa: E402
 from unas.search.evolution import EVALUATIONS_FILE  # noqa: E402
 from unas.files import atomic_write_text  # noqa: E402
 from unas.search.pareto import hypervolume, non_dominated  # noqa: E402
@@ -109,7 +109,7 @@ def error_size(records: list[EvaluationRecord]) -> np.ndarray:
 
 def within_bounds(records: list[EvaluationRecord], bounds: tuple[float, ...]) -> list[EvaluationRecord]:
     """Records with objectives at or below every bound (error, peak memory, size, MACs)."""
-    return [r for r in records if r.objectives is not None and r.objectives.within(bounds)]
+    return [r for r in records if r.objectives is not None and r.objectives.within_all_bounds(bounds)]
 
 
 def error_size_hypervolume(records: list[EvaluationRecord], bounds: tuple[float, ...]) -> float:

@@ -45,7 +45,7 @@ def run_one(raw: dict, where: str, algorithm: str, seed: int, evals: int, out: P
     bounds = np.array(cfg.objectives.as_tuple())
     trained = result.trained_records()
     points = np.array([r.objectives.as_tuple() for r in trained]).reshape(-1, 4) / bounds
-    best = result.best_within_bounds()
+    best = result.best_within_resource_bounds()
     return {"hv": hypervolume(points, np.ones(4)), "trained": len(trained),
             "best_error": None if best is None else best.objectives.error, "wall_s": wall}
 

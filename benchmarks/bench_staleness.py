@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 from search_spaces.base import architecture_from_json  # noqa: E402
 from unas.config import ExperimentConfig, ObjectiveBounds, load_config  # noqa: E402
 from unas.search.evolution import EVALUATIONS_FILE, AgingEvolution  # noqa: E402
-from unas.search.executor import EvalResult, EvalTask  # noqa: E402
+from unas.evaluation import EvalResult, EvalTask  # noqa: E402
 from unas.files import JsonLines, atomic_write_text  # noqa: E402
 from unas.search.measure import ResourceMeter  # noqa: E402
 from unas.search.objectives import normalise, scalarise  # noqa: E402

@@ -11,7 +11,7 @@ from benchmarks.bench_staleness import (SECTION, SurrogateEvaluator, VirtualTime
                                         surrogate_error, virtual_duration)
 from search_spaces import get_space
 from unas.config import ObjectiveBounds
-from unas.search.executor import EvalTask
+from unas.evaluation import EvalTask
 from unas.search.objectives import Objectives
 from unas.search.records import EvaluationRecord
 

@@ -10,15 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from unas.deploy import (
-    SUMMARY_COLUMNS,
-    deploy_report_step,
-    deploy_tflite,
-    format_table,
-    select_models,
-    summary_table,
-    write_summary,
-)
+from unas.report.deploy import deploy_report_step, select_models
+from unas.report.deploy_model import deploy_tflite
+from unas.report.summary import SUMMARY_COLUMNS, format_table, summary_table, write_summary
 from unas.report import REPORT_STEPS, load_context, write_pareto_csv, write_report
 from unas.files import JsonLines, atomic_write_json
 from unas.search.objectives import Objectives
@@ -110,7 +104,7 @@ def test_table_markdown_and_plot(deployed):
 
 
 def test_missing_board_toolchain_is_reported_not_raised(deployed, tmp_path, monkeypatch):
-    import unas.deploy.model as model_module
+    import unas.report.deploy_model as model_module
 
     real_which = shutil.which
     monkeypatch.setattr(model_module.shutil, "which",

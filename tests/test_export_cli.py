@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from unas.export.__main__ import main
-from unas.export.pareto import TFLM_COLUMNS, export_and_measure
+from unas.report.tflm import TFLM_COLUMNS, export_and_measure
 from unas.files import JsonLines, atomic_write_json
 from unas.search.objectives import Objectives
 from unas.search.records import EvaluationRecord

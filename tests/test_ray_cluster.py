@@ -32,7 +32,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from unas.search.executor import EvalResult, EvalTask  # noqa: E402
+from unas.evaluation import EvalResult, EvalTask  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 90
@@ -156,7 +156,6 @@ def run_search(address: str, out: str, marks: str) -> dict[str, Any]:
     """What the search process runs: a tiny digits search on the cluster at ``address``."""
     from unas.config import ObjectiveBounds, load_config
     from unas.experiment import run_experiment
-    from unas.search.ray_sharing import SharedSplitsTrainer
     from unas.train.worker import TrainingEvaluator
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # tests/ is not shipped
@@ -169,7 +168,7 @@ def run_search(address: str, out: str, marks: str) -> dict[str, Any]:
                   training=replace(cfg.training, epochs=1),
                   execution=replace(cfg.execution, backend="ray", num_workers=2,
                                     cpus_per_worker=1, address=address))
-    trainer = NodeMarkingTrainer(SharedSplitsTrainer(TrainingEvaluator(
+    trainer = NodeMarkingTrainer((TrainingEvaluator(
         dataset=cfg.dataset, data_seed=cfg.search.seed, training=cfg.training,
         pruning=cfg.pruning, out_dir=out)), marks)
     search = run_experiment(cfg, out_dir=out, evaluator=trainer, progress=False)

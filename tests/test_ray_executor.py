@@ -27,7 +27,8 @@ ray = pytest.importorskip("ray")
 from search_spaces.base import Architecture, SearchSpace  # noqa: E402
 from unas.config import ObjectiveBounds, PruningConfig, SearchConfig, load_config  # noqa: E402
 from unas.search.evolution import AgingEvolution  # noqa: E402
-from unas.search.executor import EvalResult, EvalTask, WorkerStartError  # noqa: E402
+from unas.evaluation import EvalResult, EvalTask  # noqa: E402
+from unas.search.executor import WorkerStartError  # noqa: E402
 from unas.files import JsonLines  # noqa: E402
 from unas.search.ray_executor import RayExecutor  # noqa: E402
 from unas.search.ray_runtime import (AF_UNIX_PATH_MAX, connect_ray,  # noqa: E402
@@ -360,7 +361,6 @@ class KillableTrainer:
 
 def test_digits_search_with_two_workers_survives_a_killed_worker(local_ray, tmp_path):
     from unas.experiment import run_experiment
-    from unas.search.ray_sharing import SharedSplitsTrainer
     from unas.train.worker import TrainingEvaluator
 
     cfg = load_config(REPO / "experiments" / "digits.yaml")
@@ -375,7 +375,7 @@ def test_digits_search_with_two_workers_survives_a_killed_worker(local_ray, tmp_
     out = tmp_path / "run"
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
-    trainer = KillableTrainer(SharedSplitsTrainer(TrainingEvaluator(
+    trainer = KillableTrainer((TrainingEvaluator(
         dataset=cfg.dataset, data_seed=cfg.search.seed, training=cfg.training,
         pruning=cfg.pruning, out_dir=str(out))), str(pid_dir))
     killed: list[str] = []

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from search_spaces.base import Architecture, SearchSpace
 from unas.config import ObjectiveBounds, PruningConfig, SearchConfig
 from unas.search.evolution import AgingEvolution, ResumeError, over_bounds, pareto_front
-from unas.search.executor import EvalResult, EvalTask
+from unas.evaluation import EvalResult, EvalTask
 from unas.files import JsonLines
 
 

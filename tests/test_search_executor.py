@@ -8,7 +8,8 @@ from functools import partial
 import pytest
 
 from unas.search.backends import make_executor
-from unas.search.executor import EvalResult, EvalTask, SerialExecutor, WorkerStartError
+from unas.evaluation import EvalResult, EvalTask
+from unas.search.executor import SerialExecutor, WorkerStartError
 from unas.config import ExecutionConfig
 
 

@@ -9,7 +9,7 @@ import pytest
 from search_spaces import get_space
 from unas.config import LearningRateStep, PruningConfig, TrainingConfig
 from unas.data import DatasetSpec, load_dataset
-from unas.search.executor import EvalTask
+from unas.evaluation import EvalTask
 from unas.train.optim import learning_rate_values, make_optimizer
 from unas.train.pruning_hook import pruning_for
 

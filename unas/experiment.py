@@ -14,12 +14,11 @@ import numpy as np
 from unas.config import ExperimentConfig
 from unas.errors import ConfigError
 from unas.search.backends import make_executor
-from unas.search.evolution import CHECKPOINT_FILE, AgingEvolution
-from unas.search.executor import EvaluatorFactory
+from unas.search.evolution import CHECKPOINT_FILE, CONFIG_SNAPSHOT, AgingEvolution
+from unas.evaluation import EvaluatorFactory
 from unas.files import atomic_write_json
 from unas.search.measure import ResourceMeter
 
-CONFIG_SNAPSHOT = "config.json"
 # Keys (or whole sections) that may differ when a search is continued in the same folder.
 _RESUMABLE_CHANGES = {("search", "rounds"), ("output_dir",), ("execution",)}
 
@@ -117,7 +116,7 @@ class _ProgressBar:
         if search.finished != self._seen:
             self._bar.update(search.finished - self._seen)
             self._seen = search.finished
-            best = search.best_within_bounds()
+            best = search.best_within_resource_bounds()
             self._bar.set_postfix(best_err="-" if best is None else f"{best.objectives.error:.4f}",
                                   front=len(search.front()), refresh=False)
         self._bar.refresh()

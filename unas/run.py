@@ -53,15 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         from unas.config import load_config
-        from unas.deploy import summary_table
-        from unas.report import summary, write_report
         from unas.experiment import run_experiment
+        from unas.report import load_context, summary, summary_table, write_report
 
         cfg = with_execution(load_config(args.config), args.workers, args.ray_address)
         out = args.out or cfg.output_dir
-        run_experiment(cfg, out_dir=out, resume=args.resume)
-        write_report(out)
-        print(summary(out))
+        search = run_experiment(cfg, out_dir=out, resume=args.resume)
+        ctx = load_context(out, config=cfg, records=list(search.records.values()))
+        write_report(ctx)
+        print(summary(ctx))
         print(f"results in {out}/ (summary.md, summary.csv, pareto.csv, pareto/, models/, deploy/, plots/, evaluations.jsonl)")
         print(summary_table(out))
     except UnasError as err:

@@ -21,12 +21,11 @@ from unas.errors import ConfigError, DataError, UnasError
 
 def _resolve(args: argparse.Namespace) -> tuple[Path, object, int]:
     """(keras model path, splits, seed) for the command line."""
-    from unas.export.pareto import load_splits_for
+    from unas.report.context import load_context
+    from unas.report.tflm import splits_for
 
     source = Path(args.source)
     if source.is_dir():
-        from unas.report import load_context
-
         ctx = load_context(source)
         if args.model is None:
             with_model = [r for r in ctx.front if r.model_path]
@@ -39,15 +38,18 @@ def _resolve(args: argparse.Namespace) -> tuple[Path, object, int]:
                 raise DataError(f"{source}: --model {args.model}: no trained model with that id")
             record = matches[0]
         print(f"model #{record.id} ({record.model_path})", file=sys.stderr)
-        splits, seed = load_splits_for(source, ctx.config, args.data)
+        splits, seed = splits_for(ctx, args.data)
         return source / str(record.model_path), splits, seed
     if source.suffix != ".keras" or not source.is_file():
         raise DataError(f"{source}: expected a .keras model file or a search output folder")
     if args.data is None:
         raise ConfigError(f"{source}: --data CONFIG is required with a .keras file "
                           "(the experiment YAML whose dataset to use)")
-    splits, seed = load_splits_for(source.parent, {}, args.data)
-    return source, splits, seed
+    from unas.config import load_config
+    from unas.report.context import load_splits
+
+    cfg = load_config(args.data)
+    return source, load_splits(cfg, args.data), cfg.search.seed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="calibration samples from the training split (default 200)")
     args = parser.parse_args(argv)
     try:
-        from unas.export.pareto import measure_model
+        from unas.report.tflm import measure_model
 
         keras_path, splits, seed = _resolve(args)
         columns = measure_model(keras_path, splits, np.random.default_rng(seed), Path(args.output),

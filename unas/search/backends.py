@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from unas.config import ExecutionConfig
 from unas.errors import ConfigError
-from unas.search.executor import EvaluatorFactory, Executor, SerialExecutor
+from unas.evaluation import EvaluatorFactory
+from unas.search.executor import Executor, SerialExecutor
 
 
 def _serial(execution: ExecutionConfig, factory: EvaluatorFactory) -> Executor:

@@ -36,7 +36,8 @@ import search_spaces.registry  # noqa: F401 - registers every architecture class
 from search_spaces.base import Architecture, SearchSpace, architecture_from_json
 from unas.config import ObjectiveBounds, PruningConfig, SearchConfig
 from unas.errors import UnasError
-from unas.search.executor import EvalResult, EvalTask, Executor
+from unas.evaluation import EvalResult, EvalTask
+from unas.search.executor import Executor
 from unas.files import JsonLines, atomic_write_json
 from unas.search.objectives import RESOURCE_NAMES, Objectives, normalise, sample_weights, scalarise
 from unas.search.pareto import non_dominated
@@ -45,6 +46,8 @@ from unas.search.records import STATUS_OK, EvaluationRecord
 CHECKPOINT_VERSION = 1
 EVALUATIONS_FILE = "evaluations.jsonl"
 CHECKPOINT_FILE = "checkpoint.json"
+#: The experiment config a search folder was started with (written by :mod:`unas.experiment`).
+CONFIG_SNAPSHOT = "config.json"
 
 Resources = tuple[int, int, int]
 """(peak_memory_bytes, model_size_bytes, macs) of one architecture."""
@@ -442,11 +445,12 @@ class AgingEvolution:
         """Successfully trained candidates, each architecture once."""
         return [r for r in self.records.values() if r.trained]
 
-    def best_within_bounds(self) -> EvaluationRecord | None:
-        """Lowest validation error among trained candidates within the resource bounds."""
+    def best_within_resource_bounds(self) -> EvaluationRecord | None:
+        """Lowest validation error among trained candidates within the resource bounds
+        (:meth:`~unas.search.objectives.Objectives.within_resource_bounds`)."""
+        bounds = self.bounds.as_tuple()
         fits = [r for r in self.trained_records()
-                if all(v <= b for v, b in zip(r.objectives.as_tuple()[1:],  # type: ignore[union-attr]
-                                              self.bounds.as_tuple()[1:]))]
+                if r.objectives.within_resource_bounds(bounds)]  # type: ignore[union-attr]
         return min(fits, key=lambda r: r.objectives.error, default=None)  # type: ignore[union-attr]
 
     def front(self) -> list[EvaluationRecord]:

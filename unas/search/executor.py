@@ -9,8 +9,8 @@ is recycled every few candidates (TensorFlow leaks memory per model) and replace
 so a crash, OOM kill or hang of one candidate becomes that candidate's ``failed: ...`` result.
 A Ray executor implements the same :class:`Executor` protocol with more tasks in flight.
 
-The work itself is an *evaluator factory*: a picklable callable run once per worker process
-(load the dataset there) that returns ``evaluate(task) -> EvalResult``.
+The work itself is an *evaluator factory* (:mod:`unas.evaluation`): a picklable callable run
+once per worker process (load the dataset there) that returns ``evaluate(task) -> EvalResult``.
 """
 from __future__ import annotations
 
@@ -18,40 +18,10 @@ import multiprocessing
 import os
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from unas.errors import UnasError
-
-
-@dataclass(frozen=True)
-class EvalTask:
-    """Train and measure one architecture (``arch`` is its JSON dict)."""
-
-    id: int
-    arch: dict[str, Any]
-    seed: int
-    pruning_target: float | None = None
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """The outcome of one :class:`EvalTask`. ``status`` is ``ok`` or ``failed: <reason>``;
-    ``final_arch`` is the architecture after pruning (``None``: unchanged); ``model_path`` is
-    where the trained ``.keras`` model was saved, relative to the output folder."""
-
-    id: int
-    status: str
-    val_error: float | None = None
-    test_error: float | None = None
-    curve: dict[str, list[float]] = field(default_factory=dict)
-    wall_time_s: float = 0.0
-    final_arch: dict[str, Any] | None = None
-    model_path: str | None = None
-
-
-EvaluatorFactory = Callable[[], Callable[[EvalTask], EvalResult]]
+from unas.evaluation import EvalResult, EvalTask, EvaluatorFactory
 
 
 class Executor(Protocol):

@@ -11,6 +11,9 @@ and weighted by ``λ_i ~ U(0, 1)``.
 [0.5, 0.5, 1.0, 0.5]
 >>> float(scalarise(f, np.array([1.0, 1.0, 0.5, 1.0])))
 0.5
+>>> o = Objectives(0.2, 1000, 2000, 10_000)
+>>> o.within_resource_bounds((0.1, 2000, 2000, 20_000)), o.within_all_bounds((0.1, 2000, 2000, 20_000))
+(True, False)
 """
 from __future__ import annotations
 
@@ -46,9 +49,16 @@ class Objectives:
         return cls(error=float(data["error"]), peak_memory_bytes=int(data["peak_memory_bytes"]),
                    model_size_bytes=int(data["model_size_bytes"]), macs=int(data["macs"]))
 
-    def within(self, bounds: Sequence[float]) -> bool:
-        """True if every objective is at or below its bound."""
-        return all(v <= b for v, b in zip(self.as_tuple(), bounds))
+    def within_all_bounds(self, bounds: Sequence[float]) -> bool:
+        """Every objective, validation error included, at or below its bound (``bounds`` in
+        :data:`OBJECTIVE_NAMES` order): what ``pareto.csv``'s ``within_bounds`` column says."""
+        return all(v <= b for v, b in zip(self.as_tuple(), bounds, strict=True))
+
+    def within_resource_bounds(self, bounds: Sequence[float]) -> bool:
+        """Peak memory, model size and MACs at or below their bounds (the error is not looked at;
+        ``bounds`` in :data:`OBJECTIVE_NAMES` order): the model fits the MCU budget. The search's
+        "best error within the resource bounds" is the lowest error among these."""
+        return all(v <= b for v, b in zip(self.as_tuple()[1:], bounds[1:], strict=True))
 
 
 def normalise(values: Sequence[float], bounds: Sequence[float], cap: float) -> np.ndarray:

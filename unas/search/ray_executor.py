@@ -10,7 +10,7 @@ Same :class:`unas.search.executor.Executor` protocol as the serial executor, wit
 ``capacity = num_workers`` candidates in flight (one per actor):
 
 - each actor sets up its evaluator once; a factory that shares its data
-  (:mod:`unas.search.ray_sharing`) has the dataset ``ray.put`` once by the search and read from
+  (:class:`unas.evaluation.SharedDataFactory`) has the dataset ``ray.put`` once by the search and read from
   the object store by every actor;
 - an actor is replaced by a fresh one after ``recycle_after`` candidates (TensorFlow leaks memory
   per model even with ``clear_session()``);
@@ -35,10 +35,10 @@ from typing import Any
 
 from unas.errors import UnasError
 from unas.files import atomic_write_bytes
-from unas.search.executor import EvalResult, EvalTask, EvaluatorFactory, WorkerStartError, failed
+from unas.evaluation import EvalResult, EvalTask, EvaluatorFactory, SharedDataFactory
+from unas.search.executor import WorkerStartError, failed
 from unas.search.ray_runtime import (RaySession, connect_ray, default_cpus_per_worker,
                                      default_num_workers, local_cpu_count)
-from unas.search.ray_sharing import SharedDataFactory, sharing_factory
 
 MAX_ATTEMPTS = 2
 """A candidate whose worker dies is tried on a fresh worker once more, then recorded failed."""
@@ -132,7 +132,7 @@ class RayExecutor:
 
         if num_workers is not None and num_workers < 1:
             raise ValueError(f"num_workers must be >= 1, got {num_workers}")
-        self._factory = sharing_factory(factory)
+        self._factory = factory
         # A local Ray gets at least the CPUs the workers ask for (oversubscribing the cores if
         # the config says so) rather than leaving some workers waiting for CPUs forever.
         asked = math.ceil((num_workers or 0) * (cpus_per_worker or 1.0))

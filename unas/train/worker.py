@@ -2,7 +2,8 @@
 
 ``TrainingEvaluator(...)`` is picklable; calling it (once per worker process) loads the dataset
 and returns ``evaluate(task) -> EvalResult``, which trains the candidate and saves the trained
-model to ``<out_dir>/models/<id>.keras``.
+model to ``<out_dir>/models/<id>.keras``. It is a :class:`unas.evaluation.SharedDataFactory`:
+on Ray the search loads the dataset once and every worker reads it from the object store.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import numpy as np
 import search_spaces.registry  # noqa: F401 - registers every architecture class for decoding
 from search_spaces.base import architecture_from_json
 from unas.config import PruningConfig, TrainingConfig
-from unas.search.executor import EvalResult, EvalTask
+from unas.evaluation import EvalResult, EvalTask
 from unas.files import atomic_write
 
 
@@ -36,12 +38,22 @@ class TrainingEvaluator:
     save_models: bool = True
 
     def __call__(self) -> Callable[[EvalTask], EvalResult]:
+        return self.from_shared(self.load_shared())
+
+    def load_shared(self) -> Any:
+        """The dataset splits (loaded once by the search and shared with every Ray worker, see
+        :class:`unas.evaluation.SharedDataFactory`)."""
         from unas.data import load_dataset
+
+        return load_dataset(self.dataset, np.random.default_rng(self.data_seed))
+
+    def from_shared(self, shared: Any) -> Callable[[EvalTask], EvalResult]:
+        """``evaluate`` over the splits :meth:`load_shared` returned (only the ``tf.data``
+        pipeline is built here)."""
         from unas.train.trainer import DataPipeline
 
-        splits = load_dataset(self.dataset, np.random.default_rng(self.data_seed))
-        data = DataPipeline(splits, self.dataset, self.training.batch_size)
-        return lambda task: self.evaluate(task, data)
+        data = DataPipeline(shared, self.dataset, self.training.batch_size)
+        return partial(self.evaluate, data=data)
 
     def evaluate(self, task: EvalTask, data: Any) -> EvalResult:
         """Train ``task``'s architecture and report its errors (exceptions propagate: the

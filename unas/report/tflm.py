@@ -5,7 +5,7 @@ split, operators reordered to the minimum-peak schedule, offline memory plan, wr
 ``DIR/tflite/<id>.tflite``; then int8 test accuracy in TFLM and TFLM's arena figures. The
 columns added to ``pareto.csv`` are :data:`TFLM_COLUMNS`.
 
-From the report (``unas/report.py``), as a step that runs before ``write_pareto_csv``::
+From the report (:mod:`unas.report.steps`), as a step that runs before ``write_pareto_csv``::
 
     REPORT_STEPS.insert(0, tflm_report_step)
 
@@ -22,6 +22,8 @@ import numpy as np
 
 from unas.errors import DataError
 from unas.export.quantize import DEFAULT_NUM_SAMPLES
+from unas.report.context import load_context, load_splits
+from unas.report.pareto import write_pareto_csv
 from unas.files import atomic_write_bytes
 
 #: pareto.csv columns this step adds (bytes; accuracies on the test split).
@@ -30,18 +32,15 @@ TFLM_COLUMNS = ("float_test_accuracy", "int8_test_accuracy", "int8_accuracy_drop
                 "predicted_head_bytes", "tflite_path")
 
 
-def load_splits_for(out_dir: Path, config_snapshot: dict[str, Any], data_config: str | None = None):
-    """The dataset splits of a search (from its ``config.json`` or from ``data_config``), loaded
-    with the search's data seed so that they are the splits the search used."""
-    from unas.config import load_config, parse_config
-    from unas.data import load_dataset
+def splits_for(ctx: Any, data_config: str | None = None) -> tuple[Any, int]:
+    """The dataset splits and data seed to export with: the search's (``ctx.splits()``), or
+    those of the experiment YAML ``data_config``."""
+    if data_config is None:
+        return ctx.splits(), ctx.config.search.seed
+    from unas.config import load_config
 
-    if data_config is not None:
-        cfg = load_config(data_config)
-    else:
-        cfg = parse_config(config_snapshot["config"], str(out_dir / "config.json"),
-                           check_space=False)
-    return load_dataset(cfg.dataset, np.random.default_rng(cfg.search.seed)), cfg.search.seed
+    cfg = load_config(data_config)
+    return load_splits(cfg, data_config), cfg.search.seed
 
 
 def measure_model(keras_path: Path, splits, rng: np.random.Generator, tflite_path: Path,
@@ -82,7 +81,7 @@ def tflm_report_step(ctx, data_config: str | None = None) -> list[Path]:
     must run before ``write_pareto_csv``) and returns the ``.tflite`` files written."""
     from tqdm import tqdm
 
-    splits, seed = load_splits_for(ctx.out_dir, ctx.config, data_config)
+    splits, seed = splits_for(ctx, data_config)
     rng = np.random.default_rng(seed)
     written: list[Path] = []
     for record in tqdm(ctx.front, desc="export Pareto models", file=sys.stderr):
@@ -101,8 +100,6 @@ def export_and_measure(result_dir: str | os.PathLike[str], data_config: str | No
                        ) -> list[Path]:
     """Export/measure the front of a finished search and rewrite its ``pareto.csv`` with the
     TFLM columns; returns the files written."""
-    from unas.report import load_context, write_pareto_csv
-
     ctx = load_context(result_dir)
     written = tflm_report_step(ctx, data_config)
     return written + write_pareto_csv(ctx)

@@ -1,7 +1,7 @@
 """The end-of-run summary of a search folder: one row per deployed Pareto model.
 
 Written by the report step :func:`write_summary` as ``DIR/summary.csv`` and ``DIR/summary.md``
-(atomically) and drawn as ``DIR/plots/summary.png`` (:mod:`unas.deploy.plot`);
+(atomically) and drawn as ``DIR/plots/summary.png`` (:mod:`unas.report.summary_plot`);
 :func:`summary_table` formats ``summary.csv`` as the plain-text table the CLIs print::
 
     >>> print(summary_table("results/digits"))                              # doctest: +SKIP
@@ -37,8 +37,6 @@ SUMMARY_FILE, SUMMARY_MARKDOWN = "summary.csv", "summary.md"
 
 def summary_rows(ctx: Any) -> list[dict[str, Any]]:
     """One row per front model the deploy step handled, in front order (lowest error first)."""
-    from unas.deploy.step import engine_of
-
     rows = []
     for record in ctx.front:
         cols = ctx.extra_columns.get(record.id, {})
@@ -50,7 +48,7 @@ def summary_rows(ctx: Any) -> list[dict[str, Any]]:
             "val_error": round(objectives.error, 4),
             "test_error": None if record.test_error is None else round(record.test_error, 4),
             "int8_test_accuracy": _rounded(cols.get("int8_test_accuracy")),
-            "predicted_peak_bytes": objectives.peak_memory_bytes, "engine": engine_of(ctx),
+            "predicted_peak_bytes": objectives.peak_memory_bytes, "engine": ctx.engine,
             "tflm_arena_bytes": cols.get("tflm_arena_head_bytes"),
             "codegen_sram_bytes": cols.get("codegen_sram_bytes"),
             "flash_bytes": cols.get("board_flash_bytes"),
@@ -139,7 +137,7 @@ def _legend(rows: list[dict[str, Any]]) -> str:
 def write_summary(ctx: Any) -> list[Path]:
     """Report step (after the deploy step): ``summary.csv``, ``summary.md`` and
     ``plots/summary.png`` of the deployed models."""
-    from unas.deploy.plot import plot_summary
+    from unas.report.summary_plot import plot_summary
 
     rows = summary_rows(ctx)
     csv_path, md_path = ctx.out_dir / SUMMARY_FILE, ctx.out_dir / SUMMARY_MARKDOWN

@@ -2,9 +2,9 @@
 
 For each chosen front model (:func:`select_models`): the int8 ``.tflite`` the export step wrote
 (``DIR/tflite/<id>.tflite``), or a fresh export when that step did not run; then
-:func:`unas.deploy.model.deploy_tflite` with the generated C kept in ``DIR/deploy/<id>/``.
+:func:`unas.report.deploy_model.deploy_tflite` with the generated C kept in ``DIR/deploy/<id>/``.
 The figures go into ``ctx.extra_columns`` (so ``pareto.csv`` gets them when the step runs before
-``write_pareto_csv``) and from there into the summary (:mod:`unas.deploy.summary`).
+``write_pareto_csv``) and from there into the summary (:mod:`unas.report.summary`).
 
 A model that cannot be deployed (no model file, unsupported operator, dataset missing) gets a
 ``deploy_status`` saying why; the report goes on.
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from unas.deploy.model import (
+from unas.report.deploy_model import (
     DEFAULT_BOARD,
     DEFAULT_BOARD_SAMPLES,
     DEFAULT_CHECK_SAMPLES,
@@ -29,6 +29,7 @@ from unas.deploy.model import (
     quantized_test_inputs,
 )
 from unas.errors import UnasError
+from unas.report.tflm import measure_model
 
 #: At most this many front models are deployed (within all bounds first, then the rest, each
 #: group lowest validation error first).
@@ -43,16 +44,8 @@ def select_models(ctx: Any, limit: int = DEFAULT_MAX_MODELS) -> list[Any]:
     return (inside + outside)[:max(0, limit)]
 
 
-def engine_of(ctx: Any) -> str:
-    """The inference engine whose memory model the search's peak memory used."""
-    target = ctx.config.get("config", {}).get("target") or {}
-    return str(target.get("engine", "codegen"))
-
-
 def _export(ctx: Any, record: Any, splits: Any, rng: np.random.Generator) -> Path:
     """The model's int8 ``.tflite``: the export step's, or exported now (filling its columns)."""
-    from unas.export.pareto import measure_model
-
     columns = ctx.extra_columns.setdefault(record.id, {})
     if columns.get("tflite_path") and (ctx.out_dir / columns["tflite_path"]).is_file():
         return ctx.out_dir / columns["tflite_path"]
@@ -88,20 +81,18 @@ def deploy_report_step(ctx: Any, limit: int = DEFAULT_MAX_MODELS, cpu: str = DEF
     and returns the generated ``model.c`` files."""
     from tqdm import tqdm
 
-    from unas.export.pareto import load_splits_for
-
     chosen = select_models(ctx, limit)
     if not chosen:
         return []
     try:
-        splits, seed = load_splits_for(ctx.out_dir, ctx.config)
+        splits = ctx.splits()
     except UnasError as error:
         for record in chosen:
             ctx.extra_columns.setdefault(record.id, {})["deploy_status"] = (
                 f"unavailable: {one_line(error)}")
         print(f"deploy: skipped, the test data is unavailable: {one_line(error)}", file=sys.stderr)
         return []
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(ctx.config.search.seed)
     written: list[Path] = []
     for record in tqdm(chosen, desc="deploy (C, host, board)", file=sys.stderr):
         started = time.perf_counter()
