@@ -29,5 +29,5 @@ setup(
     package_data={"tflm_runtime": ["codegen/c/*.c", "codegen/c/*.h", "board/*.ld", "board/*.c",
                                    "board/*.s", "board/*.h"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest==9.0.3", "hypothesis==6.155.2"]},
+    extras_require={"test": ["pytest==9.0.3", "hypothesis==6.155.2", "import-linter==2.17"]},
 )

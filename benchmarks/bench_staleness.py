@@ -46,7 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from search_spaces.base import architecture_from_json  # noqa: E402
+from search_spaces.registry import architecture_from_json  # noqa: E402
 from unas.config import ExperimentConfig, ObjectiveBounds, load_config  # noqa: E402
 from unas.search.evolution import EVALUATIONS_FILE, AgingEvolution  # noqa: E402
 from unas.evaluation import EvalResult, EvalTask  # noqa: E402

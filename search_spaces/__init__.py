@@ -8,7 +8,8 @@
 >>> child != arch
 True
 """
-from search_spaces.base import Architecture, SearchSpace, architecture_from_json
+from search_spaces.base import Architecture, SearchSpace
+from search_spaces.registry import architecture_from_json
 
 __all__ = ["Architecture", "SearchSpace", "architecture_from_json", "get_space"]
 

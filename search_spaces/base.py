@@ -44,8 +44,16 @@ class Architecture(ABC):
 
     @classmethod
     def from_json(cls, text: str | dict[str, Any]) -> "Architecture":
-        """Parse :meth:`to_json` output (text or already-decoded dict) of any registered space."""
-        return architecture_from_json(text)
+        """Parse :meth:`to_json` output (text or already-decoded dict) of any space whose module is
+        imported (:func:`search_spaces.registry.architecture_from_json` imports them all)."""
+        from unas.errors import ArchitectureError
+
+        data = json.loads(text) if isinstance(text, str) else dict(text)
+        space = data.pop("space", None)
+        if space not in _REGISTRY:
+            raise ArchitectureError(
+                f"unknown architecture space {space!r}; known: {sorted(_REGISTRY)}")
+        return _REGISTRY[space].from_dict(data)
 
     @abstractmethod
     def build(self, input_shape: tuple[int, ...], num_classes: int) -> Any:
@@ -86,16 +94,3 @@ class BoundedSearchSpace(SearchSpace):
         except ArchitectureError:
             return False
         return True
-
-
-def architecture_from_json(text: str | dict[str, Any]) -> Architecture:
-    """Decode an architecture of any registered space from its JSON text or dict."""
-    import search_spaces.registry  # noqa: F401 - registers every space (fresh worker processes)
-    from unas.errors import ArchitectureError
-
-    data = json.loads(text) if isinstance(text, str) else dict(text)
-    space = data.pop("space", None)
-    if space not in _REGISTRY:
-        raise ArchitectureError(
-            f"unknown architecture space {space!r}; known: {sorted(_REGISTRY)}")
-    return _REGISTRY[space].from_dict(data)

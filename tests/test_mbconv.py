@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search_spaces.base import architecture_from_json
+from search_spaces.registry import architecture_from_json
 from search_spaces.mbconv import (DEPTHS, EXPANSIONS, KERNELS, RESOLUTIONS, STAGES, WIDTH_MULTS,
                                   WIDTH_SCALES, MBConvArchitecture, MBConvBlock, MBConvSpace,
                                   count_architectures, make_divisible)

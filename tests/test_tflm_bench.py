@@ -1,10 +1,11 @@
-"""``python -m tflm_runtime.bench``: the table of one model measured in TFLM."""
+"""``python -m unas.measure`` (over :mod:`tflm_runtime.bench`): the table of one model measured in TFLM."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tflm_runtime.bench import bench_tflite, main
+from tflm_runtime.bench import bench_tflite
+from unas.measure import main
 from unas.export.quantize import keras_to_int8_tflite
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,21 +1,17 @@
-"""``python -m tflm_runtime.bench model.tflite [--data CONFIG]``: one model measured in TFLM.
+"""One ``.tflite`` measured in TFLM (the library behind ``python -m unas.measure``).
 
-Prints a table: int8 test accuracy in TFLM (with ``--data``, the experiment YAML whose test
-split to use), TFLM's arena (non-persistent head = activations + scratch; persistent tail =
+:func:`bench_tflite` measures, :func:`format_table` prints: int8 test accuracy in TFLM (when
+test data is given), TFLM's arena (non-persistent head = activations + scratch; persistent tail =
 64-bit host structs; total; and the smallest arena that runs, by bisection), the project's
 predictions of the head (working-set peak and exact replay of TFLM's planner), weight bytes,
 MACs and mean host latency per inference.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-
-from unas.errors import UnasError
 
 
 @dataclass(frozen=True)
@@ -86,37 +82,3 @@ def format_table(row: BenchRow, name: str) -> str:
         f"| mean latency (host, TFLM reference kernels) | {1e3 * row.latency_s:.3f} ms |",
     ]
     return "\n".join(lines)
-
-
-def _test_split(config: str) -> tuple[np.ndarray, np.ndarray]:
-    from unas.config import load_config
-    from unas.data import load_dataset
-
-    cfg = load_config(config)
-    splits = load_dataset(cfg.dataset, np.random.default_rng(cfg.search.seed))
-    return splits.x_test, splits.y_test
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tflm_runtime.bench",
-                                     description=__doc__.split("\n\n")[1])
-    parser.add_argument("model", help=".tflite file")
-    parser.add_argument("--data", help="experiment YAML whose test split to use")
-    parser.add_argument("--repeats", type=int, default=50, help="invokes timed (default 50)")
-    args = parser.parse_args(argv)
-    try:
-        from tflm_runtime.tflite_model import read_tflite
-
-        path = Path(args.model)
-        read_tflite(path)  # one-line error for a missing or malformed file
-        x_test, y_test = _test_split(args.data) if args.data else (None, None)
-        row = bench_tflite(path.read_bytes(), x_test, y_test, args.repeats)
-    except UnasError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(format_table(row, path.name))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-import search_spaces.registry  # noqa: F401 - registers every architecture class for decoding
-from search_spaces.base import Architecture, SearchSpace, architecture_from_json
+from search_spaces.base import Architecture, SearchSpace
+from search_spaces.registry import architecture_from_json
 from unas.config import ObjectiveBounds, PruningConfig, SearchConfig
 from unas.errors import UnasError
 from unas.evaluation import EvalResult, EvalTask

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-import search_spaces.registry  # noqa: F401 - registers every architecture class for decoding
-from search_spaces.base import architecture_from_json
+from search_spaces.registry import architecture_from_json
 from unas.config import PruningConfig, TrainingConfig
 from unas.evaluation import EvalResult, EvalTask
 from unas.files import atomic_write
