@@ -24,6 +24,7 @@ one record.
 """
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -133,8 +134,6 @@ class AgingEvolution:
         lines = self.log.read()
         state = None
         if self.checkpoint_path.exists():
-            import json
-
             state = json.loads(self.checkpoint_path.read_text())
             if state.get("version") != CHECKPOINT_VERSION:
                 raise ResumeError(f"{self.checkpoint_path}: unknown checkpoint version "
@@ -160,7 +159,9 @@ class AgingEvolution:
             self._add_pending(_Pending(task=task, round=int(entry["round"]),
                                        parent=entry["parent"],
                                        resources=tuple(entry["resources"]),  # type: ignore[arg-type]
-                                       key=self._key_of(task.arch, task.pruning_target)))
+                                       key=self._key_of(
+                                           architecture_from_json(task.arch).to_json(),
+                                           task.pruning_target)))
         self.waiting = {int(k): list(v) for k, v in state["waiting"].items()}
         for line in lines[applied:]:
             self._replay[int(line["id"])] = line
@@ -185,11 +186,11 @@ class AgingEvolution:
 
     # ------------------------------------------------------------------ records
     @staticmethod
-    def _key_of(arch_dict: dict[str, Any], target: float | None = None) -> str:
-        """Identity of a candidate for reuse: its architecture and, when it is pruned, its
-        pruning target (the same base network pruned to another target is another model)."""
-        text = architecture_from_json(arch_dict).to_json()
-        return text if target is None else f"{text}@pruned:{target!r}"
+    def _key_of(arch_json: str, target: float | None = None) -> str:
+        """Identity of a candidate for reuse: its architecture (canonical JSON text,
+        ``Architecture.to_json()``) and, when it is pruned, its pruning target (the same base
+        network pruned to another target is another model)."""
+        return arch_json if target is None else f"{arch_json}@pruned:{target!r}"
 
     def _arch(self, record: EvaluationRecord) -> Architecture:
         if record.id not in self._archs:
@@ -218,7 +219,8 @@ class AgingEvolution:
         self.records[record.id] = record
         if (record.arch and record.reused_from is None
                 and not record.status.startswith("skipped")):
-            self._by_key.setdefault(self._key_of(record.arch, record.pruning_target), record.id)
+            self._by_key.setdefault(self._key_of(self._arch(record).to_json(),
+                                                 record.pruning_target), record.id)
         if population and (record.ok or record.status.startswith("skipped")):
             self.population.append(record.id)
             while len(self.population) > self.settings.population_size:
@@ -319,8 +321,10 @@ class AgingEvolution:
                                         status=f"failed: cannot propose: {_one_line(err)}"))
             return
         target = self._draw_target(parent)
-        arch_dict = _json_dict(arch)
-        key = self._key_of(arch_dict, target)
+        arch_json = arch.to_json()
+        arch_dict = json.loads(arch_json)  # the record's and the task's form of it
+        key = self._key_of(arch_json, target)
+        self._archs[rid] = arch
         base = dict(id=rid, round=rid, arch=arch_dict, seed=seed, pruning_target=target,
                     parent=None if parent is None else parent.id)
         if key in self._by_key:
@@ -465,12 +469,6 @@ def pareto_front(records: list[EvaluationRecord]) -> list[EvaluationRecord]:
         return []
     mask = non_dominated(np.array([r.objectives.as_tuple() for r in records]))  # type: ignore[union-attr]
     return [r for r, keep in zip(records, mask) if keep]
-
-
-def _json_dict(arch: Architecture) -> dict[str, Any]:
-    import json
-
-    return json.loads(arch.to_json())
 
 
 def _one_line(err: BaseException) -> str:
