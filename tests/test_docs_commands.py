@@ -87,3 +87,66 @@ def test_board_help_does_not_ask_for_a_layer_hook():
     assert "needs MODEL_LAYER_HOOK" not in done.stdout
     for name in ("stm32f746", "stm32f765", "stm32f767", "stm32h743"):
         assert name in done.stdout
+
+
+def test_search_md_says_what_the_shipped_configs_and_make_pruning_are():
+    import ast
+
+    import yaml
+
+    text = (ROOT / "docs/search.md").read_text()
+    configs = {p.name: yaml.safe_load(p.read_text()) for p in (ROOT / "experiments").glob("*.yaml")}
+    paper = {name: c for name, c in configs.items() if name != "digits.yaml"}
+    assert all(c["pruning"]["enabled"] for c in paper.values())
+    assert not configs["digits.yaml"]["pruning"]["enabled"]
+    assert "`pruning.enabled: true`" in text and "`pruning.enabled: false` until" not in text
+    rounds = {name: c["search"]["rounds"] for name, c in paper.items()}
+    assert rounds.pop("cifar.yaml") == 4100 and set(rounds.values()) == {2000}
+    assert "`cifar.yaml` with 4100 rounds" in text
+    # make_pruning as documented: same parameters, three return values
+    documented = re.search(r"```python\n(def make_pruning.*?)```", text, re.S).group(1)
+    doc_def = ast.parse(documented).body[0]
+    source = ast.parse((ROOT / "unas/train/pruning.py").read_text())
+    real = next(n for n in source.body if isinstance(n, ast.FunctionDef)
+                and n.name == "make_pruning")
+    assert [a.arg for a in doc_def.args.args] == [a.arg for a in real.args.args]
+    assert len(doc_def.returns.slice.elts) == len(real.returns.slice.elts) == 3
+
+
+def test_paths_the_docs_name_exist():
+    """Every experiments/*.yaml, docs/*.md and unas|tflm_runtime|search_spaces module path
+    written in the docs (e.g. docs/tinynas.md's --template) is a file of the repository."""
+    pattern = re.compile(r"(?<![\w/.])((?:experiments|docs)/[\w./-]+\.(?:yaml|md)|"
+                         r"(?:unas|tflm_runtime|search_spaces)/[\w/]+\.py)")
+    missing = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for path in set(pattern.findall(doc.read_text())):
+            if not (ROOT / path).exists() and path != "experiments/x.yaml":  # x: a placeholder
+                missing.append(f"{doc.name}: {path}")
+    assert not missing, missing
+
+
+def _module_exists(dotted: str) -> bool:
+    """Whether ``a.b.c`` names a module of the repository, or a name defined in one."""
+    here = ROOT
+    for part in dotted.split("."):
+        if (here / part / "__init__.py").exists():
+            here = here / part
+        elif (here / f"{part}.py").exists():
+            return True
+        else:  # a name the package defines or re-exports
+            init = here / "__init__.py"
+            return init.exists() and re.search(rf"\b{part}\b", init.read_text()) is not None
+    return True
+
+
+def test_modules_the_docs_name_exist():
+    """Every ``unas.…``, ``tflm_runtime.…`` or ``search_spaces.…`` the docs write in backticks is
+    a module of the repository (or a name in one): moved files leave no stale paths behind."""
+    pattern = re.compile(r"`(?:python -m )?((?:unas|tflm_runtime|search_spaces)(?:\.\w+)+)")
+    missing = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for dotted in sorted(set(pattern.findall(doc.read_text()))):
+            if not _module_exists(dotted):
+                missing.append(f"{doc.name}: {dotted}")
+    assert not missing, missing
