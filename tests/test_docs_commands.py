@@ -150,3 +150,25 @@ def test_modules_the_docs_name_exist():
             if not _module_exists(dotted):
                 missing.append(f"{doc.name}: {dotted}")
     assert not missing, missing
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="no gcc")
+def test_deploy_flow_md_lists_what_deploy_id_holds(mcunet_like, tmp_path):
+    import numpy as np
+
+    from tflm_runtime.tflite_model import parse_tflite
+    from unas.deploy.model import deploy_tflite
+
+    text = (ROOT / "docs/deploy_flow.md").read_text()
+    listed = text[text.index("`DIR/deploy/<id>/`:"):]
+    listed = listed[:listed.index("\n- ") if "\n- " in listed else None]
+    model = parse_tflite(mcunet_like.read_bytes(), str(mcunet_like))
+    shape = model.tensors[model.inputs[0]].shape[1:]
+    x = np.random.default_rng(0).integers(-128, 128, size=(1, *shape), dtype=np.int8)
+    deploy_tflite(mcunet_like, tmp_path / "7", x, board_samples=1)
+    written = {p.name for p in (tmp_path / "7").iterdir()}
+    named = set(re.findall(r"`([\w.]+)`", listed))
+    named |= {f"{stem}.{ext}" for stem, exts in re.findall(r"`(\w+)\.(c/\.h)`", listed)
+              for ext in ("c", "h")}
+    assert written <= named, written - named
+    assert {"model.c", "harness.c", "model_host"} <= written
