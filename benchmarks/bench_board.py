@@ -126,15 +126,17 @@ FIXED_MODELS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def export(build: Callable[[], Any], path: Path, rng: np.random.Generator) -> None:
+def export(build: Callable[[], Any] | Any, path: Path, rng: np.random.Generator) -> None:
     """Untrained (random-weight) int8 export to ``path`` of the model ``build()`` returns, its
     initial weights seeded from ``rng``: a rerun with the same seed exports the same models, so
-    every layer gets the same requantisation path (which depends on the weights) and count."""
+    every layer gets the same requantisation path (which depends on the weights) and count.
+    ``build`` may also be a Keras model already built (``export(_mcunet_like(keras), ...)``):
+    it is exported as it is, with its own (unseeded) initial weights."""
     from unas.export.quantize import keras_to_int8_tflite
     from unas.tfenv import keras
 
     keras.utils.set_random_seed(int(rng.integers(2**31 - 1)))
-    model = build()
+    model = build if isinstance(build, keras.Model) else build()
     shape = (32, *(int(d) for d in model.inputs[0].shape[1:]))
     path.write_bytes(keras_to_int8_tflite(model, rng.normal(size=shape).astype(np.float32)))
 

@@ -1,4 +1,7 @@
 """python -m unas.resources: report of an architecture's resource graph, one-line errors."""
+import json
+import zipfile
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,3 +84,41 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, content, args, messa
     assert main([str(path), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_search_pareto_file_is_reported_like_its_architecture(tmp_path, capsys):
+    """A search's pareto/<id>.json (unas.report.write_pareto_models) holds the architecture under
+    'architecture' (and the proposed one beside it); the report is the architecture's."""
+    arch_path, pareto_path = tmp_path / "arch.json", tmp_path / "3.json"
+    arch_path.write_text(BranchyArch(5).to_json())
+    pareto_path.write_text(json.dumps({
+        "id": 3, "architecture": json.loads(BranchyArch(5).to_json()),
+        "proposed_architecture": json.loads(BranchyArch(7).to_json()),
+        "objectives": {"error": 0.1}, "test_error": None, "model": "models/3.keras"}))
+    args = ["--input-shape", "2,2,1", "--classes", "3"]
+    assert main([str(arch_path), *args]) == 0
+    expected = capsys.readouterr().out
+    assert main([str(pareto_path), *args]) == 0
+    assert capsys.readouterr().out == expected
+
+
+def _zip(path):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "{}")
+
+
+@pytest.mark.parametrize("name, write, message", [
+    ("model.tflite", lambda p: p.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(range(256))),
+     "got a .tflite model"),
+    ("model.keras", _zip, "got a Keras model"),
+    ("garbage.json", lambda p: p.write_bytes(bytes(range(128, 256))), "got a binary file"),
+    ("list.json", lambda p: p.write_text("[1, 2]"), "expected the JSON of an architecture"),
+    ("other.json", lambda p: p.write_text('{"id": 3}'), "or a search's pareto/<id>.json"),
+])
+def test_models_and_garbage_name_the_file_and_what_was_expected(tmp_path, capsys, name, write,
+                                                                message):
+    path = tmp_path / name
+    write(path)
+    assert main([str(path), "--input-shape", "2,2,1", "--classes", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: ") and message in err and err.count("\n") == 1

@@ -42,9 +42,30 @@ def test_boards_are_mcunets():
         512 * 1024, 2 << 20)
     assert (BOARDS["stm32f412"].sram_bytes, BOARDS["stm32f412"].flash_bytes) == (
         256 * 1024, 1 << 20)
-    assert all("MCUNet" in board.source for board in BOARDS.values())
+    assert (BOARDS["stm32f765"].sram_bytes, BOARDS["stm32f765"].flash_bytes) == (
+        512 * 1024, 1 << 20)
+    assert all("MCUNet" in BOARDS[name].source
+               for name in ("stm32f412", "stm32f746", "stm32f765", "stm32h743"))
     with pytest.raises(ConfigError, match="stm32f412"):
         get_board("esp32")
+
+
+def test_one_board_table_for_both_tools():
+    """space_opt and the board harness read one table, so both accept every board name."""
+    from tflm_runtime.board import targets
+    from tflm_runtime.board.__main__ import _parser as board_parser
+    from unas.space_opt.cli import _budget, _parser as space_opt_parser
+
+    assert BOARDS is targets.BOARDS and get_board is targets.get_board
+    assert {"stm32f412", "stm32f446", "stm32f746", "stm32f765", "stm32f767",
+            "stm32h743"} <= set(BOARDS)
+    for name, board in BOARDS.items():
+        assert board.cpu in targets.CPUS and board.mhz > 0
+        assert board.sram_bytes <= targets.EMULATED_RAM_BYTES
+        assert board.flash_bytes <= targets.EMULATED_FLASH_BYTES
+        assert board_parser().parse_args(["m.tflite", "--board", name.upper()]).board == name
+        budget = _budget(space_opt_parser().parse_args(["--board", name]))
+        assert (budget.sram_bytes, budget.flash_bytes) == (board.sram_bytes, board.flash_bytes)
 
 
 @settings(max_examples=15, deadline=None)

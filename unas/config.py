@@ -27,6 +27,7 @@ from typing import Any, Literal
 import yaml
 
 from unas.errors import ConfigError, UnasError
+from unas.resources.engine import DEFAULT_ENGINE, ENGINES
 
 
 def _meta(**constraints: Any) -> dict[str, Any]:
@@ -109,7 +110,7 @@ class PruningConfig:
 class TargetConfig:
     """Which inference engine's memory model defines peak memory."""
 
-    engine: Literal["codegen", "tflm"] = "codegen"
+    engine: Literal[ENGINES] = DEFAULT_ENGINE  # type: ignore[valid-type]  # one list: resources.engine
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,11 @@ from unas.errors import UnasError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tflm_runtime.board", description=__doc__)
     parser.add_argument("model", type=Path, help=".tflite file, or a folder with model.h + *.c")
-    parser.add_argument("--cpu", choices=sorted(CPUS), default=None,
+    parser.add_argument("--cpu", type=str.lower, choices=sorted(CPUS), default=None,
                         help="core to compile for and emulate (default: the board's)")
-    parser.add_argument("--board", choices=sorted(BOARDS), default=DEFAULT_BOARD,
-                        help=f"Flash/SRAM sizes to link for (default {DEFAULT_BOARD})")
+    parser.add_argument("--board", type=str.lower, choices=sorted(BOARDS), default=DEFAULT_BOARD,
+                        help=f"Flash/SRAM sizes to link for, from the table in "
+                             f"tflm_runtime/board/targets.py (default {DEFAULT_BOARD})")
     parser.add_argument("--inputs", type=Path, default=None,
                         help=".npy of input samples: int8, or float (quantised with the .tflite "
                              "input's scale and zero point); default --samples random samples")
@@ -36,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--stack-bytes", type=int, default=DEFAULT_STACK_BYTES,
                         help=f"stack reserved in SRAM (default {DEFAULT_STACK_BYTES})")
     parser.add_argument("--per-layer", action="store_true",
-                        help="also time each kernel (needs MODEL_LAYER_HOOK in the generated code)")
+                        help="also time each kernel (the sources get a MODEL_LAYER_HOOK after each "
+                             "statement of model_invoke unless they call it themselves)")
     parser.add_argument("--timeout", type=float, default=300.0, help="QEMU time limit, seconds")
     parser.add_argument("--json", action="store_true", help="print one JSON record")
     return parser

@@ -19,7 +19,7 @@ _INPUT_NAME_ONLY = re.compile(r"^ (\.[\w.]+|COMMON)\s*$")
 
 def write_memory_script(directory: Path, board: Board, stack_bytes: int) -> Path:
     """Write ``memory.ld``: the board's Flash/SRAM sizes at addresses the mps2 machine has."""
-    if board.flash_bytes > EMULATED_FLASH_BYTES or board.ram_bytes > EMULATED_RAM_BYTES:
+    if board.flash_bytes > EMULATED_FLASH_BYTES or board.sram_bytes > EMULATED_RAM_BYTES:
         raise UnasError(f"--board {board.name}: larger than the emulated memories "
                         f"({EMULATED_FLASH_BYTES} B Flash, {EMULATED_RAM_BYTES} B SRAM)")
     path = directory / "memory.ld"
@@ -27,7 +27,7 @@ def write_memory_script(directory: Path, board: Board, stack_bytes: int) -> Path
         "/* Written by tflm_runtime.board: " + board.name + " sizes on the mps2 memory map. */\n"
         "MEMORY\n{\n"
         f"    FLASH (rx) : ORIGIN = {EMULATED_FLASH_ORIGIN:#010x}, LENGTH = {board.flash_bytes}\n"
-        f"    RAM (rwx) : ORIGIN = {EMULATED_RAM_ORIGIN:#010x}, LENGTH = {board.ram_bytes}\n"
+        f"    RAM (rwx) : ORIGIN = {EMULATED_RAM_ORIGIN:#010x}, LENGTH = {board.sram_bytes}\n"
         "}\n"
         f"BOARD_STACK_BYTES = {stack_bytes};\n")
     return path

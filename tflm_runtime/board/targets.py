@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from unas.errors import UnasError
+from unas.errors import ConfigError
 
 #: Address and size of the emulated memory that holds the "Flash" region (mps2 ZBT SSRAM1).
 EMULATED_FLASH_ORIGIN = 0x00000000
@@ -30,16 +30,6 @@ class Cpu:
     qemu_cpu: str
 
 
-@dataclass(frozen=True)
-class Board:
-    """A target board: its core and the sizes of its Flash and (contiguous) SRAM."""
-
-    name: str
-    cpu: str
-    flash_bytes: int
-    ram_bytes: int
-
-
 CPUS: dict[str, Cpu] = {
     "cortex-m4": Cpu("cortex-m4", ("-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"),
                      "mps2-an386", "cortex-m4"),
@@ -47,29 +37,66 @@ CPUS: dict[str, Cpu] = {
                      "mps2-an500", "cortex-m7"),
 }
 
-_KB = 1024
-BOARDS: dict[str, Board] = {
-    # SRAM = DTCM + SRAM1 + SRAM2, contiguous from 0x20000000 on the real chip.
-    "stm32f746": Board("stm32f746", "cortex-m7", 1024 * _KB, 320 * _KB),
-    "stm32f767": Board("stm32f767", "cortex-m7", 2048 * _KB, 512 * _KB),
-    "stm32f412": Board("stm32f412", "cortex-m4", 1024 * _KB, 256 * _KB),
-    "stm32f446": Board("stm32f446", "cortex-m4", 512 * _KB, 128 * _KB),
-    # Largest contiguous SRAM of the H743 is its 512 KB AXI SRAM.
-    "stm32h743": Board("stm32h743", "cortex-m7", 2048 * _KB, 512 * _KB),
-}
+KIB = 1024
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Board:
+    """One MCU board: its core (a key of :data:`CPUS`) and clock, the on-chip SRAM the model's
+    activations can use and its Flash, in bytes (binary units, as datasheets count them:
+    1KB = 1024 B), and where the figures come from."""
+
+    name: str
+    cpu: str
+    mhz: int
+    sram_bytes: int
+    flash_bytes: int
+    source: str
+
+
+_MCUNET = "MCUNet (Lin et al., NeurIPS 2020), section 4 'Model deployment' and Table 4; "
+_F7_SRAM = " (DTCM + SRAM1 + SRAM2, contiguous from 0x20000000)"
+
+#: The one table of boards: ``python -m tflm_runtime.board --board`` links for their sizes and
+#: ``python -m unas.space_opt --board`` takes its SRAM / Flash budget from them.
+BOARDS: dict[str, Board] = {board.name: board for board in (
+    Board("stm32f412", "cortex-m4", 100, 256 * KIB, 1 * MIB,
+          _MCUNET + "ST DS10314 (STM32F412xE/G): 256 Kbytes SRAM, 1 Mbyte Flash (xG part)"),
+    Board("stm32f446", "cortex-m4", 180, 128 * KIB, 512 * KIB,
+          "ST DS10693 (STM32F446xC/E): 128 Kbytes SRAM, 512 Kbytes Flash (xE part)"),
+    Board("stm32f746", "cortex-m7", 216, 320 * KIB, 1 * MIB,
+          _MCUNET + "ST DS10916 (STM32F745xx/746xx): 320 Kbytes SRAM" + _F7_SRAM
+          + ", 1 Mbyte Flash"),
+    Board("stm32f765", "cortex-m7", 216, 512 * KIB, 1 * MIB,
+          _MCUNET + "ST DS11532 (STM32F765xx/767xx): 512 Kbytes SRAM" + _F7_SRAM
+          + ", 1 Mbyte Flash (xG part, as MCUNet counts it; the xI part has 2 Mbytes)"),
+    Board("stm32f767", "cortex-m7", 216, 512 * KIB, 2 * MIB,
+          "ST DS11532 (STM32F765xx/767xx): 512 Kbytes SRAM" + _F7_SRAM
+          + ", 2 Mbytes Flash (xI part, as on the NUCLEO-F767ZI board)"),
+    Board("stm32h743", "cortex-m7", 480, 512 * KIB, 2 * MIB,
+          _MCUNET + "ST DS12110 (STM32H743xI): 2 Mbytes Flash; its largest contiguous SRAM, "
+                    "the 512 Kbytes AXI SRAM, holds the activations (1 Mbyte SRAM in total)"),
+)}
 
 DEFAULT_BOARD = "stm32f746"
 
 
 def get_cpu(name: str) -> Cpu:
-    """The :class:`Cpu` called ``name`` (``cortex-m4`` or ``cortex-m7``)."""
-    if name not in CPUS:
-        raise UnasError(f"--cpu: expected one of {sorted(CPUS)}, got {name!r}")
-    return CPUS[name]
+    """The :class:`Cpu` called ``name`` (``cortex-m4`` or ``cortex-m7``, any case)."""
+    cpu = CPUS.get(name.strip().lower()) if isinstance(name, str) else None
+    if cpu is None:
+        raise ConfigError(f"--cpu: expected one of {', '.join(sorted(CPUS))}, got {name!r}")
+    return cpu
 
 
 def get_board(name: str) -> Board:
-    """The :class:`Board` called ``name``, e.g. ``get_board("stm32f746").ram_bytes == 327680``."""
-    if name not in BOARDS:
-        raise UnasError(f"--board: expected one of {sorted(BOARDS)}, got {name!r}")
-    return BOARDS[name]
+    """The :class:`Board` called ``name`` (any case); :class:`ConfigError` names the known ones.
+
+    >>> get_board("STM32F746").sram_bytes, get_board("stm32f746").flash_bytes
+    (327680, 1048576)
+    """
+    board = BOARDS.get(name.strip().lower()) if isinstance(name, str) else None
+    if board is None:
+        raise ConfigError(f"--board: expected one of {', '.join(sorted(BOARDS))}, got {name!r}")
+    return board

@@ -2,7 +2,10 @@
 
 Prints every operator (in the optimal order) with its output shape, bytes, MACs and the live bytes
 while it runs, then peak memory, the saving over the default order, model size, MACs and
-parameters. Bad input prints one line to stderr and exits with status 2.
+parameters. ``ARCH.json`` is an architecture's JSON (``Architecture.to_json()``) or a search's
+``pareto/<id>.json``, whose ``architecture`` key holds it. Bad input (a missing file, a .tflite or
+.keras model, not JSON, an unknown space, a bad shape) prints one line to stderr naming the file
+or option and what was expected, and exits with status 2.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import argparse
 import importlib
 import json
 import sys
+from pathlib import Path
 
 from unas.errors import ArchitectureError, ConfigError, UnasError
 
@@ -25,6 +29,11 @@ def _shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+_EXPECTED = ("expected the JSON of an architecture (Architecture.to_json(), with a 'space' key) "
+             "or a search's pareto/<id>.json (with an 'architecture' key)")
+_NOT_JSON = {".tflite": "a .tflite model", ".keras": "a Keras model", ".h5": "a Keras model"}
+
+
 def _load_architecture(path: str):
     try:
         importlib.import_module("search_spaces.registry")  # registers every space
@@ -32,15 +41,23 @@ def _load_architecture(path: str):
         pass
     from search_spaces import architecture_from_json
 
+    suffix = Path(path).suffix.lower()
+    if suffix in _NOT_JSON:
+        raise ConfigError(f"{path}: {_EXPECTED}, got {_NOT_JSON[suffix]}")
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the architecture file ({err.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: {_EXPECTED}, got a binary file") from None
     except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object with a 'space' key")
+        raise ConfigError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); "
+                          f"{_EXPECTED}") from None
+    if isinstance(data, dict) and "space" not in data and "architecture" in data:
+        data = data["architecture"]  # a search's pareto/<id>.json (unas.report)
+    if not isinstance(data, dict) or "space" not in data:
+        raise ConfigError(f"{path}: {_EXPECTED}")
     try:
         return architecture_from_json(data)
     except ArchitectureError as err:
@@ -50,7 +67,8 @@ def _load_architecture(path: str):
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m unas.resources", description=__doc__.split("\n")[0])
-    parser.add_argument("architecture", help="JSON file of an architecture (Architecture.to_json())")
+    parser.add_argument("architecture", help="JSON file of an architecture (Architecture.to_json()) "
+                                             "or a search's pareto/<id>.json")
     parser.add_argument("--input-shape", required=True, help="input shape without batch, e.g. 28,28,1")
     parser.add_argument("--classes", required=True, type=int, help="number of output classes")
     args = parser.parse_args(argv)

@@ -47,12 +47,19 @@ import networkx as nx
 from unas.errors import ConfigError
 from unas.resources.graph import first_input
 
-ENGINES = ("tflm", "codegen")
+#: The inference engines whose memory the resource model knows, the default (``codegen``) first.
+#: The one list: the config's ``target.engine``, ``python -m unas.resources --engine`` and
+#: ``python -m unas.space_opt --engine`` all take theirs from here.
+ENGINES = ("codegen", "tflm")
+DEFAULT_ENGINE = ENGINES[0]
 
 
-def _check_engine(engine: str) -> None:
+def check_engine(engine: str, what: str = "target.engine") -> str:
+    """``engine`` if it is one of :data:`ENGINES`, else :class:`ConfigError` naming ``what``
+    (the config key or command-line option it came from)."""
     if engine not in ENGINES:
-        raise ConfigError(f"target.engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+        raise ConfigError(f"{what}: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    return engine
 
 
 def _input_shape(graph: nx.DiGraph, node: str) -> tuple[int, ...] | None:
@@ -62,7 +69,7 @@ def _input_shape(graph: nx.DiGraph, node: str) -> tuple[int, ...] | None:
 
 def runs_in_place(graph: nx.DiGraph, node: str, engine: str) -> bool:
     """Whether ``engine`` may write ``node``'s output over its first input."""
-    _check_engine(engine)
+    check_engine(engine)
     if engine == "tflm":
         return False
     data = graph.nodes[node]
@@ -386,7 +393,7 @@ def engine_graph(graph: nx.DiGraph, engine: str) -> nx.DiGraph:
     combination with the smallest working set + scratch wins (ties: the earlier policy, the
     smaller limit). ADD and RESHAPE, which need no scratch, always may run in place.
     """
-    _check_engine(engine)
+    check_engine(engine)
     if engine == "tflm":
         return _tflm_view(graph)
     from unas.resources.schedule import min_peak_schedule
@@ -431,7 +438,7 @@ def scratch_bytes(graph: nx.DiGraph, engine: str, order: Sequence[str] | None = 
     """Scratch the engine needs outside its arena: none. (The codegen engine's depthwise planes
     are arena tensors live only while their convolution runs, :func:`_with_planes`; TFLM's MEAN
     scratch likewise.) Kept for the generated header's ``MODEL_SCRATCH_BYTES``."""
-    _check_engine(engine)
+    check_engine(engine)
     return 0
 
 

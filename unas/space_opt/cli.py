@@ -31,11 +31,12 @@ import yaml
 from search_spaces.mbconv import RESOLUTIONS, WIDTH_MULTS
 from unas.space_opt.boards import BOARDS, format_bytes, get_board, parse_bytes
 from unas.errors import ConfigError, UnasError
+from unas.resources.engine import DEFAULT_ENGINE, ENGINES
 from unas.space_opt.rank import ConfigScore, GridCell, grid_search, rank_configurations
 from unas.files import atomic_write_text
 from unas.space_opt.report import (grid_table, plot_flops_cdf, plot_grid,
                                    ranking_table, search_config, write_search_config)
-from unas.space_opt.sweep import ENGINES, SweepResult, sweep
+from unas.space_opt.sweep import SweepResult, sweep
 
 #: Configurations where fewer samples fit are ignored: their mean FLOPs rests on a handful of
 #: networks, and a search there would mostly draw networks that do not fit.
@@ -70,7 +71,7 @@ class Optimisation:
 
 
 def optimise(budget: Budget | None, *, samples: int = 1000, seed: int = 0,
-             engine: str = "codegen", widths: Sequence[float] = WIDTH_MULTS,
+             engine: str = DEFAULT_ENGINE, widths: Sequence[float] = WIDTH_MULTS,
              resolutions: Sequence[int] = RESOLUTIONS, input_channels: int = 3,
              num_classes: int = 1000, workers: int = 1,
              min_fit_fraction: float = DEFAULT_MIN_FIT_FRACTION,
@@ -116,7 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--board", help=f"take SRAM and Flash from a board: {', '.join(BOARDS)}")
     p.add_argument("--sram", help="SRAM budget for peak memory, e.g. 320KB (overrides --board)")
     p.add_argument("--flash", help="Flash budget for the int8 model, e.g. 1MB (overrides --board)")
-    p.add_argument("--engine", default="codegen", help="memory model: codegen (default) or tflm")
+    p.add_argument("--engine", default=DEFAULT_ENGINE,
+                   help=f"memory model: {' or '.join(ENGINES)} (default {DEFAULT_ENGINE})")
     p.add_argument("--samples", type=int, default=1000, help="architectures per configuration")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -175,8 +177,6 @@ def _budget(args: argparse.Namespace) -> Budget | None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if args.engine not in ENGINES:
-        raise ConfigError(f"--engine: expected one of {', '.join(ENGINES)}, got {args.engine!r}")
     if not 0 <= args.min_fit_fraction <= 1:
         raise ConfigError(f"--min-fit-fraction: expected a number in [0, 1], "
                           f"got {args.min_fit_fraction}")

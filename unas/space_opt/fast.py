@@ -35,11 +35,9 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from search_spaces.mbconv import MBConvArchitecture, Operator
-from unas.errors import ArchitectureError, ConfigError
-from unas.resources.engine import (FUSED_OP, FUSION_POLICIES, SCRATCH_OP, depthwise_plane_bytes,
-                                   fused_temp_bytes, infer_geometry)
-
-ENGINES = ("codegen", "tflm")
+from unas.errors import ArchitectureError
+from unas.resources.engine import (FUSED_OP, FUSION_POLICIES, SCRATCH_OP, check_engine,
+                                   depthwise_plane_bytes, fused_temp_bytes, infer_geometry)
 
 
 class Costs(NamedTuple):
@@ -59,8 +57,7 @@ def operator_costs(ops: Sequence[Operator], engine: str) -> Costs:
     (:func:`unas.resources.engine.engine_graph`): every policy and candidate cut-off is tried, as
     there.
     """
-    if engine not in ENGINES:
-        raise ConfigError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    check_engine(engine, "--engine")
     macs = sum(op.macs for op in ops)
     model_size = sum(op.size_bytes for op in ops)
     if engine == "tflm":

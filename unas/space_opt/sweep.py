@@ -28,7 +28,8 @@ import numpy as np
 
 from search_spaces.mbconv import RESOLUTIONS, WIDTH_MULTS, MBConvSpace
 from unas.errors import ConfigError
-from unas.space_opt.fast import ENGINES, check_against_resource_model, operator_costs
+from unas.resources.engine import check_engine
+from unas.space_opt.fast import check_against_resource_model, operator_costs
 
 #: Samples per unit of work: small enough to balance two workers, large enough to amortise IPC.
 CHUNK_SAMPLES = 250
@@ -146,8 +147,7 @@ def sweep(configurations: Sequence[tuple[float, int]], samples: int, seed: int, 
         raise ConfigError(f"--samples: expected an integer >= 1, got {samples}")
     if workers < 1:
         raise ConfigError(f"--workers: expected an integer >= 1, got {workers}")
-    if engine not in ENGINES:
-        raise ConfigError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    check_engine(engine, "--engine")
     if verify_every < 0:
         raise ConfigError(f"--verify-every: expected an integer >= 0, got {verify_every}")
     roots = np.random.SeedSequence(seed).spawn(len(grid))
