@@ -157,7 +157,7 @@ def test_deploy_flow_md_lists_what_deploy_id_holds(mcunet_like, tmp_path):
     import numpy as np
 
     from tflm_runtime.tflite_model import parse_tflite
-    from unas.deploy.model import deploy_tflite
+    from unas.report.deploy_model import deploy_tflite
 
     text = (ROOT / "docs/deploy_flow.md").read_text()
     listed = text[text.index("`DIR/deploy/<id>/`:"):]
