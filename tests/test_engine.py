@@ -138,6 +138,7 @@ def test_tflm_engine_equals_the_tflm_view_of_the_converted_model():
     from search_spaces import get_space
     from unas.export.quantize import keras_to_int8_tflite
     from tflm_runtime.arena import optimal_operator_order
+    from tflm_runtime.tflite_model import parse_tflite
 
     rng = np.random.default_rng(3)
     for space, shape, bounds in (("cnn", (12, 12, 1), {"max_blocks": 4}),
@@ -149,7 +150,7 @@ def test_tflm_engine_equals_the_tflm_view_of_the_converted_model():
             if weights and "BatchNorm" not in type(layer).__name__:
                 layer.set_weights([rng.normal(0, 0.3, w.shape) + 0.01 for w in weights])
         blob = keras_to_int8_tflite(model, rng.uniform(0, 1, (16, *shape)).astype(np.float32))
-        expected = optimal_operator_order(blob)[1]
+        expected = optimal_operator_order(parse_tflite(blob))[1]
         assert peak_memory_bytes(arch.resource_graph(shape, 5), "tflm") == expected
 
 

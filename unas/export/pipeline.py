@@ -19,8 +19,8 @@ import numpy as np
 from unas.errors import DataError
 from unas.export.flatbuffer import reorder_operators, with_offline_plan
 from unas.export.quantize import DEFAULT_NUM_SAMPLES, keras_to_int8_tflite
-from tflm_runtime.arena import (offline_plan, optimal_operator_order, predicted_head,
-                                     predicted_peak)
+from tflm_runtime.arena import offline_plan, optimal_operator_order, predicted_head, predicted_peak
+from tflm_runtime.tflite_model import parse_tflite
 
 
 @dataclass(frozen=True)
@@ -47,18 +47,23 @@ def deploy_tflite(model_bytes: bytes) -> DeployedModel:
     If the converter's own order with an offline plan needs a smaller head than the
     minimum-peak order (placement can matter more than the working set), that order is kept.
     """
-    best_order, _ = optimal_operator_order(model_bytes)
+    model = parse_tflite(model_bytes)
+    best_order, _ = optimal_operator_order(model)
     identity = list(range(len(best_order)))
     candidates = []
     for order in ([best_order, identity] if best_order != identity else [identity]):
-        reordered = model_bytes if order == identity else reorder_operators(model_bytes, order)
-        offsets, head = offline_plan(reordered)
-        candidates.append((head, predicted_peak(reordered), order, reordered, offsets))
+        if order == identity:
+            reordered, parsed = model_bytes, model
+        else:
+            reordered = reorder_operators(model_bytes, order)
+            parsed = parse_tflite(reordered)
+        offsets, head = offline_plan(parsed)
+        candidates.append((head, predicted_peak(parsed), order, reordered, offsets))
     head, peak, order, reordered, offsets = min(candidates, key=lambda c: (c[0], c[1]))
     return DeployedModel(tflite=with_offline_plan(reordered, offsets), order=tuple(order),
                          head_bytes=head, peak_bytes=peak,
-                         original_head_bytes=predicted_head(model_bytes),
-                         original_peak_bytes=predicted_peak(model_bytes))
+                         original_head_bytes=predicted_head(model),
+                         original_peak_bytes=predicted_peak(model))
 
 
 def representative_samples(x_train: np.ndarray, rng: np.random.Generator,
