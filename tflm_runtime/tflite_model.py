@@ -106,6 +106,14 @@ class Tensor:
         return math.prod(self.shape) * np.dtype(self.dtype).itemsize
 
 
+def quantize_input(x: np.ndarray, scale: float, zero_point: int, dtype: str = "int8") -> np.ndarray:
+    """Float inputs → integer ``dtype`` with an input tensor's (``scale``, ``zero_point``):
+    ``round(x / scale) + zero_point`` in float32, saturated to the type's range."""
+    info = np.iinfo(dtype)
+    q = np.round(np.asarray(x, dtype=np.float32) / scale) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
 @dataclass(frozen=True)
 class Operator:
     """One operator: builtin name, tensor indices (-1 = optional input absent), options dict."""

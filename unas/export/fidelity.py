@@ -156,7 +156,8 @@ def random_cnn_tflite(rng: np.random.Generator, input_shape: tuple[int, int, int
     architecture JSON.
     """
     from search_spaces import get_space
-    from unas.export.quantize import keras_to_int8_tflite, quantize_input
+    from tflm_runtime.tflite_model import quantize_input
+    from unas.export.quantize import keras_to_int8_tflite
     from unas.tfenv import keras
 
     space = get_space("cnn", **(space_bounds or {}))
