@@ -4,7 +4,7 @@
 
 Models: ``--profile`` random architectures of the μNAS CNN space (32x32x3, 10 classes), an
 MCUNet-like inverted-residual net, and MobileNetV2 (alpha 0.35, 96x96, random weights). For each:
-the SRAM of the generated code (arena + scratch) next to the prediction of
+the SRAM of the generated code (its arena) next to the prediction of
 ``unas.resources.engine`` and TFLM's measured arena, and how many inverted-residual chains run
 fused; Flash (``arm-none-eabi-size`` of model.o + the kernel library's objects for Cortex-M4,
 -Os) next to the .tflite size; host instructions per inference of
@@ -154,8 +154,7 @@ def profile_model(name: str, blob: bytes, work: Path, rng: np.random.Generator) 
     ours_ir, tflm_ir = host_instructions(gen.out_dir, blob, x)
     fused = (gen.out_dir / "model.c").read_text().count("unas_fused_block_s8(")
     return dict(name=name, ops=len(model.operators), fused=fused, sram=gen.sram_bytes,
-                arena=gen.arena_bytes,
-                scratch=gen.scratch_bytes, predicted=peak_memory_bytes(graph, "codegen"),
+                arena=gen.arena_bytes, predicted=peak_memory_bytes(graph, "codegen"),
                 tflm_predicted=peak_memory_bytes(graph, "tflm"),
                 tflm_arena=usage.nonpersistent_bytes, tflm_total=usage.total_bytes,
                 flash=flash_bytes(gen.out_dir), consts=gen.const_bytes, tflite=len(blob),
@@ -221,7 +220,7 @@ def _write(args: argparse.Namespace, rows: list[dict], summary: list[str]) -> No
         f"Command: `python benchmarks/bench_engine.py --count {args.count} --profile "
         f"{args.profile} --seed {args.seed}`  ",
         f"Date: {date}", "",
-        "SRAM = arena + scratch of the generated code; *predicted* = "
+        "SRAM = the arena of the generated code; *predicted* = "
         "`unas.resources.engine.peak_memory_bytes(graph, 'codegen')` from the resource graph; "
         "TFLM arena = measured non-persistent arena (`print_allocations` head: activations + "
         "scratch, 16-byte aligned); TFLM total adds its persistent structs (64-bit host build). "
@@ -230,14 +229,13 @@ def _write(args: argparse.Namespace, rows: list[dict], summary: list[str]) -> No
         "Cortex-M4). "
         "Instructions = host instructions per inference inside `model_invoke` (gcc -O2) vs "
         "inside `MicroInterpreter::Invoke` (pip tflite-micro), valgrind callgrind.", "",
-        "| model | ops | fused | SRAM (arena+scratch) | predicted | TFLM arena | SRAM / TFLM "
+        "| model | ops | fused | SRAM (arena) | predicted | TFLM arena | SRAM / TFLM "
         "| TFLM total | SRAM / TFLM total | Flash | .tflite | instr/inf C | instr/inf TFLM "
         "| TFLM / C |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
-            f"| {r['name']} | {r['ops']} | {r['fused']} | {r['sram']} "
-            f"({r['arena']}+{r['scratch']}) | "
+            f"| {r['name']} | {r['ops']} | {r['fused']} | {r['sram']} | "
             f"{r['predicted']} | {r['tflm_arena']} | {r['sram'] / r['tflm_arena']:.0%} | "
             f"{r['tflm_total']} | {r['sram'] / r['tflm_total']:.0%} | {r['flash']} | "
             f"{r['tflite']} | {r['ir']:,.0f} | {r['tflm_ir']:,.0f} | "

@@ -38,7 +38,7 @@ def write_dense_model(directory: Path, layers: list[tuple[np.ndarray, np.ndarray
     (directory / "model.h").write_text(
         "#ifndef MODEL_H\n#define MODEL_H\n#include <stdint.h>\n"
         f"#define MODEL_INPUT_BYTES {sizes[0]}\n#define MODEL_OUTPUT_BYTES ({sizes[-1]} * 1)\n"
-        f"#define MODEL_ARENA_BYTES {arena}u\n#define MODEL_SCRATCH_BYTES 0 /* none */\n"
+        f"#define MODEL_ARENA_BYTES {arena}u\n"
         "int8_t *model_input(void);\nint8_t *model_output(void);\nvoid model_invoke(void);\n"
         "#endif\n")
     parts = ["#include \"model.h\"\n", "#ifndef MODEL_LAYER_HOOK\n#define MODEL_LAYER_HOOK(i) "
@@ -212,7 +212,7 @@ def test_cli_prints_json_and_one_line_errors(tmp_path, rng, capsys):
 def test_model_header_sizes_are_read(tmp_path, rng):
     model = write_dense_model(tmp_path / "model", random_layers(rng, [16, 4]))
     sources = read_model_sources(model)
-    assert (sources.input_bytes, sources.output_bytes, sources.scratch_bytes) == (16, 4, 0)
+    assert (sources.input_bytes, sources.output_bytes) == (16, 4)
     assert sources.arena_bytes == 20
     (model / "model.h").write_text("#define MODEL_INPUT_BYTES 4\n")
     with pytest.raises(UnasError, match=r"model\.h: MODEL_OUTPUT_BYTES: expected a #define"):

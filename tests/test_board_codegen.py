@@ -113,7 +113,7 @@ def _input_shape(path):
 
 def test_float_inputs_are_quantised_with_the_model_input_parameters(models, rng):
     from tflm_runtime.tflite_model import read_tflite
-    from unas.export.quantize import quantize_input
+    from tflm_runtime.tflite_model import quantize_input
 
     path = models["cnn_space"]
     tensor = read_tflite(path).tensors[read_tflite(path).inputs[0]]

@@ -1,5 +1,5 @@
 """Random architectures of the μNAS CNN space: generated C is bit-exact with TFLM and its SRAM
-(arena + scratch) equals what ``unas.resources.engine`` predicts from the architecture's resource
+(its arena) equals what ``unas.resources.engine`` predicts from the architecture's resource
 graph without generating code.
 
 The count is ``UNAS_CODEGEN_SPACE_MODELS`` (default 6, CI-affordable; the benchmark runs 100).

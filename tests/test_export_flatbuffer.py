@@ -10,6 +10,7 @@ from unas.export.quantize import keras_to_int8_tflite
 from unas.resources.memory import peak_of_order
 from tflm_runtime.arena import (SIZE_ATTR, Lifetime, offline_plan, optimal_operator_order, plan_offsets,
                                      predicted_head, predicted_peak, tflm_graph)
+from tflm_runtime.tflite_model import parse_tflite
 from tflm_runtime.tflm import TflmRunner
 
 
@@ -38,7 +39,7 @@ def _inputs(blob: bytes, rng: np.random.Generator, n: int = 4) -> np.ndarray:
 
 
 def _worst_order(blob: bytes) -> list[int]:
-    graph = tflm_graph(blob)
+    graph = tflm_graph(parse_tflite(blob))
     op_index = graph.graph["operator_index"]
     worst = max(nx.all_topological_sorts(graph),
                 key=lambda order: peak_of_order(graph, order, size_attr=SIZE_ATTR))
@@ -48,15 +49,15 @@ def _worst_order(blob: bytes) -> list[int]:
 def test_reordered_model_gives_identical_outputs_and_the_predicted_head(branchy_tflite, rng):
     # the converter already picks a good order here: start from the worst topological order
     bad = reorder_operators(branchy_tflite, _worst_order(branchy_tflite))
-    order, peak = optimal_operator_order(bad)
+    order, peak = optimal_operator_order(parse_tflite(bad))
     reordered = reorder_operators(bad, order)
     x = _inputs(bad, rng)
     np.testing.assert_array_equal(TflmRunner(bad).run(x), TflmRunner(reordered).run(x))
     np.testing.assert_array_equal(TflmRunner(branchy_tflite).run(x), TflmRunner(bad).run(x))
-    assert predicted_peak(reordered) == peak < predicted_peak(bad)
-    assert TflmRunner(reordered).arena_usage().nonpersistent_bytes == predicted_head(reordered)
-    assert TflmRunner(bad).arena_usage().nonpersistent_bytes == predicted_head(bad)
-    assert predicted_head(reordered) < predicted_head(bad)
+    assert predicted_peak(parse_tflite(reordered)) == peak < predicted_peak(parse_tflite(bad))
+    assert TflmRunner(reordered).arena_usage().nonpersistent_bytes == predicted_head(parse_tflite(reordered))
+    assert TflmRunner(bad).arena_usage().nonpersistent_bytes == predicted_head(parse_tflite(bad))
+    assert predicted_head(parse_tflite(reordered)) < predicted_head(parse_tflite(bad))
 
 
 def test_every_topological_order_is_accepted_and_others_rejected(branchy_tflite):
@@ -70,13 +71,13 @@ def test_every_topological_order_is_accepted_and_others_rejected(branchy_tflite)
 
 
 def test_offline_plan_is_what_tflm_uses(branchy_tflite, rng):
-    order, peak = optimal_operator_order(branchy_tflite)
+    order, peak = optimal_operator_order(parse_tflite(branchy_tflite))
     reordered = reorder_operators(branchy_tflite, order)
-    offsets, extent = offline_plan(reordered)
+    offsets, extent = offline_plan(parse_tflite(reordered))
     assert extent == peak
     planned = with_offline_plan(reordered, offsets)
     assert read_offline_plan(planned) == offsets
-    assert predicted_head(planned) == extent
+    assert predicted_head(parse_tflite(planned)) == extent
     x = _inputs(branchy_tflite, rng)
     np.testing.assert_array_equal(TflmRunner(planned).run(x), TflmRunner(reordered).run(x))
     assert TflmRunner(planned).arena_usage().nonpersistent_bytes == extent
@@ -99,7 +100,7 @@ def test_mean_scratch_buffers_are_predicted(rng):
     blob = keras_to_int8_tflite(model, rng.normal(size=(8, 5, 5, 100)).astype(np.float32))
     head = TflmRunner(blob).arena_usage().nonpersistent_bytes
     # input 2500 -> 2512, output 100 -> 112, scratch 400 + 16 + 16 while MEAN runs
-    assert head == predicted_peak(blob) == predicted_head(blob) == 2512 + 112 + 432
+    assert head == predicted_peak(parse_tflite(blob)) == predicted_head(parse_tflite(blob)) == 2512 + 112 + 432
 
 
 def test_plan_offsets_never_overlaps_live_tensors():

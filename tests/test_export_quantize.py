@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from unas.errors import DataError
-from unas.export.quantize import keras_to_int8_tflite, quantize_input
+from tflm_runtime.tflite_model import quantize_input
+from unas.export.quantize import keras_to_int8_tflite
 
 
 def _small_model():

@@ -3,7 +3,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unas.export.rounding import quantize_multiplier, requantize_double, requantize_single
+from tflm_runtime.codegen.quantization import quantize_multipliers as quantize_multiplier
+from unas.export.rounding import requantize_double, requantize_single
 
 
 @settings(max_examples=200, deadline=None)

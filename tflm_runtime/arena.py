@@ -20,12 +20,15 @@ exactly (or the model's offline plan plus TFLM's greedy placement of what the pl
 online), so it equals TFLM's reported head; :func:`plan_offsets` searches a placement that
 reaches the working-set peak.
 
+Every function takes the model parsed once (:func:`tflm_runtime.tflite_model.parse_tflite`).
+
 Example::
 
-    >>> order, peak = optimal_operator_order(blob)                    # doctest: +SKIP
+    >>> order, peak = optimal_operator_order(parse_tflite(blob))      # doctest: +SKIP
     >>> reordered = reorder_operators(blob, order)                    # doctest: +SKIP
-    >>> offsets, extent = offline_plan(reordered)                     # doctest: +SKIP
-    >>> predicted_head(with_offline_plan(reordered, offsets)) == extent == peak   # doctest: +SKIP
+    >>> offsets, extent = offline_plan(parse_tflite(reordered))       # doctest: +SKIP
+    >>> planned = parse_tflite(with_offline_plan(reordered, offsets))  # doctest: +SKIP
+    >>> predicted_head(planned) == extent == peak                     # doctest: +SKIP
     True
 """
 from __future__ import annotations
@@ -53,12 +56,6 @@ def align_up(size: int, alignment: int = TFLM_ALIGNMENT) -> int:
     return -(-int(size) // alignment) * alignment
 
 
-def _parse(model_bytes: bytes) -> "TfliteModel":
-    from tflm_runtime.tflite_model import parse_tflite
-
-    return parse_tflite(model_bytes)
-
-
 def scratch_sizes(model: "TfliteModel", op: "Operator") -> list[int]:
     """Aligned bytes of the scratch buffers TFLM's reference kernel for ``op`` requests, in
     request order (``model``/``op`` as parsed by :mod:`tflm_runtime.tflite_model`).
@@ -74,12 +71,11 @@ def scratch_sizes(model: "TfliteModel", op: "Operator") -> list[int]:
     return []
 
 
-def tflm_graph(model_bytes: bytes) -> nx.DiGraph:
-    """The resource graph of a ``.tflite`` with ``tflm_bytes`` = 16-aligned tensor bytes, plus a
+def tflm_graph(model: "TfliteModel") -> nx.DiGraph:
+    """The resource graph of a parsed ``.tflite`` with ``tflm_bytes`` = 16-aligned tensor bytes, plus a
     ``SCRATCH`` node before every operator that requests scratch buffers."""
     from tflm_runtime.tflite_model import resource_graph
 
-    model = _parse(model_bytes)
     graph = resource_graph(model)
     for node, tensor_index in graph.graph["tensor_index"].items():
         graph.nodes[node][SIZE_ATTR] = align_up(model.tensors[tensor_index].nbytes)
@@ -108,23 +104,23 @@ def file_order(graph: nx.DiGraph) -> list[str]:
     return inputs + sorted(position, key=position.__getitem__)
 
 
-def predicted_peak(model_bytes: bytes) -> int:
+def predicted_peak(model: "TfliteModel") -> int:
     """Peak working set of activations and scratch (16-aligned) in the model's own operator
     order (``peak_of_order`` of the project's resource model, TFLM view)."""
     from unas.resources.memory import peak_of_order
 
-    graph = tflm_graph(model_bytes)
+    graph = tflm_graph(model)
     return peak_of_order(graph, file_order(graph), size_attr=SIZE_ATTR)
 
 
-def optimal_operator_order(model_bytes: bytes) -> tuple[list[int], int]:
+def optimal_operator_order(model: "TfliteModel") -> tuple[list[int], int]:
     """The operator order (old operator indices) of minimum peak under TFLM's view, and that peak.
 
     Uses :func:`unas.resources.schedule.min_peak_schedule` on :func:`tflm_graph`.
     """
     from unas.resources.schedule import min_peak_schedule
 
-    graph = tflm_graph(model_bytes)
+    graph = tflm_graph(model)
     schedule = min_peak_schedule(graph, size_attr=SIZE_ATTR)
     op_index = graph.graph["operator_index"]
     return [op_index[n] for n in schedule.order if n in op_index], int(schedule.peak_bytes)
@@ -141,29 +137,20 @@ class Lifetime:
     last: int
 
 
-def lifetimes(model_bytes: bytes) -> list[Lifetime]:
-    """Lifetimes of the activation tensors in file order, as TFLM computes them."""
-    model = _parse(model_bytes)
-    n_ops = len(model.operators)
-    first: dict[int, int] = {t: 0 for t in model.inputs}
-    last: dict[int, int] = {t: 0 for t in model.inputs}
-    for pos, op in enumerate(model.operators):
-        for t in op.inputs:
-            if t >= 0 and not model.tensors[t].is_constant:
-                if t not in first:
-                    raise DataError(f"model: operator {pos} reads tensor {t} before it is produced")
-                last[t] = pos
-        for t in op.outputs:
-            first.setdefault(t, pos)
-            last[t] = max(last.get(t, pos), pos)
-    for t in model.outputs:
-        last[t] = n_ops - 1
-    return [Lifetime(t, align_up(model.tensors[t].nbytes), first[t], last[t]) for t in sorted(first)]
+def lifetimes(model: "TfliteModel") -> list[Lifetime]:
+    """Lifetimes of the activation tensors in file order, as TFLM computes them
+    (:func:`unas.resources.memory.first_last_use` over the operators)."""
+    from unas.resources.memory import first_last_use
+
+    steps = [([t for t in op.inputs if t >= 0 and not model.tensors[t].is_constant], op.outputs)
+             for op in model.operators]
+    use = first_last_use(steps, model.inputs, model.outputs, unproduced=lambda pos, t: DataError(
+        f"model: operator {pos} reads tensor {t} before it is produced"))
+    return [Lifetime(t, align_up(model.tensors[t].nbytes), *use[t]) for t in sorted(use)]
 
 
-def scratch_lifetimes(model_bytes: bytes) -> list[Lifetime]:
+def scratch_lifetimes(model: "TfliteModel") -> list[Lifetime]:
     """The kernels' scratch buffers, live only during their operator (ids after the tensors)."""
-    model = _parse(model_bytes)
     items: list[Lifetime] = []
     for pos, op in enumerate(model.operators):
         for size in scratch_sizes(model, op):
@@ -171,15 +158,13 @@ def scratch_lifetimes(model_bytes: bytes) -> list[Lifetime]:
     return items
 
 
-def predicted_head(model_bytes: bytes) -> int:
+def predicted_head(model: "TfliteModel") -> int:
     """TFLM's arena head for the model as it is: its offline-planned tensors where the model
     carries an ``OfflineMemoryAllocation`` plan, everything else (online tensors, scratch)
     placed by TFLM's greedy planner replayed exactly. At least :func:`predicted_peak`; larger
     when the placement leaves holes (fragmentation)."""
-    from unas.export.flatbuffer import read_offline_plan
-
-    items = lifetimes(model_bytes) + scratch_lifetimes(model_bytes)
-    plan = read_offline_plan(model_bytes) or []
+    items = lifetimes(model) + scratch_lifetimes(model)
+    plan = model.offline_plan or ()
     fixed = {t.tensor: plan[t.tensor] for t in items if t.tensor < len(plan) and plan[t.tensor] >= 0}
     return tflm_greedy_plan(items, fixed)[1]
 
@@ -283,7 +268,7 @@ def _branch_and_bound(items: list[Lifetime], bound: int, incumbent: int, max_nod
     return best
 
 
-def offline_plan(model_bytes: bytes) -> tuple[list[int], int]:
+def offline_plan(model: "TfliteModel") -> tuple[list[int], int]:
     """Per-tensor offsets for TFLM's ``OfflineMemoryAllocation`` (``-1`` for constants) for the
     model's current operator order, and the head TFLM will then use.
 
@@ -291,10 +276,10 @@ def offline_plan(model_bytes: bytes) -> tuple[list[int], int]:
     leaves room for them), but TFLM always plans scratch online: the returned head is TFLM's
     greedy placement of the scratch around the offline tensors, replayed exactly.
     """
-    tensors = lifetimes(model_bytes)
-    scratch = scratch_lifetimes(model_bytes)
+    tensors = lifetimes(model)
+    scratch = scratch_lifetimes(model)
     offsets, _ = plan_offsets(tensors + scratch)
-    n_tensors = len(_parse(model_bytes).tensors)
+    n_tensors = len(model.tensors)
     fixed = {t.tensor: offsets[t.tensor] for t in tensors}
     _, head = tflm_greedy_plan(tensors + scratch, fixed)
     return [fixed.get(t, -1) for t in range(n_tensors)], head

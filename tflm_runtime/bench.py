@@ -50,15 +50,16 @@ def bench_tflite(model_bytes: bytes, x_test: np.ndarray | None = None,
                                  == np.asarray(y_test).reshape(-1)))
         sample = q[0]
     usage = runner.arena_usage()
-    graph = resource_graph(parse_tflite(model_bytes))
+    model = parse_tflite(model_bytes)
+    graph = resource_graph(model)
     return BenchRow(
         int8_accuracy=accuracy,
         head_bytes=usage.nonpersistent_bytes,
         tail_bytes=usage.persistent_bytes,
         total_bytes=usage.total_bytes,
         smallest_arena_bytes=smallest_arena(model_bytes),
-        predicted_peak_bytes=predicted_peak(model_bytes),
-        predicted_head_bytes=predicted_head(model_bytes),
+        predicted_peak_bytes=predicted_peak(model),
+        predicted_head_bytes=predicted_head(model),
         weight_bytes=sum(int(d["size_bytes"]) for _, d in graph.nodes(data=True)),
         macs=sum(int(d["macs"]) for _, d in graph.nodes(data=True)),
         latency_s=runner.mean_latency_s(sample, repeats),

@@ -106,6 +106,14 @@ class Tensor:
         return math.prod(self.shape) * np.dtype(self.dtype).itemsize
 
 
+def quantize_input(x: np.ndarray, scale: float, zero_point: int, dtype: str = "int8") -> np.ndarray:
+    """Float inputs → integer ``dtype`` with an input tensor's (``scale``, ``zero_point``):
+    ``round(x / scale) + zero_point`` in float32, saturated to the type's range."""
+    info = np.iinfo(dtype)
+    q = np.round(np.asarray(x, dtype=np.float32) / scale) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
 @dataclass(frozen=True)
 class Operator:
     """One operator: builtin name, tensor indices (-1 = optional input absent), options dict."""
@@ -126,6 +134,8 @@ class TfliteModel:
     operators: tuple[Operator, ...]
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
+    #: per-tensor arena offsets of the model's ``OfflineMemoryAllocation`` metadata, if any
+    offline_plan: tuple[int, ...] | None = None
 
     def tensor(self, index: int) -> Tensor:
         return self.tensors[index]
@@ -194,6 +204,22 @@ def _tensor(model_t: Any, raw: bytes, index: int, t: Any, path: str) -> Tensor:
     return Tensor(index, name, shape, dtype.name, scales, zeros, qdim, data)
 
 
+#: Metadata name TFLM looks up for offline-planned tensor offsets.
+OFFLINE_PLAN_METADATA = "OfflineMemoryAllocation"
+
+
+def offline_plan_of(model_t: Any) -> list[int] | None:
+    """The per-tensor offsets of an unpacked model's (``ModelT``) ``OfflineMemoryAllocation``
+    metadata (int32 ``[version, subgraph, n_tensors, offsets...]``), or None."""
+    for entry in model_t.metadata or []:
+        name = entry.name.decode() if isinstance(entry.name, bytes) else str(entry.name)
+        if name == OFFLINE_PLAN_METADATA:
+            data = np.asarray(model_t.buffers[entry.buffer].data, dtype=np.uint8)
+            words = np.frombuffer(data.tobytes(), dtype="<i4")
+            return [int(w) for w in words[3:3 + int(words[2])]]
+    return None
+
+
 def parse_tflite(raw: bytes, path: str = "<bytes>") -> TfliteModel:
     """Parse the bytes of a ``.tflite`` file; ``path`` only names it in error messages."""
     schema = _schema()
@@ -217,8 +243,10 @@ def parse_tflite(raw: bytes, path: str = "<bytes>") -> TfliteModel:
         operators.append(Operator(
             i, name, tuple(int(x) for x in (op.inputs if op.inputs is not None else ())),
             tuple(int(x) for x in (op.outputs if op.outputs is not None else ())), _options(op)))
+    plan = offline_plan_of(model_t)
     return TfliteModel(path, tensors, tuple(operators),
-                       tuple(int(x) for x in sub.inputs), tuple(int(x) for x in sub.outputs))
+                       tuple(int(x) for x in sub.inputs), tuple(int(x) for x in sub.outputs),
+                       None if plan is None else tuple(plan))
 
 
 def read_tflite(path: str | os.PathLike[str]) -> TfliteModel:

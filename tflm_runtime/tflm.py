@@ -210,10 +210,10 @@ def smallest_arena(model_bytes: bytes, upper: int | None = None) -> int:
 
 
 def quantize_float_inputs(runner: TflmRunner, x: np.ndarray) -> np.ndarray:
-    """Float inputs → the model input's integer type using its (scale, zero_point)."""
+    """Float inputs → the model input's integer type using its (scale, zero_point)
+    (:func:`tflm_runtime.tflite_model.quantize_input`)."""
+    from tflm_runtime.tflite_model import quantize_input
+
     params: dict[str, Any] = runner.input_details["quantization_parameters"]
-    scale = float(params["scales"][0])
-    zero = int(params["zero_points"][0])
-    info = np.iinfo(runner.input_details["dtype"])
-    q = np.round(np.asarray(x, dtype=np.float32) / scale) + zero
-    return np.clip(q, info.min, info.max).astype(runner.input_details["dtype"])
+    return quantize_input(x, float(params["scales"][0]), int(params["zero_points"][0]),
+                          np.dtype(runner.input_details["dtype"]).name)

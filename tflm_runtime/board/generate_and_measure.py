@@ -26,8 +26,7 @@ def generate_model_sources(tflite_path: Path, out_dir: Path) -> Path:
 def quantized_inputs(tflite_path: Path, inputs: np.ndarray) -> np.ndarray:
     """``inputs`` as the model's int8 input: float data is quantised with the input tensor's
     scale and zero point; int8 data is returned unchanged."""
-    from tflm_runtime.tflite_model import read_tflite
-    from unas.export.quantize import quantize_input
+    from tflm_runtime.tflite_model import quantize_input, read_tflite
 
     array = np.asarray(inputs)
     if not np.issubdtype(array.dtype, np.floating):

@@ -13,7 +13,7 @@ from unas.errors import UnasError
 HARNESS_DIR = Path(__file__).resolve().parent
 
 _DEFINE = re.compile(r"^\s*#\s*define\s+(MODEL_\w+_BYTES)\s+(.+?)\s*(?://.*|/\*.*)?$", re.MULTILINE)
-_MACROS = ("MODEL_INPUT_BYTES", "MODEL_OUTPUT_BYTES", "MODEL_ARENA_BYTES", "MODEL_SCRATCH_BYTES")
+_MACROS = ("MODEL_INPUT_BYTES", "MODEL_OUTPUT_BYTES", "MODEL_ARENA_BYTES")
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,6 @@ class ModelSources:
     input_bytes: int
     output_bytes: int
     arena_bytes: int
-    scratch_bytes: int
 
 
 def _integer_expression(text: str, where: str) -> int:
@@ -79,5 +78,4 @@ def read_model_sources(directory: Path) -> ModelSources:
         raise UnasError(f"{directory}: no .c files; expected the generated model sources")
     include_dirs = tuple(sorted({directory, *(h.parent for h in directory.rglob("*.h"))}))
     return ModelSources(directory, c_files, include_dirs, sizes["MODEL_INPUT_BYTES"],
-                        sizes["MODEL_OUTPUT_BYTES"], sizes["MODEL_ARENA_BYTES"],
-                        sizes["MODEL_SCRATCH_BYTES"])
+                        sizes["MODEL_OUTPUT_BYTES"], sizes["MODEL_ARENA_BYTES"])

@@ -25,8 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         print(result.plan.describe())
     print(f"wrote {', '.join(result.sources)} to {result.out_dir}: SRAM {result.sram_bytes} bytes "
-          f"(arena {result.arena_bytes} + scratch {result.scratch_bytes}), "
-          f"constants {result.const_bytes} bytes")
+          f"(the arena), constants {result.const_bytes} bytes")
     return 0
 
 

@@ -1,8 +1,8 @@
 """Lowering of one TFLite operator to C: constant arrays, a literal parameter block, one call.
 
 Each ``lower_<op>`` returns a :class:`LoweredOp`; the generator concatenates them into
-``model.c``. Arena pointers are written ``A(offset)`` (a macro over the static arena), scratch
-as ``S``. All numbers are literals computed here, exactly as TFLM computes them at Prepare.
+``model.c``. Arena pointers are written ``A(offset)`` (a macro over the static arena; scratch
+lives in it too). All numbers are literals computed here, exactly as TFLM computes them at Prepare.
 """
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ import networkx as nx
 import numpy as np
 
 from unas.resources.graph import first_input
-from unas.resources.memory import peak_of_order
+from unas.resources.memory import first_last_use, peak_of_order
 
 
 class PlanError(RuntimeError):
@@ -100,8 +100,6 @@ class MemoryPlan:
 def lifetimes(graph: nx.DiGraph, order: Sequence[str], size_attr: str = "bytes"
               ) -> tuple[dict[str, tuple[int, int, int]], dict[str, str]]:
     """``{tensor: (size, first, last)}`` and ``{tensor: input it is written over}`` for ``order``."""
-    position = {n: i for i, n in enumerate(order)}
-    end = len(order) - 1
     pending = {n: graph.out_degree(n) for n in graph}
     in_place: dict[str, str] = {}
     for node in order:
@@ -111,12 +109,11 @@ def lifetimes(graph: nx.DiGraph, order: Sequence[str], size_attr: str = "bytes"
                 in_place[node] = src
         for src in graph.predecessors(node):
             pending[src] -= 1
-    spans = {}
-    for node in order:
-        first = 0 if graph.in_degree(node) == 0 else position[node]
-        consumers = [position[s] for s in graph.successors(node)]
-        last = max(consumers) if consumers else end
-        spans[node] = (int(graph.nodes[node][size_attr]), first, last)
+    sources = [n for n in order if graph.in_degree(n) == 0]
+    use = first_last_use([(list(graph.predecessors(n)), [n] if graph.in_degree(n) else [])
+                          for n in order],
+                         inputs=sources, outputs=[n for n in order if graph.out_degree(n) == 0])
+    spans = {node: (int(graph.nodes[node][size_attr]), *use[node]) for node in order}
     return spans, in_place
 
 

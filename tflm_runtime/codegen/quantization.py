@@ -36,6 +36,16 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return int(q_fixed), int(shift)
 
 
+def quantize_multipliers(reals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`quantize_multiplier` of every element of ``reals``: int64 arrays of Q31 mantissas
+    and shifts (same shape), for numpy callers."""
+    pairs = [quantize_multiplier(float(r)) for r in np.asarray(reals, dtype=np.float64).reshape(-1)]
+    shape = np.shape(reals)
+    q = np.array([m for m, _ in pairs], dtype=np.int64).reshape(shape)
+    shift = np.array([s for _, s in pairs], dtype=np.int64).reshape(shape)
+    return q, shift
+
+
 def conv_multipliers(input_t: Tensor, filter_t: Tensor, output_t: Tensor,
                      channels: int) -> list[tuple[int, int]]:
     """Per-output-channel (multiplier, shift) of CONV_2D / DEPTHWISE_CONV_2D

@@ -110,9 +110,11 @@ def check_tflite(model_bytes: bytes, inputs: np.ndarray) -> FidelityRow:
     from tflm_runtime.tflite_model import parse_tflite
     from tflm_runtime.tflm import TflmRunner
 
-    order, optimal = optimal_operator_order(model_bytes)
+    model = parse_tflite(model_bytes)
+    order, optimal = optimal_operator_order(model)
     reordered = reorder_operators(model_bytes, order)
-    offsets, extent = offline_plan(reordered)
+    reordered_model = parse_tflite(reordered)
+    offsets, extent = offline_plan(reordered_model)
     planned = with_offline_plan(reordered, offsets)
 
     original_runner = TflmRunner(model_bytes)
@@ -126,7 +128,7 @@ def check_tflite(model_bytes: bytes, inputs: np.ndarray) -> FidelityRow:
         divergence = first_divergence(model_bytes, inputs[int(np.argmax(diff.reshape(len(diff), -1)
                                                                    .max(axis=1)))])
     return FidelityRow(
-        n_ops=len(parse_tflite(model_bytes).operators),
+        n_ops=len(model.operators),
         reordered_equal=bool(np.array_equal(original, reordered_runner.run(inputs))),
         planned_equal=bool(np.array_equal(original, planned_runner.run(inputs))),
         max_lsb_vs_tflite=int(diff.max()),
@@ -134,11 +136,11 @@ def check_tflite(model_bytes: bytes, inputs: np.ndarray) -> FidelityRow:
         divergence_op=divergence[0],
         divergence_lsb=divergence[1],
         divergence_explained=divergence[2],
-        peak_original=predicted_peak(model_bytes),
-        predicted_original=predicted_head(model_bytes),
+        peak_original=predicted_peak(model),
+        predicted_original=predicted_head(model),
         tflm_original=original_runner.arena_usage().nonpersistent_bytes,
         peak_optimal=optimal,
-        predicted_reordered=predicted_head(reordered),
+        predicted_reordered=predicted_head(reordered_model),
         tflm_reordered=reordered_runner.arena_usage().nonpersistent_bytes,
         plan_extent=extent,
         tflm_planned=planned_runner.arena_usage().nonpersistent_bytes,
@@ -154,7 +156,8 @@ def random_cnn_tflite(rng: np.random.Generator, input_shape: tuple[int, int, int
     architecture JSON.
     """
     from search_spaces import get_space
-    from unas.export.quantize import keras_to_int8_tflite, quantize_input
+    from tflm_runtime.tflite_model import quantize_input
+    from unas.export.quantize import keras_to_int8_tflite
     from unas.tfenv import keras
 
     space = get_space("cnn", **(space_bounds or {}))

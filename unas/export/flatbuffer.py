@@ -23,10 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from tflm_runtime.tflite_model import OFFLINE_PLAN_METADATA, offline_plan_of
 from unas.errors import DataError
 
-#: Metadata name TFLM looks up for offline-planned tensor offsets.
-OFFLINE_PLAN_METADATA = "OfflineMemoryAllocation"
 #: ``-1`` in the plan = let TFLM's online planner place this tensor.
 ONLINE = -1
 
@@ -127,13 +126,7 @@ def with_offline_plan(model_bytes: bytes, offsets: Sequence[int]) -> bytes:
 
 def read_offline_plan(model_bytes: bytes) -> list[int] | None:
     """The per-tensor offsets of the model's ``OfflineMemoryAllocation`` metadata, or None."""
-    model_t = unpack(model_bytes)
-    for entry in model_t.metadata or []:
-        if _name(entry.name) == OFFLINE_PLAN_METADATA:
-            data = np.asarray(model_t.buffers[entry.buffer].data, dtype=np.uint8)
-            words = np.frombuffer(data.tobytes(), dtype="<i4")
-            return [int(w) for w in words[3:3 + int(words[2])]]
-    return None
+    return offline_plan_of(unpack(model_bytes))
 
 
 def _name(name: Any) -> str:

@@ -3,7 +3,7 @@ attach an offline memory plan, and measure float vs int8 accuracy (the int8 figu
 
 Example::
 
-    >>> deployed = deploy_tflite(keras_to_int8_tflite(model, x_train))   # doctest: +SKIP
+    >>> deployed = reorder_and_plan(keras_to_int8_tflite(model, x_train))   # doctest: +SKIP
     >>> deployed.head_bytes <= deployed.original_head_bytes              # doctest: +SKIP
     True
 """
@@ -12,15 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from unas.errors import DataError
 from unas.export.flatbuffer import reorder_operators, with_offline_plan
 from unas.export.quantize import DEFAULT_NUM_SAMPLES, keras_to_int8_tflite
-from tflm_runtime.arena import (offline_plan, optimal_operator_order, predicted_head,
-                                     predicted_peak)
+from tflm_runtime.arena import offline_plan, optimal_operator_order, predicted_head, predicted_peak
+from tflm_runtime.tflite_model import parse_tflite
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tflm_runtime.tflm import ArenaUsage, TflmRunner
 
 
 @dataclass(frozen=True)
@@ -41,24 +44,29 @@ class DeployedModel:
     original_peak_bytes: int
 
 
-def deploy_tflite(model_bytes: bytes) -> DeployedModel:
+def reorder_and_plan(model_bytes: bytes) -> DeployedModel:
     """Reorder ``model_bytes`` to the minimum-peak schedule and attach an offline plan.
 
     If the converter's own order with an offline plan needs a smaller head than the
     minimum-peak order (placement can matter more than the working set), that order is kept.
     """
-    best_order, _ = optimal_operator_order(model_bytes)
+    model = parse_tflite(model_bytes)
+    best_order, _ = optimal_operator_order(model)
     identity = list(range(len(best_order)))
     candidates = []
     for order in ([best_order, identity] if best_order != identity else [identity]):
-        reordered = model_bytes if order == identity else reorder_operators(model_bytes, order)
-        offsets, head = offline_plan(reordered)
-        candidates.append((head, predicted_peak(reordered), order, reordered, offsets))
+        if order == identity:
+            reordered, parsed = model_bytes, model
+        else:
+            reordered = reorder_operators(model_bytes, order)
+            parsed = parse_tflite(reordered)
+        offsets, head = offline_plan(parsed)
+        candidates.append((head, predicted_peak(parsed), order, reordered, offsets))
     head, peak, order, reordered, offsets = min(candidates, key=lambda c: (c[0], c[1]))
     return DeployedModel(tflite=with_offline_plan(reordered, offsets), order=tuple(order),
                          head_bytes=head, peak_bytes=peak,
-                         original_head_bytes=predicted_head(model_bytes),
-                         original_peak_bytes=predicted_peak(model_bytes))
+                         original_head_bytes=predicted_head(model),
+                         original_peak_bytes=predicted_peak(model))
 
 
 def representative_samples(x_train: np.ndarray, rng: np.random.Generator,
@@ -80,9 +88,15 @@ def int8_accuracy_tflm(model_bytes: bytes, x: np.ndarray, y: np.ndarray,
                        progress: Callable[[Iterator], Iterator] | None = None) -> float:
     """Top-1 accuracy of an int8 ``.tflite`` run in TFLM on float inputs ``x`` (quantised here
     with the model's input scale and zero point)."""
-    from tflm_runtime.tflm import TflmRunner, quantize_float_inputs
+    from tflm_runtime.tflm import TflmRunner
 
-    runner = TflmRunner(model_bytes)
+    return _tflm_accuracy(TflmRunner(model_bytes), x, y, progress)
+
+
+def _tflm_accuracy(runner: "TflmRunner", x: np.ndarray, y: np.ndarray,
+                   progress: Callable[[Iterator], Iterator] | None = None) -> float:
+    from tflm_runtime.tflm import quantize_float_inputs
+
     outputs = runner.run(quantize_float_inputs(runner, x), progress=progress)
     return float(np.mean(np.argmax(outputs.reshape(len(x), -1), axis=-1)
                          == np.asarray(y).reshape(-1)))
@@ -90,11 +104,13 @@ def int8_accuracy_tflm(model_bytes: bytes, x: np.ndarray, y: np.ndarray,
 
 @dataclass(frozen=True)
 class ExportResult:
-    """An exported model and its float / int8 test accuracy (int8 measured in TFLM)."""
+    """An exported model, its float / int8 test accuracy (int8 measured in TFLM) and the arena
+    figures of the TFLM interpreter that measured it."""
 
     deployed: DeployedModel
     float_accuracy: float
     int8_accuracy: float
+    arena_usage: "ArenaUsage"
 
     @property
     def accuracy_drop(self) -> float:
@@ -108,6 +124,10 @@ def export_keras(model: Any, x_train: np.ndarray, x_test: np.ndarray, y_test: np
     plan, and measure float and int8 (TFLM) accuracy on the test split."""
     blob = keras_to_int8_tflite(model, representative_samples(x_train, rng, num_samples),
                                 num_samples)
-    deployed = deploy_tflite(blob)
-    return ExportResult(deployed, float_accuracy(model, x_test, y_test),
-                        int8_accuracy_tflm(deployed.tflite, x_test, y_test, progress))
+    from tflm_runtime.tflm import TflmRunner
+
+    deployed = reorder_and_plan(blob)
+    runner = TflmRunner(deployed.tflite)
+    int8 = _tflm_accuracy(runner, x_test, y_test, progress)
+    return ExportResult(deployed, float_accuracy(model, x_test, y_test), int8,
+                        runner.arena_usage())

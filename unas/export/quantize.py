@@ -53,9 +53,3 @@ def keras_to_int8_tflite(model: Any, representative: np.ndarray,
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
     return bytes(converter.convert())
-
-
-def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Float inputs → int8 with the model input's (scale, zero_point), saturating."""
-    q = np.round(np.asarray(x, dtype=np.float32) / scale) + zero_point
-    return np.clip(q, -128, 127).astype(np.int8)

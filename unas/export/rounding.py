@@ -1,7 +1,8 @@
 """The two int8 requantisation roundings, to explain where TFLM and TFLite outputs differ.
 
 An int8 kernel turns its int32 accumulator into the output with a fixed-point multiplier
-``q * 2**shift`` (``q`` a Q31 mantissa, from ``QuantizeMultiplier``):
+``q * 2**shift`` (``q`` a Q31 mantissa, from ``QuantizeMultiplier``:
+:func:`tflm_runtime.codegen.quantization.quantize_multipliers`):
 
 * **double rounding** (gemmlowp, TFLM's ``MultiplyByQuantizedMultiplier``):
   ``SaturatingRoundingDoublingHighMul(acc << left, q)`` rounds once, then
@@ -19,17 +20,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tflm_runtime.codegen.quantization import quantize_multipliers
+
 if TYPE_CHECKING:  # pragma: no cover
     from tflm_runtime.tflite_model import Operator, TfliteModel
-
-
-def quantize_multiplier(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Q31 mantissas and power-of-two exponents of positive ``real`` multipliers (TFLite's
-    ``QuantizeMultiplier``: ``frexp``, round, renormalise 2**31)."""
-    mantissa, exponent = np.frexp(np.asarray(real, dtype=np.float64))
-    q = np.round(mantissa * (1 << 31)).astype(np.int64)
-    carry = q == (1 << 31)
-    return np.where(carry, q // 2, q), np.where(carry, exponent + 1, exponent).astype(np.int64)
 
 
 def requantize_double(acc: np.ndarray, q: np.ndarray, shift: np.ndarray) -> np.ndarray:
@@ -63,7 +57,7 @@ def fully_connected_both_ways(model: "TfliteModel", op: "Operator", x: np.ndarra
     w_scales = np.asarray(t_w.scales if len(t_w.scales) == units else [t_w.scale] * units,
                           dtype=np.float64)
     real = np.float64(np.float32(t_in.scale)) * w_scales / np.float64(np.float32(t_out.scale))
-    q, shift = quantize_multiplier(real)
+    q, shift = quantize_multipliers(real)
     low, high = -128, 127
     activation = op.options.get("fused_activation_function", "NONE")
     if activation in ("RELU", "RELU6"):

@@ -38,8 +38,7 @@ class DeployFigures:
     """
 
     codegen_arena_bytes: int
-    codegen_scratch_bytes: int
-    codegen_sram_bytes: int  #: arena + scratch: the generated code's whole activation memory
+    codegen_sram_bytes: int  #: the arena: the generated code's whole activation memory
     weights_bytes: int  #: constants the generated code keeps in Flash
     check_samples: int
     bit_exact: bool | str  #: host build of the generated C == TFLM on every checked sample
@@ -147,7 +146,7 @@ def deploy_tflite(tflite_path: Path, work_dir: Path, inputs: np.ndarray, *,
     on_board = x[:max(1, min(board_samples, len(x)))]
     board_columns = _board_run(generated.out_dir, on_board, host_outputs, cpu, board, timeout_s)
     return DeployFigures(
-        codegen_arena_bytes=generated.arena_bytes, codegen_scratch_bytes=generated.scratch_bytes,
+        codegen_arena_bytes=generated.arena_bytes,
         codegen_sram_bytes=generated.sram_bytes, weights_bytes=generated.const_bytes,
         check_samples=len(x), bit_exact=bit_exact, bit_exact_detail=detail,
         board_samples=len(on_board), **board_columns)  # type: ignore[arg-type]

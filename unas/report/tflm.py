@@ -48,7 +48,6 @@ def measure_model(keras_path: Path, splits, rng: np.random.Generator, tflite_pat
     """Export one ``.keras`` model, write its ``.tflite``, return its :data:`TFLM_COLUMNS`."""
     from tqdm import tqdm
 
-    from tflm_runtime.tflm import TflmRunner
     from unas.export.pipeline import export_keras
     from unas.tfenv import keras
 
@@ -63,7 +62,7 @@ def measure_model(keras_path: Path, splits, rng: np.random.Generator, tflite_pat
     result = export_keras(model, splits.x_train, splits.x_test, splits.y_test, rng, num_samples,
                           progress=bar)
     atomic_write_bytes(tflite_path, result.deployed.tflite)
-    usage = TflmRunner(result.deployed.tflite).arena_usage()
+    usage = result.arena_usage
     return {
         "float_test_accuracy": result.float_accuracy,
         "int8_test_accuracy": result.int8_accuracy,

@@ -382,6 +382,10 @@ def _tflm_view(graph: nx.DiGraph) -> nx.DiGraph:
     return result
 
 
+#: Graph attribute of :func:`engine_graph`'s result: the minimum-peak schedule already found.
+SCHEDULE_ATTR = "min_peak_schedule"
+
+
 def engine_graph(graph: nx.DiGraph, engine: str) -> nx.DiGraph:
     """A copy of ``graph`` as ``engine`` runs it: ``inplace=True`` exactly on the nodes it runs
     in place and, for ``"codegen"``, fused inverted-residual chains contracted
@@ -392,13 +396,16 @@ def engine_graph(graph: nx.DiGraph, engine: str) -> nx.DiGraph:
     in place only up to a plane size, and chains are fused by one of :data:`FUSION_POLICIES`; the
     combination with the smallest working set + scratch wins (ties: the earlier policy, the
     smaller limit). ADD and RESHAPE, which need no scratch, always may run in place.
+
+    The ``"codegen"`` graph keeps the minimum-peak schedule found for it in
+    ``graph.graph[SCHEDULE_ATTR]`` (valid as long as no node size changes).
     """
     check_engine(engine)
     if engine == "tflm":
         return _tflm_view(graph)
     from unas.resources.schedule import min_peak_schedule
 
-    best, best_total = None, None
+    best, best_schedule = None, None
     tried: list[list[FusedChain]] = []
     for policy in FUSION_POLICIES:
         chains = fusable_chains(graph, policy)
@@ -413,9 +420,10 @@ def engine_graph(graph: nx.DiGraph, engine: str) -> nx.DiGraph:
                               and runs_in_place(fused, n, engine)} - {0})]
         for limit in limits:
             candidate = _with_planes(_marked(fused, engine, limit))
-            total = min_peak_schedule(candidate).peak_bytes
-            if best_total is None or total < best_total:
-                best, best_total = candidate, total
+            schedule = min_peak_schedule(candidate)
+            if best_schedule is None or schedule.peak_bytes < best_schedule.peak_bytes:
+                best, best_schedule = candidate, schedule
+    best.graph[SCHEDULE_ATTR] = best_schedule
     return best
 
 
@@ -434,16 +442,10 @@ def in_place_nodes(graph: nx.DiGraph, order: Sequence[str]) -> set[str]:
     return result
 
 
-def scratch_bytes(graph: nx.DiGraph, engine: str, order: Sequence[str] | None = None) -> int:
-    """Scratch the engine needs outside its arena: none. (The codegen engine's depthwise planes
-    are arena tensors live only while their convolution runs, :func:`_with_planes`; TFLM's MEAN
-    scratch likewise.) Kept for the generated header's ``MODEL_SCRATCH_BYTES``."""
-    check_engine(engine)
-    return 0
-
-
 def peak_memory_bytes(graph: nx.DiGraph, engine: str) -> int:
     """Peak SRAM: the exact min-peak working set of :func:`engine_graph` (scratch included)."""
     from unas.resources.schedule import min_peak_schedule
 
-    return min_peak_schedule(engine_graph(graph, engine)).peak_bytes
+    viewed = engine_graph(graph, engine)
+    schedule = viewed.graph.get(SCHEDULE_ATTR)
+    return (schedule if schedule is not None else min_peak_schedule(viewed)).peak_bytes

@@ -16,7 +16,7 @@ and is not a graph output, the working set of ``v`` is ``live - bytes(u) + max(b
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from numbers import Integral
 
 import networkx as nx
@@ -94,3 +94,38 @@ def peak_of_order(graph: nx.DiGraph, order: Iterable, size_attr: str = "bytes") 
     """Peak working set (bytes) of executing ``graph`` in ``order`` (see the module docstring)."""
     profile = order_profile(graph, order, size_attr)
     return max(profile, default=0)
+
+
+def first_last_use(steps: Sequence[tuple[Iterable, Iterable]], inputs: Iterable = (),
+                   outputs: Iterable = (),
+                   unproduced: Callable[[int, object], Exception] | None = None) -> dict:
+    """``{tensor: (first, last)}``: the steps between which each tensor is live when ``steps``
+    (one ``(reads, writes)`` pair per step) run in this order.
+
+    Graph ``inputs`` are live from step 0, every other tensor from the step that writes it; a
+    tensor stays live to the last step that reads it, graph ``outputs`` to the last step. A step
+    reading a tensor that is neither an input nor written earlier raises ``unproduced(step,
+    tensor)`` (default: :class:`ArchitectureError`). Both memory planners (TFLM's arena replay
+    in :mod:`tflm_runtime.arena`, the code generator's in :mod:`tflm_runtime.codegen.planner`)
+    take their lifetimes from here.
+
+    >>> first_last_use([((), ["a"]), (["a"], ["b"]), (["a", "b"], ["c"])], outputs=["c"])
+    {'a': (0, 2), 'b': (1, 2), 'c': (2, 2)}
+    """
+    first = {t: 0 for t in inputs}
+    last = dict(first)
+    count = 0
+    for pos, (reads, writes) in enumerate(steps):
+        count = pos + 1
+        for t in reads:
+            if t not in first:
+                if unproduced is not None:
+                    raise unproduced(pos, t)
+                raise ArchitectureError(f"step {pos} reads {t!r} before it is produced")
+            last[t] = max(last[t], pos)
+        for t in writes:
+            first.setdefault(t, pos)
+            last[t] = max(last.get(t, pos), pos)
+    for t in outputs:
+        last[t] = count - 1
+    return {t: (first[t], last[t]) for t in first}
