@@ -20,12 +20,24 @@ exactly (or the model's offline plan plus TFLM's greedy placement of what the pl
 online), so it equals TFLM's reported head; :func:`plan_offsets` searches a placement that
 reaches the working-set peak.
 
-Example::
+Example (a small int8 model from :func:`unas.export.quantize.keras_to_int8_tflite`; the
+flatbuffer edits are :mod:`unas.export.flatbuffer`'s)::
 
-    >>> order, peak = optimal_operator_order(blob)                    # doctest: +SKIP
-    >>> reordered = reorder_operators(blob, order)                    # doctest: +SKIP
-    >>> offsets, extent = offline_plan(reordered)                     # doctest: +SKIP
-    >>> predicted_head(with_offline_plan(reordered, offsets)) == extent == peak   # doctest: +SKIP
+    >>> import numpy as np
+    >>> from unas.tfenv import keras
+    >>> from unas.export.quantize import keras_to_int8_tflite
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
+    ...                           keras.layers.DepthwiseConv2D(3),
+    ...                           keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    >>> x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
+    >>> blob = keras_to_int8_tflite(model, x)
+    >>> from unas.export.flatbuffer import reorder_operators, with_offline_plan
+    >>> order, peak = optimal_operator_order(blob)
+    >>> order, peak
+    ([0, 1, 2, 3], 208)
+    >>> reordered = reorder_operators(blob, order)
+    >>> offsets, extent = offline_plan(reordered)
+    >>> predicted_head(with_offline_plan(reordered, offsets)) == extent == peak
     True
 """
 from __future__ import annotations

@@ -5,14 +5,27 @@ The flatbuffer is parsed with the schema bindings that the ``tflite-micro`` whee
 ``ModelT.InitFromPackedBuf``). That module only needs the ``flatbuffers`` package, so reading a
 model never imports TensorFlow (importing the wheel loads TFLM's small runtime library, no TF).
 
-Example::
+Example (a small int8 model from :func:`unas.export.quantize.keras_to_int8_tflite`, written
+to a temporary folder)::
 
-    >>> model = read_tflite("model.tflite")                      # doctest: +SKIP
-    >>> [op.opcode for op in model.operators]                    # doctest: +SKIP
-    ['CONV_2D', 'DEPTHWISE_CONV_2D', 'MEAN', 'FULLY_CONNECTED', 'SOFTMAX']
-    >>> g = resource_graph(model)                                # doctest: +SKIP
-    >>> g.graph["operator_index"]["conv1"]                       # doctest: +SKIP
-    0
+    >>> import numpy as np
+    >>> from unas.tfenv import keras
+    >>> from unas.export.quantize import keras_to_int8_tflite
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
+    ...                           keras.layers.DepthwiseConv2D(3),
+    ...                           keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    >>> x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
+    >>> blob = keras_to_int8_tflite(model, x)
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> path = Path(tempfile.mkdtemp()) / "model.tflite"
+    >>> _ = path.write_bytes(blob)
+    >>> model = read_tflite(path)
+    >>> [op.opcode for op in model.operators]
+    ['CONV_2D', 'DEPTHWISE_CONV_2D', 'MEAN', 'FULLY_CONNECTED']
+    >>> g = resource_graph(model)
+    >>> sorted(g.graph["operator_index"].values())
+    [0, 1, 2, 3]
 
 Resource-graph conventions (see ``docs/architecture.md`` and :mod:`unas.resources.graph`):
 

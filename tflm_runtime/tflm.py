@@ -15,13 +15,21 @@ than on a 32-bit Cortex-M (``TfLiteEvalTensor`` is 24 bytes here, 12 there). The
 int8 tensor data at 16-byte-aligned offsets, identical on both, so the head is what the project's
 predicted peak memory is compared with; the tail is reported separately as host overhead.
 
-Example::
+Example (a small int8 model from :func:`unas.export.quantize.keras_to_int8_tflite`)::
 
-    >>> runner = TflmRunner(open("model.tflite", "rb").read())         # doctest: +SKIP
-    >>> runner.run(x_int8).shape                                       # doctest: +SKIP
-    (100, 10)
-    >>> runner.arena_usage().nonpersistent_bytes                       # doctest: +SKIP
-    12288
+    >>> import numpy as np
+    >>> from unas.tfenv import keras
+    >>> from unas.export.quantize import keras_to_int8_tflite
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
+    ...                           keras.layers.DepthwiseConv2D(3),
+    ...                           keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    >>> x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
+    >>> blob = keras_to_int8_tflite(model, x)
+    >>> runner = TflmRunner(blob)
+    >>> runner.run(quantize_float_inputs(runner, x)).shape
+    (16, 10)
+    >>> runner.arena_usage().nonpersistent_bytes
+    208
 """
 from __future__ import annotations
 

@@ -6,11 +6,24 @@ minimum-peak execution order (:func:`unas.resources.schedule.min_peak_schedule`)
 activation in the arena (:func:`tflm_runtime.codegen.planner.plan_memory`, self-checked), and lower
 each operator to one kernel call with literal parameters (:mod:`tflm_runtime.codegen.lowering`).
 
-Example::
+Example (a small int8 model from :func:`unas.export.quantize.keras_to_int8_tflite`, the C
+written to a temporary folder)::
 
-    >>> result = generate("model.tflite", "out/")            # doctest: +SKIP
-    >>> result.arena_bytes + result.scratch_bytes             # doctest: +SKIP
-    5376
+    >>> import numpy as np
+    >>> from unas.tfenv import keras
+    >>> from unas.export.quantize import keras_to_int8_tflite
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
+    ...                           keras.layers.DepthwiseConv2D(3),
+    ...                           keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    >>> x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
+    >>> blob = keras_to_int8_tflite(model, x)
+    >>> import tempfile
+    >>> from tflm_runtime.tflite_model import parse_tflite
+    >>> result = generate(parse_tflite(blob), tempfile.mkdtemp())
+    >>> result.arena_bytes + result.scratch_bytes
+    208
+    >>> sorted(p.name for p in result.out_dir.glob("model.*"))
+    ['model.c', 'model.h']
 """
 from __future__ import annotations
 

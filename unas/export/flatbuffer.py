@@ -7,10 +7,25 @@ The Python packer does not honour the schema's ``force_align: 16`` on buffer dat
 is re-aligned with TFLM's own ``tflite_flatbuffer_align`` tool (C++ object API), which keeps
 weights 16-byte aligned as the converter writes them.
 
-Example::
+Example (a small int8 model from :func:`unas.export.quantize.keras_to_int8_tflite`; the
+offsets come from :func:`tflm_runtime.arena.offline_plan`)::
 
-    >>> edited = reorder_operators(blob, [0, 2, 1, 3])                 # doctest: +SKIP
-    >>> planned = with_offline_plan(edited, offsets)                   # doctest: +SKIP
+    >>> import numpy as np
+    >>> from unas.tfenv import keras
+    >>> from unas.export.quantize import keras_to_int8_tflite
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
+    ...                           keras.layers.DepthwiseConv2D(3),
+    ...                           keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    >>> x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
+    >>> blob = keras_to_int8_tflite(model, x)
+    >>> from tflm_runtime.arena import offline_plan
+    >>> operator_count(blob)
+    4
+    >>> edited = reorder_operators(blob, [0, 1, 2, 3])
+    >>> offsets, extent = offline_plan(edited)
+    >>> planned = with_offline_plan(edited, offsets)
+    >>> read_offline_plan(planned) == list(offsets)
+    True
 """
 from __future__ import annotations
 

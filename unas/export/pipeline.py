@@ -1,11 +1,20 @@
 """Keras model → deployable int8 ``.tflite``: quantise, reorder to the minimum-peak schedule,
 attach an offline memory plan, and measure float vs int8 accuracy (the int8 figure from TFLM).
 
-Example::
+Example (a small model; ``x`` stands in for the training split)::
 
-    >>> deployed = deploy_tflite(keras_to_int8_tflite(model, x_train))   # doctest: +SKIP
-    >>> deployed.head_bytes <= deployed.original_head_bytes              # doctest: +SKIP
+    >>> import numpy as np
+    >>> from unas.tfenv import keras
+    >>> from unas.export.quantize import keras_to_int8_tflite
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
+    ...                           keras.layers.DepthwiseConv2D(3),
+    ...                           keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    >>> x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
+    >>> deployed = deploy_tflite(keras_to_int8_tflite(model, x))
+    >>> deployed.head_bytes <= deployed.original_head_bytes
     True
+    >>> deployed.order, deployed.head_bytes, deployed.peak_bytes
+    ((0, 1, 2, 3), 208, 208)
 """
 from __future__ import annotations
 
