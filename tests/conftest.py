@@ -11,3 +11,10 @@ import pytest  # noqa: E402
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def kernels_object(tmp_path_factory):
+    """The generated code's kernel library (unas_kernels.c) compiled once for the host."""
+    from kernel_reference import compile_kernels
+    return compile_kernels(tmp_path_factory.mktemp("kernels"))
