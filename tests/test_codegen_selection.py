@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from kernel_reference import c_array, mbqm, run_c
+from tiny_models import int8_tflite
 
 from tflm_runtime.codegen import fixed_point as fp
 from tflm_runtime.codegen.lowering import _add_table
@@ -56,15 +57,13 @@ def _model(keras):
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> Path:
     from tflm_runtime.codegen import generate
-    from unas.export.quantize import keras_to_int8_tflite
     from unas.tfenv import keras
 
     rng = np.random.default_rng(5)
     folder = tmp_path_factory.mktemp("selection")
     model = _model(keras)
     tflite = folder / "model.tflite"
-    tflite.write_bytes(keras_to_int8_tflite(
-        model, rng.normal(size=(8, 12, 12, 4)).astype(np.float32), num_samples=8))
+    tflite.write_bytes(int8_tflite(model, rng, samples=8, num_samples=8))
     return generate(tflite, folder / "c").out_dir
 
 
