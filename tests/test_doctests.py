@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +48,11 @@ def test_doctests(name, tmp_path, monkeypatch):
     tests = [t for t in finder.find(module, name) if t.examples]
     if not tests:
         return
-    # Examples that write files write them into a fresh folder; numpy prints as numpy 1 did
-    # (``1`` not ``np.int64(1)``) so the outputs read the same on either version.
+    # Examples that write files write them into a fresh folder (the working directory and
+    # tempfile's folders are under pytest's tmp_path); numpy prints as numpy 1 did (``1`` not
+    # ``np.int64(1)``) so the outputs read the same on either version.
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     printoptions = np.get_printoptions()
     if np.lib.NumpyVersion(np.__version__) >= "2.0.0":
         np.set_printoptions(legacy="1.25")
