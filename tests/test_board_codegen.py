@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from tiny_models import int8_tflite
 
 from tflm_runtime.board import (ModelDoesNotFitError, generate_model_sources, measure_c_model,
                                 measure_tflite)
@@ -45,7 +46,6 @@ def _wide_input(keras):
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """name -> .tflite path of small int8 models (random weights, exported once)."""
-    from unas.export.quantize import keras_to_int8_tflite
     from unas.tfenv import keras
 
     rng = np.random.default_rng(7)
@@ -54,10 +54,8 @@ def models(tmp_path_factory):
              "wide_input": _wide_input(keras)}
     paths = {}
     for name, model in built.items():
-        shape = (16, *(int(d) for d in model.inputs[0].shape[1:]))
         paths[name] = folder / f"{name}.tflite"
-        paths[name].write_bytes(keras_to_int8_tflite(model, rng.normal(size=shape)
-                                                     .astype(np.float32), num_samples=16))
+        paths[name].write_bytes(int8_tflite(model, rng, num_samples=16))
     return paths
 
 

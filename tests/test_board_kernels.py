@@ -10,6 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
+from tiny_models import int8_tflite
 
 from tflm_runtime.board import generate_model_sources, measure_c_model
 from tflm_runtime.board.sources import read_model_sources
@@ -59,7 +60,6 @@ def _wide_rows(keras):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    from unas.export.quantize import keras_to_int8_tflite
     from unas.tfenv import keras
 
     rng = np.random.default_rng(11)
@@ -68,10 +68,8 @@ def models(tmp_path_factory):
     for name, build in (("gray_stem", _gray_stem), ("rgb_stem", _rgb_stem),
                         ("border_convs", _border_convs), ("wide_rows", _wide_rows)):
         model = build(keras)
-        shape = (16, *(int(d) for d in model.inputs[0].shape[1:]))
         paths[name] = folder / f"{name}.tflite"
-        paths[name].write_bytes(keras_to_int8_tflite(model, rng.normal(size=shape)
-                                                     .astype(np.float32), num_samples=16))
+        paths[name].write_bytes(int8_tflite(model, rng, num_samples=16))
     return paths
 
 

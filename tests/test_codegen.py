@@ -10,9 +10,9 @@ import subprocess
 
 import numpy as np
 import pytest
+from tiny_models import int8_tflite, randomise_weights
 
 from tflm_runtime.codegen import generate
-from tflm_runtime.codegen.verify import compare_with_tflm
 from tflm_runtime.tflite_model import parse_tflite
 from unas.errors import UnsupportedOperatorError
 
@@ -85,24 +85,9 @@ def _models():
     return models
 
 
-def _convert_int8(model, shape, rng):
-    from unas.export.quantize import keras_to_int8_tflite
-    _randomise(model, rng)
-    return keras_to_int8_tflite(model, rng.normal(size=(16, *shape)).astype("float32"))
-
-
-def _randomise(model, rng):
-    """Non-trivial weights and biases (biases of zero would hide bias bugs)."""
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if weights:
-            layer.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32")
-                               for w in weights])
-
-
 def _convert_float_io(model, shape, rng):
     from unas.tfenv import tf
-    _randomise(model, rng)
+    randomise_weights(model, rng)
     data = rng.normal(size=(16, *shape)).astype("float32")
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -111,10 +96,14 @@ def _convert_float_io(model, shape, rng):
     return bytes(converter.convert())
 
 
+#: (seed, samples) of the random inputs conftest's ``comparisons`` runs ``blobs`` on
+COMPARISON_INPUTS = (5, 6)
+
+
 @pytest.fixture(scope="module")
-def zoo():
+def blobs():
     rng = np.random.default_rng(2024)
-    blobs = {name: _convert_int8(m, shape, rng) for name, (m, shape) in _models().items()}
+    blobs = {name: int8_tflite(m, rng, randomise=True) for name, (m, _) in _models().items()}
     from unas.tfenv import keras
     inp = keras.Input((6, 6, 2))
     float_model = keras.Model(inp, keras.layers.Conv2D(3, 3, padding="same")(inp))
@@ -122,14 +111,8 @@ def zoo():
     return blobs
 
 
-@pytest.fixture(scope="module")
-def comparisons(zoo, tmp_path_factory):
-    work = tmp_path_factory.mktemp("codegen")
-    return compare_with_tflm(zoo, work, np.random.default_rng(5), samples=6, sanitize=True)
-
-
-def test_zoo_covers_every_supported_operator(zoo):
-    seen = {op.opcode for blob in zoo.values() for op in parse_tflite(blob).operators}
+def test_zoo_covers_every_supported_operator(blobs):
+    seen = {op.opcode for blob in blobs.values() for op in parse_tflite(blob).operators}
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D",
             "ADD", "CONCATENATION", "MEAN", "RESHAPE", "SOFTMAX", "PAD", "QUANTIZE",
             "DEQUANTIZE"} <= seen
@@ -178,10 +161,10 @@ def test_header_api_and_manifest(comparisons):
                for t, n in (("int8_t", "w"), ("int8_t", "wp"), ("int32_t", "wx")))
 
 
-def test_cli_verbose_plan_and_unsupported_operator(zoo, tmp_path, rng):
+def test_cli_verbose_plan_and_unsupported_operator(blobs, tmp_path, rng):
     import sys
     path = tmp_path / "m.tflite"
-    path.write_bytes(zoo["add_residual"])
+    path.write_bytes(blobs["add_residual"])
     proc = subprocess.run([sys.executable, "-m", "tflm_runtime.codegen", str(path), "-o",
                            str(tmp_path / "out"), "--verbose"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -190,7 +173,7 @@ def test_cli_verbose_plan_and_unsupported_operator(zoo, tmp_path, rng):
     inp = keras.Input((8,))
     bad = keras.Model(inp, keras.layers.Dense(4, activation="sigmoid")(inp))
     bad_path = tmp_path / "sigmoid.tflite"
-    bad_path.write_bytes(_convert_int8(bad, (8,), rng))
+    bad_path.write_bytes(int8_tflite(bad, rng, randomise=True))
     with pytest.raises(UnsupportedOperatorError, match="LOGISTIC"):
         generate(bad_path, tmp_path / "bad")
     proc = subprocess.run([sys.executable, "-m", "tflm_runtime.codegen", str(bad_path), "-o",

@@ -14,6 +14,7 @@ import shutil
 
 import numpy as np
 import pytest
+from tiny_models import int8_tflite
 
 from tflm_runtime.codegen.generator import generate
 from tflm_runtime.codegen.verify import compare_with_tflm
@@ -22,17 +23,6 @@ from unas.resources.engine import FUSED_OP, engine_graph, fusable_chains, peak_m
 from unas.resources.graph import first_input
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
-
-
-def _convert_int8(model, shape, rng):
-    """Full-integer .tflite of ``model`` with non-trivial random weights and biases."""
-    from unas.export.quantize import keras_to_int8_tflite
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if weights:
-            layer.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32")
-                               for w in weights])
-    return keras_to_int8_tflite(model, rng.normal(size=(16, *shape)).astype("float32"))
 
 
 def _block(L, x, expand, kernel, stride, out_c, padding="same", residual=None):
@@ -79,16 +69,14 @@ def _models():
     return models
 
 
+#: (seed, samples) of the random inputs conftest's ``comparisons`` runs ``blobs`` on
+COMPARISON_INPUTS = (5, 6)
+
+
 @pytest.fixture(scope="module")
 def blobs():
     rng = np.random.default_rng(99)
-    return {name: _convert_int8(model, shape, rng) for name, (model, shape) in _models().items()}
-
-
-@pytest.fixture(scope="module")
-def comparisons(blobs, tmp_path_factory):
-    work = tmp_path_factory.mktemp("fused")
-    return compare_with_tflm(blobs, work, np.random.default_rng(5), samples=6, sanitize=True)
+    return {name: int8_tflite(model, rng, randomise=True) for name, (model, _) in _models().items()}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -190,7 +178,7 @@ def test_a_depthwise_conv_that_changes_the_channel_count_is_not_fused(tmp_path):
     y = L.Conv2D(12, 1, activation="relu6")(inp)
     y = L.DepthwiseConv2D(3, depth_multiplier=2, padding="same")(y)
     model = keras.Model(inp, L.Conv2D(4, 1)(y))
-    blob = _convert_int8(model, (10, 10, 3), np.random.default_rng(1))
+    blob = int8_tflite(model, np.random.default_rng(1), randomise=True)
     assert fusable_chains(resource_graph(parse_tflite(blob))) == []
     gen = generate(parse_tflite(blob), tmp_path / "multiplier2")
     assert "unas_fused_block_s8(" not in (gen.out_dir / "model.c").read_text()

@@ -6,105 +6,16 @@ TFLM on the emulated board by tests/test_board_codegen.py."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from kernel_reference import (INT32_MAX, INT32_MIN, c_array, mbqm, quantization, reference_conv,
+                              requantize, run_c)
+
 from tflm_runtime.codegen.lowering import bias_rows
 
-KERNELS = Path(__file__).resolve().parents[1] / "tflm_runtime" / "codegen" / "c"
-
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc missing")
-
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-
-
-def srdhm(a: int, b: int) -> int:
-    """TFLM SaturatingRoundingDoublingHighMul."""
-    if a == b == INT32_MIN:
-        return INT32_MAX
-    total = a * b + (2**30 if a * b >= 0 else 1 - 2**30)
-    quotient = abs(total) // 2**31
-    return quotient if total >= 0 else -quotient
-
-
-def rdbypot(x: int, exponent: int) -> int:
-    """TFLM RoundingDivideByPOT."""
-    mask = (1 << exponent) - 1
-    threshold = (mask >> 1) + (1 if x < 0 else 0)
-    return (x >> exponent) + (1 if (x & mask) > threshold else 0)
-
-
-def mbqm(x: int, multiplier: int, shift: int) -> int:
-    """TFLM MultiplyByQuantizedMultiplier."""
-    return rdbypot(srdhm(x * (1 << max(shift, 0)), multiplier), max(-shift, 0))
-
-
-def requantize(acc: int, mult: int, shift: int, out_zp: int, lo: int, hi: int) -> int:
-    return min(max(mbqm(acc, mult, shift) + out_zp, lo), hi)
-
-
-def reference_conv(x, w, bias, mult, shift, c) -> np.ndarray:
-    """TFLM reference int8 CONV_2D (NHWC input, [out_c][k_h][k_w][in_c] filter)."""
-    out = np.zeros((c["out_h"], c["out_w"], c["out_c"]), dtype=np.int8)
-    for oy in range(c["out_h"]):
-        for ox in range(c["out_w"]):
-            for oc in range(c["out_c"]):
-                acc = int(bias[oc])
-                for ky in range(c["k_h"]):
-                    iy = oy * c["stride_h"] - c["pad_t"] + ky
-                    for kx in range(c["k_w"]):
-                        ix = ox * c["stride_w"] - c["pad_l"] + kx
-                        if 0 <= iy < c["in_h"] and 0 <= ix < c["in_w"]:
-                            acc += int(np.dot(w[oc, ky, kx].astype(np.int64),
-                                              x[iy, ix].astype(np.int64) - c["in_zp"]))
-                out[oy, ox, oc] = requantize(acc, int(mult[oc]), int(shift[oc]), c["out_zp"],
-                                             c["act_min"], c["act_max"])
-    return out
-
-
-def _c_array(name: str, ctype: str, values: np.ndarray) -> str:
-    return f"static const {ctype} {name}[] = {{{', '.join(str(int(v)) for v in values.ravel())}}};"
-
-
-@pytest.fixture(scope="module")
-def kernels_object(tmp_path_factory) -> Path:
-    """unas_kernels.c compiled once for the host."""
-    obj = tmp_path_factory.mktemp("kernels") / "unas_kernels.o"
-    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-c",
-                    str(KERNELS / "unas_kernels.c"), "-o", str(obj)],
-                   check=True, capture_output=True, text=True)
-    return obj
-
-
-def run_c(obj: Path, tmp_path: Path, decls: list[str], call: str, out_size: int) -> np.ndarray:
-    """Compile decls + a main() that runs ``call`` into ``out``, link with the kernels object
-    ``obj`` and return ``out``."""
-    source = tmp_path / "case.c"
-    source.write_text("\n".join([
-        '#include <stdio.h>', '#include "unas_kernels.h"', *decls,
-        f"static int8_t out[{out_size}];",
-        "int main(void) {", f"  {call}",
-        f"  for (int i = 0; i < {out_size}; ++i) printf(\"%d\\n\", out[i]);",
-        "  return 0;", "}"]))
-    binary = tmp_path / "case"
-    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(KERNELS), str(source),
-                    str(obj), "-lm", "-o", str(binary)],
-                   check=True, capture_output=True, text=True)
-    done = subprocess.run([str(binary)], check=True, capture_output=True, text=True)
-    return np.array([int(v) for v in done.stdout.split()], dtype=np.int8)
-
-
-def _quantization(rng: np.random.Generator, out_c: int, depth: int) -> tuple[np.ndarray, ...]:
-    """Per-channel multipliers in [2^30, 2^31) and right shifts that keep outputs mostly inside
-    int8 (some saturate)."""
-    mult = rng.integers(2**30, 2**31 - 1, size=out_c, dtype=np.int64)
-    base = int(np.ceil(np.log2(max(depth, 1)))) + 6
-    shift = -rng.integers(base - 2, base + 2, size=out_c)
-    return mult, shift
-
 
 # in_h, in_w, in_c, out_c, k, stride, pad
 CONV_CASES = [
@@ -127,17 +38,17 @@ def test_conv_kernels_match_tflm_reference(case, kernels_object, tmp_path):
     x = rng.integers(-128, 128, size=(in_h, in_w, in_c), dtype=np.int64)
     w = rng.integers(-127, 128, size=(out_c, k, k, in_c), dtype=np.int64)
     bias = rng.integers(-5000, 5000, size=out_c, dtype=np.int64)
-    mult, shift = _quantization(rng, out_c, k * k * in_c)
+    mult, shift = quantization(rng, out_c, k * k * in_c, dead_channel=False)
     c = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, k_h=k,
              k_w=k, stride_h=stride, stride_w=stride, dil_h=1, dil_w=1, pad_t=pad, pad_l=pad,
              in_zp=int(rng.integers(-128, 128)), out_zp=int(rng.integers(-20, 20)),
              act_min=-128, act_max=int(rng.choice([127, 100])))
     folded = bias - c["in_zp"] * w.reshape(out_c, -1).sum(axis=1)
     fields = ", ".join(f".{name} = {value}" for name, value in c.items())
-    decls = [_c_array("x", "int8_t", x), _c_array("w", "int8_t", w),
-             _c_array("b", "int32_t", folded),
-             _c_array("brows", "int32_t", bias_rows(bias, w, c["in_zp"])),
-             _c_array("m", "int32_t", mult), _c_array("s", "int32_t", shift),
+    decls = [c_array("x", "int8_t", x), c_array("w", "int8_t", w),
+             c_array("b", "int32_t", folded),
+             c_array("brows", "int32_t", bias_rows(bias, w, c["in_zp"])),
+             c_array("m", "int32_t", mult), c_array("s", "int32_t", shift),
              f"static const unas_conv_params p = {{{fields}, .weights = w, .bias = b, "
              ".bias_rows = brows, .mult = m, .shift = s};"]
     kernel = "unas_conv2d_1x1_s8" if k == 1 else "unas_conv2d_s8"
@@ -153,12 +64,12 @@ def test_fc_kernel_matches_tflm_reference(rows, depth, units, kernels_object, tm
     x = rng.integers(-128, 128, size=(rows, depth), dtype=np.int64)
     w = rng.integers(-127, 128, size=(units, depth), dtype=np.int64)
     bias = rng.integers(-5000, 5000, size=units, dtype=np.int64)
-    mult, shift = _quantization(rng, units, depth)
+    mult, shift = quantization(rng, units, depth, dead_channel=False)
     in_zp, out_zp = int(rng.integers(-128, 128)), int(rng.integers(-20, 20))
     folded = bias - in_zp * w.sum(axis=1)
-    decls = [_c_array("x", "int8_t", x), _c_array("w", "int8_t", w),
-             _c_array("b", "int32_t", folded), _c_array("m", "int32_t", mult),
-             _c_array("s", "int32_t", shift),
+    decls = [c_array("x", "int8_t", x), c_array("w", "int8_t", w),
+             c_array("b", "int32_t", folded), c_array("m", "int32_t", mult),
+             c_array("s", "int32_t", shift),
              f"static const unas_fc_params p = {{.rows = {rows}, .depth = {depth}, "
              f".units = {units}, .out_zp = {out_zp}, .act_min = -128, .act_max = 127, "
              ".weights = w, .bias = b, .mult = m, .shift = s};"]
@@ -222,15 +133,15 @@ def _depthwise_case(case: tuple[int, ...]) -> tuple[dict, list[str], np.ndarray]
     x = rng.integers(-128, 128, size=(in_h, in_w, in_c), dtype=np.int64)
     w = rng.integers(-127, 128, size=(k, k, out_c), dtype=np.int64)
     bias = rng.integers(-2000, 2000, size=out_c, dtype=np.int64)
-    mult, shift = _quantization(rng, out_c, k * k)
+    mult, shift = quantization(rng, out_c, k * k, dead_channel=False)
     c = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
              depth_mult=depth_mult, k_h=k, k_w=k, stride_h=stride, stride_w=stride, dil_h=dil,
              dil_w=dil, pad_t=pad, pad_l=pad, in_zp=int(rng.integers(-128, 128)),
              out_zp=int(rng.integers(-20, 20)), act_min=-128, act_max=127)
     fields = ", ".join(f".{name} = {value}" for name, value in c.items())
-    decls = [_c_array("x", "int8_t", x), _c_array("w", "int8_t", w),
-             _c_array("b", "int32_t", bias), _c_array("m", "int32_t", mult),
-             _c_array("s", "int32_t", shift),
+    decls = [c_array("x", "int8_t", x), c_array("w", "int8_t", w),
+             c_array("b", "int32_t", bias), c_array("m", "int32_t", mult),
+             c_array("s", "int32_t", shift),
              f"static const unas_dwconv_params p = {{{fields}, .weights = w, .bias = b, "
              ".mult = m, .shift = s};"]
     return c, decls, reference_depthwise(x, w, bias, mult, shift, c).ravel()

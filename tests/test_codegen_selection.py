@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_codegen_kernels import _c_array, mbqm, run_c
-from test_codegen_kernels import kernels_object  # noqa: F401 (the fixture: kernels built once)
+from kernel_reference import c_array, mbqm, run_c
+from tiny_models import int8_tflite
 
 from tflm_runtime.codegen import fixed_point as fp
 from tflm_runtime.codegen.lowering import _add_table
@@ -57,15 +57,13 @@ def _model(keras):
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> Path:
     from tflm_runtime.codegen import generate
-    from unas.export.quantize import keras_to_int8_tflite
     from unas.tfenv import keras
 
     rng = np.random.default_rng(5)
     folder = tmp_path_factory.mktemp("selection")
     model = _model(keras)
     tflite = folder / "model.tflite"
-    tflite.write_bytes(keras_to_int8_tflite(
-        model, rng.normal(size=(8, 12, 12, 4)).astype(np.float32), num_samples=8))
+    tflite.write_bytes(int8_tflite(model, rng, samples=8, num_samples=8))
     return generate(tflite, folder / "c").out_dir
 
 
@@ -108,7 +106,7 @@ def _pool_case(rng, in_h, in_w, channels, stride, act):
                   f_w=2, stride_h=stride, stride_w=stride, pad_t=0, pad_l=0, act_min=act[0],
                   act_max=act[1])
     block = ", ".join(f".{k} = {v}" for k, v in fields.items())
-    decls = [_c_array("x", "int8_t", x), f"static const unas_pool_params p = {{{block}}};"]
+    decls = [c_array("x", "int8_t", x), f"static const unas_pool_params p = {{{block}}};"]
     windows = np.stack([x[dy:dy + stride * (out_h - 1) + 1:stride,
                           dx:dx + stride * (out_w - 1) + 1:stride]
                         for dy in (0, 1) for dx in (0, 1)])
@@ -149,9 +147,9 @@ def test_add_paths_and_dispatcher_equal_tflm(kernels_object, tmp_path, same_tabl
     rq = fp.fast_requantization(mo, so, max(map(abs, t1)) + max(map(abs, t2)), -5)
     assert rq is not None
     block = ", ".join(f".{k} = {v}" for k, v in params.items())
-    decls = [_c_array("a", "int8_t", a), _c_array("b", "int8_t", b),
-             _c_array("t1", "int32_t", np.array(t1)), _c_array("t2", "int32_t", np.array(t2)),
-             _c_array("rq", "int32_t", np.array(rq)),
+    decls = [c_array("a", "int8_t", a), c_array("b", "int8_t", b),
+             c_array("t1", "int32_t", np.array(t1)), c_array("t2", "int32_t", np.array(t2)),
+             c_array("rq", "int32_t", np.array(rq)),
              f"static const unas_add_params p = {{{block}, .table1 = t1, .table2 = t2, "
              ".out_rq = rq};"]
     expected = [min(max(mbqm(t1[x & 0xFF] + t2[y & 0xFF], mo, so) - 5, -100), 120)
@@ -168,7 +166,7 @@ def test_mean_paths_and_dispatcher_agree_on_global_pooling(kernels_object, tmp_p
     mult, shift = quantize_multiplier(0.9 / (h * w))
     block = (f".dims = {{1, {h}, {w}, {c}}}, .reduce = {{0, 1, 1, 0}}, .count = {h * w}, "
              f".in_zp = 4, .out_zp = -3, .mult = {mult}, .shift = {shift}")
-    decls = [_c_array("x", "int8_t", x), f"static const unas_mean_params p = {{{block}}};"]
+    decls = [c_array("x", "int8_t", x), f"static const unas_mean_params p = {{{block}}};"]
     sums = x.reshape(-1, c).sum(axis=0) - 4 * h * w
     expected = [min(max(mbqm(int(s), mult, shift) - 3, -128), 127) for s in sums]
     for kernel in ("unas_mean_hw_s8", "unas_mean_box_s8", "unas_mean_s8"):

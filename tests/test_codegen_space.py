@@ -10,7 +10,6 @@ import shutil
 import numpy as np
 import pytest
 
-from tflm_runtime.codegen.verify import compare_with_tflm
 from tflm_runtime.tflite_model import parse_tflite, resource_graph
 from unas.resources.engine import peak_memory_bytes
 
@@ -42,11 +41,13 @@ def space_models():
     return archs, blobs
 
 
+#: (seed, samples) of the random inputs conftest's ``comparisons`` runs ``blobs`` on
+COMPARISON_INPUTS = (3, 4)
+
+
 @pytest.fixture(scope="module")
-def comparisons(space_models, tmp_path_factory):
-    _, blobs = space_models
-    return compare_with_tflm(blobs, tmp_path_factory.mktemp("space"), np.random.default_rng(3),
-                             samples=4, sanitize=True)
+def blobs(space_models):
+    return space_models[1]
 
 
 def test_random_architectures_bit_exact(comparisons):

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_codegen_kernels import _c_array, mbqm, reference_conv, run_c
-from test_codegen_kernels import kernels_object  # noqa: F401 (the fixture: kernels built once)
+from kernel_reference import (INT32_MAX, INT32_MIN, c_array, mbqm, quantization, reference_conv,
+                              run_c)
 
 from tflm_runtime.codegen.lowering import (
     bias_rows,
@@ -28,8 +28,6 @@ from tflm_runtime.codegen.lowering import (
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="host gcc missing")
 
-
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 def _rqf_fast(acc: int, mult: int, lo: int, hi: int, shift: int) -> int:
@@ -91,21 +89,6 @@ def test_window_packing_pairs_taps_in_filter_order():
     assert packed_filter("unas_conv2d_1x1_expanded_s8", 5, w)[1].tolist() == \
         pack_channel_pairs_int16(w).tolist()
     assert packed_filter("unas_conv2d_1x1_packed_s8", 200, w)[0] == "int8_t"
-
-
-def _quantization(rng, out_c, depth, shifts):
-    mult = rng.integers(2**30, 2**31 - 1, size=out_c, dtype=np.int64)
-    base = int(np.ceil(np.log2(max(depth, 1)))) + 6
-    if shifts == "mixed":      # right shifts from 1 (saturating) to well above the product
-        shift = -rng.integers(1, base + 3, size=out_c)
-    elif shifts == "left":     # one channel scales up: generic requantisation
-        shift = -rng.integers(base - 2, base + 2, size=out_c)
-        shift[0] = 1
-    else:
-        shift = -rng.integers(base - 2, base + 2, size=out_c)
-    if out_c > 2:
-        mult[1], shift[1] = 0, 0   # a dead channel: TFLM's zero multiplier
-    return mult, shift
 
 
 # in_h, in_w, in_c, out_c, k, stride, pad, dilation, shifts
@@ -198,7 +181,7 @@ def _check_conv_against_tflm(c, shifts, rng, kernels_object, tmp_path, nonzero_i
     x = rng.integers(-128, 128, size=(in_h, in_w, in_c), dtype=np.int64)
     w = rng.integers(-127, 128, size=(out_c, k, k, in_c), dtype=np.int64)
     bias = rng.integers(-20000, 20000, size=out_c, dtype=np.int64)
-    mult, shift = _quantization(rng, out_c, k * k * in_c, shifts)
+    mult, shift = quantization(rng, out_c, k * k * in_c, shifts)
     in_zp = int(rng.integers(-128, 128))
     if nonzero_in_zp and in_zp == 0:
         in_zp = 17
@@ -210,14 +193,14 @@ def _check_conv_against_tflm(c, shifts, rng, kernels_object, tmp_path, nonzero_i
     packed = kernel not in ("unas_conv2d_s8", "unas_conv2d_1x1_c1_s8") and rq is not None
     folded = bias - c["in_zp"] * w.reshape(out_c, -1).sum(axis=1)
     fields = ", ".join(f".{name} = {value}" for name, value in c.items())
-    decls = [_c_array("x", "int8_t", x), _c_array("w", "int8_t", w),
-             _c_array("b", "int32_t", folded),
-             _c_array("brows", "int32_t", bias_rows(bias, w, c["in_zp"])),
-             _c_array("m", "int32_t", mult), _c_array("s", "int32_t", shift)]
+    decls = [c_array("x", "int8_t", x), c_array("w", "int8_t", w),
+             c_array("b", "int32_t", folded),
+             c_array("brows", "int32_t", bias_rows(bias, w, c["in_zp"])),
+             c_array("m", "int32_t", mult), c_array("s", "int32_t", shift)]
     extra = ""
     if packed:
         ctype, filt = packed_filter(kernel, in_c, w)
-        decls.append(_c_array("wp", ctype, filt))
+        decls.append(c_array("wp", ctype, filt))
         extra += ", .packed = (const int8_t *)wp"
     if rq is not None:
         rows = ", ".join("{" + ", ".join(map(str, r)) + "}" for r in rq)
@@ -227,7 +210,7 @@ def _check_conv_against_tflm(c, shifts, rng, kernels_object, tmp_path, nonzero_i
                  f".bias_rows = brows, .mult = m, .shift = s{extra}}};")
     got = run_c(kernels_object, tmp_path, decls, f"{kernel}(&p, x, out);",
                 c["out_h"] * c["out_w"] * out_c)
-    expected = reference_conv_dilated(x, w, bias, mult, shift, c)
+    expected = reference_conv(x, w, bias, mult, shift, c)
     assert np.array_equal(got, expected.ravel())
     if k == 1:  # the dispatching entry point picks the same path from the fields set
         assert kernel.startswith("unas_conv2d_1x1_") and kernel != "unas_conv2d_1x1_s8"
@@ -235,22 +218,3 @@ def _check_conv_against_tflm(c, shifts, rng, kernels_object, tmp_path, nonzero_i
                            c["out_h"] * c["out_w"] * out_c)
         assert np.array_equal(dispatched, got)
 
-
-def reference_conv_dilated(x, w, bias, mult, shift, c) -> np.ndarray:
-    """TFLM reference int8 CONV_2D with dilation (taps outside the image skipped)."""
-    if c["dil_h"] == 1 and c["dil_w"] == 1:
-        return reference_conv(x, w, bias, mult, shift, c)
-    out = np.zeros((c["out_h"], c["out_w"], c["out_c"]), dtype=np.int8)
-    for oy in range(c["out_h"]):
-        for ox in range(c["out_w"]):
-            for oc in range(c["out_c"]):
-                acc = int(bias[oc])
-                for ky in range(c["k_h"]):
-                    iy = oy * c["stride_h"] - c["pad_t"] + ky * c["dil_h"]
-                    for kx in range(c["k_w"]):
-                        ix = ox * c["stride_w"] - c["pad_l"] + kx * c["dil_w"]
-                        if 0 <= iy < c["in_h"] and 0 <= ix < c["in_w"]:
-                            acc += int(np.dot(w[oc, ky, kx], x[iy, ix] - c["in_zp"]))
-                v = mbqm(acc, int(mult[oc]), int(shift[oc])) + c["out_zp"]
-                out[oy, ox, oc] = min(max(v, c["act_min"]), c["act_max"])
-    return out

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from tiny_models import int8_tflite
 
 from tflm_runtime.codegen import fixed_point as fp
 
@@ -117,22 +118,6 @@ def _models() -> dict[str, tuple[object, tuple[int, ...]]]:
     return models
 
 
-def _randomise(model, rng: np.random.Generator) -> None:
-    """Non-trivial weights and biases; a layer named ``*huge_bias*`` gets biases large enough
-    that the fast requantisation cannot be proven exact."""
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if weights:
-            layer.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32")
-                               for w in weights])
-
-
-def _convert(model, shape, rng: np.random.Generator) -> bytes:
-    from unas.export.quantize import keras_to_int8_tflite
-    _randomise(model, rng)
-    return keras_to_int8_tflite(model, rng.normal(size=(16, *shape)).astype("float32"))
-
-
 def _huge_bias_model(rng: np.random.Generator) -> bytes:
     """Depthwise with tiny weights and large biases: an int32 bias above 2^30."""
     from unas.export.quantize import keras_to_int8_tflite
@@ -146,19 +131,16 @@ def _huge_bias_model(rng: np.random.Generator) -> bytes:
     return keras_to_int8_tflite(model, rng.normal(size=(16, 6, 6, 4)).astype("float32"))
 
 
+#: (seed, samples) of the random inputs conftest's ``comparisons`` runs ``blobs`` on
+COMPARISON_INPUTS = (9, 6)
+
+
 @pytest.fixture(scope="module")
-def zoo() -> dict[str, bytes]:
+def blobs() -> dict[str, bytes]:
     rng = np.random.default_rng(88)
-    blobs = {name: _convert(m, shape, rng) for name, (m, shape) in _models().items()}
+    blobs = {name: int8_tflite(m, rng, randomise=True) for name, (m, _) in _models().items()}
     blobs["dw_huge_bias"] = _huge_bias_model(rng)
     return blobs
-
-
-@pytest.fixture(scope="module")
-def comparisons(zoo, tmp_path_factory):
-    from tflm_runtime.codegen.verify import compare_with_tflm
-    return compare_with_tflm(zoo, tmp_path_factory.mktemp("elementwise"),
-                             np.random.default_rng(9), samples=6, sanitize=True)
 
 
 def _source(comparisons, name: str) -> str:
@@ -228,10 +210,10 @@ def test_add_tables_are_shared_when_the_inputs_are_quantised_alike(comparisons):
 
 
 @needs_gcc
-def test_saturating_add_reaches_the_activation_bounds(comparisons, zoo):
+def test_saturating_add_reaches_the_activation_bounds(comparisons, blobs):
     from tflm_runtime.codegen.verify import run_tflm
     x = np.random.default_rng(4).integers(-128, 128, size=(16, 6, 6, 2), dtype=np.int8)
-    out = run_tflm(zoo["add_relu_saturating"], x)
+    out = run_tflm(blobs["add_relu_saturating"], x)
     assert out.max() == 127 and comparisons["add_relu_saturating"].bit_exact
 
 
@@ -249,20 +231,20 @@ def test_saturating_add_reaches_the_activation_bounds(comparisons, zoo):
                                   "plane_k5_s1_same",
                                   "groups_k2_s1_same_c9", "add_tables",
                                   "pools_c5", "pools_c9", "mean_hw_300_pixels"])
-def test_dsp_path_on_the_board_matches_tflm(zoo, tmp_path, name):
+def test_dsp_path_on_the_board_matches_tflm(blobs, tmp_path, name):
     """SXTB16/SMLAD/SMMULR/SSUB8 code on the emulated Cortex-M4 gives TFLM's bytes."""
     from tflm_runtime.board import generate_model_sources, measure_c_model
     from tflm_runtime.codegen.verify import run_tflm
     from tflm_runtime.tflite_model import parse_tflite
 
     path = tmp_path / f"{name}.tflite"
-    path.write_bytes(zoo[name])
-    model = parse_tflite(zoo[name], str(path))
+    path.write_bytes(blobs[name])
+    model = parse_tflite(blobs[name], str(path))
     shape = model.tensors[model.inputs[0]].shape[1:]
     x = np.random.default_rng(3).integers(-128, 128, size=(2, *shape), dtype=np.int8)
     sources = generate_model_sources(path, tmp_path / "c")
     measured = measure_c_model(sources, cpu="cortex-m4", inputs=x.reshape(2, -1))
-    expected = run_tflm(zoo[name], x).reshape(2, -1)
+    expected = run_tflm(blobs[name], x).reshape(2, -1)
     np.testing.assert_array_equal(measured.outputs, expected)
 
 

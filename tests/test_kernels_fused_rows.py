@@ -10,8 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_codegen_kernels import _c_array, reference_conv, run_c
-from test_kernels_conv import _quantization, kernels_object  # noqa: F401 (fixture)
+from kernel_reference import c_array, quantization, reference_conv, run_c
 
 from tflm_runtime.codegen.lowering import fast_requant_constants, packed_filter
 
@@ -29,7 +28,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_rows_kernel_equals_tflm_and_the_expanded_path(case, kernels_object,  # noqa: F811
+def test_rows_kernel_equals_tflm_and_the_expanded_path(case, kernels_object,
                                                        tmp_path):
     in_h, in_w, in_c, out_c, stride, shifts, (act_min, act_max) = case
     rng = np.random.default_rng(CASES.index(case))
@@ -37,7 +36,7 @@ def test_rows_kernel_equals_tflm_and_the_expanded_path(case, kernels_object,  # 
     x = rng.integers(-128, 128, size=(in_h, in_w, in_c), dtype=np.int64)
     w = rng.integers(-127, 128, size=(out_c, 1, 1, in_c), dtype=np.int64)
     bias = rng.integers(-20000, 20000, size=out_c, dtype=np.int64)
-    mult, shift = _quantization(rng, out_c, in_c, shifts)
+    mult, shift = quantization(rng, out_c, in_c, shifts)
     c = {"in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w,
          "out_c": out_c, "k_h": 1, "k_w": 1, "stride_h": stride, "stride_w": stride,
          "dil_h": 1, "dil_w": 1, "pad_t": 0, "pad_l": 0,
@@ -50,9 +49,9 @@ def test_rows_kernel_equals_tflm_and_the_expanded_path(case, kernels_object,  # 
     ctype, filt = packed_filter(kernel, in_c, w)
     rows = ", ".join("{" + ", ".join(map(str, r)) + "}" for r in rq)
     fields = ", ".join(f".{name} = {value}" for name, value in c.items())
-    decls = [_c_array("x", "int8_t", x), _c_array("w", "int8_t", w),
-             _c_array("b", "int32_t", folded), _c_array("m", "int32_t", mult),
-             _c_array("s", "int32_t", shift), _c_array("wp", ctype, filt),
+    decls = [c_array("x", "int8_t", x), c_array("w", "int8_t", w),
+             c_array("b", "int32_t", folded), c_array("m", "int32_t", mult),
+             c_array("s", "int32_t", shift), c_array("wp", ctype, filt),
              f"static const unas_rqf rq[] = {{{rows}}};",
              f"static const unas_conv_params p = {{{fields}, .weights = w, .bias = b, "
              ".mult = m, .shift = s, .packed = (const int8_t *)wp, .rq = rq};"]

@@ -3,14 +3,10 @@ import sys
 
 import numpy as np
 import pytest
+from tiny_models import int8_tflite
 
 from unas.errors import DataError, UnsupportedOperatorError
 from tflm_runtime.tflite_model import parse_tflite, read_tflite, resource_graph
-
-
-def _convert(model, shape, rng):
-    from unas.export.quantize import keras_to_int8_tflite
-    return keras_to_int8_tflite(model, rng.normal(size=(8, *shape)).astype("float32"))
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +19,7 @@ def small_model_bytes():
     x = keras.layers.Add()([x, y])
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dense(4)(x)
-    return _convert(keras.Model(inp, x), (10, 10, 3), rng)
+    return int8_tflite(keras.Model(inp, x), rng, samples=8)
 
 
 def test_reader_does_not_import_tensorflow():
@@ -86,7 +82,7 @@ def test_unsupported_operator_is_named(rng, tmp_path):
     inp = keras.Input((6,))
     x = keras.layers.Dense(3, activation="tanh")(inp)
     path = tmp_path / "tanh.tflite"
-    path.write_bytes(_convert(keras.Model(inp, x), (6,), rng))
+    path.write_bytes(int8_tflite(keras.Model(inp, x), rng, samples=8))
     with pytest.raises(UnsupportedOperatorError, match=r"tanh\.tflite.*TANH"):
         resource_graph(read_tflite(path))
 

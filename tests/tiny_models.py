@@ -1,9 +1,36 @@
-"""Small trained models the tests share (written by the tests themselves, never committed)."""
+"""Small models the tests share (written by the tests themselves, never committed): trained
+Keras models, and any Keras model as an int8 ``.tflite``. Importing this module imports no
+TensorFlow."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+
+
+def randomise_weights(model, rng: np.random.Generator, scale: float = 0.5) -> None:
+    """Non-trivial weights and biases, drawn N(0, ``scale``) (biases of zero would hide bias
+    bugs, and the converter drops an all-zero bias)."""
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if weights:
+            layer.set_weights([rng.normal(scale=scale, size=w.shape).astype("float32")
+                               for w in weights])
+
+
+def int8_tflite(model, rng: np.random.Generator, samples: int = 16, randomise: bool = False,
+                **kwargs) -> bytes:
+    """``model`` as a full-integer int8 ``.tflite`` (``kwargs`` go to
+    :func:`unas.export.quantize.keras_to_int8_tflite`), calibrated on ``samples`` standard-normal
+    inputs drawn from ``rng``; with ``randomise``, :func:`randomise_weights` first (same
+    generator)."""
+    from unas.export.quantize import keras_to_int8_tflite
+
+    if randomise:
+        randomise_weights(model, rng)
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    return keras_to_int8_tflite(model, rng.normal(size=(samples, *shape)).astype("float32"),
+                                **kwargs)
 
 
 def train_digits_cnn(path: Path, channels: int, epochs: int) -> Path:

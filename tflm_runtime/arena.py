@@ -20,15 +20,19 @@ exactly (or the model's offline plan plus TFLM's greedy placement of what the pl
 online), so it equals TFLM's reported head; :func:`plan_offsets` searches a placement that
 reaches the working-set peak.
 
-Every function takes the model parsed once (:func:`tflm_runtime.tflite_model.parse_tflite`).
+Example (the small int8 model of :func:`unas.export.demo.small_int8_tflite`; the
+flatbuffer edits are :mod:`unas.export.flatbuffer`'s)::
 
-Example::
-
-    >>> order, peak = optimal_operator_order(parse_tflite(blob))      # doctest: +SKIP
-    >>> reordered = reorder_operators(blob, order)                    # doctest: +SKIP
-    >>> offsets, extent = offline_plan(parse_tflite(reordered))       # doctest: +SKIP
-    >>> planned = parse_tflite(with_offline_plan(reordered, offsets))  # doctest: +SKIP
-    >>> predicted_head(planned) == extent == peak                     # doctest: +SKIP
+    >>> from unas.export.demo import small_int8_tflite
+    >>> blob = small_int8_tflite()
+    >>> from unas.export.flatbuffer import reorder_operators, with_offline_plan
+    >>> from tflm_runtime.tflite_model import parse_tflite
+    >>> order, peak = optimal_operator_order(parse_tflite(blob))
+    >>> order, peak
+    ([0, 1, 2, 3], 208)
+    >>> reordered = reorder_operators(blob, order)
+    >>> offsets, extent = offline_plan(parse_tflite(reordered))
+    >>> predicted_head(parse_tflite(with_offline_plan(reordered, offsets))) == extent == peak
     True
 """
 from __future__ import annotations

@@ -5,14 +5,21 @@ The flatbuffer is parsed with the schema bindings that the ``tflite-micro`` whee
 ``ModelT.InitFromPackedBuf``). That module only needs the ``flatbuffers`` package, so reading a
 model never imports TensorFlow (importing the wheel loads TFLM's small runtime library, no TF).
 
-Example::
+Example (the small int8 model of :func:`unas.export.demo.small_int8_tflite`, written
+to a temporary folder)::
 
-    >>> model = read_tflite("model.tflite")                      # doctest: +SKIP
-    >>> [op.opcode for op in model.operators]                    # doctest: +SKIP
-    ['CONV_2D', 'DEPTHWISE_CONV_2D', 'MEAN', 'FULLY_CONNECTED', 'SOFTMAX']
-    >>> g = resource_graph(model)                                # doctest: +SKIP
-    >>> g.graph["operator_index"]["conv1"]                       # doctest: +SKIP
-    0
+    >>> from unas.export.demo import small_int8_tflite
+    >>> blob = small_int8_tflite()
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> path = Path(tempfile.mkdtemp()) / "model.tflite"
+    >>> _ = path.write_bytes(blob)
+    >>> model = read_tflite(path)
+    >>> [op.opcode for op in model.operators]
+    ['CONV_2D', 'DEPTHWISE_CONV_2D', 'MEAN', 'FULLY_CONNECTED']
+    >>> g = resource_graph(model)
+    >>> sorted(g.graph["operator_index"].values())
+    [0, 1, 2, 3]
 
 Resource-graph conventions (see ``docs/architecture.md`` and :mod:`unas.resources.graph`):
 

@@ -15,13 +15,17 @@ than on a 32-bit Cortex-M (``TfLiteEvalTensor`` is 24 bytes here, 12 there). The
 int8 tensor data at 16-byte-aligned offsets, identical on both, so the head is what the project's
 predicted peak memory is compared with; the tail is reported separately as host overhead.
 
-Example::
+Example (the small int8 model of :func:`unas.export.demo.small_int8_tflite`)::
 
-    >>> runner = TflmRunner(open("model.tflite", "rb").read())         # doctest: +SKIP
-    >>> runner.run(x_int8).shape                                       # doctest: +SKIP
-    (100, 10)
-    >>> runner.arena_usage().nonpersistent_bytes                       # doctest: +SKIP
-    12288
+    >>> import numpy as np
+    >>> from unas.export.demo import small_int8_tflite
+    >>> blob = small_int8_tflite()
+    >>> x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
+    >>> runner = TflmRunner(blob)
+    >>> runner.run(quantize_float_inputs(runner, x)).shape
+    (16, 10)
+    >>> runner.arena_usage().nonpersistent_bytes
+    208
 """
 from __future__ import annotations
 

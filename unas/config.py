@@ -5,9 +5,24 @@ with one line naming the file, the key path and what was expected::
 
     experiments/x.yaml: search.population_size: expected an integer >= 1, got 'ten'
 
->>> cfg = load_config("experiments/digits.yaml")       # doctest: +SKIP
->>> cfg.search.population_size                          # doctest: +SKIP
-10
+The experiments in ``experiments/`` are such files (``load_config("experiments/digits.yaml")``);
+a smallest one, in a temporary folder, with every section left out that has defaults:
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> path = Path(tempfile.mkdtemp()) / "x.yaml"
+>>> _ = path.write_text('''
+... dataset: {name: digits}
+... search_space: {name: cnn}
+... objectives: {error: 0.15, peak_memory_bytes: 800, model_size_bytes: 4000, macs: 30000}
+... search: {population_size: 30}
+... ''')
+>>> load_config(path).search.population_size
+30
+>>> _ = path.write_text(path.read_text().replace("30}", "ten}"))
+>>> load_config(path)                                   # doctest: +ELLIPSIS
+Traceback (most recent call last):
+unas.errors.ConfigError: .../x.yaml: search.population_size: expected an integer >= 1, got 'ten'
 
 The dataset section is handed to :func:`unas.data.dataset_spec_from_dict` and the search-space
 bounds to :func:`search_spaces.get_space`, so their own checks run when the config is loaded.

@@ -6,11 +6,18 @@ minimum-peak execution order (:func:`unas.resources.schedule.min_peak_schedule`)
 activation in the arena (:func:`tflm_runtime.codegen.planner.plan_memory`, self-checked), and lower
 each operator to one kernel call with literal parameters (:mod:`tflm_runtime.codegen.lowering`).
 
-Example::
+Example (the small int8 model of :func:`unas.export.demo.small_int8_tflite`, the C
+written to a temporary folder)::
 
-    >>> result = generate("model.tflite", "out/")            # doctest: +SKIP
-    >>> result.sram_bytes                                     # doctest: +SKIP
-    5376
+    >>> from unas.export.demo import small_int8_tflite
+    >>> blob = small_int8_tflite()
+    >>> import tempfile
+    >>> from tflm_runtime.tflite_model import parse_tflite
+    >>> result = generate(parse_tflite(blob), tempfile.mkdtemp())
+    >>> result.sram_bytes
+    208
+    >>> sorted(p.name for p in result.out_dir.glob("model.*"))
+    ['model.c', 'model.h']
 """
 from __future__ import annotations
 

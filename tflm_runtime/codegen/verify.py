@@ -1,10 +1,20 @@
 """Build generated models on the host and compare them with TFLM byte for byte.
 
-Used by the tests and by ``benchmarks/bench_engine.py``::
+Used by the tests and by ``benchmarks/bench_engine.py`` (here on the small int8 model
+of :func:`unas.export.demo.small_int8_tflite`)::
 
-    >>> gen = generate("model.tflite", "out/")                       # doctest: +SKIP
-    >>> exe = build_host([gen.out_dir])[0]                           # doctest: +SKIP
-    >>> run_host(exe, x_int8)                                        # doctest: +SKIP
+    >>> import numpy as np
+    >>> from unas.export.demo import small_int8_tflite
+    >>> blob = small_int8_tflite()
+    >>> import tempfile
+    >>> from tflm_runtime.codegen.generator import generate
+    >>> from tflm_runtime.tflite_model import parse_tflite
+    >>> gen = generate(parse_tflite(blob), tempfile.mkdtemp())
+    >>> exe = build_host([gen.out_dir])[0]
+    >>> x_int8 = random_inputs((8, 8, 1), 4, np.random.default_rng(0))
+    >>> y = run_host(exe, x_int8, (10,))
+    >>> y.shape, bool((y == run_tflm(blob, x_int8)).all())
+    ((4, 10), True)
 
 The harness (``harness.c``, written next to the model) reads ``MODEL_INPUT_BYTES``-byte samples
 from stdin until EOF and writes ``MODEL_OUTPUT_BYTES`` bytes per sample to stdout.

@@ -7,10 +7,20 @@ The Python packer does not honour the schema's ``force_align: 16`` on buffer dat
 is re-aligned with TFLM's own ``tflite_flatbuffer_align`` tool (C++ object API), which keeps
 weights 16-byte aligned as the converter writes them.
 
-Example::
+Example (the small int8 model of :func:`unas.export.demo.small_int8_tflite`; the
+offsets come from :func:`tflm_runtime.arena.offline_plan`)::
 
-    >>> edited = reorder_operators(blob, [0, 2, 1, 3])                 # doctest: +SKIP
-    >>> planned = with_offline_plan(edited, offsets)                   # doctest: +SKIP
+    >>> from unas.export.demo import small_int8_tflite
+    >>> blob = small_int8_tflite()
+    >>> from tflm_runtime.arena import offline_plan
+    >>> from tflm_runtime.tflite_model import parse_tflite
+    >>> operator_count(blob)
+    4
+    >>> edited = reorder_operators(blob, [0, 1, 2, 3])
+    >>> offsets, extent = offline_plan(parse_tflite(edited))
+    >>> planned = with_offline_plan(edited, offsets)
+    >>> read_offline_plan(planned) == list(offsets)
+    True
 """
 from __future__ import annotations
 
