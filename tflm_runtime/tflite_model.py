@@ -121,6 +121,20 @@ def quantize_input(x: np.ndarray, scale: float, zero_point: int, dtype: str = "i
     return np.clip(q, info.min, info.max).astype(dtype)
 
 
+def as_model_input(model: "TfliteModel", inputs: np.ndarray) -> np.ndarray:
+    """``inputs`` as ``model``'s int8 input: float data is quantised with the input tensor's
+    scale and zero point (:func:`quantize_input`); integer data is returned unchanged. Raises
+    :class:`~unas.errors.DataError` for float data when the input is not int8-quantised."""
+    array = np.asarray(inputs)
+    if not np.issubdtype(array.dtype, np.floating):
+        return array
+    tensor = model.tensors[model.inputs[0]]
+    if tensor.dtype != "int8" or not tensor.scales:
+        raise DataError(f"{model.path}: input tensor is {tensor.dtype} without int8 "
+                        f"quantisation; give int8 inputs")
+    return quantize_input(array, tensor.scale, tensor.zero_point)
+
+
 @dataclass(frozen=True)
 class Operator:
     """One operator: builtin name, tensor indices (-1 = optional input absent), options dict."""

@@ -24,19 +24,14 @@ def generate_model_sources(tflite_path: Path, out_dir: Path) -> Path:
 
 
 def quantized_inputs(tflite_path: Path, inputs: np.ndarray) -> np.ndarray:
-    """``inputs`` as the model's int8 input: float data is quantised with the input tensor's
-    scale and zero point; int8 data is returned unchanged."""
-    from tflm_runtime.tflite_model import quantize_input, read_tflite
+    """``inputs`` as the model's int8 input (:func:`tflm_runtime.tflite_model.as_model_input`;
+    the file is read only for float data)."""
+    from tflm_runtime.tflite_model import as_model_input, read_tflite
 
     array = np.asarray(inputs)
     if not np.issubdtype(array.dtype, np.floating):
         return array
-    model = read_tflite(tflite_path)
-    tensor = model.tensors[model.inputs[0]]
-    if tensor.dtype != "int8" or not tensor.scales:
-        raise BoardError(f"{tflite_path}: input tensor is {tensor.dtype} without int8 "
-                         f"quantisation; give int8 inputs")
-    return quantize_input(array, tensor.scale, tensor.zero_point)
+    return as_model_input(read_tflite(tflite_path), array)
 
 
 def measure_tflite(tflite_path: Path, build_dir: Path | None = None,

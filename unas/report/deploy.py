@@ -26,7 +26,6 @@ from unas.report.deploy_model import (
     DEFAULT_CPU,
     deploy_tflite,
     one_line,
-    quantized_test_inputs,
 )
 from unas.errors import UnasError
 from unas.report.tflm import measure_model
@@ -60,7 +59,7 @@ def _export(ctx: Any, record: Any, splits: Any, rng: np.random.Generator) -> Pat
 def _deploy_one(ctx: Any, record: Any, splits: Any, rng: np.random.Generator, cpu: str,
                 board: str, check_samples: int, board_samples: int) -> dict[str, Any]:
     tflite_path = _export(ctx, record, splits, rng)
-    x = quantized_test_inputs(tflite_path, splits.x_test[:check_samples])
+    x = np.asarray(splits.x_test[:check_samples], dtype=np.float32)
     figures = deploy_tflite(tflite_path, ctx.out_dir / "deploy" / str(record.id), x, cpu=cpu,
                             board=board, board_samples=board_samples)
     columns = dataclasses.asdict(figures)

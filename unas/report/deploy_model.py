@@ -66,13 +66,6 @@ def board_unavailable_reason() -> str | None:
     return None
 
 
-def quantized_test_inputs(tflite_path: Path, x: np.ndarray) -> np.ndarray:
-    """Float samples ``x`` as the model's int8 input (its input scale and zero point)."""
-    from tflm_runtime.board.generate_and_measure import quantized_inputs
-
-    return quantized_inputs(Path(tflite_path), np.asarray(x, dtype=np.float32))
-
-
 def _host_check(blob: bytes, out_dir: Path, x: np.ndarray, output_shape: tuple[int, ...],
                 output_dtype: str) -> tuple[np.ndarray | None, bool | str, str]:
     """Host outputs of the generated C, and whether they equal TFLM's on ``x``."""
@@ -124,14 +117,15 @@ def deploy_tflite(tflite_path: Path, work_dir: Path, inputs: np.ndarray, *,
                   board_samples: int = DEFAULT_BOARD_SAMPLES,
                   timeout_s: float = 120.0) -> DeployFigures:
     """Generate C for ``tflite_path`` into ``work_dir``, check it bit-exact against TFLM on
-    ``inputs`` (int8, batch first) on the host, run the first ``board_samples`` of them on the
+    ``inputs`` (batch first; int8, or float quantised with the model's input scale and zero
+    point) on the host, run the first ``board_samples`` of them on the
     emulated ``cpu`` linked for ``board`` and measure it there.
 
     Code generation errors (an unsupported operator) raise; a missing toolchain or a failed
     board run is reported in the figures instead.
     """
     from tflm_runtime.codegen import generate
-    from tflm_runtime.tflite_model import parse_tflite
+    from tflm_runtime.tflite_model import as_model_input, parse_tflite
 
     tflite_path, work_dir = Path(tflite_path), Path(work_dir)
     blob = tflite_path.read_bytes()
@@ -140,7 +134,7 @@ def deploy_tflite(tflite_path: Path, work_dir: Path, inputs: np.ndarray, *,
     generated = generate(model, work_dir)
     out_t = model.tensors[model.outputs[0]]
     output_shape = tuple(out_t.shape[1:] if len(out_t.shape) > 1 else out_t.shape)
-    x = np.asarray(inputs)
+    x = as_model_input(model, inputs)
     host_outputs, bit_exact, detail = _host_check(blob, generated.out_dir, x, output_shape,
                                                   out_t.dtype)
     on_board = x[:max(1, min(board_samples, len(x)))]
