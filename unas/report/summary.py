@@ -127,7 +127,7 @@ def _legend(rows: list[dict[str, Any]]) -> str:
     first = next((r for r in rows if r.get("deploy_status") == "ok"), rows[0] if rows else {})
     return (f"pred. peak: the search's peak-memory objective ({first.get('engine', 'codegen')} "
             "memory model); TFLM arena: TFLM's planned (non-persistent) arena; C SRAM: generated "
-            "code's arena + scratch; Flash: generated code + weights on the board; "
+            "code's static arena; Flash: generated code + weights on the board; "
             f"instr/inf: mean instructions per inference on the emulated {first.get('cpu')} "
             f"(linked for {first.get('board')}); bit-exact: generated C on the host == TFLM on "
             f"{first.get('check_samples')} test samples; board=host: the board's outputs == the "

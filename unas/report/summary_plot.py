@@ -10,7 +10,7 @@ from unas.files import atomic_write
 #: prediction is drawn hollow so that a measurement equal to it shows inside it.
 SRAM_SERIES = (("predicted_peak_bytes", "predicted peak (search)", "o", "tab:blue"),
                ("tflm_arena_bytes", "TFLM arena (measured)", "s", "tab:orange"),
-               ("codegen_sram_bytes", "generated C: arena + scratch", "^", "tab:green"))
+               ("codegen_sram_bytes", "generated C: arena", "^", "tab:green"))
 
 
 def _number(value: Any) -> float | None:
