@@ -38,25 +38,38 @@ def requantize(acc: int, mult: int, shift: int, out_zp: int, lo: int, hi: int) -
     return min(max(mbqm(acc, mult, shift) + out_zp, lo), hi)
 
 
-def reference_conv(x, w, bias, mult, shift, c) -> np.ndarray:
-    """TFLM reference int8 CONV_2D (NHWC input, [out_c][k_h][k_w][in_c] filter); dilation
-    ``c["dil_h"]`` / ``c["dil_w"]`` (default 1), taps outside the image skipped."""
+def _reference(c, bias, mult, shift, tap) -> np.ndarray:
+    """TFLM's reference loop shared by convolutions: for every output (oy, ox, oc) the bias plus
+    ``tap(oc, ky, kx, iy, ix)`` over the filter taps inside the image (dilation ``c["dil_h"]`` /
+    ``c["dil_w"]``, default 1), requantised to int8."""
     dil_h, dil_w = c.get("dil_h", 1), c.get("dil_w", 1)
     out = np.zeros((c["out_h"], c["out_w"], c["out_c"]), dtype=np.int8)
     for oy in range(c["out_h"]):
         for ox in range(c["out_w"]):
+            taps = [(ky, kx, iy, ix)
+                    for ky in range(c["k_h"]) for kx in range(c["k_w"])
+                    for iy, ix in [(oy * c["stride_h"] - c["pad_t"] + ky * dil_h,
+                                    ox * c["stride_w"] - c["pad_l"] + kx * dil_w)]
+                    if 0 <= iy < c["in_h"] and 0 <= ix < c["in_w"]]
             for oc in range(c["out_c"]):
-                acc = int(bias[oc])
-                for ky in range(c["k_h"]):
-                    iy = oy * c["stride_h"] - c["pad_t"] + ky * dil_h
-                    for kx in range(c["k_w"]):
-                        ix = ox * c["stride_w"] - c["pad_l"] + kx * dil_w
-                        if 0 <= iy < c["in_h"] and 0 <= ix < c["in_w"]:
-                            acc += int(np.dot(w[oc, ky, kx].astype(np.int64),
-                                              x[iy, ix].astype(np.int64) - c["in_zp"]))
+                acc = int(bias[oc]) + sum(tap(oc, *t) for t in taps)
                 out[oy, ox, oc] = requantize(acc, int(mult[oc]), int(shift[oc]), c["out_zp"],
                                              c["act_min"], c["act_max"])
     return out
+
+
+def reference_conv(x, w, bias, mult, shift, c) -> np.ndarray:
+    """TFLM reference int8 CONV_2D (NHWC input, [out_c][k_h][k_w][in_c] filter); dilation
+    ``c["dil_h"]`` / ``c["dil_w"]`` (default 1), taps outside the image skipped."""
+    return _reference(c, bias, mult, shift, lambda oc, ky, kx, iy, ix: int(np.dot(
+        w[oc, ky, kx].astype(np.int64), x[iy, ix].astype(np.int64) - c["in_zp"])))
+
+
+def reference_depthwise(x, w, bias, mult, shift, c) -> np.ndarray:
+    """TFLM reference int8 DEPTHWISE_CONV_2D (filter [k_h][k_w][out_c], ``c["depth_mult"]``
+    outputs per input channel)."""
+    return _reference(c, bias, mult, shift, lambda oc, ky, kx, iy, ix: int(w[ky, kx, oc]) * (
+        int(x[iy, ix, oc // c["depth_mult"]]) - c["in_zp"]))
 
 
 def quantization(rng: np.random.Generator, out_c: int, depth: int, shifts: str = "normal",

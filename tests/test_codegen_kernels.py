@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kernel_reference import (INT32_MAX, INT32_MIN, c_array, mbqm, quantization, reference_conv,
-                              requantize, run_c)
+                              reference_depthwise, requantize, run_c)
 
 from tflm_runtime.codegen.lowering import bias_rows
 
@@ -91,25 +91,6 @@ def test_requantization_edges_match_tflm(x, multiplier, shift, kernels_object, t
             "memcpy(out, &v, 4);")
     got = run_c(kernels_object, tmp_path, decls, call, 4).view(np.int32)[0]
     assert got == mbqm(x, multiplier, shift)
-
-
-def reference_depthwise(x, w, bias, mult, shift, c) -> np.ndarray:
-    """TFLM reference int8 DEPTHWISE_CONV_2D (filter [k_h][k_w][out_c])."""
-    out = np.zeros((c["out_h"], c["out_w"], c["out_c"]), dtype=np.int8)
-    for oy in range(c["out_h"]):
-        for ox in range(c["out_w"]):
-            for oc in range(c["out_c"]):
-                acc = int(bias[oc])
-                for ky in range(c["k_h"]):
-                    iy = oy * c["stride_h"] - c["pad_t"] + ky * c["dil_h"]
-                    for kx in range(c["k_w"]):
-                        ix = ox * c["stride_w"] - c["pad_l"] + kx * c["dil_w"]
-                        if 0 <= iy < c["in_h"] and 0 <= ix < c["in_w"]:
-                            ic = oc // c["depth_mult"]
-                            acc += int(w[ky, kx, oc]) * (int(x[iy, ix, ic]) - c["in_zp"])
-                out[oy, ox, oc] = requantize(acc, int(mult[oc]), int(shift[oc]), c["out_zp"],
-                                             c["act_min"], c["act_max"])
-    return out
 
 
 # in_h, in_w, in_c, depth_mult, k, stride, pad, dilation

@@ -57,6 +57,11 @@ class OpContext:
         return UnsupportedOperatorError(
             f"{self.model.path}: operator {self.op.index} ({self.op.opcode}): {why}")
 
+    def call(self, kernel: str, params: str) -> str:
+        """The C statement ``kernel(&params, input 0, output)`` (a one-input kernel's call)."""
+        return (f"{kernel}(&{params}, {self.pointer(self.op.inputs[0])}, "
+                f"{self.pointer(self.op.outputs[0])});")
+
 
 _C_TYPES = {"int8": ("int8_t", 1), "int32": ("int32_t", 4)}
 
@@ -457,8 +462,7 @@ def lower_fully_connected(ctx: OpContext, name: str) -> LoweredOp:
                   mult=mult, shift=shift)
     out.decls.append(_struct("unas_fc_params", f"{name}_p", fields))
     out.const_bytes += 4 * 6 + 4 * 4
-    out.body.append(f"unas_fc_s8(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
-                    f"{ctx.pointer(ctx.op.outputs[0])});")
+    out.body.append(ctx.call("unas_fc_s8", f"{name}_p"))
     return out
 
 
@@ -479,8 +483,7 @@ def lower_pool(ctx: OpContext, name: str) -> LoweredOp:
     kernel = "unas_maxpool" if ctx.op.opcode == "MAX_POOL_2D" else "unas_avgpool"
     kernel += "_2x2_s8" if full_2x2 else "_s8"
     out = LoweredOp([_struct("unas_pool_params", f"{name}_p", fields)], [], 4 * 13, kernel)
-    out.body.append(f"{kernel}(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
-                    f"{ctx.pointer(ctx.op.outputs[0])});")
+    out.body.append(ctx.call(kernel, f"{name}_p"))
     return out
 
 
@@ -583,8 +586,7 @@ def lower_mean(ctx: OpContext, name: str) -> LoweredOp:
     hw = dims[0] == 1 and reduce == [0, 1, 1, 0]  # global average pooling
     kernel = "unas_mean_hw_s8" if hw else "unas_mean_box_s8"
     out = LoweredOp([_struct("unas_mean_params", f"{name}_p", fields)], [], 4 * 13, kernel)
-    out.body.append(f"{kernel}(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
-                    f"{ctx.pointer(ctx.op.outputs[0])});")
+    out.body.append(ctx.call(kernel, f"{name}_p"))
     return out
 
 
@@ -598,8 +600,7 @@ def lower_softmax(ctx: OpContext, name: str) -> LoweredOp:
     fields = dict(rows=math.prod(x.shape) // depth, depth=depth, input_mult=mult,
                   input_left_shift=left_shift, diff_min=diff_min)
     out = LoweredOp([_struct("unas_softmax_params", f"{name}_p", fields)], [], 4 * 5)
-    out.body.append(f"unas_softmax_s8(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
-                    f"{ctx.pointer(ctx.op.outputs[0])});")
+    out.body.append(ctx.call("unas_softmax_s8", f"{name}_p"))
     return out
 
 
@@ -613,8 +614,7 @@ def lower_pad(ctx: OpContext, name: str) -> LoweredOp:
     fields = dict(in_dims=_as_4d(ctx, x.shape), out_dims=_as_4d(ctx, y.shape), before=before,
                   value=y.zero_point)
     out = LoweredOp([_struct("unas_pad_params", f"{name}_p", fields)], [], 4 * 13)
-    out.body.append(f"unas_pad_s8(&{name}_p, {ctx.pointer(ctx.op.inputs[0])}, "
-                    f"{ctx.pointer(ctx.op.outputs[0])});")
+    out.body.append(ctx.call("unas_pad_s8", f"{name}_p"))
     return out
 
 
