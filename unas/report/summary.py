@@ -1,10 +1,24 @@
-"""The end-of-run summary of a search folder: one row per deployed Pareto model.
+r"""The end-of-run summary of a search folder: one row per deployed Pareto model.
 
 Written by the report step :func:`write_summary` as ``DIR/summary.csv`` and ``DIR/summary.md``
 (atomically) and drawn as ``DIR/plots/summary.png`` (:mod:`unas.report.summary_plot`);
 :func:`summary_table` formats ``summary.csv`` as the plain-text table the CLIs print::
 
-    >>> print(summary_table("results/digits"))                              # doctest: +SKIP
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = open(f"{folder}/summary.csv", "w").write(
+    ...     "id,within_bounds,val_error,board_instructions,deploy_status\n"
+    ...     "17,True,0.0347,33114,ok\n"
+    ...     "3,False,0.4896,unavailable: qemu-system-arm not found,ok\n")
+    >>> print(summary_table(folder))  # doctest: +NORMALIZE_WHITESPACE
+    deployed Pareto models (2; summary.csv, summary.md, plots/summary.png):
+    id  in bounds  val err  int8 test acc  pred. peak  TFLM arena  C SRAM  Flash  MACs  instr/inf  instr/MAC  bit-exact  board=host  status
+    --  ---------  -------  -------------  ----------  ----------  ------  -----  ----  ---------  ---------  ---------  ----------  ------
+    17        yes   0.0347              -           -           -       -      -     -      33114          -          -           -      ok
+     3         no   0.4896              -           -           -       -      -     -        n/a          -          -           -      ok
+    <BLANKLINE>
+    n/a, failed or skipped:
+      #3: unavailable: qemu-system-arm not found
 """
 from __future__ import annotations
 
