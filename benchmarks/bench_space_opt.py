@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search_spaces.mbconv import RESOLUTIONS, WIDTH_MULTS, MBConvSpace  # noqa: E402
 from unas.space_opt.boards import BOARDS, format_bytes, parse_bytes  # noqa: E402
-from unas.space_opt import (DEFAULT_GRID_FLASH, DEFAULT_GRID_SRAM,  # noqa: E402
-                            DEFAULT_MIN_FIT_FRACTION)
+from unas.space_opt.cli import (DEFAULT_GRID_FLASH, DEFAULT_GRID_SRAM,  # noqa: E402
+                                DEFAULT_MIN_FIT_FRACTION)
 from unas.space_opt.rank import GridCell, grid_search, rank_configurations  # noqa: E402
-from unas.files import atomic_write_text
+from unas.files import atomic_write_text  # noqa: E402
 from unas.space_opt.report import (grid_table, plot_flops_cdf,  # noqa: E402
                                    plot_grid, ranking_table)
 from unas.space_opt.fast import operator_costs  # noqa: E402
