@@ -11,7 +11,24 @@ True
 from search_spaces.base import Architecture, SearchSpace
 from search_spaces.registry import architecture_from_json
 
-__all__ = ["Architecture", "SearchSpace", "architecture_from_json", "get_space"]
+__all__ = ["Architecture", "SearchSpace", "architecture_from_json", "get_space", "space_bound_names"]
+
+
+def space_bound_names(name: str) -> list[str] | None:
+    """The bounds (keyword arguments) the space ``name`` takes; None for an unknown space.
+
+    >>> space_bound_names("mlp")[:2]
+    ['min_layers', 'max_layers']
+    """
+    import inspect
+
+    from search_spaces.registry import SPACES
+
+    if name not in SPACES:
+        return None
+    params = inspect.signature(SPACES[name].__init__).parameters.values()
+    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+            and p.name != "self"]
 
 
 def get_space(name: str, **bounds: object) -> SearchSpace:
@@ -21,4 +38,9 @@ def get_space(name: str, **bounds: object) -> SearchSpace:
 
     if name not in SPACES:
         raise ConfigError(f"unknown search space {name!r}; expected one of {sorted(SPACES)}")
+    known = space_bound_names(name) or []
+    unknown = [key for key in bounds if key not in known]
+    if unknown:
+        raise ConfigError(f"bounds.{unknown[0]}: not a bound of the {name} space; known bounds: "
+                          f"{', '.join(known)}")
     return SPACES[name](**bounds)

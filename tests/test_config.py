@@ -166,3 +166,49 @@ def test_population_size_accepts_exactly_positive_integers(value):
     else:
         with pytest.raises(ConfigError, match="search.population_size"):
             parse_config(data, "x.yaml")
+
+
+def test_a_config_that_is_not_utf8_is_a_one_line_error(tmp_path):
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(yaml.safe_dump(MINIMAL).encode() + "# café\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1.yaml: not UTF-8 text \(byte 0xe9 at line \d+\)"):
+        load_config(latin1)
+
+
+def test_a_key_given_twice_is_refused_with_its_lines(tmp_path):
+    twice = tmp_path / "twice.yaml"
+    twice.write_text(yaml.safe_dump(MINIMAL) + "search:\n  seed: 1\n  rounds: 3\n  seed: 2\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(twice)
+    lines = twice.read_text().splitlines()
+    first, second = [i + 1 for i, line in enumerate(lines) if line.startswith("  seed")]
+    assert str(err.value) == (f"{twice}: search.seed: given twice (line {first} and line {second}); "
+                              "give each key once")
+    top = tmp_path / "top.yaml"
+    top.write_text(yaml.safe_dump(MINIMAL) + "dataset: {name: mnist}\n")
+    with pytest.raises(ConfigError, match=r"top.yaml: dataset: given twice"):
+        load_config(top)
+    merged = tmp_path / "merged.yaml"  # overriding a key merged in with << is plain YAML
+    merged.write_text("objectives: &o {error: 0.1, peak_memory_bytes: 1000, model_size_bytes: 2000,"
+                      " macs: 30000}\ndataset: {name: digits}\noutput_dir: x\n"
+                      "execution: {<<: {backend: serial, recycle_after: 2}, recycle_after: 3}\n")
+    assert load_config(merged).execution.recycle_after == 3
+
+
+def test_unknown_key_lists_every_top_level_key_including_dataset():
+    with pytest.raises(ConfigError) as err:
+        parse_config({**MINIMAL, "datset": {"name": "digits"}}, "x.yaml")
+    known = str(err.value).split("known keys: ")[1]
+    assert "dataset" in known.split(", ") and "objectives" in known
+
+
+def test_unknown_search_space_bound_names_the_key_and_the_known_bounds():
+    with pytest.raises(ConfigError) as err:
+        parse_config(with_("search_space.bounds", {"max_block": 3}), "x.yaml")
+    message = str(err.value)
+    assert message.startswith("x.yaml: search_space.bounds.max_block: expected a bound of the cnn "
+                              "space; known bounds: min_blocks, max_blocks,")
+    assert "unexpected keyword" not in message and "\n" not in message
+    from search_spaces import get_space
+    with pytest.raises(ConfigError, match="bounds.width: not a bound of the mbconv space"):
+        get_space("mbconv", width=2)

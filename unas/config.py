@@ -151,7 +151,8 @@ class ExperimentConfig:
     YAML ``dataset`` mapping; ``raw`` is the validated YAML mapping itself (for resume checks)."""
 
     objectives: ObjectiveBounds
-    dataset: Any = field(default=None, metadata={"internal": True})
+    # Built by unas.data.dataset_spec_from_dict, not _Checker; still a key of the YAML file.
+    dataset: Any = field(default=None, metadata={"internal": True, "yaml_key": True})
     search_space: SearchSpaceConfig = field(default_factory=SearchSpaceConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
@@ -253,9 +254,11 @@ class _Checker:
             self.fail(path or "(top level)", "a mapping", value)
         hints = typing.get_type_hints(cls)
         fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+        known = [f.name for f in dataclasses.fields(cls)
+                 if not f.metadata.get("internal") or f.metadata.get("yaml_key")]
         for key in value:
             if key not in fields:
-                self.fail(_join(path, str(key)), "no such key; known keys: " + ", ".join(fields),
+                self.fail(_join(path, str(key)), "no such key; known keys: " + ", ".join(known),
                           value[key])
         kwargs: dict[str, Any] = {}
         for name, f in fields.items():
@@ -331,8 +334,14 @@ def _cross_check(cfg: ExperimentConfig, checker: _Checker, check_space: bool) ->
         checker.fail(f"training.lr_steps[{len(epochs) - 1}].epoch",
                      f"an integer < training.epochs ({t.epochs})", epochs[-1])
     if check_space:
-        from search_spaces import get_space
+        from search_spaces import get_space, space_bound_names
 
+        known = space_bound_names(cfg.search_space.name)  # None: unknown space, get_space says so
+        for key in cfg.search_space.bounds:
+            if known is not None and key not in known:
+                checker.fail(f"search_space.bounds.{key}", f"a bound of the {cfg.search_space.name} "
+                             f"space; known bounds: {', '.join(known)}",
+                             cfg.search_space.bounds[key])
         try:
             get_space(cfg.search_space.name, **cfg.search_space.bounds)
         except ConfigError as err:
@@ -350,17 +359,54 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _duplicate_key(node: yaml.Node, path: str = "", seen_nodes: set[int] | None = None
+                   ) -> tuple[str, int, int] | None:
+    """(key path, line, first line) of the first key given twice in one mapping of the composed
+    YAML ``node`` (PyYAML would keep the last silently); keys merged in with ``<<`` may still be
+    overridden, as YAML allows."""
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:  # an alias of a node already walked
+        return None
+    seen_nodes.add(id(node))
+    children: list[tuple[str, yaml.Node]] = []
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key, line = _join(path, key_node.value), key_node.start_mark.line + 1
+                if key in lines:
+                    return key, line, lines[key]
+                lines[key] = line
+                children.append((key, value_node))
+    elif isinstance(node, yaml.SequenceNode):
+        children = [(f"{path}[{i}]", item) for i, item in enumerate(node.value)]
+    for child_path, child in children:
+        found = _duplicate_key(child, child_path, seen_nodes)
+        if found:
+            return found
+    return None
+
+
 def load_config(path: str | Path, **checks: bool) -> ExperimentConfig:
     """Read and validate the YAML experiment file at ``path``."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        line = err.object.count(b"\n", 0, err.start) + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} "
+                          f"at line {line}); save the config file as UTF-8") from None
     try:
+        duplicate = _duplicate_key(yaml.compose(text, Loader=yaml.SafeLoader))
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}: not valid YAML{line}") from None
+    if duplicate:
+        key, line, first = duplicate
+        raise ConfigError(f"{path}: {key}: given twice (line {first} and line {line}); "
+                          "give each key once") from None
     return parse_config(data, str(path), **checks)
