@@ -132,3 +132,57 @@ def test_a_different_config_cannot_continue_a_search(tmp_path):
     other = parse_config({**TINY, "training": {**TINY["training"], "epochs": 2}}, "tiny.yaml")
     with pytest.raises(ConfigError, match="training.epochs: differs from the search already in"):
         prepare_output(other, out, resume=False)
+
+
+def one_error_line(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    return done.stderr.strip()
+
+
+def test_a_config_that_is_not_utf8_is_one_line(tmp_path):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(yaml.safe_dump(TINY).encode() + "# café\n".encode("latin-1"))
+    assert one_error_line(run_cli(str(bad))).startswith(f"error: {bad}: not UTF-8 text")
+
+
+def test_an_output_folder_that_is_a_file_fails_before_any_work(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(TINY))
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep me")
+    done = run_cli(str(good), "--out", str(a_file))
+    assert one_error_line(done) == (f"error: {a_file}: output folder (output_dir / --out): "
+                                    f"{a_file} is a file, expected a folder")
+    under = good.with_name("under.yaml")  # the config's output_dir, under a file
+    under.write_text(yaml.safe_dump({**TINY, "output_dir": str(a_file / "out")}))
+    assert f"{a_file} is a file, expected a folder" in one_error_line(run_cli(str(under)))
+    assert a_file.read_text() == "keep me"
+
+
+def test_an_unwritable_output_folder_fails_before_any_work(tmp_path, monkeypatch):
+    from unas.config import parse_config
+    from unas.errors import ConfigError
+    from unas.experiment import prepare_output
+
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    cfg = parse_config(TINY, "tiny.yaml")
+    if os.geteuid() != 0:  # root writes through permissions: simulate what a user would hit
+        with pytest.raises(ConfigError, match="locked/out: output folder .*cannot write to"):
+            prepare_output(cfg, locked / "out", resume=False)
+    monkeypatch.setattr("unas.paths.os.access", lambda path, mode: False)
+    with pytest.raises(ConfigError, match=f"{locked}/out: output folder .*: cannot write to {locked} "
+                                          r"\(no write permission or a read-only file system\)"):
+        prepare_output(cfg, locked / "out", resume=False)
+    assert not (locked / "out").exists()
+
+
+def test_a_missing_dataset_names_the_key_and_leaves_no_folder(tmp_path):
+    config = tmp_path / "mnist.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "dataset": {"name": "mnist", "download": False,
+                                                          "data_dir": str(tmp_path / "nowhere")}}))
+    out = tmp_path / "results" / "run"
+    line = one_error_line(run_cli(str(config), "--out", str(out)))
+    assert line.startswith(f"error: {config}: dataset.data_dir ({tmp_path / 'nowhere'}): mnist: ")
+    assert not (tmp_path / "results").exists()

@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 
 from unas.config import ExperimentConfig
-from unas.errors import ConfigError
+from unas.errors import ConfigError, DataError
 from unas.search.backends import make_executor
 from unas.search.evolution import CHECKPOINT_FILE, CONFIG_SNAPSHOT, AgingEvolution
 from unas.evaluation import EvaluatorFactory
 from unas.files import atomic_write_json
+from unas.paths import check_output_folder
 from unas.search.measure import ResourceMeter
 
 # Keys (or whole sections) that may differ when a search is continued in the same folder.
@@ -24,10 +25,16 @@ _RESUMABLE_CHANGES = {("search", "rounds"), ("output_dir",), ("execution",)}
 
 
 def dataset_shapes(cfg: ExperimentConfig) -> tuple[tuple[int, ...], int]:
-    """Input shape and class count of the configured dataset (loaded with the search's data seed)."""
+    """Input shape and class count of the configured dataset (loaded with the search's data seed);
+    a `DataError` names the config key to fix (``dataset.data_dir``, or ``dataset.name``)."""
     from unas.data import load_dataset
 
-    splits = load_dataset(cfg.dataset, np.random.default_rng(cfg.search.seed))
+    try:
+        splits = load_dataset(cfg.dataset, np.random.default_rng(cfg.search.seed))
+    except DataError as err:
+        data_dir = getattr(cfg.dataset, "data_dir", None)
+        key = f"dataset.data_dir ({data_dir})" if data_dir else f"dataset.name ({cfg.dataset.name})"
+        raise DataError(f"{cfg.source}: {key}: {err}") from None
     return tuple(int(d) for d in splits.input_shape), int(splits.num_classes)
 
 
@@ -40,6 +47,7 @@ def _differences(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[tuple[s
 
 def prepare_output(cfg: ExperimentConfig, out_dir: Path, resume: bool) -> bool:
     """Create or check ``out_dir``; True if it holds a search to continue."""
+    check_output_folder(out_dir, "output folder (output_dir / --out)")
     snapshot = out_dir / CONFIG_SNAPSHOT
     has_search = (out_dir / CHECKPOINT_FILE).exists()
     if resume and not has_search:
@@ -53,7 +61,11 @@ def prepare_output(cfg: ExperimentConfig, out_dir: Path, resume: bool) -> bool:
             key = ".".join(changed[0])
             raise ConfigError(f"{cfg.source}: {key}: differs from the search already in {out_dir} "
                               f"(its {CONFIG_SNAPSHOT}); use another --out to start a new search")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{out_dir}: output folder (output_dir / --out): cannot create it "
+                          f"({err.strerror})") from None
     return has_search
 
 
@@ -62,8 +74,15 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, res
     """Run (or continue) the search ``cfg`` describes; returns the finished search."""
     # Absolute: workers on a joined Ray cluster do not run in this process's folder.
     out = Path(out_dir or cfg.output_dir).absolute()
+    created = [p for p in (out, *out.parents) if not p.exists()]
     prepare_output(cfg, out, resume)
-    input_shape, num_classes = dataset_shapes(cfg)
+    try:
+        input_shape, num_classes = dataset_shapes(cfg)
+    except DataError:
+        for folder in created:  # a run failing before its first step leaves no empty folders
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
     atomic_write_json(out / CONFIG_SNAPSHOT, {
         "config": cfg.raw, "source": cfg.source, "input_shape": list(input_shape),
         "num_classes": num_classes})
