@@ -186,3 +186,37 @@ def test_a_missing_dataset_names_the_key_and_leaves_no_folder(tmp_path):
     line = one_error_line(run_cli(str(config), "--out", str(out)))
     assert line.startswith(f"error: {config}: dataset.data_dir ({tmp_path / 'nowhere'}): mnist: ")
     assert not (tmp_path / "results").exists()
+
+
+def test_bounds_no_candidate_meets_are_reported_at_the_end(tmp_path, monkeypatch, capsys):
+    """The search ran (exit 0: its log and report are written and can be extended), but a line on
+    stderr says that no trained candidate fits the resource bounds."""
+    import unas.experiment
+    import unas.report
+    from unas.run import main
+
+    class Search:  # what run_experiment returns, reduced to what main reads
+        records: dict = {}
+        fits = None
+
+        def best_within_resource_bounds(self):
+            return self.fits
+
+        def trained_records(self):
+            return ["a", "b"]
+
+    search = Search()
+    monkeypatch.setattr(unas.experiment, "run_experiment", lambda cfg, out_dir, resume: search)
+    for name, stub in (("load_context", lambda *a, **k: None), ("write_report", lambda ctx: None),
+                       ("summary", lambda ctx: "summary"), ("summary_table", lambda out: "table")):
+        monkeypatch.setattr(unas.report, name, stub)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    assert main([str(config), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert err == (f"warning: {config}: none of the 2 trained candidates fits the resource bounds "
+                   "(objectives.peak_memory_bytes 600, objectives.model_size_bytes 3000, "
+                   "objectives.macs 40000); loosen them or narrow search_space.bounds\n")
+    search.fits = "a"
+    assert main([str(config), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().err == ""

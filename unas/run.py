@@ -16,6 +16,7 @@ from unas.errors import UnasError
 
 if TYPE_CHECKING:
     from unas.config import ExperimentConfig
+    from unas.search.evolution import AgingEvolution
 
 
 def with_execution(cfg: "ExperimentConfig", workers: int | None,
@@ -35,6 +36,19 @@ def with_execution(cfg: "ExperimentConfig", workers: int | None,
         num_workers=workers if workers is not None else cfg.execution.num_workers,
         address=address if address is not None else cfg.execution.address)
     return dataclasses.replace(cfg, execution=execution)
+
+
+def bounds_warning(cfg: "ExperimentConfig", search: "AgingEvolution") -> str | None:
+    """The line to print when no trained candidate fits the resource bounds (None when one does):
+    the search finished, but it found no model for the microcontroller the bounds describe."""
+    if search.best_within_resource_bounds() is not None:
+        return None
+    o = cfg.objectives
+    trained = len(search.trained_records())
+    return (f"warning: {cfg.source}: none of the {trained} trained candidates fits the resource "
+            f"bounds (objectives.peak_memory_bytes {o.peak_memory_bytes}, objectives.model_size_bytes "
+            f"{o.model_size_bytes}, objectives.macs {o.macs}); loosen them or narrow "
+            "search_space.bounds")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(ctx))
         print(f"results in {out}/ (summary.md, summary.csv, pareto.csv, pareto/, models/, deploy/, plots/, evaluations.jsonl)")
         print(summary_table(out))
+        warning = bounds_warning(cfg, search)
+        if warning:  # exit 0 still: the search ran and its results are written (see docs/search.md)
+            print(warning, file=sys.stderr)
     except UnasError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
