@@ -83,3 +83,38 @@ def test_cli_picks_a_model_of_a_search_folder(tmp_path, trained_keras, capsys):
 def test_cli_needs_data_for_a_keras_file(trained_keras, tmp_path, capsys):
     assert main([str(trained_keras), "-o", str(tmp_path / "x.tflite")]) == 2
     assert "--data CONFIG is required" in capsys.readouterr().err
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("content", ["empty", "garbage", "truncated"])
+def test_cli_a_broken_keras_file_is_one_line(tmp_path, trained_keras, capsys, content):
+    broken = tmp_path / "broken.keras"
+    whole = trained_keras.read_bytes()
+    broken.write_bytes({"empty": b"", "garbage": b"not a model\n" * 40,
+                        "truncated": whole[:len(whole) // 2]}[content])
+    assert main([str(broken), "-o", str(tmp_path / "x.tflite"), "--data",
+                 str(REPO / "experiments" / "digits.yaml")]) == 2
+    assert _one_line(capsys).startswith(f"error: {broken}: cannot load the Keras model")
+    assert not (tmp_path / "x.tflite").exists()
+
+
+def test_cli_an_unwritable_output_or_bad_sample_count_fails_first(tmp_path, trained_keras, capsys):
+    data = ["--data", str(REPO / "experiments" / "digits.yaml")]
+    a_file = tmp_path / "a_file"
+    a_file.write_text("keep")
+    for output, expected in (
+            (tmp_path / "nowhere" / "x.tflite", f"the folder {tmp_path / 'nowhere'} does not exist"),
+            (a_file / "x.tflite", f"{a_file} is a file, expected a folder"),
+            (tmp_path, "is a folder, expected a file name")):
+        assert main([str(trained_keras), "-o", str(output), *data]) == 2
+        assert _one_line(capsys) == f"error: {output}: -o: {expected}"
+    assert not (tmp_path / "nowhere").exists() and a_file.read_text() == "keep"
+    for count in ("0", "-5"):
+        assert main([str(trained_keras), "-o", str(tmp_path / "x.tflite"), *data,
+                     "--num-samples", count]) == 2
+        assert _one_line(capsys) == f"error: --num-samples: expected an integer >= 1, got {count}"

@@ -62,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="calibration samples from the training split (default 200)")
     args = parser.parse_args(argv)
     try:
+        from unas.paths import check_output_file
         from unas.report.tflm import measure_model
+
+        if args.num_samples < 1:
+            raise ConfigError(f"--num-samples: expected an integer >= 1, got {args.num_samples}")
+        check_output_file(args.output, "-o")
 
         keras_path, splits, seed = _resolve(args)
         columns = measure_model(keras_path, splits, np.random.default_rng(seed), Path(args.output),

@@ -53,7 +53,12 @@ def measure_model(keras_path: Path, splits, rng: np.random.Generator, tflite_pat
 
     if not keras_path.exists():
         raise DataError(f"{keras_path}: trained model file not found")
-    model = keras.models.load_model(keras_path, compile=False)
+    try:
+        model = keras.models.load_model(keras_path, compile=False)
+    except Exception as error:  # noqa: BLE001 - Keras, zipfile and h5py each raise their own kinds
+        reason = " ".join(f"{type(error).__name__}: {error}".split())[:160]
+        raise DataError(f"{keras_path}: cannot load the Keras model (empty, truncated or not a "
+                        f".keras file? {reason})") from None
 
     def bar(it):
         return tqdm(it, total=len(splits.x_test), desc=f"int8 {keras_path.stem}", file=sys.stderr,
@@ -61,7 +66,10 @@ def measure_model(keras_path: Path, splits, rng: np.random.Generator, tflite_pat
 
     result = export_keras(model, splits.x_train, splits.x_test, splits.y_test, rng, num_samples,
                           progress=bar)
-    atomic_write_bytes(tflite_path, result.deployed.tflite)
+    try:
+        atomic_write_bytes(tflite_path, result.deployed.tflite)
+    except OSError as error:
+        raise DataError(f"{tflite_path}: cannot write the .tflite ({error.strerror})") from None
     usage = result.arena_usage
     return {
         "float_test_accuracy": result.float_accuracy,
