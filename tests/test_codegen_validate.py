@@ -212,6 +212,15 @@ def test_operator_input_count_is_refused(base, tmp_path):
     assert "operator 1 (MAX_POOL_2D): 2 inputs and 1 outputs; expected 1 inputs" in message
 
 
+def test_pool_requantisation_is_refused(base, tmp_path):
+    def edit(model_t):
+        _tensor_of(model_t, "MAX_POOL_2D", output=True).quantization.zeroPoint = \
+            np.array([3], np.int64)
+    message = _refusal(tmp_path, _broken(base["chain"], edit))
+    assert "operator 1 (MAX_POOL_2D): input quantisation" in message
+    assert "pools do not requantise" in message
+
+
 def test_add_shapes_are_refused(base, tmp_path):
     def edit(model_t):
         _tensor_of(model_t, "ADD", output=True).shape = np.array([1, 5, 7, 4], np.int32)

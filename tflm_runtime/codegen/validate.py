@@ -18,6 +18,7 @@ Rules (TFLM's ``Prepare`` in brackets):
 * dtypes: int8 activations (QUANTIZE from float32, DEQUANTIZE to float32), int8 constant filters
   with zero point 0, int32 constant biases of one value per output channel;
 * activations have exactly one scale; conv/depthwise filters one or one per output channel;
+* pools: input and output quantised alike (TFLite's ``GenericPrepare``: no requantisation);
 * CONV_2D / DEPTHWISE_CONV_2D / pools: NHWC batch 1, strides / dilations / pool sizes >= 1,
   output height and width as ``ComputeOutSize`` gives them for the padding, channels of the
   filter = input (conv) and output channels, depthwise ``depth_multiplier`` = out / in channels;
@@ -232,6 +233,9 @@ def _pool(c: _Check) -> None:
     c.nhwc(y)
     if y.shape[3] != channels:
         raise c.fail(f"output {y.name!r} {y.shape} has other channels than input {x.shape}")
+    if abs(x.scale - y.scale) > 1e-6 or x.zero_point != y.zero_point:
+        raise c.fail(f"input quantisation ({x.scale!r}, {x.zero_point}) differs from the "
+                     f"output's ({y.scale!r}, {y.zero_point}); pools do not requantise")
     o = c.op.options
     _window(c, x, y, (o.get("filter_height", 0), o.get("filter_width", 0)), "pool size")
 
