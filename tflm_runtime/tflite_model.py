@@ -220,6 +220,11 @@ def _tensor(model_t: Any, raw: bytes, index: int, t: Any, path: str) -> Tensor:
     content = _buffer_bytes(model_t, raw, t.buffer)
     data = None
     if content is not None:
+        expected = math.prod(shape) * dtype.itemsize
+        if any(d < 0 for d in shape) or len(content) != expected:
+            raise DataError(f"{path}: tensor {index} {name!r} {shape} {dtype.name} has a "
+                            f"constant buffer of {len(content)} bytes; its shape needs "
+                            f"{expected}")
         data = np.frombuffer(content, dtype=dtype).reshape(shape).copy()
         data.setflags(write=False)
     return Tensor(index, name, shape, dtype.name, scales, zeros, qdim, data)

@@ -33,6 +33,7 @@ import numpy as np
 from tflm_runtime.codegen.lowering import LOWERINGS, LoweredOp, OpContext
 from tflm_runtime.codegen.lowering_fused import FusedPlacement, lower_fused_block
 from tflm_runtime.codegen.planner import MemoryPlan, plan_memory
+from tflm_runtime.codegen.validate import validate
 from tflm_runtime.tflite_model import TfliteModel, check_supported, read_tflite, resource_graph
 from unas.errors import UnsupportedOperatorError
 from unas.resources.engine import FUSED_OP, PLANE_SUFFIX, SCHEDULE_ATTR, engine_graph
@@ -89,11 +90,13 @@ def generate(model: TfliteModel | str | os.PathLike[str], out_dir: str | os.Path
     """Write ``model.h``, ``model.c``, the kernel library and ``manifest.json`` into ``out_dir``.
 
     Raises :class:`unas.errors.UnsupportedOperatorError` naming the first operator (or tensor)
-    the generator cannot handle.
+    the generator cannot handle, or one that disagrees with its tensors
+    (:func:`tflm_runtime.codegen.validate.validate`, TFLM's Prepare checks).
     """
     if not isinstance(model, TfliteModel):
         model = read_tflite(model)
     check_supported(model)
+    validate(model)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UnsupportedOperatorError(
             f"{model.path}: {len(model.inputs)} inputs and {len(model.outputs)} outputs; "

@@ -2,7 +2,9 @@
 
 Each ``lower_<op>`` returns a :class:`LoweredOp`; the generator concatenates them into
 ``model.c``. Arena pointers are written ``A(offset)`` (a macro over the static arena; scratch
-lives in it too). All numbers are literals computed here, exactly as TFLM computes them at Prepare.
+lives in it too). All numbers are literals computed here, exactly as TFLM computes them at Prepare. The
+operators were validated first (:mod:`tflm_runtime.codegen.validate`: shapes, dtypes,
+quantisation): only what this engine itself cannot do is refused here.
 """
 from __future__ import annotations
 
@@ -84,15 +86,8 @@ def _struct(ctype: str, name: str, fields: dict[str, object]) -> str:
     return f"static const {ctype} {name} = {{\n  {inner}\n}};"
 
 
-def _require_int8(ctx: OpContext, *tensors: Tensor) -> None:
-    for t in tensors:
-        if t.dtype != "int8":
-            raise ctx.fail(f"tensor {t.name!r} is {t.dtype}; expected int8 (full-integer model)")
-
-
-def _nhwc(ctx: OpContext, t: Tensor) -> tuple[int, int, int]:
-    if len(t.shape) != 4 or t.shape[0] != 1:
-        raise ctx.fail(f"tensor {t.name!r} has shape {t.shape}; expected (1, H, W, C)")
+def _nhwc(t: Tensor) -> tuple[int, int, int]:
+    """H, W, C of a (1, H, W, C) tensor (:mod:`~tflm_runtime.codegen.validate` checked it)."""
     return t.shape[1], t.shape[2], t.shape[3]
 
 
@@ -104,10 +99,7 @@ def _padding(stride: int, dilation: int, in_size: int, k: int, out_size: int) ->
 
 def _bias(ctx: OpContext, position: int, count: int) -> np.ndarray:
     if len(ctx.op.inputs) > position and ctx.op.inputs[position] >= 0:
-        b = ctx.tensor(position)
-        if b.data is None or b.dtype != "int32":
-            raise ctx.fail(f"bias {b.name!r} must be a constant int32 tensor")
-        return b.data.astype(np.int64).reshape(-1)
+        return ctx.tensor(position).data.astype(np.int64).reshape(-1)
     return np.zeros(count, dtype=np.int64)
 
 
@@ -129,12 +121,8 @@ def bias_rows(bias: np.ndarray, weights: np.ndarray, in_zp: int) -> np.ndarray:
 
 
 def _weights(ctx: OpContext, position: int) -> Tensor:
-    w = ctx.tensor(position)
-    if w.data is None or w.dtype != "int8":
-        raise ctx.fail(f"weights {w.name!r} must be a constant int8 tensor")
-    if any(z != 0 for z in w.zero_points):
-        raise ctx.fail(f"weights {w.name!r} have a non-zero zero point")
-    return w
+    """The constant int8 filter at input ``position`` (zero point 0: validated)."""
+    return ctx.tensor(position)
 
 
 def _mult_arrays(prefix: str, pairs: list[tuple[int, int]], out: LoweredOp) -> tuple[str, str]:
@@ -254,12 +242,9 @@ def conv_kernel(k_h: int, k_w: int, in_c: int, fast: bool) -> str:
 
 def lower_conv(ctx: OpContext, name: str) -> LoweredOp:
     x, w, y = ctx.tensor(0), _weights(ctx, 1), ctx.output
-    _require_int8(ctx, x, y)
-    in_h, in_w, in_c = _nhwc(ctx, x)
-    out_h, out_w, out_c = _nhwc(ctx, y)
-    _, k_h, k_w, w_in = w.shape
-    if w_in != in_c or w.shape[0] != out_c:
-        raise ctx.fail(f"filter shape {w.shape} does not match input {x.shape} / output {y.shape}")
+    in_h, in_w, in_c = _nhwc(x)
+    out_h, out_w, out_c = _nhwc(y)
+    _, k_h, k_w, _ = w.shape
     o = ctx.op.options
     s_h, s_w = o.get("stride_h", 1), o.get("stride_w", 1)
     d_h, d_w = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
@@ -376,12 +361,9 @@ def _depthwise_requantization(pairs: list[tuple[int, int]], bias: np.ndarray,
 
 def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
     x, w, y = ctx.tensor(0), _weights(ctx, 1), ctx.output
-    _require_int8(ctx, x, y)
-    in_h, in_w, in_c = _nhwc(ctx, x)
-    out_h, out_w, out_c = _nhwc(ctx, y)
-    _, k_h, k_w, w_out = w.shape
-    if w_out != out_c or out_c % in_c:
-        raise ctx.fail(f"filter shape {w.shape} does not match input {x.shape} / output {y.shape}")
+    in_h, in_w, in_c = _nhwc(x)
+    out_h, out_w, out_c = _nhwc(y)
+    _, k_h, k_w, _ = w.shape
     o = ctx.op.options
     s_h, s_w = o.get("stride_h", 1), o.get("stride_w", 1)
     d_h, d_w = o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)
@@ -444,13 +426,8 @@ def lower_depthwise(ctx: OpContext, name: str) -> LoweredOp:
 
 def lower_fully_connected(ctx: OpContext, name: str) -> LoweredOp:
     x, w, y = ctx.tensor(0), _weights(ctx, 1), ctx.output
-    _require_int8(ctx, x, y)
-    if len(w.shape) != 2:
-        raise ctx.fail(f"weights shape {w.shape}; expected (units, depth)")
     units, depth = w.shape
     total = math.prod(x.shape)
-    if total % depth:
-        raise ctx.fail(f"input of {total} elements is not a multiple of depth {depth}")
     act_min, act_max = _activation(ctx)
     out = LoweredOp()
     out.const_array(f"{name}_w", "int8_t", w.data)
@@ -468,9 +445,8 @@ def lower_fully_connected(ctx: OpContext, name: str) -> LoweredOp:
 
 def lower_pool(ctx: OpContext, name: str) -> LoweredOp:
     x, y = ctx.tensor(0), ctx.output
-    _require_int8(ctx, x, y)
-    in_h, in_w, c = _nhwc(ctx, x)
-    out_h, out_w, _ = _nhwc(ctx, y)
+    in_h, in_w, c = _nhwc(x)
+    out_h, out_w, _ = _nhwc(y)
     o = ctx.op.options
     f_h, f_w = o["filter_height"], o["filter_width"]
     s_h, s_w = o.get("stride_h", 1), o.get("stride_w", 1)
@@ -508,9 +484,6 @@ def _add_table(params: dict[str, int], which: int) -> list[int]:
 
 def lower_add(ctx: OpContext, name: str) -> LoweredOp:
     a, b, y = ctx.tensor(0), ctx.tensor(1), ctx.output
-    _require_int8(ctx, a, b, y)
-    if not (math.prod(a.shape) == math.prod(b.shape) == math.prod(y.shape)):
-        raise ctx.fail(f"broadcasting {a.shape} + {b.shape} is not supported")
     act_min, act_max = _activation(ctx)
     params = q.add_params(a, b, y)
     fields: dict[str, object] = dict(size=math.prod(y.shape), **params, act_min=act_min,
@@ -541,7 +514,6 @@ def lower_add(ctx: OpContext, name: str) -> LoweredOp:
 def lower_concatenation(ctx: OpContext, name: str) -> LoweredOp:
     y = ctx.output
     inputs = [ctx.tensor(i) for i in range(len(ctx.op.inputs))]
-    _require_int8(ctx, y, *inputs)
     for t in inputs:
         if (t.scale, t.zero_point) != (y.scale, y.zero_point):
             raise ctx.fail(f"input {t.name!r} is quantised differently from the output "
@@ -561,20 +533,16 @@ def lower_concatenation(ctx: OpContext, name: str) -> LoweredOp:
     return out
 
 
-def _as_4d(ctx: OpContext, shape: tuple[int, ...]) -> list[int]:
-    if len(shape) > 4:
-        raise ctx.fail(f"rank {len(shape)} tensors are not supported (at most 4)")
+def _as_4d(shape: tuple[int, ...]) -> list[int]:
+    """``shape`` (rank <= 4: validated) padded with leading ones to rank 4."""
     return [1] * (4 - len(shape)) + list(shape)
 
 
 def lower_mean(ctx: OpContext, name: str) -> LoweredOp:
     x, axes_t, y = ctx.tensor(0), ctx.tensor(1), ctx.output
-    _require_int8(ctx, x, y)
-    if axes_t.data is None:
-        raise ctx.fail("the reduction axes must be a constant tensor")
     rank = len(x.shape)
     axes = sorted({int(a) % rank for a in axes_t.data.reshape(-1)})
-    dims = _as_4d(ctx, x.shape)
+    dims = _as_4d(x.shape)
     reduce = [0] * 4
     for a in axes:
         reduce[a + 4 - rank] = 1
@@ -591,10 +559,7 @@ def lower_mean(ctx: OpContext, name: str) -> LoweredOp:
 
 
 def lower_softmax(ctx: OpContext, name: str) -> LoweredOp:
-    x, y = ctx.tensor(0), ctx.output
-    _require_int8(ctx, x, y)
-    if y.zero_point != -128 or abs(y.scale - 1 / 256) > 1e-9:
-        raise ctx.fail("int8 softmax output must have scale 1/256 and zero point -128")
+    x = ctx.tensor(0)
     depth = x.shape[-1]
     mult, left_shift, diff_min = q.softmax_params(x, ctx.op.options.get("beta", 1.0))
     fields = dict(rows=math.prod(x.shape) // depth, depth=depth, input_mult=mult,
@@ -606,12 +571,9 @@ def lower_softmax(ctx: OpContext, name: str) -> LoweredOp:
 
 def lower_pad(ctx: OpContext, name: str) -> LoweredOp:
     x, pads_t, y = ctx.tensor(0), ctx.tensor(1), ctx.output
-    _require_int8(ctx, x, y)
-    if pads_t.data is None:
-        raise ctx.fail("the paddings must be a constant tensor")
     pads = pads_t.data.reshape(len(x.shape), 2).astype(int)
     before = [0] * (4 - len(x.shape)) + [int(p) for p in pads[:, 0]]
-    fields = dict(in_dims=_as_4d(ctx, x.shape), out_dims=_as_4d(ctx, y.shape), before=before,
+    fields = dict(in_dims=_as_4d(x.shape), out_dims=_as_4d(y.shape), before=before,
                   value=y.zero_point)
     out = LoweredOp([_struct("unas_pad_params", f"{name}_p", fields)], [], 4 * 13)
     out.body.append(ctx.call("unas_pad_s8", f"{name}_p"))
@@ -630,22 +592,16 @@ def lower_quantize(ctx: OpContext, name: str) -> LoweredOp:
     x, y = ctx.tensor(0), ctx.output
     n = math.prod(y.shape)
     src, dst = ctx.pointer(ctx.op.inputs[0]), ctx.pointer(ctx.op.outputs[0])
-    if y.dtype != "int8":
-        raise ctx.fail(f"QUANTIZE to {y.dtype} is not supported (int8 only)")
-    if x.dtype == "float32":
+    if x.dtype == "float32":  # else int8 -> int8 (validated)
         return LoweredOp([], [f"unas_quantize_f32_s8({n}, {float(y.scale)!r}, {y.zero_point}, "
                               f"{src}, {dst});"])
-    if x.dtype == "int8":
-        mult, shift = q.quantize_multiplier(x.scale / y.scale)
-        return LoweredOp([], [f"unas_requantize_s8({n}, {x.zero_point}, {y.zero_point}, {mult}, "
-                              f"{shift}, {src}, {dst});"])
-    raise ctx.fail(f"QUANTIZE from {x.dtype} is not supported")
+    mult, shift = q.quantize_multiplier(x.scale / y.scale)
+    return LoweredOp([], [f"unas_requantize_s8({n}, {x.zero_point}, {y.zero_point}, {mult}, "
+                          f"{shift}, {src}, {dst});"])
 
 
 def lower_dequantize(ctx: OpContext, name: str) -> LoweredOp:
-    x, y = ctx.tensor(0), ctx.output
-    if x.dtype != "int8" or y.dtype != "float32":
-        raise ctx.fail(f"DEQUANTIZE {x.dtype} -> {y.dtype} is not supported (int8 -> float32)")
+    x = ctx.tensor(0)
     return LoweredOp([], [f"unas_dequantize_s8_f32({math.prod(x.shape)}, {float(x.scale)!r}, "
                           f"{x.zero_point}, {ctx.pointer(ctx.op.inputs[0])}, "
                           f"{ctx.pointer(ctx.op.outputs[0])});"])

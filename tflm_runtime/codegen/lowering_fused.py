@@ -20,7 +20,7 @@ import numpy as np
 from tflm_runtime.codegen import quantization as q
 from tflm_runtime.codegen.lowering import (LoweredOp, OpContext, _activation, _bias,
                                            _depthwise_requantization, _nhwc, _padding,
-                                           _require_int8, _struct, _weights, _widen_groups,
+                                           _struct, _weights, _widen_groups,
                                            lower_add, lower_conv)
 from tflm_runtime.tflite_model import Operator, TfliteModel
 from unas.resources.engine import FusedChain, fused_temp_bytes
@@ -73,9 +73,8 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
     dw_op = operators[chain.depthwise]
     ctx = OpContext(model, dw_op, _unplaced, False)
     x, w, y = ctx.tensor(0), _weights(ctx, 1), ctx.output
-    _require_int8(ctx, x, y)
-    mid_h, mid_w, mid_c = _nhwc(ctx, x)
-    out_h, out_w, out_c = _nhwc(ctx, y)
+    mid_h, mid_w, mid_c = _nhwc(x)
+    out_h, out_w, out_c = _nhwc(y)
     _, k_h, k_w, w_out = w.shape
     o = dw_op.options
     if w_out != mid_c or out_c != mid_c:
@@ -123,9 +122,9 @@ def lower_fused_block(model: TfliteModel, chain: FusedChain, operators: Mapping[
     add, add_kernel = part(chain.add, "a", lower_add)
     source_op = operators[chain.expand] if chain.expand else dw_op
     block = model.tensors[source_op.inputs[0]]
-    block_h, block_w, block_c = _nhwc(ctx, block)
+    block_h, block_w, block_c = _nhwc(block)
     final = model.tensors[operators[chain.output].outputs[0]]
-    _, _, final_c = _nhwc(ctx, final)
+    _, _, final_c = _nhwc(final)
     block_is_in1 = int(chain.add is not None
                        and operators[chain.add].inputs[0] == source_op.inputs[0])
     rows, temp = fused_temp_bytes((block_h, block_w, block_c), mid_c, (out_h, out_w, final_c),
