@@ -330,8 +330,10 @@ def test_torn_last_line_is_dropped_and_redone(tmp_path):
             search.run(FakeExecutor())
     finally:
         JsonLines.append = original_append
+    torn = (out / "evaluations.jsonl").read_bytes()
     resumed = make_search(out)
     resumed.load()
+    assert (out / "evaluations.jsonl").read_bytes() == torn  # cut only when the search writes
     assert comparable(resumed.run(FakeExecutor())) == reference
 
 
@@ -462,3 +464,46 @@ def test_children_are_bred_from_the_initial_population_s_results(tmp_path, count
         assert first_child >= 8  # random proposals go on until 8 results are in
     else:
         assert first_child == 8 - 4 + 1  # plain asynchronous rule: bred from 5 results
+
+
+@pytest.mark.parametrize("content,match", [
+    ("", "checkpoint.json: not valid JSON"),
+    ("\x00garbage{", "checkpoint.json: not valid JSON"),
+    ("[1, 2]", "checkpoint.json: expected a JSON object"),
+    ('{"version": 1, "applied_lines": "many"}', "checkpoint.json: not a valid checkpoint"),
+    ('{"version": 1, "applied_lines": 3}', "checkpoint.json: not a valid checkpoint"),
+])
+def test_a_damaged_checkpoint_is_a_one_line_resume_error(tmp_path, content, match):
+    make_search(tmp_path, rounds=4).run(FakeExecutor())
+    (tmp_path / "checkpoint.json").write_text(content)
+    with pytest.raises(ResumeError, match=match) as info:
+        make_search(tmp_path, rounds=4).load()
+    assert "\n" not in str(info.value) and str(tmp_path) in str(info.value)
+
+
+@pytest.mark.parametrize("bad,match", [
+    ('{"id": 3, "arch"\n', "line 4: not valid JSON"),
+    ("[3]\n", "line 4: expected a JSON object"),
+    ('{"id": 3}\n', "line 4: not an evaluation record"),
+])
+def test_an_invalid_line_inside_the_log_names_the_file_and_line(tmp_path, bad, match):
+    make_search(tmp_path, rounds=4).run(FakeExecutor())
+    log = tmp_path / "evaluations.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:3] + [bad] + lines[4:]))
+    with pytest.raises(ResumeError, match=f"evaluations.jsonl: {match}") as info:
+        make_search(tmp_path, rounds=4).load()
+    assert "\n" not in str(info.value)
+
+
+def test_a_refused_resume_leaves_the_torn_last_line_in_place(tmp_path):
+    """Validate first, change nothing when refusing; a reader (the report) never cuts either."""
+    make_search(tmp_path, rounds=4).run(FakeExecutor())
+    log = tmp_path / "evaluations.jsonl"
+    damaged = log.read_text() + '{"id": 12, "ar'
+    log.write_text(damaged)
+    (tmp_path / "checkpoint.json").write_text("")
+    with pytest.raises(ResumeError):
+        make_search(tmp_path, rounds=4).load()
+    assert len(JsonLines(log).read()) == 12
+    assert log.read_text() == damaged

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from unas.errors import UnasError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -66,26 +68,60 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
+class JsonLinesError(UnasError):
+    """A JSON-lines file has a line that is not a JSON object (the message names file and line)."""
+
+
 class JsonLines:
     """An append-only JSON-lines file; every appended line is flushed and fsync'ed.
 
-    :meth:`read` drops a torn last line (a process killed mid-write) from the file itself, so
-    the log stays a sequence of complete records."""
+    A process killed mid-write leaves a torn last line (no newline). :meth:`read` ignores it and
+    changes nothing; the one writer calls :meth:`repair` (cut it) before appending again, once it
+    has decided to continue the log. Any other line that is not a JSON object is an error."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def read(self) -> list[dict[str, Any]]:
-        """All complete records, in file order (repairing a torn tail)."""
+    def _complete(self) -> tuple[bytes, int]:
+        """The file's bytes up to its last newline, and how many bytes follow (the torn tail)."""
         if not self.path.exists():
-            return []
+            return b"", 0
         data = self.path.read_bytes()
         end = data.rfind(b"\n") + 1
-        if end != len(data):
-            with open(self.path, "r+b") as handle:
-                handle.truncate(end)
-                os.fsync(handle.fileno())
-        return [json.loads(line) for line in data[:end].decode().splitlines() if line.strip()]
+        return data[:end], len(data) - end
+
+    def read(self) -> list[dict[str, Any]]:
+        """All complete records, in file order (a torn last line is left out, not removed).
+        Raises :class:`JsonLinesError` naming the line that is not a JSON object."""
+        data, _ = self._complete()
+        records = []
+        for number, raw in enumerate(data.split(b"\n"), start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
+                raise JsonLinesError(f"{self.path}: line {number}: not valid JSON "
+                                     f"({' '.join(str(err).split())[:120]})") from None
+            if not isinstance(record, dict):
+                raise JsonLinesError(f"{self.path}: line {number}: expected a JSON object, "
+                                     f"got {type(record).__name__}")
+            records.append(record)
+        return records
+
+    def torn_tail(self) -> int:
+        """Bytes after the last complete line (a write that was cut off); 0 if none."""
+        return self._complete()[1]
+
+    def repair(self) -> bool:
+        """Cut a torn last line from the file itself; True if there was one."""
+        data, torn = self._complete()
+        if not torn:
+            return False
+        with open(self.path, "r+b") as handle:
+            handle.truncate(len(data))
+            os.fsync(handle.fileno())
+        return True
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as one line, durable when this returns."""
