@@ -132,3 +132,28 @@ def test_a_different_config_cannot_continue_a_search(tmp_path):
     other = parse_config({**TINY, "training": {**TINY["training"], "epochs": 2}}, "tiny.yaml")
     with pytest.raises(ConfigError, match="training.epochs: differs from the search already in"):
         prepare_output(other, out, resume=False)
+
+
+def test_a_failure_of_the_machine_stops_with_the_resume_hint(tmp_path, monkeypatch, capsys):
+    """Disk full / out of memory (InfrastructureError) or an OSError of the search's own files:
+    one line with the --resume hint, exit 2 (nothing was recorded for the candidate)."""
+    import errno
+
+    import unas.experiment
+    from unas.run import main
+    from unas.search.executor import InfrastructureError
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "out"
+    hint = f"continue with: python -m unas.run {cfg} --out {out} --resume"
+    for err in (InfrastructureError("candidate 3 could not be evaluated: OSError: [Errno 28] No "
+                                    "space left on device"),
+                OSError(errno.ENOSPC, "No space left on device", str(out / "checkpoint.json"))):
+        def stop(*args, err=err, **kwargs):
+            raise err
+        monkeypatch.setattr(unas.experiment, "run_experiment", stop)
+        assert main([str(cfg), "--out", str(out)]) == 2
+        said = capsys.readouterr().err.strip()
+        assert len(said.splitlines()) == 1 and said.startswith("error: ") and said.endswith(hint)
+        assert "No space left on device" in said

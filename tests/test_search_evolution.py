@@ -4,6 +4,7 @@ The end-to-end tests with the real space, trainer and serial executor are in tes
 """
 from __future__ import annotations
 
+import errno
 import json
 import tempfile
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from unas.config import ObjectiveBounds, PruningConfig, SearchConfig
 from unas.search.evolution import AgingEvolution, ResumeError, over_bounds, pareto_front
 from unas.evaluation import EvalResult, EvalTask
 from unas.files import JsonLines
+from unas.search.executor import InfrastructureError, failure_of
 
 
 @dataclass(frozen=True)
@@ -507,3 +509,39 @@ def test_a_refused_resume_leaves_the_torn_last_line_in_place(tmp_path):
         make_search(tmp_path, rounds=4).load()
     assert len(JsonLines(log).read()) == 12
     assert log.read_text() == damaged
+
+
+class DiskFullExecutor(FakeExecutor):
+    """Like FakeExecutor, but the evaluation of ``full_at`` raises OSError ENOSPC (saving its
+    model), reported the way the executors' workers report it."""
+
+    def __init__(self, full_at: int) -> None:
+        super().__init__()
+        self.full_at = full_at
+
+    def next_result(self, timeout: float | None = None) -> EvalResult | None:
+        if self.queue and self.queue[-1].id == self.full_at:
+            task = self.queue.pop()
+            try:
+                raise OSError(errno.ENOSPC, "No space left on device", f"models/{task.id}.keras")
+            except OSError as err:
+                return failure_of(task.id, err, f"OSError: {err}", 0.0)
+        return super().next_result(timeout)
+
+
+def test_a_full_disk_stops_the_search_and_the_candidate_is_trained_on_resume(tmp_path):
+    reference = comparable(make_search(tmp_path / "ref").run(FakeExecutor()))
+    out = tmp_path / "full"
+    with pytest.raises(InfrastructureError, match="candidate 12 could not be evaluated: "
+                                                  "OSError: .*No space left on device"):
+        make_search(out).run(DiskFullExecutor(full_at=12))
+    logged = [line["id"] for line in JsonLines(out / "evaluations.jsonl").read()]
+    assert 12 not in logged and all("No space" not in line["status"]
+                                    for line in JsonLines(out / "evaluations.jsonl").read())
+    resumed = make_search(out)
+    assert resumed.load()
+    executor = FakeExecutor()
+    assert comparable(resumed.run(executor)) == reference
+    assert 12 in [t.id for t in executor.seen]
+    lines = JsonLines(out / "evaluations.jsonl").read()
+    assert sorted(line["id"] for line in lines) == list(range(38))  # none lost, none repeated

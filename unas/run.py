@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from unas.errors import UnasError
+from unas.search.executor import InfrastructureError
 
 if TYPE_CHECKING:
     from unas.config import ExperimentConfig
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="join this Ray cluster ('auto', 'host:port' or 'ray://host:port') "
                              "instead of starting a local one (execution.address)")
     args = parser.parse_args(argv)
+    where = f" --out {args.out}" if args.out else ""
+    hint = f"continue with: python -m unas.run {args.config}{where} --resume"
     try:
         from unas.config import load_config
         from unas.experiment import run_experiment
@@ -64,13 +67,18 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(ctx))
         print(f"results in {out}/ (summary.md, summary.csv, pareto.csv, pareto/, models/, deploy/, plots/, evaluations.jsonl)")
         print(summary_table(out))
+    except InfrastructureError as err:  # disk full, out of memory: nothing recorded for it
+        print(f"error: {err}; fix that, then {hint}", file=sys.stderr)
+        return 2
     except UnasError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. the disk filled up while the search wrote its own files
+        where_err = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where_err}{err.strerror or err}; fix that, then {hint}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        where = f" --out {args.out}" if args.out else ""
-        print(f"interrupted; continue with: python -m unas.run {args.config}{where} --resume",
-              file=sys.stderr)
+        print(f"interrupted; {hint}", file=sys.stderr)
         return 130
     return 0
 

@@ -13,7 +13,9 @@ Beyond the μNAS reference:
   from oversized architectures still walks towards the bounds);
 - an architecture seen before is never trained again: its recorded result is reused;
 - architectures whose resources cannot be computed, or which fail to build or train, become
-  ``failed: <reason>`` records and never stop the search;
+  ``failed: <reason>`` records and never stop the search; a failure of the machine instead (disk
+  full, out of memory: :func:`unas.search.executor.infrastructure_reason`) stops it with
+  :class:`~unas.search.executor.InfrastructureError` and records nothing for that candidate;
 - the RNG state is part of the checkpoint, and records written after the last checkpoint are
   replayed on resume, so a resumed search proposes exactly the candidates an uninterrupted one
   would have (given the same results), with no finished evaluation lost or repeated.
@@ -38,7 +40,8 @@ from search_spaces.registry import architecture_from_json
 from unas.config import ObjectiveBounds, PruningConfig, SearchConfig
 from unas.errors import UnasError
 from unas.evaluation import EvalResult, EvalTask
-from unas.search.executor import Executor
+from unas.search.executor import (INFRASTRUCTURE, Executor, InfrastructureError,
+                                  is_infrastructure_failure)
 from unas.files import JsonLines, JsonLinesError, atomic_write_json
 from unas.search.objectives import RESOURCE_NAMES, Objectives, normalise, sample_weights, scalarise
 from unas.search.pareto import non_dominated
@@ -402,9 +405,16 @@ class AgingEvolution:
 
     # ------------------------------------------------------------------ results
     def _on_result(self, result: EvalResult) -> None:
-        pending = self.pending.pop(result.id, None)
-        if pending is None:
+        if result.id not in self.pending:
             raise ResumeError(f"result for candidate {result.id}, which is not in flight")
+        if is_infrastructure_failure(result):
+            # The machine failed, not the candidate: record nothing (it stays in flight in the
+            # checkpoint, so a resumed search trains it again) and stop.
+            reason = result.status[len(INFRASTRUCTURE):]
+            raise InfrastructureError(f"candidate {result.id} could not be evaluated: {reason}; "
+                                      "the search stopped and recorded nothing for it (it is "
+                                      "trained again when the search is resumed)")
+        pending = self.pending.pop(result.id)
         self._inflight_keys.pop(pending.key, None)
         self._submitted.discard(result.id)
         task = pending.task
