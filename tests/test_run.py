@@ -157,3 +157,27 @@ def test_a_failure_of_the_machine_stops_with_the_resume_hint(tmp_path, monkeypat
         said = capsys.readouterr().err.strip()
         assert len(said.splitlines()) == 1 and said.startswith("error: ") and said.endswith(hint)
         assert "No space left on device" in said
+
+
+def test_a_second_search_in_the_same_folder_is_refused(tmp_path):
+    """The folder's lock is checked first: the refusal names the folder and the owner's pid,
+    not a config difference, and the running search's files are not touched."""
+    from test_files import _hold_lock
+    from unas.config import parse_config
+    from unas.experiment import run_experiment
+    from unas.files import FolderLockedError, atomic_write_json
+
+    out = tmp_path / "out"
+    out.mkdir()
+    atomic_write_json(out / "config.json", {"config": {**TINY, "search": {**TINY["search"],
+                                                                          "seed": 99}}})
+    before = (out / "config.json").read_bytes()
+    proc = _hold_lock(out)
+    try:
+        with pytest.raises(FolderLockedError, match=f"^{out}: another search is running in this "
+                                                    f"folder \\(pid {proc.pid} on "):
+            run_experiment(parse_config(TINY, "tiny.yaml"), out_dir=out)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (out / "config.json").read_bytes() == before

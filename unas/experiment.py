@@ -16,8 +16,11 @@ from unas.errors import ConfigError
 from unas.search.backends import make_executor
 from unas.search.evolution import CHECKPOINT_FILE, CONFIG_SNAPSHOT, AgingEvolution
 from unas.evaluation import EvaluatorFactory
-from unas.files import atomic_write_json
+from unas.files import FolderLock, atomic_write_json
 from unas.search.measure import ResourceMeter
+
+#: The lock file of a search's output folder (:class:`unas.files.FolderLock`: owner's pid and host).
+LOCK_FILE = "search.lock"
 
 # Keys (or whole sections) that may differ when a search is continued in the same folder.
 _RESUMABLE_CHANGES = {("search", "rounds"), ("output_dir",), ("execution",)}
@@ -62,6 +65,17 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, res
     """Run (or continue) the search ``cfg`` describes; returns the finished search."""
     # Absolute: workers on a joined Ray cluster do not run in this process's folder.
     out = Path(out_dir or cfg.output_dir).absolute()
+    if not out.is_dir():
+        prepare_output(cfg, out, resume)  # creates the folder (or says why it cannot)
+    # One search per folder at a time (two would interleave their records for good), held until
+    # the search ends however it ends; checked before the folder's config, so a second search
+    # is told the folder is in use, not that its config differs.
+    with FolderLock(out, LOCK_FILE, "search"):
+        return _run_locked(cfg, out, resume, evaluator, progress)
+
+
+def _run_locked(cfg: ExperimentConfig, out: Path, resume: bool,
+                evaluator: EvaluatorFactory | None, progress: bool) -> AgingEvolution:
     prepare_output(cfg, out, resume)
     input_shape, num_classes = dataset_shapes(cfg)
     atomic_write_json(out / CONFIG_SNAPSHOT, {

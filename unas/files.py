@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from unas.errors import UnasError
 
@@ -131,3 +132,116 @@ class JsonLines:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
+
+
+class FolderLockedError(UnasError):
+    """Another running process holds the folder's lock (the message names the folder and pid)."""
+
+
+class FolderLock:
+    """An exclusive lock on a folder while one process works in it (a search in its output
+    folder): ``fcntl.flock`` on ``<folder>/<name>``, a file holding the owner's pid and host.
+
+    The kernel drops a flock when its process ends, however it ends (SIGKILL included), so a
+    lock file left by a dead owner never blocks: the next process takes the lock and rewrites
+    the file. Where flock is not supported (some network file systems) the recorded pid is
+    checked instead: a lock whose owner is no longer running on this host is taken over.
+    Re-entrant within one process; use it as a context manager.
+
+    >>> import tempfile
+    >>> with FolderLock(tempfile.mkdtemp()) as lock:
+    ...     lock.owner()["pid"] == os.getpid()
+    True
+    """
+
+    _held: ClassVar[dict[Path, list[int]]] = {}  # lock file → [fd, depth] in this process
+
+    def __init__(self, folder: str | Path, name: str = "search.lock", what: str = "search") -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / name
+        self.what = what
+
+    def owner(self) -> dict[str, Any]:
+        """What the lock file says about its owner (``{}`` if it says nothing readable)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _refuse(self) -> FolderLockedError:
+        owner = self.owner()
+        who = (f"pid {owner.get('pid')} on {owner.get('host')}" if owner.get("pid")
+               else "another process")
+        return FolderLockedError(f"{self.folder}: another {self.what} is running in this folder "
+                                 f"({who}, lock file {self.path.name}); wait for it to end or "
+                                 "use another output folder")
+
+    def _owner_alive(self) -> bool:
+        owner = self.owner()
+        if not owner.get("pid") or owner.get("pid") == os.getpid():
+            return False
+        if owner.get("host") != socket.gethostname():
+            return True  # cannot tell: assume it runs
+        try:
+            os.kill(int(owner["pid"]), 0)
+        except ProcessLookupError:
+            return False
+        except (PermissionError, ValueError, TypeError):
+            return True
+        return True
+
+    def acquire(self) -> "FolderLock":
+        import fcntl
+
+        key = self.path.absolute()
+        if key in self._held:
+            self._held[key][1] += 1
+            return self
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise UnasError(f"{self.folder}: cannot create the lock file {self.path.name} "
+                            f"({err.strerror}); the folder must be writable") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise self._refuse() from None
+            except OSError:  # no flock here: fall back on the recorded pid
+                if self._owner_alive():
+                    raise self._refuse() from None
+            info = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n"
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, info.encode(), 0)
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._held[key] = [fd, 1]
+        return self
+
+    def release(self) -> None:
+        import fcntl
+
+        key = self.path.absolute()
+        held = self._held.get(key)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] > 0:
+            return
+        del self._held[key]
+        try:
+            os.ftruncate(held[0], 0)  # no owner any more (the file stays: deleting it races)
+            fcntl.flock(held[0], fcntl.LOCK_UN)
+        except OSError:
+            pass
+        finally:
+            os.close(held[0])
+
+    def __enter__(self) -> "FolderLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
