@@ -181,3 +181,49 @@ def test_a_second_search_in_the_same_folder_is_refused(tmp_path):
         proc.kill()
         proc.wait()
     assert (out / "config.json").read_bytes() == before
+
+
+def _spawned_children(pid: int) -> list[int]:
+    """The multiprocessing workers whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_sigterm_is_handled_like_ctrl_c_and_leaves_no_worker_behind(config, tmp_path):
+    from unas.files import FolderLock
+
+    out = tmp_path / "terminated"
+    proc = subprocess.Popen([sys.executable, "-m", "unas.run", str(config), "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    workers: list[int] = []
+    while time.monotonic() < deadline and proc.poll() is None and not workers:
+        workers = _spawned_children(proc.pid)
+        time.sleep(0.02)
+    assert workers, "no worker was started"
+    proc.send_signal(signal.SIGTERM)  # the search only, while its worker is still starting
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    assert stderr.strip().splitlines()[-1] == (
+        f"terminated (SIGTERM); continue with: python -m unas.run {config} --out {out} --resume")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_running(pid) for pid in workers):
+        time.sleep(0.05)
+    assert not any(_running(pid) for pid in workers), "the worker outlived the search"
+    FolderLock(out).acquire().release()  # the lock went with the search

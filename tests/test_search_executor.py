@@ -122,3 +122,33 @@ def test_infrastructure_reason_looks_through_wrapping_exceptions():
         assert "Disk quota exceeded" in infrastructure_reason(err)
     assert infrastructure_reason(ValueError("NaN loss")) is None
     assert infrastructure_reason(OSError(errno.ENOENT, "missing")) is None
+
+
+def slow_factory() -> object:
+    time.sleep(30)  # like importing TensorFlow and loading a dataset
+    return _evaluate
+
+
+def test_close_does_not_wait_for_a_worker_still_setting_up():
+    """Interrupted (Ctrl-C, SIGTERM) in the first seconds: the worker is killed, not awaited."""
+    executor = SerialExecutor(slow_factory, poll_interval_s=0.05)
+    executor.submit(EvalTask(id=0, arch={}, seed=0))
+    assert executor.next_result(timeout=0.5) is None
+    proc = executor._proc
+    start = time.monotonic()
+    executor.close()
+    assert time.monotonic() - start < 5 and not proc.is_alive()
+
+
+def test_a_worker_whose_parent_is_already_gone_exits_at_once():
+    """The search died before the worker could ask to die with it: it must not live on."""
+    import multiprocessing
+
+    from unas.search.executor import _worker_main
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_worker_main, args=(child, slow_factory, None, os.getpid() + 10**6))
+    proc.start()
+    proc.join(timeout=20)
+    assert proc.exitcode == 1

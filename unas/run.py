@@ -9,6 +9,7 @@ models are deployed (int8, generated C, emulated board: ``summary.csv``, ``summa
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -38,7 +39,30 @@ def with_execution(cfg: "ExperimentConfig", workers: int | None,
     return dataclasses.replace(cfg, execution=execution)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so the same clean-up runs (the worker is
+    stopped, the folder's lock released) and the same ``--resume`` hint is printed."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The CLI; exit status 0, 2 (an error, one line), 130 (Ctrl-C) or 143 (SIGTERM)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals go to the main one
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m unas.run",
                                      description="μNAS-style architecture search for microcontrollers.")
     parser.add_argument("config", help="experiment YAML, e.g. experiments/digits.yaml")
@@ -77,9 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         where_err = f"{err.filename}: " if err.filename else ""
         print(f"error: {where_err}{err.strerror or err}; fix that, then {hint}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"interrupted; {hint}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        terminated = isinstance(err, Terminated)
+        print(f"{'terminated (SIGTERM)' if terminated else 'interrupted'}; {hint}", file=sys.stderr)
+        return 143 if terminated else 130
     return 0
 
 

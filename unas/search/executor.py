@@ -107,15 +107,18 @@ def failure_of(task_id: int, err: BaseException, described: str, wall_time_s: fl
     return failed(task_id, described, wall_time_s)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this worker when the search process dies (even by SIGKILL)."""
+def _die_with_parent(parent_pid: int | None = None) -> None:
+    """Ask Linux to SIGKILL this worker when the search process dies (even by SIGKILL), and end
+    now if it already has: it may die while this process is still starting, before the request
+    is made (the worker would otherwise set up TensorFlow and the dataset for nobody)."""
     try:
         import ctypes
-        import signal
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         pass
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def _redirect_output(log_path: str | None) -> None:
@@ -128,9 +131,10 @@ def _redirect_output(log_path: str | None) -> None:
     os.close(fd)
 
 
-def _worker_main(conn: Any, factory: EvaluatorFactory, log_path: str | None = None) -> None:
+def _worker_main(conn: Any, factory: EvaluatorFactory, log_path: str | None = None,
+                 parent_pid: int | None = None) -> None:
     """Child process: build the evaluator once, then evaluate tasks until told to stop."""
-    _die_with_parent()
+    _die_with_parent(parent_pid)
     _redirect_output(log_path)
     try:
         evaluate = factory()
@@ -188,7 +192,8 @@ class SerialExecutor:
     # -- worker lifecycle ------------------------------------------------------------------------
     def _start_worker(self) -> None:
         parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_worker_main, args=(child, self._factory, self._log_path),
+        self._proc = self._ctx.Process(target=_worker_main, args=(child, self._factory, self._log_path,
+                                                                   os.getpid()),
                                        daemon=True, name="unas-eval-worker")
         self._proc.start()
         child.close()
@@ -287,9 +292,12 @@ class SerialExecutor:
         return result
 
     def close(self) -> None:
-        busy = self._task is not None
+        """Stop the worker: at once if it is busy (an abandoned candidate is not waited for) or
+        still setting up (it would read the stop request only once set up, after many
+        seconds); an idle one is asked to exit."""
+        busy = self._task is not None or not self._ready
         self._task = None
-        self._stop_worker(kill=busy)  # an abandoned candidate is not waited for
+        self._stop_worker(kill=busy)
 
     def __enter__(self) -> "SerialExecutor":
         return self
