@@ -1,6 +1,7 @@
 """unas.files: the one atomic-write helper every writer uses."""
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -36,9 +37,8 @@ def test_the_temporary_file_keeps_the_suffix(tmp_path):
     assert seen == [".png"]
 
 
-def _hold_lock(folder) -> "subprocess.Popen":
+def _hold_lock(folder) -> subprocess.Popen:
     """Another process holding ``folder``'s lock (until killed)."""
-    import subprocess
     import sys
 
     code = ("import sys, time; from unas.files import FolderLock; "

@@ -164,8 +164,9 @@ def test_a_second_search_in_the_same_folder_is_refused(tmp_path):
     not a config difference, and the running search's files are not touched."""
     from test_files import _hold_lock
     from unas.config import parse_config
-    from unas.experiment import run_experiment
-    from unas.files import FolderLockedError, atomic_write_json
+    from unas.errors import UnasError
+    from unas.experiment import OutputInUseError, run_experiment
+    from unas.files import atomic_write_json
 
     out = tmp_path / "out"
     out.mkdir()
@@ -174,13 +175,14 @@ def test_a_second_search_in_the_same_folder_is_refused(tmp_path):
     before = (out / "config.json").read_bytes()
     proc = _hold_lock(out)
     try:
-        with pytest.raises(FolderLockedError, match=f"^{out}: another search is running in this "
+        with pytest.raises(OutputInUseError, match=f"^{out}: another search is running in this "
                                                     f"folder \\(pid {proc.pid} on "):
             run_experiment(parse_config(TINY, "tiny.yaml"), out_dir=out)
     finally:
         proc.kill()
         proc.wait()
     assert (out / "config.json").read_bytes() == before
+    assert issubclass(OutputInUseError, UnasError)  # the CLI says it in one line, exit 2
 
 
 def _spawned_children(pid: int) -> list[int]:

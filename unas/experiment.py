@@ -12,15 +12,21 @@ from typing import Any
 import numpy as np
 
 from unas.config import ExperimentConfig
-from unas.errors import ConfigError
+from unas.errors import ConfigError, UnasError
 from unas.search.backends import make_executor
 from unas.search.evolution import CHECKPOINT_FILE, CONFIG_SNAPSHOT, AgingEvolution
 from unas.evaluation import EvaluatorFactory
-from unas.files import FolderLock, atomic_write_json
+from unas.files import FolderLock, FolderLockedError, atomic_write_json
 from unas.search.measure import ResourceMeter
 
 #: The lock file of a search's output folder (:class:`unas.files.FolderLock`: owner's pid and host).
 LOCK_FILE = "search.lock"
+
+
+
+class OutputInUseError(UnasError):
+    """Another search is running in the output folder (the message names the folder and pid)."""
+
 
 # Keys (or whole sections) that may differ when a search is continued in the same folder.
 _RESUMABLE_CHANGES = {("search", "rounds"), ("output_dir",), ("execution",)}
@@ -70,8 +76,18 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, res
     # One search per folder at a time (two would interleave their records for good), held until
     # the search ends however it ends; checked before the folder's config, so a second search
     # is told the folder is in use, not that its config differs.
-    with FolderLock(out, LOCK_FILE, "search"):
+    lock = FolderLock(out, LOCK_FILE, "search")
+    try:
+        lock.acquire()
+    except FolderLockedError as err:
+        raise OutputInUseError(str(err)) from None
+    except OSError as err:
+        raise UnasError(f"{out}: cannot create the lock file {LOCK_FILE} ({err.strerror}); the "
+                        "output folder must be writable") from None
+    try:
         return _run_locked(cfg, out, resume, evaluator, progress)
+    finally:
+        lock.release()
 
 
 def _run_locked(cfg: ExperimentConfig, out: Path, resume: bool,

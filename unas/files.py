@@ -24,8 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from unas.errors import UnasError
-
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -69,8 +67,10 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
-class JsonLinesError(UnasError):
-    """A JSON-lines file has a line that is not a JSON object (the message names file and line)."""
+class JsonLinesError(ValueError):
+    """A JSON-lines file has a line that is not a JSON object (the message names file and line).
+    Not a :class:`unas.errors.UnasError` (this module stands below it): callers turn it into
+    theirs."""
 
 
 class JsonLines:
@@ -134,8 +134,10 @@ class JsonLines:
             os.fsync(handle.fileno())
 
 
-class FolderLockedError(UnasError):
-    """Another running process holds the folder's lock (the message names the folder and pid)."""
+class FolderLockedError(RuntimeError):
+    """Another running process holds the folder's lock (the message names the folder and pid).
+    Not a :class:`unas.errors.UnasError` (this module stands below it): callers turn it into
+    theirs."""
 
 
 class FolderLock:
@@ -198,11 +200,7 @@ class FolderLock:
         if key in self._held:
             self._held[key][1] += 1
             return self
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as err:
-            raise UnasError(f"{self.folder}: cannot create the lock file {self.path.name} "
-                            f"({err.strerror}); the folder must be writable") from None
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
