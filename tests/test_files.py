@@ -1,6 +1,7 @@
 """unas.files: the one atomic-write helper every writer uses."""
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -34,3 +35,46 @@ def test_the_temporary_file_keeps_the_suffix(tmp_path):
     seen = []
     atomic_write(tmp_path / "plot.png", lambda tmp: (seen.append(tmp.suffix), tmp.write_bytes(b"")))
     assert seen == [".png"]
+
+
+def _hold_lock(folder) -> subprocess.Popen:
+    """Another process holding ``folder``'s lock (until killed)."""
+    import sys
+
+    code = ("import sys, time; from unas.files import FolderLock; "
+            "FolderLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(120)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE,
+                            text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_folder_lock_refuses_a_second_owner_and_dies_with_its_owner(tmp_path):
+    from unas.files import FolderLock, FolderLockedError
+
+    proc = _hold_lock(tmp_path)
+    try:
+        with pytest.raises(FolderLockedError) as info:
+            FolderLock(tmp_path).acquire()
+        message = str(info.value)
+        assert message.startswith(f"{tmp_path}: another search is running in this folder (pid "
+                                  f"{proc.pid} on ") and "\n" not in message
+    finally:
+        proc.kill()  # SIGKILL: no clean-up runs, the kernel drops the flock
+        proc.wait()
+    assert FolderLock(tmp_path).owner()["pid"] == proc.pid  # a stale lock file is left...
+    with FolderLock(tmp_path) as lock:  # ...and taken over
+        assert lock.owner()["pid"] == os.getpid()
+        with FolderLock(tmp_path):  # re-entrant in one process
+            pass
+        assert lock.owner()["pid"] == os.getpid()
+    assert FolderLock(tmp_path).owner() == {}  # released on exit
+
+
+def test_a_folder_lock_is_released_when_an_exception_leaves_it(tmp_path):
+    from unas.files import FolderLock
+
+    with pytest.raises(ValueError):
+        with FolderLock(tmp_path):
+            raise ValueError("boom")
+    FolderLock(tmp_path).acquire().release()

@@ -85,3 +85,21 @@ def test_cli(tmp_path, capsys):
     assert "not a search output folder" in capsys.readouterr().err
     with pytest.raises(UnasError):
         load_context(tmp_path / "nothing")
+
+
+def test_cli_a_full_disk_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import unas.report.pareto as pareto
+
+    out = make_folder(tmp_path)
+    (out / "models" / "0.keras").unlink()  # a front model's file is missing: skipped, not fatal
+
+    def disk_full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(pareto, "atomic_write_text", disk_full)
+    assert main([str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"error: {out / 'pareto.csv'}: No space left on device"
+    assert "Traceback" not in "\n".join(err)

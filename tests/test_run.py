@@ -220,3 +220,100 @@ def test_bounds_no_candidate_meets_are_reported_at_the_end(tmp_path, monkeypatch
     search.fits = "a"
     assert main([str(config), "--out", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_a_failure_of_the_machine_stops_with_the_resume_hint(tmp_path, monkeypatch, capsys):
+    """Disk full / out of memory (InfrastructureError) or an OSError of the search's own files:
+    one line with the --resume hint, exit 2 (nothing was recorded for the candidate)."""
+    import errno
+
+    import unas.experiment
+    from unas.run import main
+    from unas.search.executor import InfrastructureError
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "out"
+    hint = f"continue with: python -m unas.run {cfg} --out {out} --resume"
+    for err in (InfrastructureError("candidate 3 could not be evaluated: OSError: [Errno 28] No "
+                                    "space left on device"),
+                OSError(errno.ENOSPC, "No space left on device", str(out / "checkpoint.json"))):
+        def stop(*args, err=err, **kwargs):
+            raise err
+        monkeypatch.setattr(unas.experiment, "run_experiment", stop)
+        assert main([str(cfg), "--out", str(out)]) == 2
+        said = capsys.readouterr().err.strip()
+        assert len(said.splitlines()) == 1 and said.startswith("error: ") and said.endswith(hint)
+        assert "No space left on device" in said
+
+
+def test_a_second_search_in_the_same_folder_is_refused(tmp_path):
+    """The folder's lock is checked first: the refusal names the folder and the owner's pid,
+    not a config difference, and the running search's files are not touched."""
+    from test_files import _hold_lock
+    from unas.config import parse_config
+    from unas.errors import UnasError
+    from unas.experiment import OutputInUseError, run_experiment
+    from unas.files import atomic_write_json
+
+    out = tmp_path / "out"
+    out.mkdir()
+    atomic_write_json(out / "config.json", {"config": {**TINY, "search": {**TINY["search"],
+                                                                          "seed": 99}}})
+    before = (out / "config.json").read_bytes()
+    proc = _hold_lock(out)
+    try:
+        with pytest.raises(OutputInUseError, match=f"^{out}: another search is running in this "
+                                                    f"folder \\(pid {proc.pid} on "):
+            run_experiment(parse_config(TINY, "tiny.yaml"), out_dir=out)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (out / "config.json").read_bytes() == before
+    assert issubclass(OutputInUseError, UnasError)  # the CLI says it in one line, exit 2
+
+
+def _spawned_children(pid: int) -> list[int]:
+    """The multiprocessing workers whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_sigterm_is_handled_like_ctrl_c_and_leaves_no_worker_behind(config, tmp_path):
+    from unas.files import FolderLock
+
+    out = tmp_path / "terminated"
+    proc = subprocess.Popen([sys.executable, "-m", "unas.run", str(config), "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    workers: list[int] = []
+    while time.monotonic() < deadline and proc.poll() is None and not workers:
+        workers = _spawned_children(proc.pid)
+        time.sleep(0.02)
+    assert workers, "no worker was started"
+    proc.send_signal(signal.SIGTERM)  # the search only, while its worker is still starting
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    assert stderr.strip().splitlines()[-1] == (
+        f"terminated (SIGTERM); continue with: python -m unas.run {config} --out {out} --resume")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_running(pid) for pid in workers):
+        time.sleep(0.05)
+    assert not any(_running(pid) for pid in workers), "the worker outlived the search"
+    FolderLock(out).acquire().release()  # the lock went with the search

@@ -4,6 +4,7 @@ The end-to-end tests with the real space, trainer and serial executor are in tes
 """
 from __future__ import annotations
 
+import errno
 import json
 import tempfile
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from unas.config import ObjectiveBounds, PruningConfig, SearchConfig
 from unas.search.evolution import AgingEvolution, ResumeError, over_bounds, pareto_front
 from unas.evaluation import EvalResult, EvalTask
 from unas.files import JsonLines
+from unas.search.executor import InfrastructureError, failure_of
 
 
 @dataclass(frozen=True)
@@ -330,8 +332,10 @@ def test_torn_last_line_is_dropped_and_redone(tmp_path):
             search.run(FakeExecutor())
     finally:
         JsonLines.append = original_append
+    torn = (out / "evaluations.jsonl").read_bytes()
     resumed = make_search(out)
     resumed.load()
+    assert (out / "evaluations.jsonl").read_bytes() == torn  # cut only when the search writes
     assert comparable(resumed.run(FakeExecutor())) == reference
 
 
@@ -462,3 +466,82 @@ def test_children_are_bred_from_the_initial_population_s_results(tmp_path, count
         assert first_child >= 8  # random proposals go on until 8 results are in
     else:
         assert first_child == 8 - 4 + 1  # plain asynchronous rule: bred from 5 results
+
+
+@pytest.mark.parametrize("content,match", [
+    ("", "checkpoint.json: not valid JSON"),
+    ("\x00garbage{", "checkpoint.json: not valid JSON"),
+    ("[1, 2]", "checkpoint.json: expected a JSON object"),
+    ('{"version": 1, "applied_lines": "many"}', "checkpoint.json: not a valid checkpoint"),
+    ('{"version": 1, "applied_lines": 3}', "checkpoint.json: not a valid checkpoint"),
+])
+def test_a_damaged_checkpoint_is_a_one_line_resume_error(tmp_path, content, match):
+    make_search(tmp_path, rounds=4).run(FakeExecutor())
+    (tmp_path / "checkpoint.json").write_text(content)
+    with pytest.raises(ResumeError, match=match) as info:
+        make_search(tmp_path, rounds=4).load()
+    assert "\n" not in str(info.value) and str(tmp_path) in str(info.value)
+
+
+@pytest.mark.parametrize("bad,match", [
+    ('{"id": 3, "arch"\n', "line 4: not valid JSON"),
+    ("[3]\n", "line 4: expected a JSON object"),
+    ('{"id": 3}\n', "line 4: not an evaluation record"),
+])
+def test_an_invalid_line_inside_the_log_names_the_file_and_line(tmp_path, bad, match):
+    make_search(tmp_path, rounds=4).run(FakeExecutor())
+    log = tmp_path / "evaluations.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:3] + [bad] + lines[4:]))
+    with pytest.raises(ResumeError, match=f"evaluations.jsonl: {match}") as info:
+        make_search(tmp_path, rounds=4).load()
+    assert "\n" not in str(info.value)
+
+
+def test_a_refused_resume_leaves_the_torn_last_line_in_place(tmp_path):
+    """Validate first, change nothing when refusing; a reader (the report) never cuts either."""
+    make_search(tmp_path, rounds=4).run(FakeExecutor())
+    log = tmp_path / "evaluations.jsonl"
+    damaged = log.read_text() + '{"id": 12, "ar'
+    log.write_text(damaged)
+    (tmp_path / "checkpoint.json").write_text("")
+    with pytest.raises(ResumeError):
+        make_search(tmp_path, rounds=4).load()
+    assert len(JsonLines(log).read()) == 12
+    assert log.read_text() == damaged
+
+
+class DiskFullExecutor(FakeExecutor):
+    """Like FakeExecutor, but the evaluation of ``full_at`` raises OSError ENOSPC (saving its
+    model), reported the way the executors' workers report it."""
+
+    def __init__(self, full_at: int) -> None:
+        super().__init__()
+        self.full_at = full_at
+
+    def next_result(self, timeout: float | None = None) -> EvalResult | None:
+        if self.queue and self.queue[-1].id == self.full_at:
+            task = self.queue.pop()
+            try:
+                raise OSError(errno.ENOSPC, "No space left on device", f"models/{task.id}.keras")
+            except OSError as err:
+                return failure_of(task.id, err, f"OSError: {err}", 0.0)
+        return super().next_result(timeout)
+
+
+def test_a_full_disk_stops_the_search_and_the_candidate_is_trained_on_resume(tmp_path):
+    reference = comparable(make_search(tmp_path / "ref").run(FakeExecutor()))
+    out = tmp_path / "full"
+    with pytest.raises(InfrastructureError, match="candidate 12 could not be evaluated: "
+                                                  "OSError: .*No space left on device"):
+        make_search(out).run(DiskFullExecutor(full_at=12))
+    logged = [line["id"] for line in JsonLines(out / "evaluations.jsonl").read()]
+    assert 12 not in logged and all("No space" not in line["status"]
+                                    for line in JsonLines(out / "evaluations.jsonl").read())
+    resumed = make_search(out)
+    assert resumed.load()
+    executor = FakeExecutor()
+    assert comparable(resumed.run(executor)) == reference
+    assert 12 in [t.id for t in executor.seen]
+    lines = JsonLines(out / "evaluations.jsonl").read()
+    assert sorted(line["id"] for line in lines) == list(range(38))  # none lost, none repeated

@@ -12,13 +12,22 @@ from typing import Any
 import numpy as np
 
 from unas.config import ExperimentConfig
-from unas.errors import ConfigError, DataError
+from unas.errors import ConfigError, DataError, UnasError
+from unas.evaluation import EvaluatorFactory
+from unas.files import FolderLock, FolderLockedError, atomic_write_json
+from unas.paths import check_output_folder
 from unas.search.backends import make_executor
 from unas.search.evolution import CHECKPOINT_FILE, CONFIG_SNAPSHOT, AgingEvolution
-from unas.evaluation import EvaluatorFactory
-from unas.files import atomic_write_json
-from unas.paths import check_output_folder
 from unas.search.measure import ResourceMeter
+
+#: The lock file of a search's output folder (:class:`unas.files.FolderLock`: owner's pid and host).
+LOCK_FILE = "search.lock"
+
+
+
+class OutputInUseError(UnasError):
+    """Another search is running in the output folder (the message names the folder and pid)."""
+
 
 # Keys (or whole sections) that may differ when a search is continued in the same folder.
 _RESUMABLE_CHANGES = {("search", "rounds"), ("output_dir",), ("execution",)}
@@ -75,14 +84,45 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, res
     # Absolute: workers on a joined Ray cluster do not run in this process's folder.
     out = Path(out_dir or cfg.output_dir).absolute()
     created = [p for p in (out, *out.parents) if not p.exists()]
-    prepare_output(cfg, out, resume)
+    if not out.is_dir():
+        prepare_output(cfg, out, resume)  # creates the folder (or says why it cannot)
+    # One search per folder at a time (two would interleave their records for good), held until
+    # the search ends however it ends; checked before the folder's config, so a second search
+    # is told the folder is in use, not that its config differs.
+    lock = FolderLock(out, LOCK_FILE, "search")
     try:
-        input_shape, num_classes = dataset_shapes(cfg)
+        lock.acquire()
+    except FolderLockedError as err:
+        raise OutputInUseError(str(err)) from None
+    except OSError as err:
+        raise UnasError(f"{out}: cannot create the lock file {LOCK_FILE} ({err.strerror}); the "
+                        "output folder must be writable") from None
+    try:
+        return _run_locked(cfg, out, resume, evaluator, progress)
     except DataError:
-        for folder in created:  # a run failing before its first step leaves no empty folders
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+        lock.release()
+        _remove_created(created, lock.path)  # a run failing before its first step leaves no folders
         raise
+    finally:
+        lock.release()
+
+
+def _remove_created(created: list[Path], lock_file: Path) -> None:
+    """Remove the folders this run created (deepest first) while they hold nothing but its
+    released lock file."""
+    for folder in created:
+        if not folder.is_dir():
+            continue
+        if [p.name for p in folder.iterdir()] == [lock_file.name] and lock_file.parent == folder:
+            lock_file.unlink()
+        if not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def _run_locked(cfg: ExperimentConfig, out: Path, resume: bool,
+                evaluator: EvaluatorFactory | None, progress: bool) -> AgingEvolution:
+    prepare_output(cfg, out, resume)
+    input_shape, num_classes = dataset_shapes(cfg)
     atomic_write_json(out / CONFIG_SNAPSHOT, {
         "config": cfg.raw, "source": cfg.source, "input_shape": list(input_shape),
         "num_classes": num_classes})

@@ -9,10 +9,12 @@ models are deployed (int8, generated C, emulated board: ``summary.csv``, ``summa
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import TYPE_CHECKING
 
 from unas.errors import UnasError
+from unas.search.executor import InfrastructureError
 
 if TYPE_CHECKING:
     from unas.config import ExperimentConfig
@@ -51,7 +53,30 @@ def bounds_warning(cfg: "ExperimentConfig", search: "AgingEvolution") -> str | N
             "search_space.bounds")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so the same clean-up runs (the worker is
+    stopped, the folder's lock released) and the same ``--resume`` hint is printed."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The CLI; exit status 0, 2 (an error, one line), 130 (Ctrl-C) or 143 (SIGTERM)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals go to the main one
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m unas.run",
                                      description="μNAS-style architecture search for microcontrollers.")
     parser.add_argument("config", help="experiment YAML, e.g. experiments/digits.yaml")
@@ -65,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="join this Ray cluster ('auto', 'host:port' or 'ray://host:port') "
                              "instead of starting a local one (execution.address)")
     args = parser.parse_args(argv)
+    where = f" --out {args.out}" if args.out else ""
+    hint = f"continue with: python -m unas.run {args.config}{where} --resume"
     try:
         from unas.config import load_config
         from unas.experiment import run_experiment
@@ -81,14 +108,20 @@ def main(argv: list[str] | None = None) -> int:
         warning = bounds_warning(cfg, search)
         if warning:  # exit 0 still: the search ran and its results are written (see docs/search.md)
             print(warning, file=sys.stderr)
+    except InfrastructureError as err:  # disk full, out of memory: nothing recorded for it
+        print(f"error: {err}; fix that, then {hint}", file=sys.stderr)
+        return 2
     except UnasError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        where = f" --out {args.out}" if args.out else ""
-        print(f"interrupted; continue with: python -m unas.run {args.config}{where} --resume",
-              file=sys.stderr)
-        return 130
+    except OSError as err:  # e.g. the disk filled up while the search wrote its own files
+        where_err = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where_err}{err.strerror or err}; fix that, then {hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as err:
+        terminated = isinstance(err, Terminated)
+        print(f"{'terminated (SIGTERM)' if terminated else 'interrupted'}; {hint}", file=sys.stderr)
+        return 143 if terminated else 130
     return 0
 
 

@@ -23,5 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     except UnasError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. a full disk or a read-only folder: one line, no traceback
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
     print(f"wrote {len(written)} files under {args.out_dir}")
     return 0

@@ -17,7 +17,7 @@ import numpy as np
 
 from unas.config import ExperimentConfig, parse_config
 from unas.errors import UnasError
-from unas.files import JsonLines
+from unas.files import JsonLines, JsonLinesError
 from unas.search.evolution import CONFIG_SNAPSHOT, EVALUATIONS_FILE, pareto_front
 from unas.search.records import EvaluationRecord
 
@@ -81,8 +81,11 @@ def load_context(out_dir: str | Path, config: ExperimentConfig | None = None,
         config = parse_config(meta["config"], str(snapshot), check_dataset=False,
                               check_space=False)
     if records is None:
-        records = [EvaluationRecord.from_dict(line)
-                   for line in JsonLines(out / EVALUATIONS_FILE).read()]
+        try:
+            lines = JsonLines(out / EVALUATIONS_FILE).read()
+        except JsonLinesError as err:
+            raise UnasError(str(err)) from None
+        records = [EvaluationRecord.from_dict(line) for line in lines]
     records = sorted(records, key=lambda r: r.id)
     front = sorted(pareto_front(records), key=lambda r: r.objectives.error)  # type: ignore[union-attr]
     return ReportContext(out_dir=out, records=records, front=front, config=config)

@@ -13,7 +13,9 @@ Beyond the μNAS reference:
   from oversized architectures still walks towards the bounds);
 - an architecture seen before is never trained again: its recorded result is reused;
 - architectures whose resources cannot be computed, or which fail to build or train, become
-  ``failed: <reason>`` records and never stop the search;
+  ``failed: <reason>`` records and never stop the search; a failure of the machine instead (disk
+  full, out of memory: :func:`unas.search.executor.infrastructure_reason`) stops it with
+  :class:`~unas.search.executor.InfrastructureError` and records nothing for that candidate;
 - the RNG state is part of the checkpoint, and records written after the last checkpoint are
   replayed on resume, so a resumed search proposes exactly the candidates an uninterrupted one
   would have (given the same results), with no finished evaluation lost or repeated.
@@ -38,8 +40,9 @@ from search_spaces.registry import architecture_from_json
 from unas.config import ObjectiveBounds, PruningConfig, SearchConfig
 from unas.errors import UnasError
 from unas.evaluation import EvalResult, EvalTask
-from unas.search.executor import Executor
-from unas.files import JsonLines, atomic_write_json
+from unas.search.executor import (INFRASTRUCTURE, Executor, InfrastructureError,
+                                  is_infrastructure_failure)
+from unas.files import JsonLines, JsonLinesError, atomic_write_json
 from unas.search.objectives import RESOURCE_NAMES, Objectives, normalise, sample_weights, scalarise
 from unas.search.pareto import non_dominated
 from unas.search.records import STATUS_OK, EvaluationRecord
@@ -122,6 +125,7 @@ class AgingEvolution:
         self._replay_order: deque[int] = deque()
         self._submitted: set[int] = set()
         self._lines = 0
+        self._torn = False  # the log ends in a torn line, cut before the next append
 
     # ------------------------------------------------------------------ state and resume
     @property
@@ -130,43 +134,74 @@ class AgingEvolution:
         return len(self.records)
 
     def load(self) -> bool:
-        """Restore from ``out_dir`` if it holds a search; True if something was restored."""
-        lines = self.log.read()
-        state = None
-        if self.checkpoint_path.exists():
-            state = json.loads(self.checkpoint_path.read_text())
-            if state.get("version") != CHECKPOINT_VERSION:
-                raise ResumeError(f"{self.checkpoint_path}: unknown checkpoint version "
-                                  f"{state.get('version')!r}")
-        elif lines:
+        """Restore from ``out_dir`` if it holds a search; True if something was restored.
+
+        Everything is checked before anything is changed: a refused resume (:class:`ResumeError`,
+        naming the file and line) leaves the folder as it was. A torn last line of the log (a
+        process killed mid-write) is cut only when the resumed search writes its first record."""
+        try:
+            lines = self.log.read()
+        except JsonLinesError as err:
+            raise ResumeError(f"{err}; the log is damaged, this search cannot be resumed") from None
+        state = self._read_checkpoint() if self.checkpoint_path.exists() else None
+        if state is None and lines:
             raise ResumeError(f"{self.out_dir}: {EVALUATIONS_FILE} exists without "
                               f"{CHECKPOINT_FILE}; use a fresh output folder")
+        records = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                records.append(EvaluationRecord.from_dict(line))
+            except Exception as err:  # noqa: BLE001 - a malformed record: one line, no traceback
+                raise ResumeError(f"{self.log.path}: line {number}: not an evaluation record "
+                                  f"({_one_line(err)})") from None
+        self._torn = self.log.torn_tail() > 0
         if state is None:
             return False
-        applied = int(state["applied_lines"])
-        if applied > len(lines):
-            raise ResumeError(f"{self.log.path}: has {len(lines)} records but the checkpoint "
-                              f"says {applied} were written")
-        self.rng.bit_generator.state = state["rng"]
-        self.next_id = int(state["next_id"])
-        for line in lines[:applied]:
-            self._apply(EvaluationRecord.from_dict(line), population=False)
-        self._lines = applied
-        self.population = deque(int(i) for i in state["population"])
-        for entry in state["pending"]:
-            task = EvalTask(id=int(entry["id"]), arch=entry["arch"], seed=int(entry["seed"]),
-                            pruning_target=entry["pruning_target"])
-            self._add_pending(_Pending(task=task, round=int(entry["round"]),
-                                       parent=entry["parent"],
-                                       resources=tuple(entry["resources"]),  # type: ignore[arg-type]
-                                       key=self._key_of(
-                                           architecture_from_json(task.arch).to_json(),
-                                           task.pruning_target)))
-        self.waiting = {int(k): list(v) for k, v in state["waiting"].items()}
-        for line in lines[applied:]:
-            self._replay[int(line["id"])] = line
-            self._replay_order.append(int(line["id"]))
+        try:
+            applied = int(state["applied_lines"])
+            if applied > len(lines):
+                raise ResumeError(f"{self.log.path}: has {len(lines)} records but the checkpoint "
+                                  f"says {applied} were written")
+            self.rng.bit_generator.state = state["rng"]
+            self.next_id = int(state["next_id"])
+            for record in records[:applied]:
+                self._apply(record, population=False)
+            self._lines = applied
+            self.population = deque(int(i) for i in state["population"])
+            for entry in state["pending"]:
+                task = EvalTask(id=int(entry["id"]), arch=entry["arch"], seed=int(entry["seed"]),
+                                pruning_target=entry["pruning_target"])
+                self._add_pending(_Pending(task=task, round=int(entry["round"]),
+                                           parent=entry["parent"],
+                                           resources=tuple(entry["resources"]),  # type: ignore[arg-type]
+                                           key=self._key_of(
+                                               architecture_from_json(task.arch).to_json(),
+                                               task.pruning_target)))
+            self.waiting = {int(k): list(v) for k, v in state["waiting"].items()}
+            for line in lines[applied:]:
+                self._replay[int(line["id"])] = line
+                self._replay_order.append(int(line["id"]))
+        except ResumeError:
+            raise
+        except Exception as err:  # noqa: BLE001 - any malformed entry: one line, no traceback
+            raise ResumeError(f"{self.checkpoint_path}: not a valid checkpoint of this search "
+                              f"({_one_line(err)})") from None
         return True
+
+    def _read_checkpoint(self) -> dict[str, Any]:
+        path = self.checkpoint_path
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as err:
+            raise ResumeError(f"{path}: cannot be read ({err.strerror})") from None
+        except ValueError as err:  # empty, garbage, not UTF-8
+            raise ResumeError(f"{path}: not valid JSON ({_one_line(err)}); the checkpoint is "
+                              "damaged, this search cannot be resumed") from None
+        if not isinstance(state, dict):
+            raise ResumeError(f"{path}: expected a JSON object, got {type(state).__name__}")
+        if state.get("version") != CHECKPOINT_VERSION:
+            raise ResumeError(f"{path}: unknown checkpoint version {state.get('version')!r}")
+        return state
 
     def checkpoint(self) -> None:
         """Write the search state atomically (records live in the log, not here)."""
@@ -211,6 +246,9 @@ class AgingEvolution:
                                   "search (was the config or the code changed?)")
             record = EvaluationRecord.from_dict(logged)
         else:
+            if self._torn:
+                self.log.repair()
+                self._torn = False
             self.log.append(line)
         self._lines += 1
         self._apply(record, population=True)
@@ -367,9 +405,16 @@ class AgingEvolution:
 
     # ------------------------------------------------------------------ results
     def _on_result(self, result: EvalResult) -> None:
-        pending = self.pending.pop(result.id, None)
-        if pending is None:
+        if result.id not in self.pending:
             raise ResumeError(f"result for candidate {result.id}, which is not in flight")
+        if is_infrastructure_failure(result):
+            # The machine failed, not the candidate: record nothing (it stays in flight in the
+            # checkpoint, so a resumed search trains it again) and stop.
+            reason = result.status[len(INFRASTRUCTURE):]
+            raise InfrastructureError(f"candidate {result.id} could not be evaluated: {reason}; "
+                                      "the search stopped and recorded nothing for it (it is "
+                                      "trained again when the search is resumed)")
+        pending = self.pending.pop(result.id)
         self._inflight_keys.pop(pending.key, None)
         self._submitted.discard(result.id)
         task = pending.task

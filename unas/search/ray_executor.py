@@ -16,7 +16,8 @@ Same :class:`unas.search.executor.Executor` protocol as the serial executor, wit
   per model even with ``clear_session()``);
 - a candidate that raises (NaN loss included) becomes ``failed: <reason>``; a candidate whose
   actor dies is resubmitted once to a fresh actor and is ``failed: worker process died ...`` if
-  that one dies too; a candidate running past ``candidate_timeout_s`` fails and its actor is
+  that one dies too; a full disk or exhausted memory is the machine's failure, not the
+  candidate's (:func:`~unas.search.executor.infrastructure_reason`: the search stops); a candidate running past ``candidate_timeout_s`` fails and its actor is
   replaced; an evaluator that cannot even be set up raises
   :class:`~unas.search.executor.WorkerStartError` (the search stops: nothing could be trained);
 - on a joined cluster, a model saved on another machine is sent back and written to the same
@@ -36,13 +37,9 @@ from typing import Any
 from unas.errors import UnasError
 from unas.files import atomic_write_bytes
 from unas.evaluation import EvalResult, EvalTask, EvaluatorFactory, SharedDataFactory
-from unas.search.executor import WorkerStartError, failed
+from unas.search.executor import MAX_ATTEMPTS, WorkerStartError, failed, failure_of
 from unas.search.ray_runtime import (RaySession, connect_ray, default_cpus_per_worker,
                                      default_num_workers, local_cpu_count)
-
-MAX_ATTEMPTS = 2
-"""A candidate whose worker dies is tried on a fresh worker once more, then recorded failed."""
-
 
 def describe_error(err: BaseException) -> str:
     """``Type: message (at file.py:line)`` of an exception, for a ``failed:`` status."""
@@ -85,7 +82,7 @@ class EvaluationActor:
         try:
             result = self._evaluate(task)
         except Exception as err:  # noqa: BLE001 - one candidate's failure, not the search's
-            return failed(task.id, describe_error(err), time.monotonic() - start), None
+            return failure_of(task.id, err, describe_error(err), time.monotonic() - start), None
         return result, self._model_bytes(result)
 
     def _model_bytes(self, result: EvalResult) -> bytes | None:
