@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(args.model)
         read_tflite(path)  # one-line error for a missing or malformed file
         x_test, y_test = test_split(args.data) if args.data else (None, None)
-        row = bench_tflite(path.read_bytes(), x_test, y_test, args.repeats)
+        row = bench_tflite(path.read_bytes(), x_test, y_test, args.repeats, path=str(path))
     except UnasError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
