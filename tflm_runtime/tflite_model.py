@@ -318,8 +318,8 @@ def _parse_model(model_t: Any, raw: bytes, path: str) -> TfliteModel:
     sub = model_t.subgraphs[0]
     tensors = tuple(_tensor(model_t, raw, i, t, path) for i, t in enumerate(sub.tensors or []))
     count = len(tensors)
-    inputs = _index_list(sub.inputs, "the subgraph's inputs", count, path)
-    outputs = _index_list(sub.outputs, "the subgraph's outputs", count, path)
+    inputs = _index_list(sub.inputs, "the subgraph's input list", count, path)
+    outputs = _index_list(sub.outputs, "the subgraph's output list", count, path)
     if not inputs or not outputs:
         raise DataError(f"{path}: the subgraph has {len(inputs)} inputs and {len(outputs)} "
                         "outputs; expected at least one of each")
