@@ -126,3 +126,20 @@ def test_garbage_bytes_are_a_data_error_naming_the_file():
         TflmRunner(b"TFL3" * 10, path="junk.tflite")
     with pytest.raises(DataError, match=r"junk\.tflite: TFLM"):
         smallest_arena(b"TFL3" * 10, path="junk.tflite")
+
+
+def test_smallest_arena_of_the_autoencoder_that_crashed_the_bisection():
+    """Regression (#23): the dense autoencoder 640-128x4-8-128x4-640 of the issue; the in-process
+    bisection died here with SIGSEGV (exit 139), now the crashing probes are failed probes."""
+    from tiny_models import int8_tflite
+    from unas.tfenv import keras
+
+    keras.utils.set_random_seed(0)
+    dense = keras.layers.Dense
+    model = keras.Sequential([keras.Input((640,))]
+                             + [dense(128, activation="relu") for _ in range(4)] + [dense(8)]
+                             + [dense(128, activation="relu") for _ in range(4)] + [dense(640)])
+    blob = int8_tflite(model, np.random.default_rng(0))
+    size = smallest_arena(blob)
+    assert loads_and_runs(blob, size) and not loads_and_runs(blob, size - 1)
+    assert size >= TflmRunner(blob).arena_usage().total_bytes
