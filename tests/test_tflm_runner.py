@@ -117,6 +117,8 @@ def test_arena_probes_that_crash_tflm_are_failed_probes(mlp_softmax_tflite):
     crash = crashing[0]
     assert crash < smallest
     assert not loads_and_runs(mlp_softmax_tflite, crash)  # in-process, this was a SIGSEGV
+    with pytest.raises(DataError, match=r"^mlp\.tflite: TFLM crashed loading"):
+        TflmRunner(mlp_softmax_tflite, arena_size=crash, path="mlp.tflite")
     # an upper bound whose first bisection probe is the crashing size
     assert smallest_arena(mlp_softmax_tflite, upper=2 * crash - 1024) == smallest
 

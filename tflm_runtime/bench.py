@@ -79,7 +79,7 @@ def bench_tflite(model_bytes: bytes, x_test: np.ndarray | None = None,
 
     model = parse_tflite(model_bytes, path)  # one DataError for malformed bytes
     smallest = smallest_arena(model_bytes, path=path)  # in a child: TFLM may crash
-    runner = TflmRunner(model_bytes, path=path)
+    runner = TflmRunner(model_bytes, path=path, isolated_check=False)  # checked just above
     accuracy = None
     sample = np.zeros(tuple(runner.input_details["shape"][1:]), runner.input_details["dtype"])
     if x_test is not None and y_test is not None:

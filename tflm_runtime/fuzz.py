@@ -70,6 +70,7 @@ class FuzzReport:
     reader_refused: int = 0
     tflm_refused: int = 0
     tflm_crashed: int = 0  # contained in a child: TFLM's own crash on a malformed model
+    tflm_crashed_models: dict[str, bytes] = field(default_factory=dict, repr=False)
     generator_refused: int = 0
     accepted: int = 0  # generated, compiled and ran
     bit_exact: int = 0
@@ -149,9 +150,11 @@ def fuzz(models: dict[str, bytes], count: int, rng: np.random.Generator,
     outcomes = dict(zip(names, run_isolated(
         [(parsed[n][0], default_arena_size(parsed[n][0]), parsed[n][2]) for n in names],
         timeout_s)))
-    for status, _ in outcomes.values():
+    for n, (status, _) in outcomes.items():
         report.tflm_refused += status == "refused"
         report.tflm_crashed += status == "crashed"
+        if status == "crashed":
+            report.tflm_crashed_models[n] = parsed[n][0]
 
     generated = []
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
@@ -181,13 +184,16 @@ def fuzz(models: dict[str, bytes], count: int, rng: np.random.Generator,
     dirs = [work / n[:-7] for n in generated]
     try:
         executables = dict(zip(generated, build_host(dirs, jobs=jobs)))
-    except BuildError:  # find which: one by one
-        executables = {}
+    except BuildError:  # every model was still attempted: those without a program failed
+        executables = {n: d / "model_host" for n, d in zip(generated, dirs)
+                       if (d / "model_host").is_file()}
         for n, d in zip(generated, dirs):
-            try:
-                executables[n] = build_host([d], jobs=1)[0]
-            except BuildError as exc:
-                report.crashes.append(f"gcc rejected the generated code of {n}: {str(exc)[:300]}")
+            if n not in executables:
+                try:
+                    executables[n] = build_host([d], jobs=1)[0]
+                except BuildError as exc:
+                    report.crashes.append(f"gcc rejected the generated code of {n}: "
+                                          f"{str(exc)[:300]}")
     for n, exe in executables.items():
         mutant, model, x = parsed[n]
         tflm_status, tflm_value = outcomes[n]

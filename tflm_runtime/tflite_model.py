@@ -239,6 +239,14 @@ def _tensor(model_t: Any, raw: bytes, index: int, t: Any, path: str) -> Tensor:
         scales = tuple(float(s) for s in q.scale)
         zeros = tuple(int(z) for z in (q.zeroPoint if q.zeroPoint is not None else [0] * len(scales)))
         qdim = int(q.quantizedDimension)
+        if not all(math.isfinite(x) for x in scales):
+            raise DataError(f"{path}: tensor {index} has a non-finite quantisation scale")
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            bad = [z for z in zeros if not info.min <= z <= info.max]
+            if bad:
+                raise DataError(f"{path}: tensor {index} ({type_name}) has zero point {bad[0]}, "
+                                f"outside [{info.min}, {info.max}]")
     content = _buffer_bytes(model_t, raw, t.buffer)
     data = None
     if content is not None:
@@ -417,6 +425,10 @@ def resource_graph(model: TfliteModel) -> nx.DiGraph:
     """The resource graph of ``model`` (conventions in the module docstring)."""
     check_supported(model)
     names = node_names(model)
+    for index in model.outputs:
+        if index not in names:
+            raise DataError(f"{model.path}: the subgraph's output tensor {index} is neither an "
+                            "input nor produced by an operator")
     graph = new_graph()
     graph.graph["operator_index"] = {}
     graph.graph["tensor_index"] = {}

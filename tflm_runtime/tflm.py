@@ -113,13 +113,14 @@ class TflmRunner:
     Raises :class:`unas.errors.DataError` naming ``path`` (the file the bytes came from) if the
     bytes are no well-formed ``.tflite`` (checked by :func:`tflm_runtime.tflite_model.parse_tflite`
     before TFLM sees them) or TFLM does not load the model (with TFLM's own message). The host
-    TFLM may still crash on a well-formed but inconsistent model: where the bytes are untrusted,
-    check them first in a child process (:func:`loads_and_runs`, as
-    :func:`tflm_runtime.bench.bench_tflite` does).
+    TFLM crashes (SIGSEGV, SIGABRT) instead of failing on some inconsistent models and arena
+    sizes, so by default (``isolated_check``) the model is first loaded and run once on zeros in
+    a child process (:mod:`tflm_runtime.isolated`, ~0.3 s): a crash there is a DataError, not
+    this process dying. Pass ``isolated_check=False`` only for bytes already checked so.
     """
 
     def __init__(self, model_bytes: bytes, arena_size: int | None = None,
-                 path: str = "the model") -> None:
+                 path: str = "the model", isolated_check: bool = True) -> None:
         from tflite_micro.python.tflite_micro import runtime
 
         from tflm_runtime.tflite_model import parse_tflite
@@ -134,6 +135,14 @@ class TflmRunner:
         if self.arena_size < MIN_ARENA_BYTES:
             raise DataError(f"arena_size: expected at least {MIN_ARENA_BYTES} bytes (TFLM's own "
                             f"allocator objects must fit), got {self.arena_size}")
+        if isolated_check:
+            from tflm_runtime.isolated import run_isolated
+
+            status, message = run_isolated([(self.model_bytes, self.arena_size, None)])[0]
+            if status != "ok":
+                what = "crashed loading" if status == "crashed" else "cannot load"
+                raise DataError(f"{self.path}: TFLM {what} the model (and one invoke on zeros) "
+                                f"with a {self.arena_size}-byte arena: {message}")
         with capture_c_stderr() as log:
             try:
                 self._interp = runtime.Interpreter.from_bytes(self.model_bytes,
