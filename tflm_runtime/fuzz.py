@@ -90,6 +90,13 @@ class FuzzReport:
                 "crashes": len(self.crashes), "tracebacks": len(self.tracebacks)}
 
 
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` first (reports cut long lines), then the innermost three frames."""
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    where = "; ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames)
+    return f"{type(exc).__name__}: {str(exc)[:200]} (at {where})"
+
+
 def _generate_one(blob: bytes, name: str, out_dir: str) -> tuple[str, str]:
     """In the worker process: ('ok', '') / ('refused', message) / ('traceback', text)."""
     from tflm_runtime.codegen.generator import generate
@@ -99,8 +106,8 @@ def _generate_one(blob: bytes, name: str, out_dir: str) -> tuple[str, str]:
         generate(parse_tflite(blob, name), out_dir)
     except UnasError as exc:
         return "refused", str(exc)
-    except Exception:  # noqa: BLE001 - the fuzz test reports it
-        return "traceback", traceback.format_exc(limit=4)
+    except Exception as exc:  # noqa: BLE001 - the fuzz test reports it
+        return "traceback", _describe(exc)
     return "ok", ""
 
 
@@ -136,8 +143,8 @@ def fuzz(models: dict[str, bytes], count: int, rng: np.random.Generator,
         except UnasError:
             report.reader_refused += 1
             continue
-        except Exception:  # noqa: BLE001
-            report.tracebacks.append(f"reader, {name}: {traceback.format_exc(limit=4)}")
+        except Exception as exc:  # noqa: BLE001
+            report.tracebacks.append(f"reader, {name}: {_describe(exc)}")
             continue
         t = model.tensors[model.inputs[0]]
         x = None

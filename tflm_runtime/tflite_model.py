@@ -433,7 +433,10 @@ def resource_graph(model: TfliteModel) -> nx.DiGraph:
     graph.graph["operator_index"] = {}
     graph.graph["tensor_index"] = {}
     for index in model.inputs:
-        add_op(graph, names[index], "INPUT", _unbatched(model.tensors[index].shape))
+        try:
+            add_op(graph, names[index], "INPUT", _unbatched(model.tensors[index].shape))
+        except ValueError as exc:
+            raise DataError(f"{model.path}: input tensor {index}: {exc}") from exc
         graph.graph["tensor_index"][names[index]] = index
     for op in model.operators:
         if len(op.outputs) != 1:
@@ -460,9 +463,12 @@ def resource_graph(model: TfliteModel) -> nx.DiGraph:
             raise DataError(f"{model.path}: operator {op.index} ({op.opcode}) has inconsistent "
                             f"tensor shapes: inputs {shapes}, output "
                             f"{model.tensors[out].shape}") from exc
-        add_op(graph, name, op.opcode, _unbatched(model.tensors[out].shape), activations,
-               macs=macs, params=sum(math.prod(t.shape) for t in weight_consts),
-               size_bytes=sum(t.nbytes for t in weight_consts), **geometry)
+        try:
+            add_op(graph, name, op.opcode, _unbatched(model.tensors[out].shape), activations,
+                   macs=macs, params=sum(math.prod(t.shape) for t in weight_consts),
+                   size_bytes=sum(t.nbytes for t in weight_consts), **geometry)
+        except ValueError as exc:  # e.g. an empty shape, or an input produced later
+            raise DataError(f"{model.path}: operator {op.index} ({op.opcode}): {exc}") from exc
         graph.graph["operator_index"][name] = op.index
         graph.graph["tensor_index"][name] = out
     return graph
