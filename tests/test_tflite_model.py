@@ -94,3 +94,54 @@ def test_garbage_is_a_data_error(tmp_path):
         read_tflite(path)
     with pytest.raises(DataError, match="missing.tflite"):
         read_tflite(tmp_path / "missing.tflite")
+
+
+def _edited(blob: bytes, edit) -> bytes:
+    from unas.export.flatbuffer import pack, unpack
+
+    model_t = unpack(blob)
+    edit(model_t)
+    return pack(model_t)
+
+
+def _first_constant(model_t):
+    sub = model_t.subgraphs[0]
+    return next(t for t in sub.tensors
+                if model_t.buffers[t.buffer].data is not None and len(model_t.buffers[t.buffer].data))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: setattr(m.subgraphs[0].operators[0], "inputs", [0, 999]),
+     r"operator 0 \(CONV_2D\) refers to tensor 999; the subgraph has \d+ tensors"),
+    (lambda m: setattr(m.subgraphs[0], "outputs", [-5]), r"the subgraph's output list refers to tensor -5"),
+    (lambda m: setattr(m.subgraphs[0].operators[0], "opcodeIndex", 77),
+     r"operator 0 has opcode index 77"),
+    (lambda m: setattr(m.subgraphs[0].tensors[0], "buffer", 10 ** 6),
+     r"tensor 0 refers to buffer 1000000"),
+    (lambda m: setattr(m.subgraphs[0].tensors[0], "type", 99), r"tensor 0 has an unknown type"),
+    (lambda m: setattr(m.subgraphs[0].tensors[0], "name", b"\xff\xfe"),
+     r"the name of tensor 0 is not UTF-8"),
+    (lambda m: setattr(_first_constant(m), "shape", [3, 1000]),
+     r"tensor \d+ \(INT\w+, shape \(3, 1000\)\) needs \d+ bytes of data; its buffer \d+ holds"),
+])
+def test_inconsistent_models_are_one_data_error_naming_the_file(small_model_bytes, edit, message):
+    """#23: fuzzed files gave IndexError/KeyError/ValueError/UnicodeDecodeError tracebacks."""
+    with pytest.raises(DataError, match=r"^odd\.tflite: " + message):
+        parse_tflite(_edited(small_model_bytes, edit), "odd.tflite")
+
+
+def test_truncated_file_names_the_file(small_model_bytes):
+    for cut in (5, 40, len(small_model_bytes) // 2, len(small_model_bytes) - 3):
+        with pytest.raises(DataError, match=r"^cut\.tflite: "):
+            parse_tflite(small_model_bytes[:cut], "cut.tflite")
+
+
+def test_codegen_cli_on_a_corrupt_file_is_one_line_error(small_model_bytes, tmp_path, capsys):
+    from tflm_runtime.codegen.__main__ import main
+
+    bad = tmp_path / "flipped.tflite"
+    bad.write_bytes(_edited(small_model_bytes,
+                            lambda m: setattr(m.subgraphs[0].operators[1], "outputs", [4242])))
+    assert main([str(bad), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {bad}: operator 1") and "\n" not in err

@@ -51,3 +51,40 @@ def test_cli_bad_file_is_one_line_error(tmp_path, capsys):
     assert main([str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err
+
+
+def test_measures_models_the_generator_refuses(tmp_path, capsys):
+    """#23: TFLM runs a Conv1D (EXPAND_DIMS) + GlobalMaxPooling1D model; the measurement must not
+    depend on the code generator's operator coverage, only the predictions do."""
+    from unas.tfenv import keras
+
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((16, 2)), keras.layers.Conv1D(4, 3, activation="relu"),
+                              keras.layers.GlobalMaxPooling1D(), keras.layers.Dense(3)])
+    rep = np.random.default_rng(0).normal(size=(16, 16, 2)).astype(np.float32)
+    path = tmp_path / "conv1d.tflite"
+    path.write_bytes(keras_to_int8_tflite(model, rep))
+    row = bench_tflite(path.read_bytes(), repeats=2, path=str(path))
+    assert row.predicted_head_bytes is None and row.predicted_peak_bytes is None
+    assert "conv1d.tflite" in row.unsupported and "is not supported" in row.unsupported
+    assert row.head_bytes > 0 and row.smallest_arena_bytes >= row.total_bytes
+    assert row.macs == 14 * 4 * 3 * 2 + 4 * 3  # the Conv1D runs as a 1x3 CONV_2D
+    assert main([str(path), "--repeats", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "| predicted head (replay of TFLM's planner) | n/a" in out
+    assert "| code generator (python -m tflm_runtime.codegen) | would refuse:" in out
+
+
+def test_supported_model_says_so(digits_tflite, capsys):
+    assert main([str(digits_tflite), "--repeats", "2"]) == 0
+    assert "| code generator (python -m tflm_runtime.codegen) | supports every operator |" in \
+        capsys.readouterr().out
+
+
+def test_corrupt_file_names_the_file(digits_tflite, tmp_path, capsys):
+    blob = bytearray(digits_tflite.read_bytes())
+    bad = tmp_path / "cut.tflite"
+    bad.write_bytes(bytes(blob[:len(blob) // 2]))
+    assert main([str(bad), "--repeats", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and "cut.tflite" in err

@@ -85,3 +85,63 @@ def test_parse_allocations_rejects_missing_lines():
         "overhead (requested 48 bytes for 2 allocations)\n")
     assert (usage.total_bytes, usage.nonpersistent_bytes, usage.persistent_bytes) == (30, 10, 20)
     assert usage.records == {"TfLiteEvalTensor data": (48, 48, 2)}
+
+
+@pytest.fixture(scope="module")
+def mlp_softmax_tflite() -> bytes:
+    """A small Dense MLP with SOFTMAX: the host TFLM crashes (SIGSEGV / SIGABRT) instead of
+    failing at some arena sizes just below the smallest that runs (1,680 and 1,696 B with
+    tflite-micro 2024/25)."""
+    from tiny_models import int8_tflite
+    from unas.tfenv import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(4), keras.layers.Softmax()])
+    return int8_tflite(model, np.random.default_rng(0))
+
+
+def test_arena_probes_that_crash_tflm_are_failed_probes(mlp_softmax_tflite):
+    """Regression (#23): ``python -m unas.measure`` died with exit 139 when the bisection tried an
+    arena size at which the host TFLM crashes; every probe now runs in a child process."""
+    from tflm_runtime.isolated import run_isolated
+
+    sizes = list(range(1024, 2400, 16))
+    outcomes = run_isolated([(mlp_softmax_tflite, s, None) for s in sizes])
+    crashing = [s for s, (status, _) in zip(sizes, outcomes) if status == "crashed"]
+    smallest = smallest_arena(mlp_softmax_tflite)
+    assert loads_and_runs(mlp_softmax_tflite, smallest)
+    assert not loads_and_runs(mlp_softmax_tflite, smallest - 1)
+    if not crashing:
+        pytest.skip("this TFLM build no longer crashes on small arenas")
+    crash = crashing[0]
+    assert crash < smallest
+    assert not loads_and_runs(mlp_softmax_tflite, crash)  # in-process, this was a SIGSEGV
+    with pytest.raises(DataError, match=r"^mlp\.tflite: TFLM crashed loading"):
+        TflmRunner(mlp_softmax_tflite, arena_size=crash, path="mlp.tflite")
+    # an upper bound whose first bisection probe is the crashing size
+    assert smallest_arena(mlp_softmax_tflite, upper=2 * crash - 1024) == smallest
+
+
+def test_garbage_bytes_are_a_data_error_naming_the_file():
+    with pytest.raises(DataError, match=r"^junk\.tflite: "):
+        TflmRunner(b"TFL3" * 10, path="junk.tflite")
+    with pytest.raises(DataError, match=r"junk\.tflite: TFLM"):
+        smallest_arena(b"TFL3" * 10, path="junk.tflite")
+
+
+def test_smallest_arena_of_the_autoencoder_that_crashed_the_bisection():
+    """Regression (#23): the dense autoencoder 640-128x4-8-128x4-640 of the issue; the in-process
+    bisection died here with SIGSEGV (exit 139), now the crashing probes are failed probes."""
+    from tiny_models import int8_tflite
+    from unas.tfenv import keras
+
+    keras.utils.set_random_seed(0)
+    dense = keras.layers.Dense
+    model = keras.Sequential([keras.Input((640,))]
+                             + [dense(128, activation="relu") for _ in range(4)] + [dense(8)]
+                             + [dense(128, activation="relu") for _ in range(4)] + [dense(640)])
+    blob = int8_tflite(model, np.random.default_rng(0))
+    size = smallest_arena(blob)
+    assert loads_and_runs(blob, size) and not loads_and_runs(blob, size - 1)
+    assert size >= TflmRunner(blob).arena_usage().total_bytes

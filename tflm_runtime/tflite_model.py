@@ -183,9 +183,9 @@ def _options(op: Any) -> dict[str, Any]:
     for key, value in vars(opts).items():
         name = _snake(key)
         if name == "padding":
-            value = _enum_names("Padding")[value]
+            value = _enum_names("Padding").get(value, f"UNKNOWN_{value}")
         elif name == "fused_activation_function":
-            value = _enum_names("ActivationFunctionType")[value]
+            value = _enum_names("ActivationFunctionType").get(value, f"UNKNOWN_{value}")
         result[name] = _plain(value)
     return result
 
@@ -197,18 +197,40 @@ def _buffer_bytes(model_t: Any, raw: bytes, buffer_index: int) -> bytes | None:
     if buf.data is not None and len(buf.data) > 0:
         return np.asarray(buf.data, dtype=np.uint8).tobytes()
     if buf.offset > 1 and buf.size > 0:  # large models keep buffers after the flatbuffer
+        if buf.offset + buf.size > len(raw):
+            raise DataError(f"buffer {buffer_index} lies outside the file (bytes {buf.offset} to "
+                            f"{buf.offset + buf.size} of {len(raw)})")
         return raw[buf.offset:buf.offset + buf.size]
     return None
 
 
+def _text(value: Any, what: str, path: str) -> str:
+    """A flatbuffer string as text (DataError naming ``what`` if it is not UTF-8)."""
+    if not isinstance(value, bytes):
+        return str(value)
+    try:
+        return value.decode()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: {what} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+                        ) from exc
+
+
 def _tensor(model_t: Any, raw: bytes, index: int, t: Any, path: str) -> Tensor:
-    type_name = _enum_names("TensorType")[t.type]
+    type_name = _enum_names("TensorType").get(t.type)
+    if type_name is None:
+        raise DataError(f"{path}: tensor {index} has an unknown type code {t.type}")
     if type_name not in _DTYPES:
         raise UnsupportedOperatorError(
             f"{path}: tensor {index} has unsupported type {type_name}")
     dtype = np.dtype(_DTYPES[type_name])
     shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
-    name = t.name.decode() if isinstance(t.name, bytes) else (t.name or f"tensor_{index}")
+    if any(d < 0 for d in shape):
+        raise DataError(f"{path}: tensor {index} has a negative dimension in its shape {shape}")
+    name = _text(t.name, f"the name of tensor {index}", path) if t.name else f"tensor_{index}"
+    buffers = len(model_t.buffers or [])
+    if not 0 <= t.buffer < max(buffers, 1):
+        raise DataError(f"{path}: tensor {index} refers to buffer {t.buffer}; the model has "
+                        f"{buffers} buffers")
     q = t.quantization
     scales: tuple[float, ...] = ()
     zeros: tuple[int, ...] = ()
@@ -217,14 +239,27 @@ def _tensor(model_t: Any, raw: bytes, index: int, t: Any, path: str) -> Tensor:
         scales = tuple(float(s) for s in q.scale)
         zeros = tuple(int(z) for z in (q.zeroPoint if q.zeroPoint is not None else [0] * len(scales)))
         qdim = int(q.quantizedDimension)
+        if len(zeros) != len(scales):
+            raise DataError(f"{path}: tensor {index} has {len(scales)} quantisation scales but "
+                            f"{len(zeros)} zero points")
+        if not all(math.isfinite(x) for x in scales):
+            raise DataError(f"{path}: tensor {index} has a non-finite quantisation scale")
+        if np.issubdtype(dtype, np.integer):
+            if not all(x > 0 for x in scales):
+                raise DataError(f"{path}: tensor {index} ({type_name}) has quantisation scale "
+                                f"{min(scales)!r}; scales must be > 0")
+            info = np.iinfo(dtype)
+            bad = [z for z in zeros if not info.min <= z <= info.max]
+            if bad:
+                raise DataError(f"{path}: tensor {index} ({type_name}) has zero point {bad[0]}, "
+                                f"outside [{info.min}, {info.max}]")
     content = _buffer_bytes(model_t, raw, t.buffer)
     data = None
     if content is not None:
         expected = math.prod(shape) * dtype.itemsize
-        if any(d < 0 for d in shape) or len(content) != expected:
-            raise DataError(f"{path}: tensor {index} {name!r} {shape} {dtype.name} has a "
-                            f"constant buffer of {len(content)} bytes; its shape needs "
-                            f"{expected}")
+        if len(content) != expected:
+            raise DataError(f"{path}: tensor {index} ({type_name}, shape {shape}) needs "
+                            f"{expected} bytes of data; its buffer {t.buffer} holds {len(content)}")
         data = np.frombuffer(content, dtype=dtype).reshape(shape).copy()
         data.setflags(write=False)
     return Tensor(index, name, shape, dtype.name, scales, zeros, qdim, data)
@@ -234,44 +269,93 @@ def _tensor(model_t: Any, raw: bytes, index: int, t: Any, path: str) -> Tensor:
 OFFLINE_PLAN_METADATA = "OfflineMemoryAllocation"
 
 
-def offline_plan_of(model_t: Any) -> list[int] | None:
+def offline_plan_of(model_t: Any, path: str = "the model") -> list[int] | None:
     """The per-tensor offsets of an unpacked model's (``ModelT``) ``OfflineMemoryAllocation``
-    metadata (int32 ``[version, subgraph, n_tensors, offsets...]``), or None."""
+    metadata (int32 ``[version, subgraph, n_tensors, offsets...]``), or None; DataError naming
+    ``path`` if the metadata is malformed."""
     for entry in model_t.metadata or []:
-        name = entry.name.decode() if isinstance(entry.name, bytes) else str(entry.name)
-        if name == OFFLINE_PLAN_METADATA:
-            data = np.asarray(model_t.buffers[entry.buffer].data, dtype=np.uint8)
-            words = np.frombuffer(data.tobytes(), dtype="<i4")
-            return [int(w) for w in words[3:3 + int(words[2])]]
+        name = entry.name.encode() if isinstance(entry.name, str) else entry.name
+        if name != OFFLINE_PLAN_METADATA.encode():
+            continue
+        buffers = model_t.buffers or []
+        if not 0 <= entry.buffer < len(buffers) or buffers[entry.buffer].data is None:
+            raise DataError(f"{path}: {OFFLINE_PLAN_METADATA} metadata refers to buffer "
+                            f"{entry.buffer}, which holds no data")
+        data = np.asarray(buffers[entry.buffer].data, dtype=np.uint8)
+        words = np.frombuffer(data.tobytes()[:len(data) // 4 * 4], dtype="<i4")
+        if len(words) < 3 or not 0 <= int(words[2]) <= len(words) - 3:
+            raise DataError(f"{path}: {OFFLINE_PLAN_METADATA} metadata is truncated "
+                            f"({len(data)} bytes)")
+        return [int(w) for w in words[3:3 + int(words[2])]]
     return None
 
 
 def parse_tflite(raw: bytes, path: str = "<bytes>") -> TfliteModel:
-    """Parse the bytes of a ``.tflite`` file; ``path`` only names it in error messages."""
+    """Parse the bytes of a ``.tflite`` file; ``path`` names it in error messages (callers that
+    hold only bytes pass the file they came from).
+
+    Every malformed input is one :class:`~unas.errors.DataError` naming ``path`` and what is
+    wrong: a flatbuffer the schema cannot read, a tensor, buffer or opcode index out of range,
+    constant data whose size does not match its tensor's shape, text that is not UTF-8.
+    """
     schema = _schema()
     try:
         model_t = schema.ModelT.InitFromPackedBuf(bytearray(raw), 0)
     except Exception as exc:  # flatbuffers raises assorted errors on garbage
-        raise DataError(f"{path}: not a valid .tflite flatbuffer ({exc})") from exc
+        raise DataError(f"{path}: not a valid .tflite flatbuffer "
+                        f"({type(exc).__name__}: {str(exc)[:100]})") from exc
+    try:
+        return _parse_model(model_t, bytes(raw), path)
+    except DataError as exc:
+        message = str(exc)
+        raise DataError(message if message.startswith(f"{path}: ") else f"{path}: {message}"
+                        ) from exc
+    except (ValueError, IndexError, KeyError, TypeError, AttributeError, OverflowError) as exc:
+        raise DataError(f"{path}: malformed .tflite ({type(exc).__name__}: {str(exc)[:100]})"
+                        ) from exc
+
+
+def _index_list(values: Any, what: str, count: int, path: str, optional: bool = False
+                ) -> tuple[int, ...]:
+    """Tensor indices as ints, each in ``[0, count)`` (or -1 where ``optional``)."""
+    indices = tuple(int(x) for x in (values if values is not None else ()))
+    for i in indices:
+        if not (0 <= i < count or (optional and i == -1)):
+            raise DataError(f"{path}: {what} refers to tensor {i}; the subgraph has {count} "
+                            "tensors")
+    return indices
+
+
+def _parse_model(model_t: Any, raw: bytes, path: str) -> TfliteModel:
     if not model_t.subgraphs:
         raise DataError(f"{path}: the model has no subgraph")
     sub = model_t.subgraphs[0]
     tensors = tuple(_tensor(model_t, raw, i, t, path) for i, t in enumerate(sub.tensors or []))
+    count = len(tensors)
+    inputs = _index_list(sub.inputs, "the subgraph's input list", count, path)
+    outputs = _index_list(sub.outputs, "the subgraph's output list", count, path)
+    if not inputs or not outputs:
+        raise DataError(f"{path}: the subgraph has {len(inputs)} inputs and {len(outputs)} "
+                        "outputs; expected at least one of each")
     op_names = _enum_names("BuiltinOperator")
+    codes = model_t.operatorCodes or []
     operators = []
     for i, op in enumerate(sub.operators or []):
-        code = model_t.operatorCodes[op.opcodeIndex]
+        if not 0 <= op.opcodeIndex < len(codes):
+            raise DataError(f"{path}: operator {i} has opcode index {op.opcodeIndex}; the model "
+                            f"has {len(codes)} operator codes")
+        code = codes[op.opcodeIndex]
         builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
         name = op_names.get(builtin, f"BUILTIN_{builtin}")
         if name == "CUSTOM":
-            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
-            name = f"CUSTOM:{custom}"
-        operators.append(Operator(
-            i, name, tuple(int(x) for x in (op.inputs if op.inputs is not None else ())),
-            tuple(int(x) for x in (op.outputs if op.outputs is not None else ())), _options(op)))
-    plan = offline_plan_of(model_t)
-    return TfliteModel(path, tensors, tuple(operators),
-                       tuple(int(x) for x in sub.inputs), tuple(int(x) for x in sub.outputs),
+            name = f"CUSTOM:{_text(code.customCode, f'the custom code of operator {i}', path)}"
+        op_inputs = _index_list(op.inputs, f"operator {i} ({name})", count, path, optional=True)
+        op_outputs = _index_list(op.outputs, f"operator {i} ({name})", count, path)
+        if not op_outputs:
+            raise DataError(f"{path}: operator {i} ({name}) has no output")
+        operators.append(Operator(i, name, op_inputs, op_outputs, _options(op)))
+    plan = offline_plan_of(model_t, path)
+    return TfliteModel(path, tensors, tuple(operators), inputs, outputs,
                        None if plan is None else tuple(plan))
 
 
@@ -347,11 +431,18 @@ def resource_graph(model: TfliteModel) -> nx.DiGraph:
     """The resource graph of ``model`` (conventions in the module docstring)."""
     check_supported(model)
     names = node_names(model)
+    for index in model.outputs:
+        if index not in names:
+            raise DataError(f"{model.path}: the subgraph's output tensor {index} is neither an "
+                            "input nor produced by an operator")
     graph = new_graph()
     graph.graph["operator_index"] = {}
     graph.graph["tensor_index"] = {}
     for index in model.inputs:
-        add_op(graph, names[index], "INPUT", _unbatched(model.tensors[index].shape))
+        try:
+            add_op(graph, names[index], "INPUT", _unbatched(model.tensors[index].shape))
+        except ValueError as exc:
+            raise DataError(f"{model.path}: input tensor {index}: {exc}") from exc
         graph.graph["tensor_index"][names[index]] = index
     for op in model.operators:
         if len(op.outputs) != 1:
@@ -371,10 +462,19 @@ def resource_graph(model: TfliteModel) -> nx.DiGraph:
                                                 "FULLY_CONNECTED", "ADD", "CONCATENATION"} else []
         out = op.outputs[0]
         name = names[out]
-        add_op(graph, name, op.opcode, _unbatched(model.tensors[out].shape), activations,
-               macs=operator_macs(model, op),
-               params=sum(math.prod(t.shape) for t in weight_consts),
-               size_bytes=sum(t.nbytes for t in weight_consts), **_geometry(model, op))
+        try:
+            macs, geometry = operator_macs(model, op), _geometry(model, op)
+        except (ValueError, IndexError, TypeError) as exc:  # tensor ranks the operator cannot have
+            shapes = [model.tensors[i].shape for i in op.inputs if i >= 0]
+            raise DataError(f"{model.path}: operator {op.index} ({op.opcode}) has inconsistent "
+                            f"tensor shapes: inputs {shapes}, output "
+                            f"{model.tensors[out].shape}") from exc
+        try:
+            add_op(graph, name, op.opcode, _unbatched(model.tensors[out].shape), activations,
+                   macs=macs, params=sum(math.prod(t.shape) for t in weight_consts),
+                   size_bytes=sum(t.nbytes for t in weight_consts), **geometry)
+        except ValueError as exc:  # e.g. an empty shape, or an input produced later
+            raise DataError(f"{model.path}: operator {op.index} ({op.opcode}): {exc}") from exc
         graph.graph["operator_index"][name] = op.index
         graph.graph["tensor_index"][name] = out
     return graph

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from unas.errors import DataError
+from unas.errors import DataError, UnsupportedOperatorError
 
 #: TFLM aligns every planned buffer (and the arena start) to this many bytes.
 TFLM_BUFFER_ALIGNMENT = 16
@@ -110,17 +110,39 @@ def default_arena_size(model_bytes: bytes) -> int:
 class TflmRunner:
     """One TFLM interpreter over ``model_bytes`` with a fixed ``arena_size``.
 
-    Raises :class:`unas.errors.DataError` (with TFLM's own message) if the model does not load.
+    Raises :class:`unas.errors.DataError` naming ``path`` (the file the bytes came from) if the
+    bytes are no well-formed ``.tflite`` (checked by :func:`tflm_runtime.tflite_model.parse_tflite`
+    before TFLM sees them) or TFLM does not load the model (with TFLM's own message). The host
+    TFLM crashes (SIGSEGV, SIGABRT) instead of failing on some inconsistent models and arena
+    sizes, so by default (``isolated_check``) the model is first loaded and run once on zeros in
+    a child process (:mod:`tflm_runtime.isolated`, ~0.3 s): a crash there is a DataError, not
+    this process dying. Pass ``isolated_check=False`` only for bytes already checked so.
     """
 
-    def __init__(self, model_bytes: bytes, arena_size: int | None = None) -> None:
+    def __init__(self, model_bytes: bytes, arena_size: int | None = None,
+                 path: str = "the model", isolated_check: bool = True) -> None:
         from tflite_micro.python.tflite_micro import runtime
 
+        from tflm_runtime.tflite_model import parse_tflite
+
+        self.path = str(path)
         self.model_bytes = bytes(model_bytes)
+        try:
+            parse_tflite(self.model_bytes, self.path)  # one DataError for malformed bytes
+        except UnsupportedOperatorError:
+            pass  # a tensor type the reader does not model: TFLM decides
         self.arena_size = int(arena_size or default_arena_size(self.model_bytes))
         if self.arena_size < MIN_ARENA_BYTES:
             raise DataError(f"arena_size: expected at least {MIN_ARENA_BYTES} bytes (TFLM's own "
                             f"allocator objects must fit), got {self.arena_size}")
+        if isolated_check:
+            from tflm_runtime.isolated import run_isolated
+
+            status, message = run_isolated([(self.model_bytes, self.arena_size, None)])[0]
+            if status != "ok":
+                what = "crashed loading" if status == "crashed" else "cannot load"
+                raise DataError(f"{self.path}: TFLM {what} the model (and one invoke on zeros) "
+                                f"with a {self.arena_size}-byte arena: {message}")
         with capture_c_stderr() as log:
             try:
                 self._interp = runtime.Interpreter.from_bytes(self.model_bytes,
@@ -130,8 +152,8 @@ class TflmRunner:
                 error = exc
         if error is not None:
             message = " ".join(log[0].split())[-300:] or str(error)
-            raise DataError(f"TFLM cannot load the model with a {self.arena_size}-byte arena: "
-                            f"{message}")
+            raise DataError(f"{self.path}: TFLM cannot load the model with a "
+                            f"{self.arena_size}-byte arena: {message}")
         self.input_details = self._interp.get_input_details(0)
         self.output_details = self._interp.get_output_details(0)
         self._invoked = False
@@ -183,34 +205,34 @@ class TflmRunner:
 
 
 def loads_and_runs(model_bytes: bytes, arena_size: int) -> bool:
-    """True if TFLM loads ``model_bytes`` with ``arena_size`` bytes and one invoke succeeds."""
-    try:
-        runner = TflmRunner(model_bytes, arena_size)
-        shape = tuple(int(d) for d in runner.input_details["shape"])
-        runner.invoke_one(np.zeros(shape[1:], dtype=runner.input_details["dtype"]))
-    except DataError:
-        return False
-    return True
+    """True if TFLM loads ``model_bytes`` with ``arena_size`` bytes and one invoke succeeds.
+
+    The attempt runs in a child process (:mod:`tflm_runtime.isolated`): where the host TFLM
+    crashes (some arena sizes just too small, malformed models) that is an attempt that failed.
+    """
+    from tflm_runtime.isolated import run_isolated
+
+    return run_isolated([(model_bytes, int(arena_size), None)])[0][0] == "ok"
 
 
-def smallest_arena(model_bytes: bytes, upper: int | None = None) -> int:
+def smallest_arena(model_bytes: bytes, upper: int | None = None, path: str = "the model") -> int:
     """The smallest ``arena_size`` with which TFLM loads and runs the model (bisection).
 
     This is the figure to give a device: it includes the persistent tail, the planned head and
     the transient scratch TFLM needs while preparing (temporary TfLiteTensors, planner state).
+    Every probe runs in a child process (:func:`tflm_runtime.isolated.bisect_isolated`): the
+    host TFLM crashes at some sizes instead of failing (e.g. 1,800 B crashes where 1,750 B fails
+    and 1,850 B runs), which must be a probe that failed, not the caller dying. Raises
+    :class:`~unas.errors.DataError` naming ``path`` if TFLM cannot run the model at ``upper``.
     """
+    from tflm_runtime.isolated import bisect_isolated
+
     hi = int(upper or default_arena_size(model_bytes))
-    if not loads_and_runs(model_bytes, hi):
-        raise DataError(f"TFLM cannot run the model even with a {hi}-byte arena")
-    # the persistent tail is needed in any case (and keeps probes above MIN_ARENA_BYTES)
-    lo = max(MIN_ARENA_BYTES, TflmRunner(model_bytes, hi).arena_usage().persistent_bytes)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if loads_and_runs(model_bytes, mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+    status, value = bisect_isolated(model_bytes, MIN_ARENA_BYTES, max(hi, MIN_ARENA_BYTES))
+    if status != "ok":
+        verb = "crashed" if status == "crashed" else "failed"
+        raise DataError(f"{path}: TFLM {verb} running the model with a {hi}-byte arena: {value}")
+    return int(value)
 
 
 def quantize_float_inputs(runner: TflmRunner, x: np.ndarray) -> np.ndarray:

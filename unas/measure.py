@@ -5,7 +5,10 @@ split to use), TFLM's arena (non-persistent head = activations + scratch; persis
 64-bit host structs; total; and the smallest arena that runs, by bisection), the project's
 predictions of the head (working-set peak and exact replay of TFLM's planner), weight bytes,
 MACs and mean host latency per inference. The measuring is :mod:`tflm_runtime.bench`, which
-works on any ``.tflite``; this entry point adds the experiment's dataset.
+works on any ``.tflite`` TFLM runs; the predictions need operators the project models (a last
+line says what the code generator would refuse). TFLM runs in a child process first, so a model
+or arena size on which the host TFLM crashes is an error, not exit 139. This entry point adds
+the experiment's dataset.
 """
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(args.model)
         read_tflite(path)  # one-line error for a missing or malformed file
         x_test, y_test = test_split(args.data) if args.data else (None, None)
-        row = bench_tflite(path.read_bytes(), x_test, y_test, args.repeats)
+        row = bench_tflite(path.read_bytes(), x_test, y_test, args.repeats, path=str(path))
     except UnasError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
