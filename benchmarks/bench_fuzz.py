@@ -67,14 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"| {key} | {value} |" for key, value in report.counts().items()]
     lines += ["", "Reading the table: the reader refuses what is structurally malformed (one "
               "`DataError` naming the file); TFLM's crashes are contained in a child process "
-              "(what `TflmRunner` and `python -m unas.measure` turn into an error). 'Not "
-              "bit-exact', 'generator accepts, TFLM refuses' and crashes of the generated "
-              "program come from models whose tensor shapes or quantisation parameters "
-              "contradict their operators (in the mutants inspected for issue #23: a "
-              "padding flipped from VALID to SAME with VALID output shapes, a SOFTMAX output of "
-              "3 elements after 4, a FULLY_CONNECTED output of 43,524 elements, a MEAN axis out "
-              "of range), which the generator does not validate yet (operator validation is "
-              "being added to `tflm_runtime/codegen` separately)."]
+              "(what `TflmRunner` and `python -m unas.measure` turn into an error); the "
+              "generator refuses models whose tensors contradict their operators "
+              "(`tflm_runtime/codegen/validate.py`). Every mutant the generator accepts must be "
+              "bit-exact with TFLM, and every mutant TFLM refuses (or crashes on) must be refused "
+              "by the generator too: the last four rows are failures, listed below when not 0."]
     for title, items in (("Not bit-exact", report.mismatched),
                          ("Generator accepts, TFLM refuses", report.generator_accepts_tflm_refuses),
                          ("Crashes", report.crashes), ("Tracebacks", report.tracebacks)):

@@ -264,3 +264,50 @@ def test_softmax_output_quantisation_is_refused(base, tmp_path):
 def test_max_tensor_bytes_is_documented():
     assert validate_module.MAX_TENSOR_BYTES == 64 << 20
     assert "MAX_TENSOR_BYTES" in validate_module.__doc__
+
+
+# What the 2,000-mutant fuzz run (benchmarks/bench_fuzz.py) still found after the checks above:
+# models TFLM aborts on or computes differently, which the generator accepted.
+
+@pytest.mark.parametrize("beta", [0.0, 8.3e-39, None])
+def test_softmax_beta_tflm_cannot_scale_is_refused(base, tmp_path, beta):
+    def edit(model_t):
+        _, op = _op(model_t, "SOFTMAX")
+        if beta is None:  # no options: TFLM's parser leaves beta at 0
+            op.builtinOptionsType, op.builtinOptions = 0, None
+        else:
+            op.builtinOptions.beta = beta
+    message = _refusal(tmp_path, _broken(base["misc"], edit))
+    assert "(SOFTMAX)" in message and "beta * input scale * 2^26 must be > 1" in message
+
+
+def test_depth_multiplier_zero_is_refused(base, tmp_path):
+    def edit(model_t):  # TFLM's reference loop over a zero multiplier writes no output
+        _, op = _op(model_t, "DEPTHWISE_CONV_2D")
+        op.builtinOptions.depthMultiplier = 0
+    message = _refusal(tmp_path, _broken(base["chain"], edit))
+    assert "(DEPTHWISE_CONV_2D)" in message and "depth_multiplier 0 but 8 input and 8 output" \
+        in message
+
+
+def test_variable_tensor_is_refused(base, tmp_path):
+    def edit(model_t):
+        _tensor_of(model_t, "MAX_POOL_2D", output=True).isVariable = True
+    message = _refusal(tmp_path, _broken(base["chain"], edit))
+    assert "is a variable (state) tensor" in message
+
+
+def test_scales_without_zero_points_are_refused_when_read(base, tmp_path):
+    def edit(model_t):  # TFLM reads such a tensor as not quantised at all
+        _tensor_of(model_t, "CONV_2D", 0).quantization.zeroPoint = None
+    message = _refusal(tmp_path, _broken(base["chain"], edit), DataError)
+    assert re.search(r"tensor \d+ has 1 quantisation scales but 0 zero points", message)
+
+
+@pytest.mark.parametrize("opcode", ["CONV_2D", "MAX_POOL_2D"])
+def test_window_operator_without_options_is_refused(base, tmp_path, opcode):
+    def edit(model_t):
+        _, op = _op(model_t, opcode)
+        op.builtinOptionsType, op.builtinOptions = 0, None
+    message = _refusal(tmp_path, _broken(base["chain"], edit))
+    assert f"({opcode}): has no builtin options (strides, padding)" in message

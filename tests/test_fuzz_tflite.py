@@ -54,17 +54,9 @@ def test_accepted_mutants_run(report):
     assert report.accepted > 0 and report.bit_exact > 0
 
 
-@pytest.mark.xfail(strict=False, reason="the generator does not yet validate operator "
-                   "parameters: e.g. a MEAN whose int32 axes constant was overwritten with an "
-                   "out-of-range axis is run by TFLM and by the generated C with different results "
-                   "(mutant 164 of this seed); operator validation is being added to "
-                   "tflm_runtime/codegen separately")
 def test_accepted_mutants_are_bit_exact_with_tflm(report):
     assert report.mismatched == []
 
 
-@pytest.mark.xfail(strict=False, reason="the generator does not yet validate operators as TFLM "
-                   "does (e.g. per-channel quantisation sizes of FULLY_CONNECTED weights); "
-                   "operator validation is being added to tflm_runtime/codegen separately")
 def test_generator_refuses_what_tflm_refuses(report):
     assert report.generator_accepts_tflm_refuses == []

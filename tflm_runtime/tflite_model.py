@@ -92,6 +92,7 @@ class Tensor:
     zero_points: tuple[int, ...] = ()
     quantized_dimension: int = 0
     data: np.ndarray | None = field(default=None, compare=False, repr=False)
+    is_variable: bool = False  # a state tensor (TFLM keeps it between invocations)
 
     @property
     def scale(self) -> float:
@@ -237,7 +238,7 @@ def _tensor(model_t: Any, raw: bytes, index: int, t: Any, path: str) -> Tensor:
     qdim = 0
     if q is not None and q.scale is not None and len(q.scale) > 0:
         scales = tuple(float(s) for s in q.scale)
-        zeros = tuple(int(z) for z in (q.zeroPoint if q.zeroPoint is not None else [0] * len(scales)))
+        zeros = tuple(int(z) for z in (q.zeroPoint if q.zeroPoint is not None else ()))
         qdim = int(q.quantizedDimension)
         if len(zeros) != len(scales):
             raise DataError(f"{path}: tensor {index} has {len(scales)} quantisation scales but "
@@ -262,7 +263,8 @@ def _tensor(model_t: Any, raw: bytes, index: int, t: Any, path: str) -> Tensor:
                             f"{expected} bytes of data; its buffer {t.buffer} holds {len(content)}")
         data = np.frombuffer(content, dtype=dtype).reshape(shape).copy()
         data.setflags(write=False)
-    return Tensor(index, name, shape, dtype.name, scales, zeros, qdim, data)
+    return Tensor(index, name, shape, dtype.name, scales, zeros, qdim, data,
+                  bool(t.isVariable))
 
 
 #: Metadata name TFLM looks up for offline-planned tensor offsets.

@@ -561,7 +561,7 @@ def lower_mean(ctx: OpContext, name: str) -> LoweredOp:
 def lower_softmax(ctx: OpContext, name: str) -> LoweredOp:
     x = ctx.tensor(0)
     depth = x.shape[-1]
-    mult, left_shift, diff_min = q.softmax_params(x, ctx.op.options.get("beta", 1.0))
+    mult, left_shift, diff_min = q.softmax_params(x, ctx.op.options["beta"])
     fields = dict(rows=math.prod(x.shape) // depth, depth=depth, input_mult=mult,
                   input_left_shift=left_shift, diff_min=diff_min)
     out = LoweredOp([_struct("unas_softmax_params", f"{name}_p", fields)], [], 4 * 5)

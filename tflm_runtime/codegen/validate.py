@@ -108,6 +108,9 @@ def out_size(padding: str, in_size: int, k: int, stride: int, dilation: int) -> 
 
 
 def _tensor(c: _Check, t: Tensor) -> None:
+    if t.is_variable:
+        raise c.fail(f"tensor {t.name!r} is a variable (state) tensor; the generated code keeps "
+                     "no state between invocations")
     if any(d < 1 for d in t.shape):
         raise c.fail(f"tensor {t.name!r} has shape {t.shape}; every dimension must be >= 1")
     if t.nbytes > MAX_TENSOR_BYTES:
@@ -153,6 +156,8 @@ def _bias(c: _Check, position: int, channels: int) -> None:
 def _window(c: _Check, x: Tensor, y: Tensor, k: tuple[int, int], what: str) -> None:
     """Strides, dilations and the output height / width the padding implies."""
     o = c.op.options
+    if not o:  # TFLM's parser leaves stride, padding (and dilation) at 0 and runs something else
+        raise c.fail("has no builtin options (strides, padding)")
     stride = (o.get("stride_h", 1), o.get("stride_w", 1))
     dilation = (o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1))
     padding = o.get("padding", "VALID")
@@ -191,8 +196,8 @@ def _depthwise(c: _Check) -> None:
     if len(w.shape) != 4 or w.shape[0] != 1 or w.shape[3] != out_c or out_c % in_c:
         raise c.fail(f"filter shape {w.shape} does not match input {x.shape} / output {y.shape} "
                      "(expected (1, kh, kw, out_c), out_c a multiple of in_c)")
-    multiplier = c.op.options.get("depth_multiplier", 0)
-    if multiplier and multiplier != out_c // in_c:
+    multiplier = c.op.options.get("depth_multiplier", 0)  # TFLM loops over it: 0 writes nothing
+    if multiplier != out_c // in_c:
         raise c.fail(f"depth_multiplier {multiplier} but {in_c} input and {out_c} output "
                      "channels")
     _window(c, x, y, w.shape[1:3], "filter")
@@ -313,6 +318,12 @@ def _softmax(c: _Check) -> None:
         raise c.fail(f"input {x.shape} and output {y.shape} differ")
     if y.zero_point != -128 or abs(y.scale - 1 / 256) > 1e-9:
         raise c.fail("int8 softmax output must have scale 1/256 and zero point -128")
+    # SoftmaxPrepare's PreprocessSoftmaxScaling needs beta * input scale * 2^26 > 1
+    # (QuantizeMultiplierGreaterThanOne; TFLM aborts otherwise). Without options beta is 0.
+    beta = float(np.float32(c.op.options.get("beta", 0.0)))
+    if not beta * x.scale * (1 << 26) > 1:
+        raise c.fail(f"beta {beta!r} with input scale {x.scale!r}: beta * input scale * 2^26 "
+                     "must be > 1")
 
 
 def _quantize(c: _Check) -> None:
