@@ -122,15 +122,17 @@ class ExportResult:
 
 def export_keras(model: Any, x_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
                  rng: np.random.Generator, num_samples: int = DEFAULT_NUM_SAMPLES,
-                 progress: Callable[[Iterator], Iterator] | None = None) -> ExportResult:
+                 progress: Callable[[Iterator], Iterator] | None = None,
+                 name: str = "the exported model") -> ExportResult:
     """Quantise ``model`` (calibrated on ``num_samples`` random training examples), reorder,
-    plan, and measure float and int8 (TFLM) accuracy on the test split."""
+    plan, and measure float and int8 (TFLM) accuracy on the test split; ``name`` (the
+    ``.tflite`` it will be written to) names the model in TFLM's errors."""
     blob = keras_to_int8_tflite(model, representative_samples(x_train, rng, num_samples),
                                 num_samples)
     from tflm_runtime.tflm import TflmRunner
 
     deployed = reorder_and_plan(blob)
-    runner = TflmRunner(deployed.tflite)
+    runner = TflmRunner(deployed.tflite, path=name)
     int8 = _tflm_accuracy(runner, x_test, y_test, progress)
     return ExportResult(deployed, float_accuracy(model, x_test, y_test), int8,
                         runner.arena_usage())

@@ -65,7 +65,7 @@ def measure_model(keras_path: Path, splits, rng: np.random.Generator, tflite_pat
                     leave=False, disable=not progress)
 
     result = export_keras(model, splits.x_train, splits.x_test, splits.y_test, rng, num_samples,
-                          progress=bar)
+                          progress=bar, name=str(tflite_path))
     try:
         atomic_write_bytes(tflite_path, result.deployed.tflite)
     except OSError as error:
