@@ -206,7 +206,8 @@ def test_bounds_no_candidate_meets_are_reported_at_the_end(tmp_path, monkeypatch
             return ["a", "b"]
 
     search = Search()
-    monkeypatch.setattr(unas.experiment, "run_experiment", lambda cfg, out_dir, resume: search)
+    monkeypatch.setattr(unas.experiment, "run_experiment",
+                        lambda cfg, out_dir, resume, splits: search)
     for name, stub in (("load_context", lambda *a, **k: None), ("write_report", lambda ctx: None),
                        ("summary", lambda ctx: "summary"), ("summary_table", lambda out: "table")):
         monkeypatch.setattr(unas.report, name, stub)

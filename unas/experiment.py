@@ -33,17 +33,28 @@ class OutputInUseError(UnasError):
 _RESUMABLE_CHANGES = {("search", "rounds"), ("output_dir",), ("execution",)}
 
 
-def dataset_shapes(cfg: ExperimentConfig) -> tuple[tuple[int, ...], int]:
-    """Input shape and class count of the configured dataset (loaded with the search's data seed);
-    a `DataError` names the config key to fix (``dataset.data_dir``, or ``dataset.name``)."""
-    from unas.data import load_dataset
+def load_splits(cfg: ExperimentConfig) -> Any:
+    """The dataset splits of ``cfg``, loaded with the search's data seed (so every process and
+    the report see the same validation split); a `DataError` names the config key to fix
+    (``dataset.data_dir``, or ``dataset.name``). A dataset section parsed unchecked (a search
+    folder's ``config.json`` read with ``check_dataset=False``) is checked here."""
+    from unas.data import dataset_spec_from_dict, load_dataset
 
+    spec = cfg.dataset
+    if isinstance(spec, dict):
+        spec = dataset_spec_from_dict(dict(spec), cfg.source)
     try:
-        splits = load_dataset(cfg.dataset, np.random.default_rng(cfg.search.seed))
+        return load_dataset(spec, np.random.default_rng(cfg.search.seed))
     except DataError as err:
-        data_dir = getattr(cfg.dataset, "data_dir", None)
-        key = f"dataset.data_dir ({data_dir})" if data_dir else f"dataset.name ({cfg.dataset.name})"
+        data_dir = getattr(spec, "data_dir", None)
+        key = f"dataset.data_dir ({data_dir})" if data_dir else f"dataset.name ({spec.name})"
         raise DataError(f"{cfg.source}: {key}: {err}") from None
+
+
+def dataset_shapes(cfg: ExperimentConfig, splits: Any = None) -> tuple[tuple[int, ...], int]:
+    """Input shape and class count of the configured dataset (``splits``, or loaded by
+    :func:`load_splits`)."""
+    splits = load_splits(cfg) if splits is None else splits
     return tuple(int(d) for d in splits.input_shape), int(splits.num_classes)
 
 
@@ -79,8 +90,11 @@ def prepare_output(cfg: ExperimentConfig, out_dir: Path, resume: bool) -> bool:
 
 
 def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, resume: bool = False,
-                   evaluator: EvaluatorFactory | None = None, progress: bool = True) -> AgingEvolution:
-    """Run (or continue) the search ``cfg`` describes; returns the finished search."""
+                   evaluator: EvaluatorFactory | None = None, progress: bool = True,
+                   splits: Any = None) -> AgingEvolution:
+    """Run (or continue) the search ``cfg`` describes; returns the finished search. ``splits``
+    are the dataset's if the caller loaded them already (:func:`load_splits`); the search only
+    reads their shapes (its workers load their own)."""
     # Absolute: workers on a joined Ray cluster do not run in this process's folder.
     out = Path(out_dir or cfg.output_dir).absolute()
     created = [p for p in (out, *out.parents) if not p.exists()]
@@ -98,7 +112,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, res
         raise UnasError(f"{out}: cannot create the lock file {LOCK_FILE} ({err.strerror}); the "
                         "output folder must be writable") from None
     try:
-        return _run_locked(cfg, out, resume, evaluator, progress)
+        return _run_locked(cfg, out, resume, evaluator, progress, splits)
     except DataError:
         lock.release()
         _remove_created(created, lock.path)  # a run failing before its first step leaves no folders
@@ -120,9 +134,9 @@ def _remove_created(created: list[Path], lock_file: Path) -> None:
 
 
 def _run_locked(cfg: ExperimentConfig, out: Path, resume: bool,
-                evaluator: EvaluatorFactory | None, progress: bool) -> AgingEvolution:
+                evaluator: EvaluatorFactory | None, progress: bool, splits: Any) -> AgingEvolution:
     prepare_output(cfg, out, resume)
-    input_shape, num_classes = dataset_shapes(cfg)
+    input_shape, num_classes = dataset_shapes(cfg, splits)
     atomic_write_json(out / CONFIG_SNAPSHOT, {
         "config": cfg.raw, "source": cfg.source, "input_shape": list(input_shape),
         "num_classes": num_classes})

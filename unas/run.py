@@ -94,13 +94,15 @@ def _main(argv: list[str] | None) -> int:
     hint = f"continue with: python -m unas.run {args.config}{where} --resume"
     try:
         from unas.config import load_config
-        from unas.experiment import run_experiment
+        from unas.experiment import load_splits, run_experiment
         from unas.report import load_context, summary, summary_table, write_report
 
         cfg = with_execution(load_config(args.config), args.workers, args.ray_address)
         out = args.out or cfg.output_dir
-        search = run_experiment(cfg, out_dir=out, resume=args.resume)
-        ctx = load_context(out, config=cfg, records=list(search.records.values()))
+        splits = load_splits(cfg)  # once, for the search's shapes and the report's export
+        search = run_experiment(cfg, out_dir=out, resume=args.resume, splits=splits)
+        ctx = load_context(out, config=cfg, records=list(search.records.values()),
+                           splits=splits)
         write_report(ctx)
         print(summary(ctx))
         print(f"results in {out}/ (summary.md, summary.csv, pareto.csv, pareto/, models/, deploy/, plots/, evaluations.jsonl)")

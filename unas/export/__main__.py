@@ -46,10 +46,10 @@ def _resolve(args: argparse.Namespace) -> tuple[Path, object, int]:
         raise ConfigError(f"{source}: --data CONFIG is required with a .keras file "
                           "(the experiment YAML whose dataset to use)")
     from unas.config import load_config
-    from unas.report.context import load_splits
+    from unas.experiment import load_splits
 
     cfg = load_config(args.data)
-    return source, load_splits(cfg, args.data), cfg.search.seed
+    return source, load_splits(cfg), cfg.search.seed
 
 
 def main(argv: list[str] | None = None) -> int:

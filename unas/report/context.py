@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from unas.config import ExperimentConfig, parse_config
 from unas.errors import UnasError
+from unas.experiment import load_splits
 from unas.files import JsonLines, JsonLinesError
 from unas.search.evolution import CONFIG_SNAPSHOT, EVALUATIONS_FILE, pareto_front
 from unas.search.records import EvaluationRecord
@@ -53,25 +52,16 @@ class ReportContext:
         """The dataset splits the search used (loaded on the first call, then kept); raises
         :class:`~unas.errors.UnasError` when the dataset cannot be loaded."""
         if self._splits is None:
-            self._splits = load_splits(self.config, str(self.out_dir / CONFIG_SNAPSHOT))
+            self._splits = load_splits(self.config)
         return self._splits
 
 
-def load_splits(cfg: ExperimentConfig, where: str) -> Any:
-    """The splits of ``cfg``'s dataset, loaded with the search's data seed (``where`` names the
-    config in errors when its dataset section was not checked yet)."""
-    from unas.data import dataset_spec_from_dict, load_dataset
-
-    spec = cfg.dataset
-    if isinstance(spec, dict):
-        spec = dataset_spec_from_dict(dict(spec), where)
-    return load_dataset(spec, np.random.default_rng(cfg.search.seed))
-
-
 def load_context(out_dir: str | Path, config: ExperimentConfig | None = None,
-                 records: list[EvaluationRecord] | None = None) -> ReportContext:
+                 records: list[EvaluationRecord] | None = None, splits: Any = None
+                 ) -> ReportContext:
     """The report context of the search in ``out_dir``. ``config`` and ``records`` are read from
-    its ``config.json`` and ``evaluations.jsonl`` unless given."""
+    its ``config.json`` and ``evaluations.jsonl`` unless given; the dataset ``splits`` are loaded
+    when a step first needs them unless given."""
     out = Path(out_dir)
     if config is None:
         snapshot = out / CONFIG_SNAPSHOT
@@ -88,4 +78,5 @@ def load_context(out_dir: str | Path, config: ExperimentConfig | None = None,
         records = [EvaluationRecord.from_dict(line) for line in lines]
     records = sorted(records, key=lambda r: r.id)
     front = sorted(pareto_front(records), key=lambda r: r.objectives.error)  # type: ignore[union-attr]
-    return ReportContext(out_dir=out, records=records, front=front, config=config)
+    return ReportContext(out_dir=out, records=records, front=front, config=config,
+                         _splits=splits)

@@ -22,7 +22,8 @@ import numpy as np
 
 from unas.errors import DataError
 from unas.export.quantize import DEFAULT_NUM_SAMPLES
-from unas.report.context import load_context, load_splits
+from unas.experiment import load_splits
+from unas.report.context import load_context
 from unas.report.pareto import write_pareto_csv
 from unas.files import atomic_write_bytes
 
@@ -40,7 +41,7 @@ def splits_for(ctx: Any, data_config: str | None = None) -> tuple[Any, int]:
     from unas.config import load_config
 
     cfg = load_config(data_config)
-    return load_splits(cfg, data_config), cfg.search.seed
+    return load_splits(cfg), cfg.search.seed
 
 
 def measure_model(keras_path: Path, splits, rng: np.random.Generator, tflite_path: Path,
