@@ -11,7 +11,19 @@ True
 from search_spaces.base import Architecture, SearchSpace
 from search_spaces.registry import architecture_from_json
 
-__all__ = ["Architecture", "SearchSpace", "architecture_from_json", "get_space", "space_bound_names"]
+from unas.errors import ConfigError
+
+__all__ = ["Architecture", "SearchSpace", "UnknownBoundError", "architecture_from_json",
+           "get_space", "space_bound_names"]
+
+
+class UnknownBoundError(ConfigError):
+    """A bound the space does not take (``key``; ``known`` lists the ones it takes)."""
+
+    def __init__(self, space: str, key: str, known: list[str]) -> None:
+        super().__init__(f"bounds.{key}: not a bound of the {space} space; known bounds: "
+                         f"{', '.join(known)}")
+        self.space, self.key, self.known = space, key, known
 
 
 def space_bound_names(name: str) -> list[str] | None:
@@ -34,13 +46,11 @@ def space_bound_names(name: str) -> list[str] | None:
 def get_space(name: str, **bounds: object) -> SearchSpace:
     """The search space called ``name`` (``cnn``, ``mlp``, ``mbconv``) with optional bounds."""
     from search_spaces.registry import SPACES
-    from unas.errors import ConfigError
 
     if name not in SPACES:
         raise ConfigError(f"unknown search space {name!r}; expected one of {sorted(SPACES)}")
     known = space_bound_names(name) or []
     unknown = [key for key in bounds if key not in known]
     if unknown:
-        raise ConfigError(f"bounds.{unknown[0]}: not a bound of the {name} space; known bounds: "
-                          f"{', '.join(known)}")
+        raise UnknownBoundError(name, unknown[0], known)
     return SPACES[name](**bounds)

@@ -334,16 +334,14 @@ def _cross_check(cfg: ExperimentConfig, checker: _Checker, check_space: bool) ->
         checker.fail(f"training.lr_steps[{len(epochs) - 1}].epoch",
                      f"an integer < training.epochs ({t.epochs})", epochs[-1])
     if check_space:
-        from search_spaces import get_space, space_bound_names
+        from search_spaces import UnknownBoundError, get_space
 
-        known = space_bound_names(cfg.search_space.name)  # None: unknown space, get_space says so
-        for key in cfg.search_space.bounds:
-            if known is not None and key not in known:
-                checker.fail(f"search_space.bounds.{key}", f"a bound of the {cfg.search_space.name} "
-                             f"space; known bounds: {', '.join(known)}",
-                             cfg.search_space.bounds[key])
         try:
             get_space(cfg.search_space.name, **cfg.search_space.bounds)
+        except UnknownBoundError as err:  # the space's own list of bounds, named as a YAML key
+            checker.fail(f"search_space.bounds.{err.key}", f"a bound of the {err.space} space; "
+                         f"known bounds: {', '.join(err.known)}",
+                         cfg.search_space.bounds[err.key])
         except ConfigError as err:
             raise ConfigError(f"{checker.where}: search_space: {err}") from None
         except (TypeError, ValueError, UnasError) as err:
